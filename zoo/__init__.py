@@ -1,0 +1,41 @@
+"""sam-zoo: the Segment-Anything research family behind one registry.
+
+``import zoo`` is cheap (no torch): the heavy parts load when a model is first used.
+
+>>> import zoo
+>>> zoo.list_models("*sam2*")                              # doctest: +SKIP
+>>> model = zoo.load("sam2:tiny")                          # doctest: +SKIP
+>>> result = model.segment("photo.jpg", {"boxes": [[10, 10, 200, 200]]})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": ("zoo.model", "load"),
+    "ZooModel": ("zoo.model", "ZooModel"),
+    "list_models": ("zoo.registry", "list_models"),
+    "get_registry": ("zoo.registry", "get_registry"),
+    "Prompts": ("zoo.tasks", "Prompts"),
+    "ObjectPrompt": ("zoo.tasks", "ObjectPrompt"),
+    "Task": ("zoo.tasks", "Task"),
+    "FamilySpec": ("zoo.specs", "FamilySpec"),
+    "VariantSpec": ("zoo.specs", "VariantSpec"),
+    "WeightsSpec": ("zoo.specs", "WeightsSpec"),
+    "hookimpl": ("zoo.hookspecs", "hookimpl"),
+    "resolve": ("zoo.weights", "resolve"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -1,0 +1,126 @@
+"""Model cards: Markdown with Hugging Face style YAML front matter plus a ``zoo:`` block.
+
+The Hugging Face keys (``license``, ``tags``, ``pipeline_tag``, ``base_model``...) keep the
+card readable by the hub's tooling; the ``zoo`` block holds what this project needs to be
+honest with users: the paper, the upstream code and commit the numbers came from, and the
+paper's metrics, which we label "reported by the authors" because we cannot re-measure
+them without the real weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.errors import InputError
+from zoo.tasks import Task
+
+
+class Paper(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    title: str
+    authors: str | None = None
+    venue: str | None = None
+    arxiv: str | None = None
+    url: str | None = None
+
+
+class Upstream(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    repo: str
+    commit: str | None = None
+    license: str | None = None
+
+
+class ReportedMetric(BaseModel):
+    """One number from the paper. ``source`` says who measured it (default: the authors)."""
+
+    model_config = ConfigDict(extra="allow")
+    dataset: str
+    metric: str
+    value: float
+    variant: str | None = None
+    baseline: float | None = None
+    baseline_name: str | None = None
+    setting: str | None = None
+    source: str = "reported by the authors"
+
+
+class ZooCardBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    family: str
+    tasks: list[Task]
+    paper: Paper | None = None
+    upstream: Upstream | None = None
+    reported_metrics: list[ReportedMetric] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    license: str
+    library_name: str | None = None
+    pipeline_tag: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    base_model: str | list[str] | None = None
+    datasets: list[str] = Field(default_factory=list)
+    zoo: ZooCardBlock
+    body: str = ""
+    path: str | None = None
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---"):
+        raise ValueError("a model card must start with a '---' YAML front matter block")
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        raise ValueError("the card's YAML front matter is not closed by a '---' line")
+    head = parts[0][3:]
+    body = parts[1].lstrip("-").lstrip("\n")
+    data = yaml.safe_load(head) or {}
+    if not isinstance(data, dict):
+        raise ValueError("the card's front matter must be a YAML mapping")
+    return data, body
+
+
+def parse_card(text: str, path: str | None = None) -> ModelCard:
+    try:
+        data, body = split_front_matter(text)
+        return ModelCard(**data, body=body, path=path)
+    except (ValueError, yaml.YAMLError, ValidationError) as exc:
+        where = path or "model card"
+        first = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else (
+            f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}: {exc.errors()[0]['msg']}"
+        )
+        raise InputError(f"invalid model card {where}: {first}") from None
+
+
+def load_card(path: str | Path) -> ModelCard:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"model card {p} not found; reinstall the plugin that registers it")
+    return parse_card(p.read_text(encoding="utf-8"), path=str(p))
+
+
+def render_card(
+    card: ModelCard,
+    *,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    base_model: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Write a card back to text (used for generated cards of trained/adapted variants)."""
+    data = card.model_dump(mode="json", exclude={"body", "path"}, exclude_none=True)
+    if tags:
+        data["tags"] = sorted(set(data.get("tags", [])) | set(tags))
+    if base_model:
+        data["base_model"] = base_model
+    if extra:
+        data["zoo"].update(extra)
+    head = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    title = f"# {name}\n\n" if name else ""
+    return f"---\n{head}---\n\n{title}{card.body}"

@@ -1,0 +1,302 @@
+"""The registry: plugins found through the ``zoo.plugins`` entry-point group, the built-in
+catalogue ``registry.yaml``, and name lookup (``family[:tag]``, aliases, wildcards).
+
+Built-in plugins are discovered exactly like third-party ones (their own distributions with
+an entry point), so the path a third party relies on is the one our own tests exercise.
+Each plugin is imported inside its own ``try``: a broken plugin is recorded and reported by
+``zoo plugins`` / ``zoo doctor``, never allowed to break ``zoo list``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import yaml
+
+from zoo import hookspecs
+from zoo.errors import PluginError, UnknownModelError
+from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
+from zoo.tasks import Task
+
+ENTRY_POINT_GROUP = "zoo.plugins"
+#: Entry-point names of the plugins that live in this repository; ``ZOO_PLUGINS=`` (empty)
+#: loads only these.
+BUILTIN_PLUGINS = (
+    "sam2",
+    "efficientsam",
+    "sam2long-video",
+    "sameo-amodal",
+    "opseg-shadow",
+    "depth-sam",
+    "wesam-adapt",
+)
+
+
+def data_dir() -> Path:
+    """Where ``registry.yaml`` and ``cards/`` live: packaged copy in a wheel, repo root in dev."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_data"
+    if (packaged / "registry.yaml").exists():
+        return packaged
+    return here.parent
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+    builtin: bool = False
+
+
+@dataclass
+class Registry:
+    """Everything registered: families, variants, resolvers, and how plugin loading went."""
+
+    families: dict[str, FamilySpec] = field(default_factory=dict)
+    variants: dict[str, VariantSpec] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    resolvers: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pm: pluggy.PluginManager | None = None
+
+    # ------------------------------------------------------------ registration
+    def add_family(self, spec: FamilySpec) -> None:
+        old = self.families.get(spec.name)
+        if old is not None:
+            msg = (
+                f"model family {spec.name!r} is registered by both {old.source or '?'} and "
+                f"{spec.source or '?'}; keeping the first. Namespace third-party families "
+                "(e.g. 'mypkg-sam')."
+            )
+            self.warnings.append(msg)
+            warnings.warn(msg, stacklevel=2)
+            return
+        self.families[spec.name] = spec
+        for v in spec.variants:
+            self.add_variant(v.model_copy(update={"family": spec.name, "source": spec.source}))
+
+    def add_variant(self, spec: VariantSpec) -> None:
+        old = self.variants.get(spec.name)
+        if old is not None and old.source != spec.source:
+            msg = (
+                f"variant {spec.name!r} is registered by both {old.source or '?'} and "
+                f"{spec.source or '?'}; keeping the first"
+            )
+            self.warnings.append(msg)
+            warnings.warn(msg, stacklevel=2)
+            return
+        self.variants[spec.name] = spec
+        for alias in spec.aliases:
+            self.aliases.setdefault(alias, spec.name)
+
+    # ------------------------------------------------------------ lookup
+    def resolve_name(self, name: str) -> tuple[FamilySpec, VariantSpec | None]:
+        """``family[:tag]`` or an alias -> (family, variant). Unknown names suggest close ones."""
+        name = name.strip()
+        name = self.aliases.get(name, name)
+        family_name, _, tag = name.partition(":")
+        fam = self.families.get(family_name)
+        if fam is None:
+            raise UnknownModelError(self._unknown_message(name))
+        tag = tag or fam.default_tag
+        variant = self.variants.get(f"{family_name}:{tag}")
+        if variant is None:
+            tags = sorted(v.tag for v in self.variants.values() if v.family == family_name)
+            if not tags and tag == fam.default_tag:
+                return fam, None
+            raise UnknownModelError(
+                f"unknown variant {family_name}:{tag}; {family_name} has "
+                f"{', '.join(tags) or 'no variants'} (see `zoo list {family_name}`)"
+            )
+        return fam, variant
+
+    def _unknown_message(self, name: str) -> str:
+        candidates = list(self.variants) + list(self.families) + list(self.aliases)
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return f"unknown model {name!r}{hint} (run `zoo list` to see every model)"
+
+    def list_models(self, pattern: str | None = None, task: str | Task | None = None) -> list[
+        VariantSpec
+    ]:
+        """Variants whose ``family:tag`` (or family) matches a shell-style wildcard."""
+        out = []
+        task_v = Task(task) if task else None
+        for v in sorted(self.variants.values(), key=lambda s: (s.family, s.tag)):
+            fam = self.families.get(v.family)
+            if fam is None:
+                continue
+            if task_v and task_v not in fam.tasks:
+                continue
+            if pattern and not _matches(pattern, v):
+                continue
+            out.append(v)
+        return out
+
+
+def _matches(pattern: str, v: VariantSpec) -> bool:
+    pat = pattern.lower()
+    names = [v.name.lower(), v.family.lower(), *[a.lower() for a in v.aliases]]
+    if not any(c in pat for c in "*?["):
+        return any(pat == n or pat in n for n in names)
+    return any(fnmatch.fnmatchcase(n, pat) for n in names)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _allowed(name: str) -> bool:
+    sel = os.environ.get("ZOO_PLUGINS")
+    if sel is None:
+        return True
+    wanted = {s.strip() for s in sel.split(",") if s.strip()}
+    if not wanted:
+        return name in BUILTIN_PLUGINS
+    return name in wanted
+
+
+def _load_catalogue(reg: Registry, path: Path) -> None:
+    """Merge ``registry.yaml``: variants (weights, params) of the built-in families."""
+    if not path.exists():
+        return
+    data = yaml.safe_load(path.read_text()) or {}
+    for family, entry in (data.get("families") or {}).items():
+        for tag, v in (entry.get("variants") or {}).items():
+            weights = v.get("weights")
+            reg.add_variant(
+                VariantSpec(
+                    family=family,
+                    tag=str(tag),
+                    weights=WeightsSpec(**weights) if weights else None,
+                    params=v.get("params"),
+                    config=v.get("config") or {},
+                    aliases=v.get("aliases") or [],
+                    description=v.get("description", ""),
+                    source="registry.yaml",
+                )
+            )
+
+
+def build_registry() -> Registry:
+    """Discover plugins and build a fresh :class:`Registry` (no caching; see :func:`get_registry`)."""
+    from zoo import weights as _weights
+
+    reg = Registry()
+    pm = pluggy.PluginManager("zoo")
+    pm.add_hookspecs(hookspecs)
+    reg.pm = pm
+    for ep in sorted(_entry_points(), key=lambda e: e.name):
+        if not _allowed(ep.name):
+            continue
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(
+            name=ep.name,
+            distribution=dist.metadata["Name"] if dist is not None else None,
+            version=dist.version if dist is not None else None,
+            module=ep.value,
+            builtin=ep.name in BUILTIN_PLUGINS,
+        )
+        reg.plugins.append(info)
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+            info.hooks = sorted(
+                h.name for h in pm.get_hookcallers(module) or []  # type: ignore[union-attr]
+            )
+        except Exception as exc:  # a broken plugin must never break the registry
+            info.error = f"{type(exc).__name__}: {exc}"
+            if pm.is_registered(name=ep.name) if hasattr(pm, "is_registered") else False:
+                pm.unregister(name=ep.name)
+
+    _load_catalogue(reg, data_dir() / "registry.yaml")
+    _call_hooks(reg, pm)
+    for scheme, fn in reg.resolvers.items():
+        _weights.register_scheme(scheme, fn)
+    return reg
+
+
+def _plugin_source(pm: pluggy.PluginManager, impl: Any, reg: Registry) -> str:
+    name = pm.get_name(impl.plugin) or "?"
+    for info in reg.plugins:
+        if info.name == name:
+            return info.distribution or name
+    return name
+
+
+def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
+    """Call each plugin's hooks one implementation at a time, so one bad plugin is isolated."""
+
+    def run(hook_name: str, make_cb: Any) -> None:
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            source = _plugin_source(pm, impl, reg)
+            try:
+                impl.function(make_cb(source))
+            except Exception as exc:
+                msg = f"plugin {source} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                reg.warnings.append(msg)
+                for info in reg.plugins:
+                    if info.distribution == source or info.name == source:
+                        info.error = info.error or msg
+
+    def fam_cb(source: str) -> Any:
+        def register(spec: FamilySpec) -> None:
+            if not isinstance(spec, FamilySpec):
+                raise PluginError(f"{source} registered {spec!r}, expected a FamilySpec")
+            reg.add_family(spec.model_copy(update={"source": source}))
+
+        return register
+
+    def var_cb(source: str) -> Any:
+        def register(spec: VariantSpec) -> None:
+            reg.add_variant(spec.model_copy(update={"source": source}))
+
+        return register
+
+    def res_cb(source: str) -> Any:
+        def register(scheme: str, fn: Any) -> None:
+            reg.resolvers[scheme] = fn
+
+        return register
+
+    run("zoo_register_families", fam_cb)
+    run("zoo_register_variants", var_cb)
+    run("zoo_register_resolvers", res_cb)
+    # Variants whose family never registered (plugin missing or broken) are dropped from view.
+    for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
+        reg.variants.pop(name)
+
+
+@lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    return build_registry()
+
+
+def reset_registry() -> None:
+    """Forget the cached registry (tests, or after installing a plugin at runtime)."""
+    get_registry.cache_clear()
+
+
+def list_models(pattern: str | None = None, task: str | None = None) -> list[str]:
+    """Like ``timm.list_models``: names matching a wildcard, e.g. ``list_models("*sam2*")``."""
+    return [v.name for v in get_registry().list_models(pattern, task)]
