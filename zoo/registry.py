@@ -224,7 +224,7 @@ def build_registry() -> Registry:
             )
         except Exception as exc:  # a broken plugin must never break the registry
             info.error = f"{type(exc).__name__}: {exc}"
-            if pm.is_registered(name=ep.name) if hasattr(pm, "is_registered") else False:
+            if pm.get_plugin(ep.name) is not None:
                 pm.unregister(name=ep.name)
 
     _load_catalogue(reg, data_dir() / "registry.yaml")
@@ -281,6 +281,15 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
     run("zoo_register_families", fam_cb)
     run("zoo_register_variants", var_cb)
     run("zoo_register_resolvers", res_cb)
+    # Methods that run on another family's checkpoint (sam2long-video on sam2) borrow its weights.
+    for name, v in list(reg.variants.items()):
+        if v.weights_from and v.weights is None:
+            base = reg.variants.get(reg.aliases.get(v.weights_from, v.weights_from))
+            if base is None:
+                reg.warnings.append(f"{name} borrows weights from unknown {v.weights_from}")
+            else:
+                reg.variants[name] = v.model_copy(update={"weights": base.weights,
+                                                          "params": v.params or base.params})
     # Variants whose family never registered (plugin missing or broken) are dropped from view.
     for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
         reg.variants.pop(name)

@@ -63,6 +63,10 @@ class VariantSpec(BaseModel):
     description: str = ""
     source: str = Field(default="", description="the package or file that registered it")
     card: str | None = Field(default=None, description="card path overriding the family's")
+    weights_from: str | None = Field(
+        default=None,
+        description="reuse another variant's weights, e.g. 'sam2:tiny' (methods without own weights)",
+    )
 
     @property
     def name(self) -> str:
@@ -87,6 +91,10 @@ class FamilySpec(BaseModel):
     options: dict[str, str] = Field(
         default_factory=dict,
         description="family-specific CLI options of run/eval/train: name -> help text",
+    )
+    conformance: dict[str, Any] = Field(
+        default_factory=dict,
+        description="loader kwargs the conformance kit passes to keep CPU runs small",
     )
     license: str | None = None
     source: str = ""

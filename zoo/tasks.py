@@ -248,6 +248,36 @@ def as_prompts(prompts: Prompts | ObjectPrompt | dict[str, Any] | list[Any]) -> 
     return Prompts.from_json(prompts)
 
 
+class ShadowPrompt(BaseModel):
+    """One object-and-shadow instance: a prompt for the object, for its shadow, or both."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    object: ObjectPrompt | None = None
+    shadow: ObjectPrompt | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> ShadowPrompt:
+        if self.object is None and self.shadow is None:
+            raise ValueError("an instance needs an object prompt, a shadow prompt, or both")
+        return self
+
+
+def as_shadow_prompts(prompts: Any) -> list[ShadowPrompt]:
+    """Accept ``[{"object": {"box": [...]}, "shadow": {"box": [...]}}, ...]`` or ShadowPrompts."""
+    if isinstance(prompts, ShadowPrompt):
+        return [prompts]
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise InputError("empty prompt: give at least one object or shadow prompt")
+    out = []
+    try:
+        for p in prompts:
+            out.append(p if isinstance(p, ShadowPrompt) else ShadowPrompt(**p))
+    except ValidationError as exc:
+        _raise_input_error(exc, "shadow prompt")
+    return out
+
+
 # --------------------------------------------------------------------------- results
 
 
