@@ -198,6 +198,8 @@ def load(
     ckpt: Path | None
     if weights == RANDOM:
         ckpt, label = None, RANDOM
+    elif not family.requires_weights and checkpoint is None:
+        ckpt, label = None, "none (this family has no learned weights)"
     elif checkpoint is not None:
         ckpt = Path(os.path.expanduser(str(checkpoint)))
         if not ckpt.exists():

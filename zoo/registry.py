@@ -119,8 +119,10 @@ class Registry:
             tags = sorted(v.tag for v in self.variants.values() if v.family == family_name)
             if not tags and tag == fam.default_tag:
                 return fam, None
+            close = difflib.get_close_matches(tag, tags, n=1, cutoff=0.5)
+            hint = f"did you mean {family_name}:{close[0]}? " if close else ""
             raise UnknownModelError(
-                f"unknown variant {family_name}:{tag}; {family_name} has "
+                f"unknown variant {family_name}:{tag}; {hint}{family_name} has "
                 f"{', '.join(tags) or 'no variants'} (see `zoo list {family_name}`)"
             )
         return fam, variant

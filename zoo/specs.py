@@ -92,6 +92,10 @@ class FamilySpec(BaseModel):
         default_factory=dict,
         description="family-specific CLI options of run/eval/train: name -> help text",
     )
+    requires_weights: bool = Field(
+        default=True,
+        description="False for methods with no learned parameters (they load without a file)",
+    )
     conformance: dict[str, Any] = Field(
         default_factory=dict,
         description="loader kwargs the conformance kit passes to keep CPU runs small",

@@ -1,0 +1,209 @@
+"""The registry as a third party sees it: entry points, isolation of broken plugins, names."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_user_error, run_zoo
+from zoo.errors import UnknownModelError
+from zoo.registry import build_registry, reset_registry
+
+THIRD_PARTY_PLUGIN = '''
+"""A third-party plugin: one family whose model thresholds brightness inside each box."""
+from pathlib import Path
+
+import numpy as np
+
+from zoo.hookspecs import hookimpl
+from zoo.model import ZooModel
+from zoo.specs import FamilySpec, VariantSpec
+from zoo.tasks import SegmentationResult, Task, as_prompts
+
+CARD = Path(__file__).with_name("acme.md")
+
+
+class BrightModel(ZooModel):
+    tasks = (Task.PROMPTABLE,)
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+        self._img = None
+
+    @classmethod
+    def create(cls, *, family, variant, checkpoint, device, dtype=None, threshold=128, **_):
+        return cls(threshold)
+
+    def modules(self):
+        return []
+
+    def num_parameters(self):
+        return 1
+
+    def set_image(self, image):
+        from zoo.io.images import load_image
+        self._img = load_image(image)
+
+    def segment(self, image=None, prompts=None, *, multimask=False):
+        if image is not None:
+            self.set_image(image)
+        p = as_prompts(prompts)
+        h, w = self._img.shape[:2]
+        p.check_inside(h, w)
+        gray = self._img.mean(axis=2)
+        masks = []
+        for o in p.objects:
+            m = np.zeros((h, w), bool)
+            x1, y1, x2, y2 = (int(round(v)) for v in o.box)
+            m[y1:y2, x1:x2] = gray[y1:y2, x1:x2] > self.threshold
+            masks.append(m)
+        return SegmentationResult(masks=np.stack(masks), scores=np.ones(len(masks), np.float32),
+                                  image_size=(h, w), provenance=self.provenance(Task.PROMPTABLE),
+                                  prompts=p)
+
+
+@hookimpl
+def zoo_register_families(register):
+    register(FamilySpec(name="acme-bright", tasks=[Task.PROMPTABLE], loader="acme_zoo:BrightModel",
+                        card=str(CARD), default_tag="v1", license="MIT", requires_weights=False,
+                        variants=[VariantSpec(family="acme-bright", tag="v1", config={"threshold": 100}),
+                                  VariantSpec(family="acme-bright", tag="v2", config={"threshold": 200})]))
+'''
+
+CARD = """---
+license: mit
+zoo:
+  family: acme-bright
+  tasks: [promptable]
+  paper: {title: "Thresholding considered sufficient"}
+---
+# acme-bright
+A toy family that proves third-party plugins need no change to sam-zoo.
+"""
+
+
+def make_distribution(root: Path, name: str, module_source: str, ep_name: str, module: str) -> None:
+    """A minimal installed distribution: a module plus a .dist-info with entry_points.txt."""
+    (root / f"{module}.py").write_text(module_source)
+    dist = root / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(f"[zoo.plugins]\n{ep_name} = {module}\n")
+
+
+@pytest.fixture
+def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    make_distribution(site, "acme-zoo", THIRD_PARTY_PLUGIN, "acme", "acme_zoo")
+    (site / "acme.md").write_text(CARD)
+    make_distribution(site, "broken-zoo", "raise RuntimeError('boom at import')\n", "broken",
+                      "broken_zoo")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site) + ":" + ":".join(sys.path))
+    reset_registry()
+    yield site
+    sys.modules.pop("acme_zoo", None)
+    reset_registry()
+
+
+def test_third_party_family_is_listed_and_broken_plugin_reported(third_party: Path) -> None:
+    reg = build_registry()
+    assert "acme-bright" in reg.families
+    assert {"acme-bright:v1", "acme-bright:v2"} <= set(reg.variants)
+    assert reg.families["acme-bright"].source == "acme-zoo"
+    broken = [p for p in reg.plugins if p.name == "broken"]
+    assert broken and "boom at import" in (broken[0].error or "")
+    # the built-in family is still there despite the broken plugin
+    assert "sam2" in reg.families
+
+
+def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None:
+    from PIL import Image
+    import numpy as np
+
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[10:30, 10:40] = 255
+    Image.fromarray(img).save(tmp_path / "img.png")
+    listing = run_zoo("list", "acme*", "--json")
+    assert listing.returncode == 0, listing.stderr
+    names = [r["name"] for r in json.loads(listing.stdout)]
+    assert names == ["acme-bright:v1", "acme-bright:v2"]
+    out = tmp_path / "out"
+    proc = run_zoo("run", "acme-bright:v1", "--image", str(tmp_path / "img.png"),
+                   "--boxes", "0,0,50,40", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    from zoo.io.masks import decode_rle
+
+    res = json.loads((out / "results.json").read_text())
+    mask = decode_rle(res["annotations"][0]["segmentation"])
+    assert mask.sum() == 20 * 30 and mask[10:30, 10:40].all()
+    plugins = json.loads(run_zoo("plugins", "--json").stdout)
+    errors = {p["name"]: p["error"] for p in plugins["plugins"]}
+    assert "boom at import" in errors["broken"] and errors["acme"] is None
+
+
+def test_zoo_plugins_env_restricts_loading(third_party: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = build_registry()
+    assert "acme-bright" not in reg.families and "sam2" in reg.families
+    monkeypatch.setenv("ZOO_PLUGINS", "acme")
+    reg = build_registry()
+    assert set(reg.families) == {"acme-bright"}
+
+
+def test_family_collision_warns_naming_both(third_party: Path) -> None:
+    clash = THIRD_PARTY_PLUGIN.replace("acme_zoo:BrightModel", "acme_twin:BrightModel")
+    make_distribution(third_party, "acme-twin", clash, "acme-twin", "acme_twin")
+    with pytest.warns(UserWarning, match="acme-zoo.*acme-twin|acme-twin.*acme-zoo"):
+        reg = build_registry()
+    assert reg.families["acme-bright"].source == "acme-zoo"
+
+
+def test_name_lookup_default_tag_alias_and_suggestion() -> None:
+    reset_registry()
+    reg = build_registry()
+    fam, var = reg.resolve_name("sam2")
+    assert var is not None and var.name == "sam2:tiny"
+    assert reg.resolve_name("sam2.1-hiera-large")[1].name == "sam2:large"  # type: ignore[union-attr]
+    with pytest.raises(UnknownModelError, match="did you mean sam2"):
+        reg.resolve_name("sam3:tiny")
+    with pytest.raises(UnknownModelError, match="sam2 has base-plus, large, small, tiny"):
+        reg.resolve_name("sam2:huge")
+
+
+def test_list_models_wildcards() -> None:
+    from zoo import list_models
+
+    reset_registry()
+    assert {"sam2:tiny", "sam2:large"} <= set(list_models("*sam2*"))
+    assert list_models("sam2:t*") == ["sam2:tiny"]
+    assert list_models("nothing-like-this*") == []
+    assert "sam2:tiny" in list_models(task="promptable")
+
+
+def test_unknown_model_cli_error_suggests() -> None:
+    proc = run_zoo("info", "sam2:tinny")
+    assert_user_error(proc, "unknown", "sam2:tiny")
+
+
+def test_list_and_help_do_not_import_torch() -> None:
+    import subprocess
+
+    code = textwrap.dedent("""
+        import sys
+        from zoo.cli import main
+        for argv in (["list"], ["--help"], ["info", "sam2:tiny"], ["list", "--json"]):
+            try:
+                main(argv)
+            except SystemExit:
+                pass
+        assert "torch" not in sys.modules, "torch was imported"
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
