@@ -1,0 +1,465 @@
+"""``depth-sam`` as an ``rgbd`` zoo model: render depth, propose masks, classify, lift to 3D.
+
+One call, :meth:`DepthSamModel.segment_rgbd`, runs SAD's pipeline:
+
+1. **render** the metric depth through a colormap (:mod:`zoo_depthsam.render`);
+2. **propose** class-agnostic masks with SAM 2.1's automatic mask generator on the
+   rendering (``mode="depth"``), on the RGB image (``"rgb"``) or on both, merged by mask
+   NMS (``"both"``) (:mod:`zoo_depthsam.masks`);
+3. **classify** each mask against an open vocabulary with CLIP
+   (:mod:`zoo_depthsam.classify`);
+4. **lift** the labelled masks to a coloured point cloud with the depth intrinsics and an
+   optional camera-to-world pose (:mod:`zoo_depthsam.geometry`).
+
+The stages are also public methods (:meth:`propose`, :meth:`classify`, :meth:`compose`,
+:meth:`lift`) so evaluation can compute the depth and RGB proposals of a frame once and
+score ``depth``, ``rgb`` and ``both`` from them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from zoo.errors import InputError, WeightsError
+from zoo.model import ZooModel
+from zoo.specs import FamilySpec, VariantSpec
+from zoo.tasks import RGBDResult, Task
+
+from .geometry import (
+    backproject,
+    check_aspect,
+    check_intrinsics,
+    check_pose,
+    resize_image,
+    resize_nearest,
+    voxel_downsample,
+)
+from .masks import GeneratorSettings, MaskSet, generate, make_generator, merge_nms
+from .render import DEFAULT_COLORMAP, get_colormap, render_depth
+from .vocab import DEFAULT_TEMPLATES, resolve_vocabulary
+
+MODES = ("depth", "rgb", "both")
+SEMANTICS = ("mask", "pixel")
+
+
+def check_mode(mode: str) -> str:
+    m = str(mode).lower()
+    if m not in MODES:
+        raise InputError(f"unknown mode {mode!r}; use depth, rgb or both")
+    return m
+
+
+class DepthSamResult(RGBDResult):
+    """:class:`zoo.tasks.RGBDResult` plus what SAD's outputs need.
+
+    ``masks`` (N x H x W bool at the RGB size), ``labels`` (class names) and ``scores``
+    (mask quality x class probability) are the task's schema; the rest:
+    ``class_ids`` (index into ``vocabulary``), ``mask_scores`` (SAM's predicted IoU),
+    ``class_scores`` (CLIP probability), ``sources`` ("depth"/"rgb": which image the mask
+    was found on), ``semantic_map`` / ``instance_map`` (H x W int32, -1 = none; smaller
+    masks are painted over larger ones), ``rendered_depth`` (what SAM saw),
+    ``points_label`` (class index per point, -1 = none), ``timings`` (seconds per stage).
+    """
+
+    vocabulary: list[str]
+    class_ids: np.ndarray
+    mask_scores: np.ndarray
+    class_scores: np.ndarray
+    sources: list[str]
+    semantic_map: np.ndarray
+    instance_map: np.ndarray
+    rendered_depth: np.ndarray | None = None
+    depth_size: tuple[int, int]
+    points_label: np.ndarray | None = None
+    mode: str = "depth"
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+    def save(self, out_dir: str | Path, image: Any, **kwargs: Any) -> list[Path]:
+        """Write every output file (see :func:`zoo_depthsam.outputs.save_result`)."""
+        from .outputs import save_result
+
+        return save_result(self, out_dir, image, **kwargs)
+
+
+def paint_order(masks: np.ndarray) -> np.ndarray:
+    """Indices by area, largest first, so smaller (usually finer) masks end up on top."""
+    area = masks.reshape(len(masks), -1).sum(axis=1)
+    return np.argsort(-area, kind="stable")
+
+
+def paint(masks: np.ndarray, values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Write ``values[i]`` wherever mask ``i`` is set, larger masks first."""
+    out = base.copy()
+    for i in paint_order(masks):
+        out[masks[i]] = values[i]
+    return out
+
+
+class DepthSamModel(ZooModel):
+    tasks = (Task.RGBD,)
+
+    def __init__(
+        self,
+        sam_model: Any,
+        classifier: Any,
+        *,
+        settings: GeneratorSettings,
+        mode: str = "depth",
+        colormap: str = DEFAULT_COLORMAP,
+        inverse_depth: bool = True,
+        semantics: str = "mask",
+        merge_iou: float = 0.7,
+        max_masks: int | None = None,
+        voxel_size: float = 0.0,
+        max_invalid_fraction: float = 0.5,
+        dense_short_side: int = 448,
+    ) -> None:
+        self.sam = sam_model
+        self.classifier = classifier
+        self.settings = settings
+        self.mode = check_mode(mode)
+        get_colormap(colormap)
+        self.colormap = colormap
+        self.inverse_depth = bool(inverse_depth)
+        if semantics not in SEMANTICS:
+            raise InputError(f"unknown semantics {semantics!r}; use mask or pixel")
+        self.semantics = semantics
+        if not 0.0 < merge_iou <= 1.0:
+            raise InputError(f"merge_iou must lie in (0, 1], got {merge_iou}")
+        self.merge_iou = float(merge_iou)
+        if max_masks is not None and int(max_masks) < 0:
+            raise InputError(f"max_masks must be >= 0, got {max_masks}")
+        self.max_masks = None if max_masks in (None, 0) else int(max_masks)  # type: ignore[arg-type]
+        if voxel_size < 0:
+            raise InputError(f"voxel_size must be >= 0 metres, got {voxel_size}")
+        self.voxel_size = float(voxel_size)
+        self.max_invalid_fraction = float(max_invalid_fraction)
+        self.dense_short_side = int(dense_short_side)
+        self._generators: dict[GeneratorSettings, Any] = {}
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def create(
+        cls,
+        *,
+        family: FamilySpec,
+        variant: VariantSpec | None,
+        checkpoint: Path | None,
+        device: str,
+        dtype: Any = None,
+        size: str | None = None,
+        image_size: int | None = None,
+        clip_model: str = "ViT-B-16",
+        clip_weights: dict[str, Any] | None = None,
+        clip_checkpoint: str | Path | None = None,
+        templates: Sequence[str] | None = None,
+        clip_batch_size: int = 32,
+        points_per_side: int = 64,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.7,
+        stability_score_thresh: float = 0.8,
+        box_nms_thresh: float = 0.7,
+        min_region_area: int = 100,
+        **options: Any,
+    ) -> DepthSamModel:
+        """Build SAM 2.1 (``checkpoint``: its weights, borrowed from ``sam2:<size>``) and
+        CLIP (``clip_checkpoint`` or the resolved ``clip_weights``; both random when
+        ``checkpoint`` is None, the explicit test mode). ``options`` are the pipeline
+        settings of :class:`DepthSamModel` (mode, colormap, semantics...)."""
+        import torch
+        from zoo_sam2.build import build_sam2_model
+
+        known = {"mode", "colormap", "inverse_depth", "semantics", "merge_iou", "max_masks",
+                 "voxel_size", "max_invalid_fraction", "dense_short_side"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InputError(
+                f"unknown depth-sam setting {unknown[0]!r}; known: "
+                + ", ".join(sorted(known | {"size", "image_size", "points_per_side", "clip_model"}))
+            )
+        if dtype not in (None, torch.float32):
+            raise InputError("depth-sam runs in float32 (SAM 2's mask generator feeds float32 "
+                             "images); drop --dtype")
+        if points_per_side < 1 or points_per_batch < 1:
+            raise InputError("points_per_side and points_per_batch must be >= 1")
+        size = size or (variant.config.get("size") if variant else None) or "tiny"
+        sam = build_sam2_model(size, checkpoint, device=device, image_size=image_size,
+                               model_name=f"sam2:{size} (for depth-sam)")
+        clip_path: Path | None = None
+        if checkpoint is not None:
+            if clip_checkpoint is not None:
+                clip_path = Path(clip_checkpoint).expanduser()
+                if not clip_path.exists():
+                    raise InputError(f"CLIP checkpoint {clip_path} does not exist; check the path")
+            elif clip_weights:
+                from zoo import weights
+
+                clip_path = weights.resolve(
+                    clip_weights["uri"], clip_weights.get("sha256"), clip_weights.get("size"),
+                    name=f"{variant.name if variant else family.name} (CLIP {clip_model})",
+                )
+            else:
+                raise WeightsError(
+                    f"no CLIP weights configured for {clip_model}; pass clip_checkpoint=PATH "
+                    "or weights='random' for a test run"
+                )
+        from .classify import ClipClassifier
+
+        classifier = ClipClassifier.build(
+            clip_model, clip_path, device=device,
+            templates=tuple(templates) if templates else DEFAULT_TEMPLATES,
+            batch_size=clip_batch_size,
+        )
+        settings = GeneratorSettings(
+            points_per_side=int(points_per_side), points_per_batch=int(points_per_batch),
+            pred_iou_thresh=float(pred_iou_thresh),
+            stability_score_thresh=float(stability_score_thresh),
+            box_nms_thresh=float(box_nms_thresh), min_region_area=int(min_region_area),
+        )
+        return cls(sam, classifier, settings=settings, **options)
+
+    def modules(self) -> list[Any]:
+        return [self.sam, self.classifier.model]
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def load_inputs(image: Any, depth: Any, depth_scale: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rgb uint8 HxWx3, depth metres float32 hxw, valid bool hxw)``, checked."""
+        from zoo.io.depth import load_depth
+        from zoo.io.images import load_image
+
+        img = load_image(image)
+        d, valid = load_depth(depth, depth_scale=depth_scale)
+        check_aspect(img.shape[:2], d.shape)
+        return img, d, valid
+
+    def render(self, depth: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+        """The colour image of ``depth`` that SAM sees in depth mode."""
+        return render_depth(depth, valid, colormap=self.colormap, inverse=self.inverse_depth)
+
+    # ------------------------------------------------------------------ stages
+    def _generator(self, settings: GeneratorSettings) -> Any:
+        gen = self._generators.get(settings)
+        if gen is None:
+            gen = make_generator(self.sam, settings)
+            self._generators[settings] = gen
+        return gen
+
+    def propose(
+        self,
+        image: np.ndarray,
+        rendered: np.ndarray | None,
+        valid: np.ndarray,
+        sources: Sequence[str],
+        *,
+        settings: GeneratorSettings | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> dict[str, MaskSet]:
+        """Proposals per source ("depth", "rgb"), each at the RGB image's size.
+
+        Depth proposals that are mostly invalid pixels (SAM happily segments the black
+        "no measurement" holes) are dropped: they follow sensor dropout, not geometry.
+        """
+        import torch
+
+        st = settings or self.settings
+        gen = self._generator(st)
+        out: dict[str, MaskSet] = {}
+        hw = image.shape[:2]
+        for src in sources:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                if src == "depth":
+                    assert rendered is not None
+                    ms = generate(gen, rendered, st, "depth")
+                    if len(ms):
+                        inside = ms.masks.reshape(len(ms), -1)
+                        bad = (inside & ~valid.reshape(1, -1)).sum(1) / np.maximum(inside.sum(1), 1)
+                        ms = ms.select(np.flatnonzero(bad <= self.max_invalid_fraction))
+                    ms = ms.resized(hw)
+                else:
+                    ms = generate(gen, image, st, "rgb")
+            out[src] = ms.renumbered()
+            if timings is not None:
+                timings[f"masks_{src}"] = time.perf_counter() - t0
+        return out
+
+    def select(self, proposals: dict[str, MaskSet], mode: str, hw: Sequence[int]) -> MaskSet:
+        """The masks of one mode: one source's set, or both merged by mask NMS; then the
+        ``max_masks`` best by predicted IoU, ordered by score."""
+        sets = [proposals[s] for s in (("depth", "rgb") if mode == "both" else (mode,))]
+        ms = merge_nms(sets, self.merge_iou) if mode == "both" else sets[0]
+        if len(ms) == 0:
+            return MaskSet.empty(hw)
+        order = np.argsort(-ms.scores, kind="stable")
+        if self.max_masks is not None:
+            order = order[: self.max_masks]
+        return ms.select(order)
+
+    def dense_probs(self, image: np.ndarray, vocabulary: Sequence[str]) -> np.ndarray:
+        """``C x H x W`` per-pixel CLIP class probabilities (``semantics="pixel"``)."""
+        return self.classifier.dense_probs(image, vocabulary, self.dense_short_side)
+
+    def classify(self, image: np.ndarray, masks: np.ndarray, vocabulary: Sequence[str],
+                 dense_probs: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(class_ids, class_scores, dense class map or None)`` for the masks.
+
+        With ``semantics="pixel"`` the per-pixel map is computed (or taken from
+        ``dense_probs``, so several mask sets of one image share it) and every mask takes
+        its majority class; otherwise each mask crop is classified.
+        """
+        c = len(vocabulary)
+        if self.semantics == "pixel":
+            from .classify import majority_vote
+
+            probs = dense_probs if dense_probs is not None else self.dense_probs(image, vocabulary)
+            dense = probs.argmax(axis=0).astype(np.int32)
+            ids, scores = majority_vote(dense, probs, masks, c)
+            return ids, scores, dense
+        probs = self.classifier.classify_masks(image, masks, vocabulary)
+        if len(masks) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), None
+        ids = probs.argmax(axis=1)
+        return ids.astype(np.int64), probs[np.arange(len(ids)), ids].astype(np.float32), None
+
+    @staticmethod
+    def compose(masks: np.ndarray, class_ids: np.ndarray, hw: Sequence[int],
+                dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(semantic_map, instance_map)``, int32 at ``hw``, -1 where nothing is painted.
+
+        The semantic map starts from the dense per-pixel map when there is one (SAD's
+        recipe: masks overwrite it with their majority class), else from "unlabelled".
+        """
+        h, w = int(hw[0]), int(hw[1])
+        base = dense.astype(np.int32) if dense is not None else np.full((h, w), -1, np.int32)
+        semantic = paint(masks, class_ids.astype(np.int32), base)
+        instance = paint(masks, np.arange(len(masks), dtype=np.int32),
+                         np.full((h, w), -1, np.int32))
+        return semantic, instance
+
+    def lift(
+        self,
+        image: np.ndarray,
+        depth: np.ndarray,
+        valid: np.ndarray,
+        intrinsics: Any,
+        instance_map: np.ndarray,
+        semantic_map: np.ndarray,
+        pose: Any = None,
+        voxel_size: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Back-project valid depth pixels: ``(xyz float32, rgb uint8, instance, label)``.
+
+        Everything happens at the depth resolution (the intrinsics are the depth
+        camera's): the RGB image is resized to it for colours, the maps by nearest.
+        """
+        xyz, flat = backproject(depth, valid, intrinsics, pose)
+        dhw = depth.shape
+        rgb = resize_image(image, dhw).reshape(-1, 3)[flat]
+        inst = resize_nearest(instance_map, dhw).ravel()[flat]
+        lab = resize_nearest(semantic_map, dhw).ravel()[flat]
+        vs = self.voxel_size if voxel_size is None else float(voxel_size)
+        if vs > 0:
+            xyz, rgb_v, (inst, lab) = voxel_downsample(xyz, vs, rgb=rgb, labels=(inst, lab))
+            assert rgb_v is not None
+            rgb = rgb_v
+        return (xyz.astype(np.float32), rgb.astype(np.uint8), inst.astype(np.int32),
+                lab.astype(np.int32))
+
+    # ------------------------------------------------------------------ task
+    def segment_rgbd(
+        self,
+        image: Any,
+        depth: Any,
+        intrinsics: Any = None,
+        vocabulary: Any = None,
+        *,
+        pose: Any = None,
+        mode: str | None = None,
+        depth_scale: float | None = None,
+        settings: GeneratorSettings | None = None,
+    ) -> DepthSamResult:
+        """Segment an RGB-D frame into labelled masks (and a labelled cloud with intrinsics).
+
+        Args:
+            image: RGB image (path or HxWx3 array).
+            depth: depth (16-bit PNG in millimetres, .npy/.npz in metres, or an HxW array;
+                float arrays are metres, 0 = invalid). Same aspect ratio as ``image``.
+            intrinsics: ``(fx, fy, cx, cy)`` of the depth image (or a 3x3/4x4 matrix, or a
+                file); ``None`` skips the point cloud.
+            vocabulary: class names, a vocabulary name (``scannet20`` default,
+                ``scannet200``, ``nyu40``), a file or ``"a,b,c"``.
+            pose: optional 4x4 camera-to-world matrix for world-frame points.
+            mode: ``depth``, ``rgb`` or ``both`` (default: the model's).
+            depth_scale: metres per stored unit (default 0.001 for integers, 1 for floats).
+            settings: override the mask generator settings for this call.
+        """
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        m = check_mode(mode or self.mode)
+        vocab = resolve_vocabulary(vocabulary)
+        k = check_intrinsics(intrinsics) if intrinsics is not None else None
+        pose_m = check_pose(pose) if pose is not None else None
+        img, d, valid = self.load_inputs(image, depth, depth_scale)
+        hw = img.shape[:2]
+        timings["load"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rendered = self.render(d, valid)
+        timings["render"] = time.perf_counter() - t0
+
+        sources = ("depth", "rgb") if m == "both" else (m,)
+        proposals = self.propose(img, rendered, valid, sources, settings=settings,
+                                 timings=timings)
+        t0 = time.perf_counter()
+        ms = self.select(proposals, m, hw)
+        timings["merge"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        class_ids, class_scores, dense = self.classify(img, ms.masks, vocab)
+        semantic, instance = self.compose(ms.masks, class_ids, hw, dense)
+        timings["classify"] = time.perf_counter() - t0
+
+        xyz = rgb = inst = lab = None
+        if k is not None:
+            t0 = time.perf_counter()
+            xyz, rgb, inst, lab = self.lift(img, d, valid, k, instance, semantic, pose_m)
+            timings["3d"] = time.perf_counter() - t0
+        return DepthSamResult(
+            masks=ms.masks.astype(bool),
+            labels=[vocab[i] for i in class_ids],
+            scores=(ms.scores * class_scores).astype(np.float32),
+            image_size=(int(hw[0]), int(hw[1])),
+            provenance=self.provenance(Task.RGBD),
+            points_xyz=xyz,
+            points_rgb=rgb,
+            points_instance=inst,
+            vocabulary=vocab,
+            class_ids=class_ids,
+            mask_scores=ms.scores.astype(np.float32),
+            class_scores=class_scores.astype(np.float32),
+            sources=list(ms.source),
+            semantic_map=semantic,
+            instance_map=instance,
+            rendered_depth=rendered,
+            depth_size=(int(d.shape[0]), int(d.shape[1])),
+            points_label=lab,
+            mode=m,
+            timings=timings,
+        )
+
+    def with_settings(self, **changes: Any) -> GeneratorSettings:
+        """A copy of the generator settings with some fields changed (benchmarks, eval)."""
+        return replace(self.settings, **changes)
