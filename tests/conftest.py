@@ -36,13 +36,51 @@ def fixture_image(shared: Path) -> Path:
     return shared / "fixtures" / "images" / "groceries.jpg"
 
 
-def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
+def run_zoo_subprocess(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a fresh interpreter, exactly as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=full_env,
-        cwd=cwd, timeout=600,
+        timeout=600,
     )
+
+
+def run_zoo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI entry point in this process (same code path as ``zoo``, no interpreter start).
+
+    ``main()`` is what the console script calls: it owns error formatting and exit codes, so
+    capturing its stdout/stderr and ``SystemExit`` is what a user sees.
+    """
+    import contextlib
+    import io
+
+    from zoo.cli import main
+    from zoo.registry import reset_registry
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    reset_registry()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except Exception:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_registry()
+    return subprocess.CompletedProcess(["zoo", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_user_error, run_zoo
+from tests.conftest import assert_user_error, run_zoo, run_zoo_subprocess
 from zoo.errors import UnknownModelError
 from zoo.registry import build_registry, reset_registry
 
@@ -129,7 +129,7 @@ def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None
     img = np.zeros((60, 80, 3), np.uint8)
     img[10:30, 10:40] = 255
     Image.fromarray(img).save(tmp_path / "img.png")
-    listing = run_zoo("list", "acme*", "--json")
+    listing = run_zoo_subprocess("list", "acme*", "--json")
     assert listing.returncode == 0, listing.stderr
     names = [r["name"] for r in json.loads(listing.stdout)]
     assert names == ["acme-bright:v1", "acme-bright:v2"]

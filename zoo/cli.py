@@ -531,8 +531,15 @@ def _main(
     """sam-zoo command line."""
 
 
+_PLUGIN_COMMANDS_ADDED = False
+
+
 def _register_plugin_commands() -> None:
-    """Let plugins add sub-commands (hook ``zoo_register_commands``)."""
+    """Let plugins add sub-commands (hook ``zoo_register_commands``), once per process."""
+    global _PLUGIN_COMMANDS_ADDED
+    if _PLUGIN_COMMANDS_ADDED:
+        return
+    _PLUGIN_COMMANDS_ADDED = True
     try:
         reg = _registry()
     except Exception:  # the registry itself failing is reported by `zoo doctor`

@@ -1,0 +1,122 @@
+"""Every bad input a user can type: one line naming the problem, exit 2, nothing written.
+
+These run the real ``zoo`` CLI in a subprocess with ``--weights random`` (no hub here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import assert_user_error, run_zoo
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zoo.testing import synthetic_image
+
+    p = tmp_path_factory.mktemp("img") / "scene.png"
+    Image.fromarray(synthetic_image(120, 160)).save(p)
+    return p
+
+
+def _run(image: Path, out: Path, *extra: str) -> tuple[object, Path]:
+    proc = run_zoo("run", "sam2:tiny", "--weights", "random", "--device", "cpu",
+                   "--image", str(image), "--out", str(out), *extra)
+    return proc, out
+
+
+BAD_PROMPTS = [
+    (["--boxes", "1,2,3"], "x1,y1,x2,y2"),
+    (["--boxes", "a,b,c,d"], "malformed box"),
+    (["--boxes", "50,10,10,40"], "x2<=x1"),
+    (["--boxes", "0,0,500,500"], "outside"),
+    (["--boxes", "nan,0,10,10"], "non-finite"),
+    (["--points", "10,10"], "without --labels"),
+    (["--points", "10,10;20,20", "--labels", "1"], "2 points but 1 labels"),
+    (["--points", "10,10", "--labels", "5"], "labels must be 1"),
+    ([], "no prompt"),
+    (["--labels", "1"], "without --points"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_PROMPTS, ids=[n for _, n in BAD_PROMPTS])
+def test_bad_prompts(image: Path, tmp_path: Path, args: list[str], needle: str) -> None:
+    proc, out = _run(image, tmp_path / "out", *args)
+    assert_user_error(proc, needle)  # type: ignore[arg-type]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_images(tmp_path: Path) -> None:
+    missing = run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(tmp_path / "nope.jpg"),
+                      "--boxes", "0,0,5,5", "--out", str(tmp_path / "o1"))
+    assert_user_error(missing, "nope.jpg")
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image")
+    assert_user_error(run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(text),
+                              "--boxes", "0,0,5,5", "--out", str(tmp_path / "o2")), "notes.jpg")
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(good, quality=95)
+    truncated = tmp_path / "trunc.jpg"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    assert_user_error(run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(truncated),
+                              "--boxes", "0,0,5,5", "--out", str(tmp_path / "o3")), "trunc")
+    for o in ("o1", "o2", "o3"):
+        assert not (tmp_path / o).exists() or not any((tmp_path / o).iterdir())
+
+
+def test_out_not_writable(image: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc, _ = _run(image, blocker / "sub", "--boxes", "0,0,10,10")
+    assert_user_error(proc, "--out")  # type: ignore[arg-type]
+
+
+def test_device_cuda_without_cuda(image: Path, tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc, out = _run(image, tmp_path / "out", "--boxes", "0,0,10,10", "--device", "cuda")
+    assert_user_error(proc, "cuda")  # type: ignore[arg-type]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_wrong_family_and_corrupt_checkpoints(image: Path, tmp_path: Path) -> None:
+    import torch
+
+    wrong = tmp_path / "other.pt"
+    torch.save({"model": {"encoder.weight": torch.zeros(3, 3)}}, wrong)
+    proc = run_zoo("run", "sam2:tiny", "--checkpoint", str(wrong), "--image", str(image),
+                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o1"))
+    assert_user_error(proc, "does not fit sam2:tiny")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a checkpoint" * 10)
+    proc = run_zoo("run", "sam2:tiny", "--checkpoint", str(corrupt), "--image", str(image),
+                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o2"))
+    assert_user_error(proc, "corrupt.pt")
+    missing = run_zoo("run", "sam2:tiny", "--checkpoint", str(tmp_path / "nope.pt"),
+                      "--image", str(image), "--boxes", "0,0,10,10", "--out", str(tmp_path / "o3"))
+    assert_user_error(missing, "nope.pt")
+
+
+def test_offline_without_cached_file_names_file_source_and_fix(image: Path, tmp_path: Path) -> None:
+    proc = run_zoo("run", "sam2:tiny", "--image", str(image), "--boxes", "0,0,10,10",
+                   "--out", str(tmp_path / "out"), env={"ZOO_OFFLINE": "1"})
+    assert_user_error(proc, "sam2.1_hiera_tiny.pt", "facebook/sam2.1-hiera-tiny", "--checkpoint")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_unknown_extra_option_and_weights_value(image: Path, tmp_path: Path) -> None:
+    proc, _ = _run(image, tmp_path / "o", "--boxes", "0,0,10,10", "--pathwayz", "3")
+    assert_user_error(proc, "--pathwayz")  # type: ignore[arg-type]
+    proc = run_zoo("run", "sam2:tiny", "--weights", "fancy", "--image", str(image),
+                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o2"))
+    assert_user_error(proc, "--weights")
+
+
+def test_unknown_task_filter() -> None:
+    assert_user_error(run_zoo("list", "--task", "telepathy"), "unknown task")
