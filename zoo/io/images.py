@@ -168,6 +168,34 @@ def _open_path(path: Path, what: str = "image") -> np.ndarray:
         ) from exc
 
 
+#: Example photos that ship inside installed packages, usable as ``--image example:NAME``.
+EXAMPLES = {
+    # Public-domain US Navy portrait of Grace Hopper, 512x600, shipped in matplotlib's
+    # sample data; it lets the quickstart run without downloading or committing a photo.
+    "grace-hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+}
+
+
+def resolve_image_path(source: str | os.PathLike[str]) -> Path:
+    """A path, or ``example:NAME`` for one of the bundled :data:`EXAMPLES`."""
+    text = os.fspath(source)
+    if not text.startswith("example:"):
+        return Path(text)
+    name = text.split(":", 1)[1]
+    if name not in EXAMPLES:
+        raise InputError(
+            f"unknown example image {name!r}; available: "
+            + ", ".join(f"example:{n}" for n in EXAMPLES)
+        )
+    import importlib.util
+
+    package, rel = EXAMPLES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"example:{name} needs the {package} package; pip install {package}")
+    return Path(next(iter(spec.submodule_search_locations))) / rel
+
+
 def load_image(source: ImageInput) -> np.ndarray:
     """Load a path, numpy array or Pillow image as an ``HxWx3 uint8`` RGB array.
 
@@ -187,7 +215,7 @@ def load_image(source: ImageInput) -> np.ndarray:
             raise InputError(f"image is truncated or corrupt ({exc}); re-export it") from exc
         return _pil_to_rgb(ImageOps.exif_transpose(source), "image")
     if isinstance(source, (str, os.PathLike)):
-        return _open_path(Path(source))
+        return _open_path(resolve_image_path(source))
     raise InputError(
         f"cannot use a {type(source).__name__} as an image; pass a path, a numpy array "
         "or a PIL.Image"
