@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from zoo_efficientsam.build import VARIANTS, build_efficientsam, load_checkpoint
+from zoo_efficientsam.build import VARIANTS, build_efficientsam
 from zoo_efficientsam.model import EfficientSam
-from zoo_efficientsam.preprocess import boxes_to_prompts, load_image
+from zoo_efficientsam.preprocess import image_to_tensor
+
+from zoo.errors import InputError, WeightsError
+from zoo.io.images import load_image
 
 GOLDEN_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "golden" / "efficientsam_vitt"
 
@@ -51,7 +54,7 @@ def model(golden_dir: Path) -> EfficientSam:
 
 @pytest.fixture(scope="module")
 def image(golden_dir: Path) -> torch.Tensor:
-    return load_image(golden_dir / "dogs.jpg")
+    return image_to_tensor(load_image(golden_dir / "dogs.jpg"))
 
 
 def test_image_preparation(image: torch.Tensor, expected: dict[str, np.ndarray]) -> None:
@@ -60,24 +63,37 @@ def test_image_preparation(image: torch.Tensor, expected: dict[str, np.ndarray])
     assert image.min() >= 0.0 and image.max() <= 1.0
 
 
-def test_image_embedding(
-    model: EfficientSam, image: torch.Tensor, expected: dict[str, np.ndarray]
-) -> None:
+@pytest.fixture(scope="module")
+def embedding(model: EfficientSam, image: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        emb = model.get_image_embeddings(image).numpy()
+        return model.get_image_embeddings(image)
+
+
+def test_image_embedding(embedding: torch.Tensor, expected: dict[str, np.ndarray]) -> None:
     want = expected["image_embedding"]
-    assert emb.shape == want.shape
-    assert np.abs(emb - want).max() <= EMBEDDING_TOL
+    assert embedding.shape == want.shape
+    assert np.abs(embedding.numpy() - want).max() <= EMBEDDING_TOL
 
 
 @pytest.mark.parametrize("case", ["a", "b", "c"])
-def test_forward_case(
-    case: str, model: EfficientSam, image: torch.Tensor, expected: dict[str, np.ndarray]
+def test_case(
+    case: str,
+    model: EfficientSam,
+    image: torch.Tensor,
+    embedding: torch.Tensor,
+    expected: dict[str, np.ndarray],
 ) -> None:
+    """Case c goes through ``forward`` (encoder included), as the fixture was made; a and b
+    decode from the shared embedding to save two encoder passes. ``forward`` is exactly
+    ``get_image_embeddings`` followed by ``predict_masks``, so both paths are covered."""
     points = torch.from_numpy(expected[f"{case}_points"])
     labels = torch.from_numpy(expected[f"{case}_labels"])
+    h, w = image.shape[-2:]
     with torch.no_grad():
-        logits, iou = model(image, points, labels)
+        if case == "c":
+            logits, iou = model(image, points, labels)
+        else:
+            logits, iou = model.predict_masks(embedding, points, labels, True, h, w, h, w)
 
     want_logits = expected[f"{case}_logits"].astype(np.float32)
     want_iou = expected[f"{case}_iou"]
@@ -93,13 +109,6 @@ def test_forward_case(
     assert not (disagree & confident).any()
 
 
-def test_box_helper_matches_case_b(expected: dict[str, np.ndarray]) -> None:
-    """The xyxy-box helper must produce exactly the corner/label layout upstream uses."""
-    points, labels = boxes_to_prompts(np.array([[430, 200, 750, 560]]))
-    torch.testing.assert_close(points, torch.from_numpy(expected["b_points"]))
-    assert torch.equal(labels, torch.from_numpy(expected["b_labels"]))
-
-
 def test_state_dict_matches_manifest(golden_dir: Path) -> None:
     manifest = json.loads((golden_dir / "state_dict_manifest.json").read_text())
     want = {t["key"]: tuple(t["shape"]) for t in manifest["tensors"]}
@@ -110,9 +119,10 @@ def test_state_dict_matches_manifest(golden_dir: Path) -> None:
 
 
 def test_checkpoint_file_loads_through_builder(golden_dir: Path) -> None:
-    m = build_efficientsam("vitt", golden_dir / "efficient_sam_vitt_random.pt")
+    path = golden_dir / "efficient_sam_vitt_random.pt"
+    m = build_efficientsam("vitt", path)
     assert not m.training
-    raw = load_checkpoint(golden_dir / "efficient_sam_vitt_random.pt")
+    raw = torch.load(path, map_location="cpu", weights_only=True)["model"]
     for k, v in m.state_dict().items():
         assert torch.equal(v, raw[k]), k
 
@@ -159,14 +169,17 @@ def test_strict_load_rejects_missing_and_extra_keys(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="Unexpected key"):
         build_efficientsam("vitt").load_state_dict(extra, strict=True)
 
-    # The builder loads strictly too, in upstream's {"model": ...} layout.
+    # The builder loads strictly too (upstream's {"model": ...} layout) and names the model.
     path = tmp_path / "bad.pt"
     torch.save({"model": extra}, path)
-    with pytest.raises(RuntimeError, match="Unexpected key"):
+    with pytest.raises(WeightsError, match="1 unexpected keys"):
+        build_efficientsam("vitt", path)
+    torch.save({"model": missing}, path)
+    with pytest.raises(WeightsError, match="1 missing keys"):
         build_efficientsam("vitt", path)
     # A vits checkpoint must not load into vitt (shape mismatch).
     torch.save({"model": build_efficientsam("vits").state_dict()}, path)
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(WeightsError, match=r"efficientsam:vitt.*shape mismatches"):
         build_efficientsam("vitt", path)
 
 
@@ -181,7 +194,7 @@ def test_builder_accepts_bare_state_dict(tmp_path: Path) -> None:
 
 
 def test_unknown_variant() -> None:
-    with pytest.raises(ValueError, match="unknown EfficientSAM variant"):
+    with pytest.raises(InputError, match="unknown EfficientSAM variant"):
         build_efficientsam("vitb")  # type: ignore[arg-type]
 
 
@@ -224,7 +237,8 @@ def test_queries_are_independent(random_vitt: EfficientSam) -> None:
     """Batched queries share the embedding but must not influence each other."""
     torch.manual_seed(2)
     emb = torch.randn(1, 256, 64, 64)
-    pts, labels = boxes_to_prompts(np.array([[10, 10, 80, 60], [50, 20, 150, 90]]))
+    pts = torch.tensor([[[[10.0, 10.0], [80.0, 60.0]], [[50.0, 20.0], [150.0, 90.0]]]])
+    labels = torch.tensor([[[2, 3], [2, 3]]])
     with torch.no_grad():
         both, iou_both = random_vitt.predict_masks(emb, pts, labels, True, 100, 200, 100, 200)
         second, iou_second = random_vitt.predict_masks(

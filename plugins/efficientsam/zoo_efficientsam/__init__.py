@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["EfficientSam", "build_efficientsam", "load_checkpoint"]
+__all__ = ["EfficientSam", "build_efficientsam"]
 
 if TYPE_CHECKING:
-    from .build import build_efficientsam, load_checkpoint
+    from .build import build_efficientsam
     from .model import EfficientSam
 
 _LAZY = {
     "EfficientSam": "model",
     "build_efficientsam": "build",
-    "load_checkpoint": "build",
 }
 
 

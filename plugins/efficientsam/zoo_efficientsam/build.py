@@ -7,13 +7,13 @@ fixed by the released checkpoints, so it is not exposed as knobs here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 from torch import nn
+
+from zoo.errors import InputError
 
 from .model import (
     EfficientSam,
@@ -23,7 +23,7 @@ from .model import (
     TwoWayTransformer,
 )
 
-__all__ = ["VARIANTS", "EfficientSamConfig", "build_efficientsam", "load_checkpoint"]
+__all__ = ["VARIANTS", "EfficientSamConfig", "build_efficientsam"]
 
 Variant = Literal["vitt", "vits"]
 
@@ -99,41 +99,41 @@ def _architecture(cfg: EfficientSamConfig) -> EfficientSam:
     )
 
 
-def load_checkpoint(path: str | Path) -> Mapping[str, torch.Tensor]:
-    """Read a checkpoint safely and return its state dict.
-
-    Accepts upstream's ``{"model": state_dict}`` layout and a bare state dict (what
-    ``torch.save(model.state_dict())`` of a fine-tuned model gives). ``weights_only``
-    keeps untrusted pickles from executing code.
-    """
-    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
-        obj = obj["model"]
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state dict or {{'model': state_dict}}")
-    return obj
-
-
 def build_efficientsam(
-    variant: Variant = "vitt", checkpoint: str | Path | None = None
+    variant: Variant = "vitt",
+    checkpoint: str | Path | None = None,
+    *,
+    model_name: str | None = None,
 ) -> EfficientSam:
     """Build an EfficientSAM variant in eval mode, optionally loading weights strictly.
 
     Args:
         variant: ``"vitt"`` (ViT-Tiny, 192-d, 3 heads) or ``"vits"`` (ViT-Small, 384-d,
             6 heads).
-        checkpoint: path to a ``.pt`` file; ``None`` leaves random initialisation.
+        checkpoint: a ``.pt`` file holding upstream's ``{"model": state_dict}`` or a bare
+            state dict; ``None`` leaves random initialisation (the explicit test mode).
+        model_name: how error messages name the model (default ``efficientsam:<variant>``).
 
-    Strict loading is deliberate: a silently missing key (e.g. the Fourier matrix)
-    would still produce plausible-looking but wrong masks.
+    Loading goes through the core's pickle-free reader and strict loader, so a file from
+    another family or size fails with a :class:`zoo.errors.WeightsError` that says so.
+    Strictness matters here: a silently missing key (the Fourier matrix, say) would still
+    give plausible-looking but wrong masks.
     """
     try:
         cfg = VARIANTS[variant]
     except KeyError:
-        raise ValueError(
-            f"unknown EfficientSAM variant {variant!r}; expected one of {sorted(VARIANTS)}"
+        raise InputError(
+            f"unknown EfficientSAM variant {variant!r}; choose one of {', '.join(VARIANTS)}"
         ) from None
     model = _architecture(cfg)
     if checkpoint is not None:
-        model.load_state_dict(load_checkpoint(checkpoint), strict=True)
+        from zoo.model import load_state_dict_strict
+        from zoo.weights import load_state_dict
+
+        load_state_dict_strict(
+            model,
+            load_state_dict(Path(checkpoint), key="model"),
+            model_name=model_name or f"efficientsam:{variant}",
+            path=checkpoint,
+        )
     return model.eval()

@@ -264,7 +264,8 @@ class PositionEmbeddingRandom(nn.Module):
 
     def _encode(self, unit_coords: Tensor) -> Tensor:
         """Encode coordinates in ``[0, 1]`` (last axis = (x, y)) to ``2 * num_pos_feats``."""
-        proj = (2 * unit_coords - 1) @ self.positional_encoding_gaussian_matrix
+        gaussian = self.positional_encoding_gaussian_matrix
+        proj = (2 * unit_coords.to(gaussian.dtype) - 1) @ gaussian
         proj = 2 * math.pi * proj
         return torch.cat([proj.sin(), proj.cos()], dim=-1)
 
@@ -283,8 +284,9 @@ class PositionEmbeddingRandom(nn.Module):
         """Encode pixel coordinates ``(..., 2)`` of an ``image_size = (H, W)`` image."""
         h, w = image_size
         unit = torch.stack([coords[..., 0] / w, coords[..., 1] / h], dim=-1)
-        # The projection runs in float32 even for float64 inputs, as upstream does.
-        return self._encode(unit.to(torch.float32))
+        # Projected in the matrix's dtype (float32 for float64 inputs, as upstream does;
+        # bf16/fp16 when the model was cast), so a cast model accepts float32 prompts.
+        return self._encode(unit)
 
 
 class PromptEncoder(nn.Module):

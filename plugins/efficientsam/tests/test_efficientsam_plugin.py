@@ -1,0 +1,160 @@
+"""The ``efficientsam`` family through the core: registration, loading, the promptable API.
+
+Random weights everywhere except the last test, which runs the golden checkpoint through
+``zoo.load`` to tie the loader's box path to upstream's numbers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from zoo_efficientsam.loader import EfficientSamModel
+
+from zoo.errors import InputError, WeightsError
+from zoo.model import load
+from zoo.registry import get_registry
+from zoo.testing import synthetic_boxes, synthetic_image
+from zoo.weights import parse_hf_uri
+
+GOLDEN_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "golden" / "efficientsam_vitt"
+H, W = 240, 320
+
+
+@pytest.fixture(scope="module")
+def model() -> EfficientSamModel:
+    torch.manual_seed(0)
+    m = load("efficientsam:vitt", weights="random", device="cpu")
+    assert isinstance(m, EfficientSamModel)
+    return m
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    return synthetic_image(H, W)
+
+
+def test_registration() -> None:
+    reg = get_registry()
+    fam, variant = reg.resolve_name("efficientsam")
+    assert fam.loader == "zoo_efficientsam.loader:EfficientSamModel"
+    assert variant is not None and variant.name == "efficientsam:vitt"
+    assert reg.resolve_name("efficientsam-s")[1].name == "efficientsam:vits"  # type: ignore[union-attr]
+    for tag in ("vitt", "vits"):
+        v = reg.variants[f"efficientsam:{tag}"]
+        assert v.weights is not None
+        ref = parse_hf_uri(v.weights.uri)
+        assert ref.repo_id == "yunyangx/EfficientSAM"
+        assert ref.filename == f"efficient_sam_{tag}.pt"
+        assert len(ref.revision) == 40  # pinned commit, not a moving branch
+
+
+def test_registration_does_not_import_torch() -> None:
+    code = "import sys, zoo_efficientsam.plugin; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_registered_param_counts_match_architecture() -> None:
+    from zoo_efficientsam.build import build_efficientsam
+
+    for tag in ("vitt", "vits"):
+        built = build_efficientsam(tag)  # type: ignore[arg-type]
+        assert get_registry().variants[f"efficientsam:{tag}"].params == sum(
+            p.numel() for p in built.parameters()
+        )
+
+
+def test_boxes_return_one_mask_each(model: EfficientSamModel, image: np.ndarray) -> None:
+    r = model.segment(image, {"boxes": synthetic_boxes(H, W)})
+    assert r.masks.shape == (2, H, W) and r.masks.dtype == np.bool_
+    assert r.scores.shape == (2,) and np.isfinite(r.scores).all()
+    assert r.low_res_logits is not None and r.low_res_logits.shape == (2, 256, 256)
+    assert r.provenance.is_random
+
+
+def test_batched_mixed_prompts_match_one_by_one(
+    model: EfficientSamModel, image: np.ndarray
+) -> None:
+    """One decoder call for a mix of prompt kinds must equal separate calls."""
+    objects = [
+        {"box": [10, 10, 120, 100]},
+        {"points": [[200, 150], [20, 20]], "labels": [1, 0]},
+        {"box": [150, 100, 300, 220], "points": [[220, 160]], "labels": [1]},
+    ]
+    together = model.segment(image, objects)
+    for i, obj in enumerate(objects):
+        alone = model.segment(image, [obj])
+        np.testing.assert_allclose(alone.low_res_logits[0], together.low_res_logits[i], atol=1e-5)
+        np.testing.assert_allclose(alone.scores[0], together.scores[i], atol=1e-6)
+
+
+def test_chunked_decoding_matches_single_pass(model: EfficientSamModel, image: np.ndarray) -> None:
+    boxes = np.array([[10, 10, 120, 100], [150, 100, 300, 220], [40, 60, 200, 200]], float)
+    full = model.segment(image, {"boxes": boxes})
+    old = model.max_batch
+    try:
+        model.max_batch = 2
+        chunked = model.segment(image, {"boxes": boxes})
+    finally:
+        model.max_batch = old
+    np.testing.assert_allclose(full.low_res_logits, chunked.low_res_logits, atol=1e-5)
+
+
+def test_embedding_is_cached(
+    model: EfficientSamModel, image: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = EfficientSamModel(model.model)  # shares weights, has its own cache
+    own._bind(model.family, model.variant, model.weights, model.device)
+    calls = []
+    original = own.model.get_image_embeddings
+    monkeypatch.setattr(own.model, "get_image_embeddings", lambda x: calls.append(1) or original(x))
+    own.segment(image, {"boxes": [[10, 10, 50, 50]]})
+    own.segment(image.copy(), {"boxes": [[10, 10, 50, 50]]})  # same pixels, new array
+    own.segment(None, {"points": [[30, 30]], "labels": [1]})
+    assert calls == [1]
+    own.segment(synthetic_image(H, W, seed=1), {"boxes": [[10, 10, 50, 50]]})
+    assert calls == [1, 1]
+
+
+def test_prompt_limits(model: EfficientSamModel, image: np.ndarray) -> None:
+    box_and_four = {"box": [10, 10, 200, 200], "points": [[20, 20]] * 4, "labels": [1] * 4}
+    assert len(model.segment(image, [box_and_four])) == 1
+    with pytest.raises(InputError, match="at most 6"):
+        model.segment(image, [{**box_and_four, "points": [[20, 20]] * 5, "labels": [1] * 5}])
+    with pytest.raises(InputError, match="no mask prompts"):
+        model.segment(image, [{"mask": np.zeros((H, W), bool)}])
+    fresh = EfficientSamModel(model.model)
+    with pytest.raises(InputError, match="no image is set"):
+        fresh.segment(None, {"boxes": [[0, 0, 5, 5]]})
+
+
+def test_wrong_size_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
+    from zoo_efficientsam.build import build_efficientsam
+
+    path = tmp_path / "vits.pt"
+    torch.save({"model": build_efficientsam("vits").state_dict()}, path)
+    with pytest.raises(WeightsError, match="efficientsam:vitt"):
+        load("efficientsam:vitt", checkpoint=path, device="cpu")
+
+
+def test_golden_box_through_loader() -> None:
+    """``segment`` with case b's box must pick upstream's best mask and score."""
+    if not (GOLDEN_DIR / "expected.npz").is_file():
+        pytest.skip(f"golden fixture not found at {GOLDEN_DIR}")
+    with np.load(GOLDEN_DIR / "expected.npz") as npz:
+        logits = npz["b_logits"][0, 0].astype(np.float32)  # (3, H, W)
+        iou = npz["b_iou"][0, 0]
+    m = load(
+        "efficientsam:vitt", checkpoint=GOLDEN_DIR / "efficient_sam_vitt_random.pt", device="cpu"
+    )
+    r = m.segment(GOLDEN_DIR / "dogs.jpg", {"boxes": [[430, 200, 750, 560]]})
+    best = int(iou.argmax())
+    assert abs(float(r.scores[0]) - float(iou[best])) <= 1e-5
+    want = logits[best]
+    confident = np.abs(want) > 3e-4
+    assert r.masks.shape == (1, *want.shape)
+    assert not ((r.masks[0] != (want > 0)) & confident).any()

@@ -1,0 +1,213 @@
+"""EfficientSAM as a ``promptable`` zoo model (the class the ``efficientsam`` family loads).
+
+The image is embedded once (:meth:`EfficientSamModel.set_image`); every later prompt on the
+same image reuses that embedding. EfficientSAM's decoder always sees a fixed number of prompt
+points (padding fills the rest), so prompts of any mix (boxes, clicks, box plus clicks) fit
+into one tensor: a whole batch of objects costs one prompt-encoder/decoder call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zoo.errors import InputError
+from zoo.model import ZooModel
+from zoo.specs import FamilySpec, VariantSpec
+from zoo.tasks import ObjectPrompt, SegmentationResult, Task, as_prompts
+
+from .build import VARIANTS, build_efficientsam
+from .model import (
+    LABEL_BOX_BOTTOM_RIGHT,
+    LABEL_BOX_TOP_LEFT,
+    LABEL_PADDING,
+    EfficientSam,
+)
+from .preprocess import image_to_tensor
+
+__all__ = ["EfficientSamModel"]
+
+
+def _fingerprint(img: np.ndarray) -> str:
+    """Identity of an image's pixels, so a repeated ``segment(image, ...)`` skips the encoder."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(img.shape).encode())
+    h.update(np.ascontiguousarray(img).data)
+    return h.hexdigest()
+
+
+class EfficientSamModel(ZooModel):
+    """Promptable segmentation with EfficientSAM (ViT-T or ViT-S).
+
+    Prompts per object: a box, clicks (label 1 foreground, 0 background), or a box plus
+    clicks; at most :attr:`max_points` points in total, a box counting as two. Mask prompts
+    are refused: EfficientSAM has no mask input.
+
+    EfficientSAM's decoder always runs in multimask mode (as every upstream entry point
+    does): of its three candidates the one with the highest predicted IoU is returned, and
+    ``scores`` holds that raw IoU prediction (not a probability; it can be negative).
+    """
+
+    tasks = (Task.PROMPTABLE,)
+
+    def __init__(self, model: EfficientSam, *, max_batch: int = 64) -> None:
+        if max_batch < 1:
+            raise InputError(f"max_batch must be at least 1, got {max_batch}")
+        self.model = model
+        # The decoder tiles the 256x64x64 embedding once per object, so memory grows with
+        # the batch; chunking bounds it while typical calls still take a single pass.
+        self.max_batch = max_batch
+        self._embedding: torch.Tensor | None = None
+        self._orig_hw: tuple[int, int] | None = None
+        self._fingerprint: str | None = None
+
+    @property
+    def max_points(self) -> int:
+        """Prompt points the decoder accepts per object (6 for the released weights)."""
+        return self.model.decoder_max_num_input_points
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        family: FamilySpec,
+        variant: VariantSpec | None,
+        checkpoint: Path | None,
+        device: str,
+        dtype: Any = None,
+        size: str | None = None,
+        max_batch: int = 64,
+        **_: Any,
+    ) -> EfficientSamModel:
+        """Build the architecture of ``size`` (default: the variant's tag) and load weights."""
+        size = size or (variant.tag if variant else family.default_tag)
+        if size not in VARIANTS:
+            raise InputError(
+                f"unknown EfficientSAM size {size!r}; choose one of {', '.join(VARIANTS)}"
+            )
+        name = variant.name if variant else f"{family.name}:{size}"
+        model = build_efficientsam(size, checkpoint, model_name=name)  # type: ignore[arg-type]
+        model = model.to(device=device, dtype=dtype)
+        return cls(model, max_batch=max_batch)
+
+    def to(self, device: str) -> EfficientSamModel:
+        super().to(device)
+        self._embedding = None  # the cache lives on the old device; re-embed on demand
+        self._fingerprint = None
+        return self
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def _param(self) -> torch.Tensor:
+        return next(self.model.parameters())
+
+    @torch.inference_mode()
+    def set_image(self, image: Any) -> None:
+        """Embed ``image`` once; later ``segment`` calls on the same pixels reuse it."""
+        from zoo.io.images import load_image
+
+        img = load_image(image)
+        fp = _fingerprint(img)
+        if fp == self._fingerprint and self._embedding is not None:
+            return
+        ref = self._param
+        x = image_to_tensor(img).to(device=ref.device, dtype=ref.dtype)
+        self._embedding = self.model.get_image_embeddings(x)
+        self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
+        self._fingerprint = fp
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """The cached ``(1, 256, 64, 64)`` embedding of the current image."""
+        if self._embedding is None:
+            raise InputError("no image is set; call set_image(image) or pass an image to segment")
+        return self._embedding
+
+    # ------------------------------------------------------------------ prompting
+    def _encode_prompts(self, objects: list[ObjectPrompt]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Objects -> points ``(1, N, max_points, 2)`` and labels ``(1, N, max_points)``.
+
+        Padding is added here rather than by the model so that objects with different
+        numbers of points share one tensor, hence one decoder call.
+        """
+        n_max = self.max_points
+        points = np.full((1, len(objects), n_max, 2), -1.0, dtype=np.float32)
+        labels = np.full((1, len(objects), n_max), LABEL_PADDING, dtype=np.int64)
+        for i, obj in enumerate(objects):
+            if obj.mask is not None:
+                raise InputError(
+                    f"prompt {i}: EfficientSAM takes no mask prompts; give a box and/or points"
+                )
+            pts: list[tuple[float, float]] = []
+            labs: list[int] = []
+            if obj.box is not None:
+                x1, y1, x2, y2 = obj.box
+                pts += [(x1, y1), (x2, y2)]
+                labs += [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]
+            pts += list(obj.points or [])
+            labs += list(obj.labels or [])
+            if len(pts) > n_max:
+                raise InputError(
+                    f"prompt {i} has {len(pts)} points (a box counts as 2) but EfficientSAM "
+                    f"takes at most {n_max} per object; drop some clicks"
+                )
+            points[0, i, : len(pts)] = pts
+            labels[0, i, : len(labs)] = labs
+        dev = self._param.device
+        return torch.from_numpy(points).to(dev), torch.from_numpy(labels).to(dev)
+
+    @torch.inference_mode()
+    def _decode(
+        self, points: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best-of-three low-res logits ``(N, 256, 256)`` and their IoU ``(N,)``, float32."""
+        assert self._embedding is not None and self._orig_hw is not None
+        h, w = self._orig_hw
+        logits_out, iou_out = [], []
+        for start in range(0, points.shape[1], self.max_batch):
+            sl = slice(start, start + self.max_batch)
+            low_res, iou = self.model.predict_masks(
+                self._embedding, points[:, sl], labels[:, sl], True, h, w
+            )
+            low_res, iou = low_res[0].float(), iou[0].float()  # (n, 3, 256, 256), (n, 3)
+            best = iou.argmax(dim=1)
+            idx = torch.arange(best.shape[0], device=best.device)
+            logits_out.append(low_res[idx, best])
+            iou_out.append(iou[idx, best])
+        return torch.cat(logits_out), torch.cat(iou_out)
+
+    def segment(
+        self, image: Any = None, prompts: Any = None, *, multimask: bool = False
+    ) -> SegmentationResult:
+        """One mask per object prompt. ``image=None`` reuses the image from ``set_image``.
+
+        ``multimask`` is accepted for interface compatibility; EfficientSAM always picks the
+        best of its three candidates (see the class docstring).
+        """
+        if prompts is None:
+            raise InputError("empty prompt: give boxes, points with labels, or both")
+        if image is not None:
+            self.set_image(image)
+        if self._embedding is None or self._orig_hw is None:
+            raise InputError("no image is set; call set_image(image) or pass an image to segment")
+        p = as_prompts(prompts)
+        h, w = self._orig_hw
+        p.check_inside(h, w)
+        points, labels = self._encode_prompts(p.objects)
+        low_res, scores = self._decode(points, labels)
+        # Upsampling only the chosen mask per object (not all three) keeps memory at
+        # N x H x W; bicubic matches upstream's resize to the original size.
+        full = F.interpolate(low_res[:, None], size=(h, w), mode="bicubic", align_corners=False)
+        masks = (full[:, 0] > self.model.mask_threshold).cpu().numpy()
+        return SegmentationResult(
+            masks=masks,
+            scores=scores.cpu().numpy(),
+            low_res_logits=low_res.cpu().numpy(),
+            image_size=(h, w),
+            provenance=self.provenance(Task.PROMPTABLE),
+            prompts=p,
+        )
