@@ -30,8 +30,9 @@ def _install(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     _install(session)
-    session.run(VENV + "ruff", "check", "zoo", "plugins", "tests", "benchmarks", "noxfile.py",
-                external=True)
+    session.run(
+        VENV + "ruff", "check", "zoo", "plugins", "tests", "benchmarks", "noxfile.py", external=True
+    )
 
 
 @nox.session
@@ -56,9 +57,18 @@ def slow(session: nox.Session) -> None:
 @nox.parametrize("device", ["cpu", "cuda"])
 def conformance(session: nox.Session, device: str) -> None:
     _install(session)
-    session.run(VENV + "python", "-m", "pytest", "--pyargs", "zoo.testing.conformance",
-                f"--zoo-device={device}", "-p", "no:cacheprovider", *session.posargs,
-                external=True)
+    session.run(
+        VENV + "python",
+        "-m",
+        "pytest",
+        "--pyargs",
+        "zoo.testing.conformance",
+        f"--zoo-device={device}",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        external=True,
+    )
 
 
 @nox.session

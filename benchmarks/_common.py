@@ -15,7 +15,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def bench_device() -> str:
-    """``ZOO_BENCH_DEVICE`` (set by ``nox -s bench -- cuda``) or ``--device X`` on the command line."""
+    """``ZOO_BENCH_DEVICE`` (``nox -s bench -- cuda``) or ``--device X`` on the command line."""
     import sys
 
     if "--device" in sys.argv:
@@ -23,7 +23,9 @@ def bench_device() -> str:
     return os.environ.get("ZOO_BENCH_DEVICE", "cpu")
 
 
-def timeit(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
+def timeit(
+    fn: Callable[[], Any], repeat: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> float:
     """Median wall time of ``repeat`` runs after ``warmup`` runs (seconds)."""
     for _ in range(warmup):
         fn()
@@ -49,8 +51,12 @@ def report(name: str, rows: list[dict[str, Any]], meta: dict[str, Any] | None = 
         print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(cols, widths, strict=True)))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
-    info = {"machine": platform.platform(), "python": platform.python_version(),
-            "threads": _threads(), **(meta or {})}
+    info = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "threads": _threads(),
+        **(meta or {}),
+    }
     out.write_text(json.dumps({"meta": info, "rows": rows}, indent=2))
     print(f"\nwrote {out}")
     return out

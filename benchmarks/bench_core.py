@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_device, report, timeit  # noqa: E402
+from _common import bench_device, report, timeit
 
 
 def wall(cmd: list[str], repeat: int = 5) -> float:
@@ -35,12 +35,24 @@ def wall(cmd: list[str], repeat: int = 5) -> float:
 def startup_rows() -> list[dict[str, object]]:
     py = sys.executable
     torch_s = wall([py, "-c", "import torch"])
-    rows: list[dict[str, object]] = [{"case": "python -c 'import torch'", "seconds": torch_s,
-                                      "ratio_to_torch": 1.0, "target": ""}]
+    rows: list[dict[str, object]] = [
+        {
+            "case": "python -c 'import torch'",
+            "seconds": torch_s,
+            "ratio_to_torch": 1.0,
+            "target": "",
+        }
+    ]
     for args in (["list"], ["--help"], ["info", "sam2:tiny"]):
         s = wall([py, "-m", "zoo", *args])
-        rows.append({"case": "zoo " + " ".join(args), "seconds": s,
-                     "ratio_to_torch": s / torch_s, "target": "< 0.25"})
+        rows.append(
+            {
+                "case": "zoo " + " ".join(args),
+                "seconds": s,
+                "ratio_to_torch": s / torch_s,
+                "target": "< 0.25",
+            }
+        )
     return rows
 
 
@@ -72,7 +84,9 @@ def segment_rows(device: str) -> list[dict[str, object]]:
     t_ours = timeit(ours, repeat=5, sync=sync)
     rng = np.random.default_rng(0)
     x1, y1 = rng.uniform(0, w * 0.6, 100), rng.uniform(0, h * 0.6, 100)
-    many = np.stack([x1, y1, x1 + rng.uniform(20, w * 0.4, 100), y1 + rng.uniform(20, h * 0.4, 100)], 1)
+    many = np.stack(
+        [x1, y1, x1 + rng.uniform(20, w * 0.4, 100), y1 + rng.uniform(20, h * 0.4, 100)], 1
+    )
     model.set_image(image)
 
     def batched() -> None:
@@ -85,13 +99,30 @@ def segment_rows(device: str) -> list[dict[str, object]]:
     t_batch = timeit(batched, repeat=3, sync=sync)
     t_loop = timeit(loop, repeat=1, sync=sync)
     return [
-        {"case": f"SAM2ImagePredictor set_image+predict, 3 boxes ({device})", "seconds": t_direct,
-         "ratio": 1.0, "target": ""},
-        {"case": f"zoo.load(...).segment, 3 boxes ({device})", "seconds": t_ours,
-         "ratio": t_ours / t_direct, "target": "< 1.05"},
-        {"case": f"100 boxes, per-box loop ({device})", "seconds": t_loop, "ratio": 1.0, "target": ""},
-        {"case": f"100 boxes, one batched call ({device})", "seconds": t_batch,
-         "ratio": t_loop / t_batch, "target": ">= 5 (speed-up)"},
+        {
+            "case": f"SAM2ImagePredictor set_image+predict, 3 boxes ({device})",
+            "seconds": t_direct,
+            "ratio": 1.0,
+            "target": "",
+        },
+        {
+            "case": f"zoo.load(...).segment, 3 boxes ({device})",
+            "seconds": t_ours,
+            "ratio": t_ours / t_direct,
+            "target": "< 1.05",
+        },
+        {
+            "case": f"100 boxes, per-box loop ({device})",
+            "seconds": t_loop,
+            "ratio": 1.0,
+            "target": "",
+        },
+        {
+            "case": f"100 boxes, one batched call ({device})",
+            "seconds": t_batch,
+            "ratio": t_loop / t_batch,
+            "target": ">= 5 (speed-up)",
+        },
     ]
 
 

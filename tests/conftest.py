@@ -15,7 +15,9 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_zoo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_zoo_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Every test gets its own empty cache: nothing leaks between tests or into ~/.cache."""
     home = tmp_path_factory.mktemp("zoo_home")
     monkeypatch.setenv("ZOO_HOME", str(home))
@@ -36,11 +38,16 @@ def fixture_image(shared: Path) -> Path:
     return shared / "fixtures" / "images" / "groceries.jpg"
 
 
-def run_zoo_subprocess(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_zoo_subprocess(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a fresh interpreter, exactly as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=full_env,
+        [sys.executable, "-m", "zoo", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
         timeout=600,
     )
 

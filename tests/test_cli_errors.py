@@ -24,8 +24,19 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(image: Path, out: Path, *extra: str) -> tuple[object, Path]:
-    proc = run_zoo("run", "sam2:tiny", "--weights", "random", "--device", "cpu",
-                   "--image", str(image), "--out", str(out), *extra)
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image",
+        str(image),
+        "--out",
+        str(out),
+        *extra,
+    )
     return proc, out
 
 
@@ -51,19 +62,55 @@ def test_bad_prompts(image: Path, tmp_path: Path, args: list[str], needle: str) 
 
 
 def test_bad_images(tmp_path: Path) -> None:
-    missing = run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(tmp_path / "nope.jpg"),
-                      "--boxes", "0,0,5,5", "--out", str(tmp_path / "o1"))
+    missing = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--weights",
+        "random",
+        "--image",
+        str(tmp_path / "nope.jpg"),
+        "--boxes",
+        "0,0,5,5",
+        "--out",
+        str(tmp_path / "o1"),
+    )
     assert_user_error(missing, "nope.jpg")
     text = tmp_path / "notes.jpg"
     text.write_text("this is not an image")
-    assert_user_error(run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(text),
-                              "--boxes", "0,0,5,5", "--out", str(tmp_path / "o2")), "notes.jpg")
+    assert_user_error(
+        run_zoo(
+            "run",
+            "sam2:tiny",
+            "--weights",
+            "random",
+            "--image",
+            str(text),
+            "--boxes",
+            "0,0,5,5",
+            "--out",
+            str(tmp_path / "o2"),
+        ),
+        "notes.jpg",
+    )
     good = tmp_path / "good.jpg"
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(good, quality=95)
     truncated = tmp_path / "trunc.jpg"
     truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
-    assert_user_error(run_zoo("run", "sam2:tiny", "--weights", "random", "--image", str(truncated),
-                              "--boxes", "0,0,5,5", "--out", str(tmp_path / "o3")), "trunc")
+    assert_user_error(
+        run_zoo(
+            "run",
+            "sam2:tiny",
+            "--weights",
+            "random",
+            "--image",
+            str(truncated),
+            "--boxes",
+            "0,0,5,5",
+            "--out",
+            str(tmp_path / "o3"),
+        ),
+        "trunc",
+    )
     for o in ("o1", "o2", "o3"):
         assert not (tmp_path / o).exists() or not any((tmp_path / o).iterdir())
 
@@ -90,22 +137,61 @@ def test_wrong_family_and_corrupt_checkpoints(image: Path, tmp_path: Path) -> No
 
     wrong = tmp_path / "other.pt"
     torch.save({"model": {"encoder.weight": torch.zeros(3, 3)}}, wrong)
-    proc = run_zoo("run", "sam2:tiny", "--checkpoint", str(wrong), "--image", str(image),
-                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o1"))
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--checkpoint",
+        str(wrong),
+        "--image",
+        str(image),
+        "--boxes",
+        "0,0,10,10",
+        "--out",
+        str(tmp_path / "o1"),
+    )
     assert_user_error(proc, "does not fit sam2:tiny")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 definitely not a checkpoint" * 10)
-    proc = run_zoo("run", "sam2:tiny", "--checkpoint", str(corrupt), "--image", str(image),
-                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o2"))
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--checkpoint",
+        str(corrupt),
+        "--image",
+        str(image),
+        "--boxes",
+        "0,0,10,10",
+        "--out",
+        str(tmp_path / "o2"),
+    )
     assert_user_error(proc, "corrupt.pt")
-    missing = run_zoo("run", "sam2:tiny", "--checkpoint", str(tmp_path / "nope.pt"),
-                      "--image", str(image), "--boxes", "0,0,10,10", "--out", str(tmp_path / "o3"))
+    missing = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--checkpoint",
+        str(tmp_path / "nope.pt"),
+        "--image",
+        str(image),
+        "--boxes",
+        "0,0,10,10",
+        "--out",
+        str(tmp_path / "o3"),
+    )
     assert_user_error(missing, "nope.pt")
 
 
 def test_offline_without_cached_file_names_file_source_and_fix(image: Path, tmp_path: Path) -> None:
-    proc = run_zoo("run", "sam2:tiny", "--image", str(image), "--boxes", "0,0,10,10",
-                   "--out", str(tmp_path / "out"), env={"ZOO_OFFLINE": "1"})
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--image",
+        str(image),
+        "--boxes",
+        "0,0,10,10",
+        "--out",
+        str(tmp_path / "out"),
+        env={"ZOO_OFFLINE": "1"},
+    )
     assert_user_error(proc, "sam2.1_hiera_tiny.pt", "facebook/sam2.1-hiera-tiny", "--checkpoint")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -113,8 +199,18 @@ def test_offline_without_cached_file_names_file_source_and_fix(image: Path, tmp_
 def test_unknown_extra_option_and_weights_value(image: Path, tmp_path: Path) -> None:
     proc, _ = _run(image, tmp_path / "o", "--boxes", "0,0,10,10", "--pathwayz", "3")
     assert_user_error(proc, "--pathwayz")  # type: ignore[arg-type]
-    proc = run_zoo("run", "sam2:tiny", "--weights", "fancy", "--image", str(image),
-                   "--boxes", "0,0,10,10", "--out", str(tmp_path / "o2"))
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--weights",
+        "fancy",
+        "--image",
+        str(image),
+        "--boxes",
+        "0,0,10,10",
+        "--out",
+        str(tmp_path / "o2"),
+    )
     assert_user_error(proc, "--weights")
 
 

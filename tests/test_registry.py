@@ -70,8 +70,10 @@ class BrightModel(ZooModel):
 def zoo_register_families(register):
     register(FamilySpec(name="acme-bright", tasks=[Task.PROMPTABLE], loader="acme_zoo:BrightModel",
                         card=str(CARD), default_tag="v1", license="MIT", requires_weights=False,
-                        variants=[VariantSpec(family="acme-bright", tag="v1", config={"threshold": 100}),
-                                  VariantSpec(family="acme-bright", tag="v2", config={"threshold": 200})]))
+                        variants=[
+                            VariantSpec(family="acme-bright", tag="v1", config={"threshold": 100}),
+                            VariantSpec(family="acme-bright", tag="v2", config={"threshold": 200}),
+                        ]))
 '''
 
 CARD = """---
@@ -101,8 +103,9 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     site.mkdir()
     make_distribution(site, "acme-zoo", THIRD_PARTY_PLUGIN, "acme", "acme_zoo")
     (site / "acme.md").write_text(CARD)
-    make_distribution(site, "broken-zoo", "raise RuntimeError('boom at import')\n", "broken",
-                      "broken_zoo")
+    make_distribution(
+        site, "broken-zoo", "raise RuntimeError('boom at import')\n", "broken", "broken_zoo"
+    )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("PYTHONPATH", str(site) + ":" + ":".join(sys.path))
     reset_registry()
@@ -123,8 +126,8 @@ def test_third_party_family_is_listed_and_broken_plugin_reported(third_party: Pa
 
 
 def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     img = np.zeros((60, 80, 3), np.uint8)
     img[10:30, 10:40] = 255
@@ -134,8 +137,17 @@ def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None
     names = [r["name"] for r in json.loads(listing.stdout)]
     assert names == ["acme-bright:v1", "acme-bright:v2"]
     out = tmp_path / "out"
-    proc = run_zoo("run", "acme-bright:v1", "--image", str(tmp_path / "img.png"),
-                   "--boxes", "0,0,50,40", "--out", str(out), "--json")
+    proc = run_zoo(
+        "run",
+        "acme-bright:v1",
+        "--image",
+        str(tmp_path / "img.png"),
+        "--boxes",
+        "0,0,50,40",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     from zoo.io.masks import decode_rle
 
@@ -147,7 +159,9 @@ def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None
     assert "boom at import" in errors["broken"] and errors["acme"] is None
 
 
-def test_zoo_plugins_env_restricts_loading(third_party: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zoo_plugins_env_restricts_loading(
+    third_party: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ZOO_PLUGINS", "")
     reg = build_registry()
     assert "acme-bright" not in reg.families and "sam2" in reg.families
@@ -167,7 +181,7 @@ def test_family_collision_warns_naming_both(third_party: Path) -> None:
 def test_name_lookup_default_tag_alias_and_suggestion() -> None:
     reset_registry()
     reg = build_registry()
-    fam, var = reg.resolve_name("sam2")
+    _, var = reg.resolve_name("sam2")
     assert var is not None and var.name == "sam2:tiny"
     assert reg.resolve_name("sam2.1-hiera-large")[1].name == "sam2:large"  # type: ignore[union-attr]
     with pytest.raises(UnknownModelError, match="did you mean sam2"):

@@ -92,8 +92,10 @@ def parse_card(text: str, path: str | None = None) -> ModelCard:
         return ModelCard(**data, body=body, path=path)
     except (ValueError, yaml.YAMLError, ValidationError) as exc:
         where = path or "model card"
-        first = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else (
-            f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}: {exc.errors()[0]['msg']}"
+        first = (
+            str(exc).splitlines()[0]
+            if not isinstance(exc, ValidationError)
+            else (f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}: {exc.errors()[0]['msg']}")
         )
         raise InputError(f"invalid model card {where}: {first}") from None
 

@@ -108,7 +108,9 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
 
 @app.command("list")
 def list_cmd(
-    pattern: Annotated[str | None, typer.Argument(help="Wildcard, e.g. '*sam2*' or 'sam2:t*'.")] = None,
+    pattern: Annotated[
+        str | None, typer.Argument(help="Wildcard, e.g. '*sam2*' or 'sam2:t*'.")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="Only models implementing this task.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -135,8 +137,13 @@ def list_cmd(
         cached = {True: "[green]yes[/]", False: "no", None: "-"}[r["cached"]]
         name = r["name"] + (" [dim](default)[/]" if r["default"] else "")
         table.add_row(
-            name, ",".join(r["tasks"]), _human_params(r["params"]), _human_size(r["size"]),
-            r["license"] or "?", src, cached,
+            name,
+            ",".join(r["tasks"]),
+            _human_params(r["params"]),
+            _human_size(r["size"]),
+            r["license"] or "?",
+            src,
+            cached,
         )
     console.print(table)
     if reg.warnings or any(p.error for p in reg.plugins):
@@ -157,11 +164,13 @@ def info_cmd(
     card = load_card(card_path) if card_path else None
     row = _variant_row(reg, variant) if variant else {"name": fam.name}
     if as_json:
-        _print_json({
-            **row,
-            "options": fam.options,
-            "card": card.model_dump(mode="json", exclude={"body"}) if card else None,
-        })
+        _print_json(
+            {
+                **row,
+                "options": fam.options,
+                "card": card.model_dump(mode="json", exclude={"body"}) if card else None,
+            }
+        )
         return
     from rich.markdown import Markdown
     from rich.panel import Panel
@@ -181,11 +190,17 @@ def info_cmd(
         z = card.zoo
         lines.append(f"licence: {card.license}")
         if z.paper:
-            lines.append(f"paper:   {z.paper.title}" + (f" (arXiv {z.paper.arxiv})" if z.paper.arxiv else "")
-                         + (f", {z.paper.venue}" if z.paper.venue else ""))
+            lines.append(
+                f"paper:   {z.paper.title}"
+                + (f" (arXiv {z.paper.arxiv})" if z.paper.arxiv else "")
+                + (f", {z.paper.venue}" if z.paper.venue else "")
+            )
         if z.upstream:
-            lines.append(f"code:    {z.upstream.repo}" + (f" @ {z.upstream.commit[:12]}" if z.upstream.commit else "")
-                         + (f" ({z.upstream.license})" if z.upstream.license else ""))
+            lines.append(
+                f"code:    {z.upstream.repo}"
+                + (f" @ {z.upstream.commit[:12]}" if z.upstream.commit else "")
+                + (f" ({z.upstream.license})" if z.upstream.license else "")
+            )
     lines.append(f"plugin:  {fam.source}")
     console.print(Panel("\n".join(lines), title="zoo info", expand=False))
     if fam.options:
@@ -196,12 +211,21 @@ def info_cmd(
             t.add_row("--" + k.replace("_", "-"), v)
         console.print(t)
     if card and card.zoo.reported_metrics:
-        t = Table(title="metrics reported by the authors (not re-measured by sam-zoo)", title_justify="left")
+        t = Table(
+            title="metrics reported by the authors (not re-measured by sam-zoo)",
+            title_justify="left",
+        )
         for col in ("variant", "dataset", "metric", "value", "baseline", "note"):
             t.add_column(col)
         for m in card.zoo.reported_metrics:
-            base = "" if m.baseline is None else f"{m.baseline:g}" + (f" ({m.baseline_name})" if m.baseline_name else "")
-            t.add_row(m.variant or "-", m.dataset, m.metric, f"{m.value:g}", base, m.setting or m.source)
+            base = (
+                ""
+                if m.baseline is None
+                else f"{m.baseline:g}" + (f" ({m.baseline_name})" if m.baseline_name else "")
+            )
+            t.add_row(
+                m.variant or "-", m.dataset, m.metric, f"{m.value:g}", base, m.setting or m.source
+            )
         console.print(t)
     if card and card.body.strip():
         console.print(Markdown(card.body))
@@ -221,7 +245,9 @@ def pull_cmd(
 
     reg = _registry()
     fam, variant = reg.resolve_name(name)
-    path = resolve_weights(variant, name=variant.name if variant else fam.name, progress=not as_json)
+    path = resolve_weights(
+        variant, name=variant.name if variant else fam.name, progress=not as_json
+    )
     size = path.stat().st_size
     sha = weights.sha256_file(path)
     if as_json:
@@ -236,8 +262,14 @@ def cache_ls(as_json: JsonOpt = False) -> None:
     from zoo import weights
 
     entries = weights.list_cache()
-    rows = [
-        {"uri": e.uri, "path": str(e.path), "size": e.size, "sha256": e.sha256, "present": e.present}
+    rows: list[dict[str, Any]] = [
+        {
+            "uri": e.uri,
+            "path": str(e.path),
+            "size": e.size,
+            "sha256": e.sha256,
+            "present": e.present,
+        }
         for e in entries
     ]
     if as_json:
@@ -249,7 +281,12 @@ def cache_ls(as_json: JsonOpt = False) -> None:
     total = 0
     for r in rows:
         total += r["size"] or 0
-        table.add_row(r["uri"], _human_size(r["size"]), (r["sha256"] or "?")[:16], "yes" if r["present"] else "[red]missing[/]")
+        table.add_row(
+            r["uri"],
+            _human_size(r["size"]),
+            (r["sha256"] or "?")[:16],
+            "yes" if r["present"] else "[red]missing[/]",
+        )
     console.print(table)
     console.print(f"{len(rows)} entries, {_human_size(total)}")
 
@@ -286,7 +323,9 @@ def cache_verify(as_json: JsonOpt = False) -> None:
     from zoo import weights
 
     results = weights.verify_cache()
-    rows = [{"uri": e.uri, "ok": ok, "message": msg} for e, ok, msg in results]
+    rows: list[dict[str, Any]] = [
+        {"uri": e.uri, "ok": ok, "message": msg} for e, ok, msg in results
+    ]
     if as_json:
         _print_json(rows)
     else:
@@ -301,7 +340,9 @@ def cache_verify(as_json: JsonOpt = False) -> None:
 # --------------------------------------------------------------------------- run / eval / train
 
 
-def _dispatch(command: str, name: str, ctx: typer.Context, options: dict[str, Any], as_json: bool) -> None:
+def _dispatch(
+    command: str, name: str, ctx: typer.Context, options: dict[str, Any], as_json: bool
+) -> None:
     from zoo.model import RANDOM
     from zoo.runners import RunContext, parse_extras, run_promptable
     from zoo.specs import import_string
@@ -310,21 +351,34 @@ def _dispatch(command: str, name: str, ctx: typer.Context, options: dict[str, An
     reg = _registry()
     fam, variant = reg.resolve_name(name)
     if options.get("weights") not in (None, RANDOM, "pretrained"):
-        raise InputError(f"--weights takes 'random' or 'pretrained', got {options['weights']!r}; use --checkpoint PATH for a file")
+        raise InputError(
+            f"--weights takes 'random' or 'pretrained', got {options['weights']!r}; "
+            "use --checkpoint PATH for a file"
+        )
     ref = {"run": fam.runner, "eval": fam.evaluator, "train": fam.trainer}[command]
     if ref is None and command == "run" and Task.PROMPTABLE in fam.tasks:
         fn: Any = run_promptable
     elif ref is None:
-        raise InputError(f"`zoo {command}` is not available for {fam.name} (it has no {command} command)")
+        raise InputError(
+            f"`zoo {command}` is not available for {fam.name} (it has no {command} command)"
+        )
     else:
         fn = import_string(ref)
     rc = RunContext(
-        name=name, family=fam, variant=variant, command=command, options=options,
-        extras=parse_extras(list(ctx.args)), as_json=as_json, console=err_console,
+        name=name,
+        family=fam,
+        variant=variant,
+        command=command,
+        options=options,
+        extras=parse_extras(list(ctx.args)),
+        as_json=as_json,
+        console=err_console,
     )
     report = fn(rc)
     if options.get("weights") == RANDOM and not as_json:
-        err_console.print("[yellow]note: weights=random is the test mode; outputs are not real predictions[/]")
+        err_console.print(
+            "[yellow]note: weights=random is the test mode; outputs are not real predictions[/]"
+        )
     if as_json:
         _print_json(report)
     elif report:
@@ -350,9 +404,13 @@ def _print_report(report: dict[str, Any]) -> None:
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 WeightsOpt = Annotated[
     str | None,
-    typer.Option(help="'random' builds the architecture at random init (TEST MODE, labelled in every output)."),
+    typer.Option(
+        help="'random': the architecture at random init (TEST MODE, labelled in every output)."
+    ),
 ]
-CkptOpt = Annotated[Path | None, typer.Option(help="Load custom/fine-tuned weights into this family.")]
+CkptOpt = Annotated[
+    Path | None, typer.Option(help="Load custom/fine-tuned weights into this family.")
+]
 
 
 @app.command("run", context_settings=EXTRA)
@@ -360,13 +418,25 @@ def run_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model, e.g. sam2:tiny (see `zoo list`).")],
     image: Annotated[Path | None, typer.Option(help="Input image.")] = None,
-    video: Annotated[Path | None, typer.Option(help="Frame folder or video file (video models).")] = None,
+    video: Annotated[
+        Path | None, typer.Option(help="Frame folder or video file (video models).")
+    ] = None,
     depth: Annotated[Path | None, typer.Option(help="Depth map (rgbd models).")] = None,
-    boxes: Annotated[str | None, typer.Option(help='Boxes "x1,y1,x2,y2;x1,y1,x2,y2" (pixels).')] = None,
-    points: Annotated[str | None, typer.Option(help='Clicks "x,y;x,y" (pixels); needs --labels.')] = None,
-    labels: Annotated[str | None, typer.Option(help='Click labels "1,0": 1 foreground, 0 background.')] = None,
-    prompts: Annotated[Path | None, typer.Option(help='JSON: [{"box": [..]}, {"points": [[x,y]], "labels": [1]}].')] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (created; written atomically).")] = None,
+    boxes: Annotated[
+        str | None, typer.Option(help='Boxes "x1,y1,x2,y2;x1,y1,x2,y2" (pixels).')
+    ] = None,
+    points: Annotated[
+        str | None, typer.Option(help='Clicks "x,y;x,y" (pixels); needs --labels.')
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help='Click labels "1,0": 1 foreground, 0 background.')
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help='JSON: [{"box": [..]}, {"points": [[x,y]], "labels": [1]}].')
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (created; written atomically).")
+    ] = None,
     format: Annotated[str, typer.Option(help="Comma list of png, coco, json.")] = "png,coco",
     device: DeviceOpt = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
@@ -378,9 +448,21 @@ def run_cmd(
 
     Family-specific options (e.g. --pathways for sam2long-video) are listed by `zoo info NAME`.
     """
-    opts = dict(image=image, video=video, depth=depth, boxes=boxes, points=points, labels=labels,
-                prompts=prompts, out=out, format=format, device=device, dtype=dtype,
-                checkpoint=checkpoint, weights=weights)
+    opts = dict(
+        image=image,
+        video=video,
+        depth=depth,
+        boxes=boxes,
+        points=points,
+        labels=labels,
+        prompts=prompts,
+        out=out,
+        format=format,
+        device=device,
+        dtype=dtype,
+        checkpoint=checkpoint,
+        weights=weights,
+    )
     _dispatch("run", name, ctx, opts, as_json)
 
 
@@ -388,10 +470,14 @@ def run_cmd(
 def eval_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model to evaluate.")],
-    dataset: Annotated[Path | None, typer.Option(help="Dataset folder (layout depends on the family).")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset folder (layout depends on the family).")
+    ] = None,
     annotations: Annotated[Path | None, typer.Option(help="COCO-style annotation JSON.")] = None,
     images: Annotated[Path | None, typer.Option(help="Image folder for --annotations.")] = None,
-    compare: Annotated[str | None, typer.Option(help="Another model to evaluate side by side.")] = None,
+    compare: Annotated[
+        str | None, typer.Option(help="Another model to evaluate side by side.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write predictions and metrics here.")] = None,
     device: DeviceOpt = "auto",
     checkpoint: CkptOpt = None,
@@ -399,8 +485,16 @@ def eval_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a model on a dataset and print its metric table (options: `zoo info NAME`)."""
-    opts = dict(dataset=dataset, annotations=annotations, images=images, compare=compare, out=out,
-                device=device, checkpoint=checkpoint, weights=weights)
+    opts = dict(
+        dataset=dataset,
+        annotations=annotations,
+        images=images,
+        compare=compare,
+        out=out,
+        device=device,
+        checkpoint=checkpoint,
+        weights=weights,
+    )
     _dispatch("eval", name, ctx, opts, as_json)
 
 
@@ -408,7 +502,9 @@ def eval_cmd(
 def train_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Family to train or adapt.")],
-    annotations: Annotated[Path | None, typer.Option(help="COCO-style training annotations.")] = None,
+    annotations: Annotated[
+        Path | None, typer.Option(help="COCO-style training annotations.")
+    ] = None,
     images: Annotated[Path | None, typer.Option(help="Training image folder.")] = None,
     out: Annotated[Path | None, typer.Option(help="Checkpoint folder.")] = None,
     device: DeviceOpt = "auto",
@@ -417,8 +513,14 @@ def train_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Train or adapt a family (families that train; options: `zoo info NAME`)."""
-    opts = dict(annotations=annotations, images=images, out=out, device=device,
-                checkpoint=checkpoint, weights=weights)
+    opts = dict(
+        annotations=annotations,
+        images=images,
+        out=out,
+        device=device,
+        checkpoint=checkpoint,
+        weights=weights,
+    )
     _dispatch("train", name, ctx, opts, as_json)
 
 
@@ -430,9 +532,18 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
     """Installed plugins: distribution, version, hooks, and load errors."""
     reg = _registry()
     rows = [
-        {"name": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
-         "builtin": p.builtin, "hooks": p.hooks, "error": p.error,
-         "families": sorted(f.name for f in reg.families.values() if f.source in (p.distribution, p.name))}
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "module": p.module,
+            "builtin": p.builtin,
+            "hooks": p.hooks,
+            "error": p.error,
+            "families": sorted(
+                f.name for f in reg.families.values() if f.source in (p.distribution, p.name)
+            ),
+        }
         for p in reg.plugins
     ]
     if as_json:
@@ -443,8 +554,14 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
         table.add_column(col)
     for r in rows:
         status = f"[red]failed: {r['error']}[/]" if r["error"] else "[green]ok[/]"
-        table.add_row(r["name"], r["distribution"] or "?", r["version"] or "?",
-                      ", ".join(r["families"]) or "-", ", ".join(h.replace("zoo_register_", "") for h in r["hooks"]), status)
+        table.add_row(
+            r["name"],
+            r["distribution"] or "?",
+            r["version"] or "?",
+            ", ".join(r["families"]) or "-",
+            ", ".join(h.replace("zoo_register_", "") for h in r["hooks"]),
+            status,
+        )
     console.print(table)
     for w in reg.warnings:
         err_console.print(f"[yellow]warning:[/] {w}")
@@ -475,21 +592,29 @@ def doctor_cmd(
 
     from zoo import weights
 
-    info: dict[str, Any] = {"zoo": __version__, "python": platform.python_version(),
-                            "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "zoo": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         import torch
 
         info["torch"] = torch.__version__
         info["cuda_available"] = torch.cuda.is_available()
-        info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        info["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
     except Exception as exc:
         info["torch"] = f"not importable: {exc}"
     cdir = weights.cache_dir()
     total = sum(p.stat().st_size for p in cdir.rglob("*") if p.is_file()) if cdir.exists() else 0
     info["cache_dir"] = str(cdir)
     info["cache_bytes"] = total
-    info["offline"] = {k: os.environ.get(k) for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")}
+    info["offline"] = {
+        k: os.environ.get(k)
+        for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")
+    }
     reg = _registry()
     info["plugins_failed"] = {p.name: p.error for p in reg.plugins if p.error}
     info["plugins_ok"] = [p.name for p in reg.plugins if not p.error]
@@ -498,7 +623,10 @@ def doctor_cmd(
         "huggingface": (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/"),
         "modelscope": "https://www.modelscope.cn",
     }
-    info["hubs"] = {k: ("skipped (ZOO_OFFLINE=1)" if offline else _hub_reachable(u, timeout)) for k, u in hubs.items()}
+    info["hubs"] = {
+        k: ("skipped (ZOO_OFFLINE=1)" if offline else _hub_reachable(u, timeout))
+        for k, u in hubs.items()
+    }
     if as_json:
         _print_json(info)
         return
@@ -525,8 +653,15 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """sam-zoo command line."""
 

@@ -53,9 +53,12 @@ def resolve_dtype(dtype: str | None) -> torch.dtype | None:
     if dtype in (None, "", "auto"):
         return None
     table = {
-        "float32": torch.float32, "fp32": torch.float32,
-        "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-        "float16": torch.float16, "fp16": torch.float16,
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
     }
     if dtype not in table:
         raise InputError(f"unknown --dtype {dtype!r}; use float32, bfloat16 or float16")
@@ -91,7 +94,9 @@ class ZooModel:
         """Build the architecture and load ``checkpoint`` (``None``: random init)."""
         raise NotImplementedError(f"{cls.__name__} must implement create()")
 
-    def _bind(self, family: FamilySpec, variant: VariantSpec | None, weights: str, device: str) -> None:
+    def _bind(
+        self, family: FamilySpec, variant: VariantSpec | None, weights: str, device: str
+    ) -> None:
         self.family = family
         self.variant = variant
         self.weights = weights
@@ -104,8 +109,9 @@ class ZooModel:
     def provenance(self, task: Task | str) -> Provenance:
         from zoo import __version__
 
-        return Provenance(model=self.name, weights=self.weights, task=Task(task),
-                          zoo_version=__version__)
+        return Provenance(
+            model=self.name, weights=self.weights, task=Task(task), zoo_version=__version__
+        )
 
     def to(self, device: str) -> ZooModel:
         """Move to another device; subclasses with several modules override ``modules()``."""
@@ -124,14 +130,16 @@ class ZooModel:
         return sum(p.numel() for m in self.modules() for p in m.parameters())
 
 
-def load_state_dict_strict(module: torch.nn.Module, state_dict: dict[str, Any], *,
-                           model_name: str, path: str | Path | None) -> None:
+def load_state_dict_strict(
+    module: torch.nn.Module, state_dict: dict[str, Any], *, model_name: str, path: str | Path | None
+) -> None:
     """Strict load with a message a user can act on when the checkpoint belongs elsewhere."""
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     shape = [
-        k for k in own
+        k
+        for k in own
         if k in state_dict and tuple(own[k].shape) != tuple(getattr(state_dict[k], "shape", ()))
     ]
     if missing or unexpected or shape:
@@ -164,8 +172,9 @@ def resolve_weights(variant: VariantSpec | None, *, name: str, progress: bool = 
             "for a test run)"
         )
     spec = variant.weights
-    return w.resolve(spec.uri, spec.sha256, spec.size, progress=progress, name=name,
-                     pattern=spec.pattern)
+    return w.resolve(
+        spec.uri, spec.sha256, spec.size, progress=progress, name=name, pattern=spec.pattern
+    )
 
 
 def load(
@@ -206,12 +215,19 @@ def load(
             raise InputError(f"checkpoint {ckpt} does not exist; check the --checkpoint path")
         label = str(ckpt)
     else:
-        ckpt = resolve_weights(variant, name=variant.name if variant else family.name,
-                               progress=progress)
+        ckpt = resolve_weights(
+            variant, name=variant.name if variant else family.name, progress=progress
+        )
         label = variant.weights.uri if variant and variant.weights else str(ckpt)
     cls = import_string(family.loader)
     merged = {**(variant.config if variant else {}), **config}
-    model = cls.create(family=family, variant=variant, checkpoint=ckpt, device=dev,
-                       dtype=resolve_dtype(dtype), **merged)
+    model = cls.create(
+        family=family,
+        variant=variant,
+        checkpoint=ckpt,
+        device=dev,
+        dtype=resolve_dtype(dtype),
+        **merged,
+    )
     model._bind(family, variant, label, dev)
     return model

@@ -133,9 +133,9 @@ class Registry:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"unknown model {name!r}{hint} (run `zoo list` to see every model)"
 
-    def list_models(self, pattern: str | None = None, task: str | Task | None = None) -> list[
-        VariantSpec
-    ]:
+    def list_models(
+        self, pattern: str | None = None, task: str | Task | None = None
+    ) -> list[VariantSpec]:
         """Variants whose ``family:tag`` (or family) matches a shell-style wildcard."""
         out = []
         task_v = Task(task) if task else None
@@ -199,7 +199,7 @@ def _load_catalogue(reg: Registry, path: Path) -> None:
 
 
 def build_registry() -> Registry:
-    """Discover plugins and build a fresh :class:`Registry` (no caching; see :func:`get_registry`)."""
+    """Discover plugins and build a fresh :class:`Registry` (uncached; see :func:`get_registry`)."""
     from zoo import weights as _weights
 
     reg = Registry()
@@ -222,7 +222,8 @@ def build_registry() -> Registry:
             module = ep.load()
             pm.register(module, name=ep.name)
             info.hooks = sorted(
-                h.name for h in pm.get_hookcallers(module) or []  # type: ignore[union-attr]
+                h.name
+                for h in pm.get_hookcallers(module) or []  # type: ignore[union-attr]
             )
         except Exception as exc:  # a broken plugin must never break the registry
             info.error = f"{type(exc).__name__}: {exc}"
@@ -290,8 +291,9 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
             if base is None:
                 reg.warnings.append(f"{name} borrows weights from unknown {v.weights_from}")
             else:
-                reg.variants[name] = v.model_copy(update={"weights": base.weights,
-                                                          "params": v.params or base.params})
+                reg.variants[name] = v.model_copy(
+                    update={"weights": base.weights, "params": v.params or base.params}
+                )
     # Variants whose family never registered (plugin missing or broken) are dropped from view.
     for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
         reg.variants.pop(name)

@@ -45,7 +45,7 @@ def parse_extras(args: list[str]) -> dict[str, Any]:
 
 @dataclass
 class RunContext:
-    """Everything a runner needs; ``opt()`` reads a family option and ``done()`` rejects leftovers."""
+    """What a runner needs; ``opt()`` reads a family option, ``done()`` rejects leftovers."""
 
     name: str
     family: FamilySpec
@@ -121,7 +121,7 @@ def parse_boxes(text: str) -> list[list[float]]:
             vals = [float(v) for v in part.split(",")]
         except ValueError:
             raise InputError(
-                f"malformed box {part!r}; write boxes as \"x1,y1,x2,y2;x1,y1,x2,y2\""
+                f'malformed box {part!r}; write boxes as "x1,y1,x2,y2;x1,y1,x2,y2"'
             ) from None
         if len(vals) != 4:
             raise InputError(f"box {part!r} has {len(vals)} numbers; a box is x1,y1,x2,y2")
@@ -167,17 +167,21 @@ def prompts_from_options(ctx: RunContext) -> Any:
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            raise InputError(f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+            raise InputError(
+                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+            ) from None
         return Prompts.from_json(data)
     boxes = parse_boxes(ctx.get("boxes")) if ctx.get("boxes") else None
     points = parse_points(ctx.get("points")) if ctx.get("points") else None
     labels = parse_labels(ctx.get("labels")) if ctx.get("labels") else None
     if points is not None and labels is None:
-        raise InputError(f"{len(points)} --points given without --labels; add --labels \"1,...\"")
+        raise InputError(f'{len(points)} --points given without --labels; add --labels "1,..."')
     if boxes is None and points is None:
         if labels is not None:
-            raise InputError("--labels given without --points; add --points \"x,y;...\"")
-        raise InputError("no prompt given; add --boxes \"x1,y1,x2,y2\", --points/--labels or --prompts FILE")
+            raise InputError('--labels given without --points; add --points "x,y;..."')
+        raise InputError(
+            'no prompt given; add --boxes "x1,y1,x2,y2", --points/--labels or --prompts FILE'
+        )
     return Prompts.build(boxes=boxes, points=points, labels=labels)
 
 

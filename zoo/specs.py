@@ -65,7 +65,7 @@ class VariantSpec(BaseModel):
     card: str | None = Field(default=None, description="card path overriding the family's")
     weights_from: str | None = Field(
         default=None,
-        description="reuse another variant's weights, e.g. 'sam2:tiny' (methods without own weights)",
+        description="reuse another variant's weights, e.g. 'sam2:tiny' (methods with none)",
     )
 
     @property

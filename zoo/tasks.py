@@ -70,7 +70,8 @@ class ObjectPrompt(BaseModel):
         x1, y1, x2, y2 = box
         if x2 <= x1 or y2 <= y1:
             raise ValueError(
-                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; write boxes as x1,y1,x2,y2"
+                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; "
+                "write boxes as x1,y1,x2,y2"
             )
         return box
 
@@ -103,8 +104,10 @@ class ObjectPrompt(BaseModel):
             )
         if self.labels is not None and self.points is None:
             raise ValueError("labels were given without points; add points or drop labels")
-        if self.points is not None and self.labels is not None and len(self.points) != len(
-            self.labels
+        if (
+            self.points is not None
+            and self.labels is not None
+            and len(self.points) != len(self.labels)
         ):
             raise ValueError(
                 f"{len(self.points)} points but {len(self.labels)} labels; give one label per point"
@@ -114,7 +117,7 @@ class ObjectPrompt(BaseModel):
         return self
 
     def check_inside(self, height: int, width: int, *, where: str = "") -> None:
-        """Reject prompts that fall outside the image: almost always swapped x/y or a wrong image."""
+        """Reject prompts outside the image: almost always swapped x/y or the wrong image."""
         tag = f"{where} " if where else ""
         if self.box is not None:
             x1, y1, x2, y2 = self.box
@@ -173,9 +176,11 @@ class Prompts(BaseModel):
         box-plus-clicks mode); with several boxes and points that is ambiguous, so we refuse.
         """
         try:
-            box_list = [tuple(float(v) for v in b) for b in np.asarray(boxes, dtype=float)] if (
-                boxes is not None and len(boxes) > 0
-            ) else []
+            box_list = (
+                [tuple(float(v) for v in b) for b in np.asarray(boxes, dtype=float)]
+                if (boxes is not None and len(boxes) > 0)
+                else []
+            )
             for b in box_list:
                 if len(b) != 4:
                     raise InputError(f"a box needs 4 numbers x1,y1,x2,y2, got {len(b)}")
@@ -333,7 +338,9 @@ class SegmentationResult(_ArrayModel):
     def __len__(self) -> int:
         return int(self.masks.shape[0])
 
-    def to_coco(self, image_id: int | str = 0, file_name: str | None = None) -> list[dict[str, Any]]:
+    def to_coco(
+        self, image_id: int | str = 0, file_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """COCO results entries (RLE masks) that pycocotools' ``loadRes`` accepts."""
         from zoo.io.masks import coco_results
 
@@ -360,7 +367,11 @@ class SegmentationResult(_ArrayModel):
             if pts:
                 points, labels = np.array(pts, dtype=float), np.array(labs)
         return overlay_masks(
-            img, self.masks, boxes=boxes, points=points, labels=labels,
+            img,
+            self.masks,
+            boxes=boxes,
+            points=points,
+            labels=labels,
             label_text=self.provenance.label if self.provenance.is_random else None,
         )
 
@@ -391,11 +402,14 @@ class SegmentationResult(_ArrayModel):
                     written.append(p)
             if "coco" in formats or "json" in formats:
                 p = tmp / "results.json"
-                write_json(p, {
-                    "provenance": self.provenance.model_dump(mode="json"),
-                    "image_size": list(self.image_size),
-                    "annotations": self.to_coco(image_id=image_id),
-                })
+                write_json(
+                    p,
+                    {
+                        "provenance": self.provenance.model_dump(mode="json"),
+                        "image_size": list(self.image_size),
+                        "annotations": self.to_coco(image_id=image_id),
+                    },
+                )
                 written.append(p)
             if image is not None:
                 p = tmp / "overlay.png"
@@ -461,7 +475,9 @@ class VideoFrameResult(_ArrayModel):
 class PromptableModel(Protocol):
     def set_image(self, image: Any) -> None: ...
 
-    def segment(self, image: Any, prompts: Any, *, multimask: bool = False) -> SegmentationResult: ...
+    def segment(
+        self, image: Any, prompts: Any, *, multimask: bool = False
+    ) -> SegmentationResult: ...
 
 
 @runtime_checkable

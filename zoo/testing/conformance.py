@@ -78,8 +78,10 @@ def test_variants_weights_well_formed(zoo_family_name: str, zoo_registry: Any) -
     for v in variants:
         if v.weights is None:
             continue
+        weights.check_uri(v.weights.uri)  # raises on a malformed built-in URI
         scheme = v.weights.uri.split("://", 1)[0] if "://" in v.weights.uri else "file"
-        assert scheme in weights.supported_schemes(), f"{v.name}: unsupported scheme {scheme}"
+        supported = {sch.split("://")[0] for sch in weights.supported_schemes()}
+        assert scheme in supported, f"{v.name}: unsupported scheme {scheme}"
         assert v.weights.size is None or v.weights.size > 0
 
 
@@ -95,9 +97,12 @@ def test_loader_and_runners_resolve(zoo_family_name: str, zoo_registry: Any) -> 
             assert callable(import_string(ref))
     for task in fam.tasks:
         method = {
-            Task.PROMPTABLE: "segment", Task.AMODAL: "segment_amodal",
-            Task.SHADOW: "segment_shadows", Task.RGBD: "segment_rgbd",
-            Task.VIDEO: "track", Task.ADAPT: "adapt",
+            Task.PROMPTABLE: "segment",
+            Task.AMODAL: "segment_amodal",
+            Task.SHADOW: "segment_shadows",
+            Task.RGBD: "segment_rgbd",
+            Task.VIDEO: "track",
+            Task.ADAPT: "adapt",
         }[task]
         assert callable(getattr(cls, method, None)), f"{cls.__name__} lacks {method}() for {task}"
 
@@ -114,7 +119,9 @@ def test_builds_with_random_weights(zoo_model_name: str, zoo_device: str) -> Non
 
 
 def _check_mask(m: np.ndarray) -> None:
-    assert m.dtype == np.bool_ and m.shape == (H, W), f"mask must be bool {H}x{W}, got {m.dtype} {m.shape}"
+    assert m.dtype == np.bool_ and m.shape == (H, W), (
+        f"mask must be bool {H}x{W}, got {m.dtype} {m.shape}"
+    )
 
 
 def _run_task(model: Any, task: Task) -> Any:
@@ -138,17 +145,18 @@ def _run_task(model: Any, task: Task) -> Any:
         return np.stack([i.amodal_mask for i in r.instances])
     if task is Task.SHADOW:
         prompts = [{"object": {"box": boxes[0].tolist()}, "shadow": {"box": boxes[1].tolist()}}]
-        r = model.segment_shadows(img, prompts)
-        assert isinstance(r, ShadowResult) and len(r.instances) == 1
-        inst = r.instances[0]
-        assert inst.object_mask is not None and inst.shadow_mask is not None
-        _check_mask(inst.object_mask)
-        _check_mask(inst.shadow_mask)
-        return np.stack([inst.object_mask, inst.shadow_mask])
+        sr = model.segment_shadows(img, prompts)
+        assert isinstance(sr, ShadowResult) and len(sr.instances) == 1
+        pair = sr.instances[0]
+        assert pair.object_mask is not None and pair.shadow_mask is not None
+        _check_mask(pair.object_mask)
+        _check_mask(pair.shadow_mask)
+        return np.stack([pair.object_mask, pair.shadow_mask])
     if task is Task.RGBD:
         depth = synthetic_depth(H, W)
-        r = model.segment_rgbd(img, depth, intrinsics=(300.0, 300.0, W / 2, H / 2),
-                               vocabulary=["wall", "floor", "box"])
+        r = model.segment_rgbd(
+            img, depth, intrinsics=(300.0, 300.0, W / 2, H / 2), vocabulary=["wall", "floor", "box"]
+        )
         assert isinstance(r, RGBDResult)
         assert r.masks.ndim == 3 and r.masks.shape[1:] == (H, W) and r.masks.dtype == np.bool_
         assert len(r.labels) == r.masks.shape[0] == r.scores.shape[0]
@@ -158,8 +166,8 @@ def _run_task(model: Any, task: Task) -> Any:
         frames = [synthetic_image(H, W, seed=s) for s in range(3)]
         from zoo.tasks import ObjectPrompt, Prompts
 
-        prompts = Prompts(objects=[ObjectPrompt(box=tuple(boxes[0]), object_id=1)])  # type: ignore[arg-type]
-        out = list(model.track(frames, prompts))
+        vp = Prompts(objects=[ObjectPrompt(box=tuple(boxes[0]), object_id=1)])  # type: ignore[arg-type]
+        out = list(model.track(frames, vp))
         assert len(out) == 3
         for i, fr in enumerate(out):
             assert isinstance(fr, VideoFrameResult) and fr.frame_index == i
@@ -195,21 +203,40 @@ def _bad_calls(model: Any, task: Task) -> list[tuple[str, Callable[[], Any]]]:
     img = synthetic_image(H, W)
     if task is Task.PROMPTABLE:
         return [
-            ("box outside the image", lambda: model.segment(img, {"boxes": [[0, 0, W * 3, H * 3]]})),
+            (
+                "box outside the image",
+                lambda: model.segment(img, {"boxes": [[0, 0, W * 3, H * 3]]}),
+            ),
             ("box with x2<x1", lambda: model.segment(img, {"boxes": [[50, 10, 10, 40]]})),
             ("empty prompt", lambda: model.segment(img, [])),
             ("points without labels", lambda: model.segment(img, [{"points": [[5, 5]]}])),
             ("label not 0/1", lambda: model.segment(img, {"points": [[5, 5]], "labels": [7]})),
-            ("missing image file", lambda: model.segment("/nonexistent/zoo.png", {"boxes": [[0, 0, 5, 5]]})),
+            (
+                "missing image file",
+                lambda: model.segment("/nonexistent/zoo.png", {"boxes": [[0, 0, 5, 5]]}),
+            ),
         ]
     if task is Task.AMODAL:
-        return [("zero-area box", lambda: model.segment_amodal(img, np.array([[10, 10, 10, 50]], dtype=float)))]
+        return [
+            (
+                "zero-area box",
+                lambda: model.segment_amodal(img, np.array([[10, 10, 10, 50]], dtype=float)),
+            )
+        ]
     if task is Task.SHADOW:
         return [("empty instance", lambda: model.segment_shadows(img, [{}]))]
     if task is Task.RGBD:
-        return [("all-invalid depth", lambda: model.segment_rgbd(img, np.zeros((H, W), np.float32),
-                                                                 intrinsics=(300, 300, 160, 120),
-                                                                 vocabulary=["a"]))]
+        return [
+            (
+                "all-invalid depth",
+                lambda: model.segment_rgbd(
+                    img,
+                    np.zeros((H, W), np.float32),
+                    intrinsics=(300, 300, 160, 120),
+                    vocabulary=["a"],
+                ),
+            )
+        ]
     if task is Task.VIDEO:
         return [("no frames", lambda: list(model.track([], {"boxes": [[0, 0, 5, 5]]})))]
     return []
@@ -242,4 +269,3 @@ def test_create_signature(zoo_family_name: str, zoo_registry: Any) -> None:
     params = inspect.signature(cls.create).parameters
     for p in ("family", "variant", "checkpoint", "device"):
         assert p in params, f"{cls.__name__}.create must accept {p}="
-

@@ -9,12 +9,24 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("zoo", "sam-zoo conformance kit")
-    group.addoption("--zoo-family", action="append", default=[],
-                    help="Only check this family (repeatable). Default: every registered family.")
-    group.addoption("--zoo-device", default="cpu", choices=["cpu", "cuda"],
-                    help="Device to build and run models on (cuda is skipped without a GPU).")
-    group.addoption("--zoo-all-variants", action="store_true", default=False,
-                    help="Build every variant, not only each family's default (slow on CPU).")
+    group.addoption(
+        "--zoo-family",
+        action="append",
+        default=[],
+        help="Only check this family (repeatable). Default: every registered family.",
+    )
+    group.addoption(
+        "--zoo-device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="Device to build and run models on (cuda is skipped without a GPU).",
+    )
+    group.addoption(
+        "--zoo-all-variants",
+        action="store_true",
+        default=False,
+        help="Build every variant, not only each family's default (slow on CPU).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

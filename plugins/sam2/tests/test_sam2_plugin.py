@@ -77,12 +77,15 @@ def test_embedding_is_computed_once_per_image(model, image, monkeypatch) -> None
 def test_mixed_prompts_and_mask_prompt(model, image) -> None:
     mask = np.zeros((H, W), bool)
     mask[50:120, 60:160] = True
-    res = model.segment(image, [
-        {"box": [10, 10, 100, 100]},
-        {"points": [[30, 40], [200, 200]], "labels": [1, 0]},
-        {"box": [20, 20, 200, 200], "points": [[50, 50]], "labels": [1]},
-        {"mask": mask},
-    ])
+    res = model.segment(
+        image,
+        [
+            {"box": [10, 10, 100, 100]},
+            {"points": [[30, 40], [200, 200]], "labels": [1, 0]},
+            {"box": [20, 20, 200, 200], "points": [[50, 50]], "labels": [1]},
+            {"mask": mask},
+        ],
+    )
     assert res.masks.shape == (4, H, W)
     assert np.isfinite(res.scores).all()
 

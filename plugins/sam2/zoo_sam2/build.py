@@ -62,12 +62,11 @@ def build_sam2_model(
     ``checkpoint=None`` leaves the random initialisation (the explicit test mode).
     ``image_size`` overrides the 1024 input side (smaller is faster on CPU; for tests).
     """
+    import sam2  # noqa: F401  (initialises hydra's config module search path)
     from hydra import compose
     from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
-
-    import sam2  # noqa: F401  (initialises hydra's config module search path)
 
     if not GlobalHydra.instance().is_initialized():
         from hydra import initialize_config_module

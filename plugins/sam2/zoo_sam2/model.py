@@ -66,7 +66,10 @@ class Sam2Model(ZooModel):
     ) -> Sam2Model:
         size = size or (variant.tag if variant else "tiny")
         model = build_sam2_model(
-            size, checkpoint, device=device, image_size=image_size,
+            size,
+            checkpoint,
+            device=device,
+            image_size=image_size,
             apply_postprocessing=apply_postprocessing,
             model_name=variant.name if variant else f"sam2:{size}",
         )
