@@ -140,7 +140,7 @@ def mask_bbox(mask: np.ndarray) -> list[float]:
 def coco_results(
     masks: np.ndarray | Sequence[np.ndarray],
     scores: np.ndarray | Sequence[float],
-    image_id: int,
+    image_id: int | str,
     category_ids: int | Sequence[int] | None = None,
     extra: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
