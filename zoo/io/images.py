@@ -222,6 +222,17 @@ def load_image(source: ImageInput) -> np.ndarray:
     )
 
 
+def image_fingerprint(img: np.ndarray) -> str:
+    """Cheap identity of an image's pixels, so models can reuse a cached embedding."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(img.shape).encode())
+    h.update(str(img.dtype).encode())
+    h.update(np.ascontiguousarray(img).data)
+    return h.hexdigest()
+
+
 def save_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Write ``array`` as a PNG atomically (see :func:`zoo.io.atomic.atomic_write`).
 

@@ -8,7 +8,6 @@ into one tensor: a whole batch of objects costs one prompt-encoder/decoder call.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
+from zoo.io.images import image_fingerprint
 from zoo.model import ZooModel
 from zoo.specs import FamilySpec, VariantSpec
 from zoo.tasks import ObjectPrompt, SegmentationResult, Task, as_prompts
@@ -31,14 +31,6 @@ from .model import (
 from .preprocess import image_to_tensor
 
 __all__ = ["EfficientSamModel"]
-
-
-def _fingerprint(img: np.ndarray) -> str:
-    """Identity of an image's pixels, so a repeated ``segment(image, ...)`` skips the encoder."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(img.shape).encode())
-    h.update(np.ascontiguousarray(img).data)
-    return h.hexdigest()
 
 
 class EfficientSamModel(ZooModel):
@@ -112,7 +104,7 @@ class EfficientSamModel(ZooModel):
         from zoo.io.images import load_image
 
         img = load_image(image)
-        fp = _fingerprint(img)
+        fp = image_fingerprint(img)
         if fp == self._fingerprint and self._embedding is not None:
             return
         ref = self._param

@@ -8,7 +8,6 @@ not 100.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import InputError
+from zoo.io.images import image_fingerprint
 from zoo.model import ZooModel
 from zoo.specs import FamilySpec, VariantSpec
 from zoo.tasks import ObjectPrompt, Prompts, SegmentationResult, Task, as_prompts
 
 from .build import build_sam2_model
-
-
-def image_fingerprint(img: np.ndarray) -> str:
-    """Cheap identity of an image, so ``segment(image, ...)`` can reuse a cached embedding."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(img.shape).encode())
-    h.update(np.ascontiguousarray(img).data)
-    return h.hexdigest()
 
 
 class Sam2Model(ZooModel):
