@@ -1,0 +1,304 @@
+"""SAMEO as an ``amodal`` zoo model: boxes in, whole-object masks and scores out.
+
+Inference follows the paper: the image is embedded once by the frozen EfficientSAM
+encoder; every box becomes one decoder query and all queries of an image go through the
+decoder together; of the three masks per box the one with the highest predicted IoU is
+kept; the instance score is the detector's score times that predicted IoU (an amodal mask
+the decoder is unsure of should rank below a confident one from an equally good box).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from zoo.errors import InputError
+from zoo.model import ZooModel
+from zoo.specs import FamilySpec, VariantSpec
+from zoo.tasks import AmodalInstance, AmodalResult, ObjectPrompt, Prompts, Task
+
+from .build import (
+    DEFAULT_IMAGE_SIZE,
+    build_network,
+    check_base,
+    check_image_size,
+    load_into,
+    read_checkpoint,
+)
+
+LABEL_BOX_TOP_LEFT = 2
+LABEL_BOX_BOTTOM_RIGHT = 3
+
+
+def image_fingerprint(img: np.ndarray) -> str:
+    """Identity of an image, so repeated calls on the same image reuse its embedding."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(img.shape).encode())
+    h.update(np.ascontiguousarray(img).data)
+    return h.hexdigest()
+
+
+class SameoResult(AmodalResult):
+    """:class:`zoo.tasks.AmodalResult` plus what SAMEO knows about each instance.
+
+    ``pred_ious`` is the decoder's IoU estimate of the kept mask; ``det_scores`` the
+    detector's score (``None`` for plain boxes). Adds COCO export, saving and overlays,
+    which the core result type does not have yet.
+    """
+
+    pred_ious: list[float] = Field(default_factory=list)
+    det_scores: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    @property
+    def amodal_masks(self) -> np.ndarray:
+        h, w = self.image_size
+        if not self.instances:
+            return np.zeros((0, h, w), dtype=bool)
+        return np.stack([i.amodal_mask for i in self.instances])
+
+    def to_coco(self, image_id: int | str = 0) -> list[dict[str, Any]]:
+        from .results import amodal_coco_results
+
+        return amodal_coco_results(self, image_id)
+
+    def overlay(self, image: Any) -> np.ndarray:
+        from .results import amodal_overlay
+
+        return amodal_overlay(self, image)
+
+    def save(self, out_dir: str | Path, image: Any = None,
+             formats: Sequence[str] = ("png", "coco"), image_id: int | str = 0) -> list[Path]:
+        from .results import save_amodal
+
+        return save_amodal(self, out_dir, image=image, formats=formats, image_id=image_id)
+
+
+class SameoModel(ZooModel):
+    """EfficientSAM encoder + prompt encoder (frozen) and SAMEO's amodal mask decoder."""
+
+    tasks = (Task.AMODAL,)
+
+    def __init__(self, model: torch.nn.Module, *, base: str, image_size: int,
+                 max_batch: int = 128) -> None:
+        self.model = model
+        self.base = base
+        self.image_size = image_size
+        self.max_batch = max_batch
+        self._embedding: torch.Tensor | None = None
+        self._orig_hw: tuple[int, int] | None = None
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        family: FamilySpec,
+        variant: VariantSpec | None,
+        checkpoint: Path | None,
+        device: str,
+        dtype: Any = None,
+        base: str | None = None,
+        image_size: int | None = None,
+        max_batch: int = 128,
+        **_: Any,
+    ) -> SameoModel:
+        """Build the network; ``checkpoint`` is a SAMEO checkpoint (``None``: random init).
+
+        The image size defaults to the checkpoint's own (what its decoder was trained at),
+        else EfficientSAM's 1024.
+        """
+        base = check_base(base or (variant.config.get("base") if variant else None) or "vitt")
+        name = variant.name if variant else family.name
+        ckpt = read_checkpoint(checkpoint) if checkpoint is not None else None
+        trained_at = ckpt.image_size if ckpt is not None else None
+        if image_size is not None and trained_at is not None and int(image_size) != trained_at:
+            raise InputError(
+                f"checkpoint {checkpoint} was trained at image_size {trained_at}, not "
+                f"{image_size}; drop image_size or pass {trained_at}"
+            )
+        size = check_image_size(image_size or trained_at or DEFAULT_IMAGE_SIZE)
+        net = build_network(base, size)
+        if ckpt is not None:
+            load_into(net, ckpt, base=base, model_name=name, path=checkpoint)
+        net = net.to(device)
+        if dtype is not None:
+            net = net.to(dtype)
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return cls(net, base=base, image_size=size, max_batch=int(max_batch))
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def image_tensor(self, img: np.ndarray) -> torch.Tensor:
+        """``H x W x 3`` uint8 -> ``(1, 3, H, W)`` in [0, 1] on the model's device."""
+        t = torch.from_numpy(np.ascontiguousarray(img)).to(self._device)
+        return (t.permute(2, 0, 1).to(self._dtype) / 255.0)[None]
+
+    @torch.inference_mode()
+    def embed(self, image: Any) -> torch.Tensor:
+        """The frozen encoder's ``(1, 256, g, g)`` embedding of ``image`` (not cached)."""
+        from zoo.io.images import load_image
+
+        img = load_image(image)
+        return self.model.get_image_embeddings(self.image_tensor(img))
+
+    @torch.inference_mode()
+    def set_image(self, image: Any) -> None:
+        """Embed ``image`` once; later calls on the same pixels reuse the embedding.
+
+        Grayscale, palette and RGBA images are converted to RGB by ``load_image``.
+        """
+        from zoo.io.images import load_image
+
+        img = load_image(image)
+        fp = image_fingerprint(img)
+        if fp == self._fingerprint and self._embedding is not None:
+            return
+        self._embedding = self.model.get_image_embeddings(self.image_tensor(img))
+        self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
+        self._fingerprint = fp
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, embeddings: torch.Tensor, boxes: torch.Tensor,
+               hw: torch.Tensor | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode boxes against embeddings: ``(logits (N, 3, s, s), iou (N, 3))``.
+
+        ``embeddings`` is ``(1, C, g, g)`` (all boxes on one image) or ``(N, C, g, g)``
+        (one embedding per box, the training batch); ``boxes`` ``(N, 4)`` xyxy pixels of an
+        image of size ``hw`` (``(H, W)`` or ``(N, 2)``). Boxes are mapped to the encoder's
+        square input here, so one call can mix images of different sizes. Gradients flow
+        (training calls this too); inference wraps it in ``inference_mode``.
+        """
+        s = float(self.image_size)
+        hw_t = torch.as_tensor(hw, dtype=boxes.dtype, device=boxes.device).reshape(-1, 2)
+        sx = (s / hw_t[:, 1]).reshape(-1, 1)
+        sy = (s / hw_t[:, 0]).reshape(-1, 1)
+        pts = torch.stack([boxes[:, 0::2] * sx, boxes[:, 1::2] * sy], dim=-1)  # N, 2, 2
+        n = boxes.shape[0]
+        labels = torch.tensor([LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT],
+                              device=boxes.device).expand(n, 2)
+        if embeddings.shape[0] == 1:
+            pts, labels = pts[None], labels[None]  # one image, N queries
+        else:
+            pts, labels = pts[:, None], labels[:, None]  # N images, one query each
+        size = int(self.image_size)
+        logits, iou = self.model.predict_masks(
+            embeddings, pts.to(embeddings.dtype), labels, True, size, size
+        )
+        return logits.reshape(n, *logits.shape[2:]), iou.reshape(n, -1)
+
+    def _boxes(self, boxes: Any, h: int, w: int) -> np.ndarray:
+        if isinstance(boxes, Prompts):
+            arr = boxes.boxes
+            if arr is None:
+                raise InputError("SAMEO takes box prompts only; give one box per object")
+        elif isinstance(boxes, ObjectPrompt):
+            if boxes.box is None:
+                raise InputError("SAMEO takes box prompts only; give one box per object")
+            arr = np.array([boxes.box], dtype=np.float32)
+        else:
+            try:
+                arr = np.asarray(boxes, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise InputError("boxes must be numbers: an N x 4 array of x1,y1,x2,y2") from None
+        if arr.size == 0:
+            raise InputError("no boxes given; SAMEO needs at least one box per call")
+        arr = arr.reshape(-1, 4) if arr.ndim == 1 and arr.size == 4 else arr
+        if arr.ndim != 2 or arr.shape[1] != 4:
+            raise InputError(f"boxes must be N x 4 (x1,y1,x2,y2), got shape {arr.shape}")
+        Prompts.build(boxes=arr).check_inside(h, w)  # finite, x2>x1, y2>y1, inside the image
+        return arr.astype(np.float32)
+
+    @torch.inference_mode()
+    def segment_amodal(
+        self,
+        image: Any,
+        boxes: Any,
+        *,
+        scores: Sequence[float] | np.ndarray | None = None,
+        category_ids: Sequence[int | None] | None = None,
+        visible_masks: Sequence[np.ndarray | None] | None = None,
+    ) -> SameoResult:
+        """Amodal masks for ``boxes`` (N x 4 xyxy pixels) on ``image``.
+
+        ``scores``: detector scores (the result's score is score x predicted IoU; without
+        them it is the predicted IoU). ``category_ids`` are carried through. ``visible_masks``
+        (e.g. a modal detector's instance masks) are attached, clipped to the amodal mask,
+        so overlays can show the hidden part; SAMEO itself predicts only the amodal mask.
+        """
+        if image is not None:
+            self.set_image(image)
+        if self._embedding is None or self._orig_hw is None:
+            raise InputError("no image is set; pass an image to segment_amodal")
+        h, w = self._orig_hw
+        arr = self._boxes(boxes, h, w)
+        n = arr.shape[0]
+        det = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+        if det is not None and det.shape[0] != n:
+            raise InputError(f"got {n} boxes but {det.shape[0]} scores; give one score per box")
+        if category_ids is not None and len(category_ids) != n:
+            raise InputError(f"got {n} boxes but {len(category_ids)} category ids")
+        if visible_masks is not None and len(visible_masks) != n:
+            raise InputError(f"got {n} boxes but {len(visible_masks)} visible masks")
+
+        masks = np.zeros((n, h, w), dtype=bool)
+        ious = np.zeros(n, dtype=np.float32)
+        box_t = torch.from_numpy(arr).to(self._device, torch.float32)
+        for lo in range(0, n, max(1, self.max_batch)):
+            hi = min(n, lo + max(1, self.max_batch))
+            logits, iou = self.decode(self._embedding, box_t[lo:hi], (h, w))
+            best = iou.argmax(dim=1)
+            idx = torch.arange(hi - lo, device=iou.device)
+            ious[lo:hi] = iou[idx, best].float().cpu().numpy()
+            masks[lo:hi] = self._upsample(logits[idx, best], h, w)
+        pred = np.clip(ious, 0.0, 1.0)
+        final = pred if det is None else det * pred
+        instances = []
+        for i in range(n):
+            vis = None
+            if visible_masks is not None and visible_masks[i] is not None:
+                v = np.asarray(visible_masks[i]).astype(bool)
+                if v.shape != (h, w):
+                    raise InputError(
+                        f"visible mask {i} is {v.shape[1]}x{v.shape[0]} but the image is {w}x{h}"
+                    )
+                vis = v & masks[i]
+            cat = None if category_ids is None else category_ids[i]
+            instances.append(AmodalInstance(
+                amodal_mask=masks[i], visible_mask=vis, score=float(final[i]),
+                box=tuple(float(v) for v in arr[i]),
+                category_id=None if cat is None else int(cat),
+            ))
+        return SameoResult(
+            instances=instances, image_size=(h, w), provenance=self.provenance(Task.AMODAL),
+            pred_ious=[float(v) for v in ious],
+            det_scores=None if det is None else [float(v) for v in det],
+        )
+
+    def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 16) -> np.ndarray:
+        """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, in chunks so
+        100 masks of a 4K image do not need gigabytes at once."""
+        out = np.zeros((low_res.shape[0], h, w), dtype=bool)
+        for lo in range(0, low_res.shape[0], chunk):
+            up = F.interpolate(low_res[lo:lo + chunk, None].float(), size=(h, w),
+                               mode="bicubic", align_corners=False)
+            out[lo:lo + chunk] = (up[:, 0] > 0).cpu().numpy()
+        return out
