@@ -1,0 +1,839 @@
+"""WeSAM self-training: anchor, teacher and student views of one LoRA-adapted SAM 2.1.
+
+One step, for a batch of target-domain images with weak labels:
+
+1. each image gets a *weak* view (random flips; its prompts are flipped with it) and a
+   *strong* view of that weak view (photometric augmentation, same geometry);
+2. **anchor** = the frozen source model on the weak view: the same network with the
+   adapters switched off (LoRA's B starts at zero and only adapters train, so this *is*
+   the source model; no second copy is kept in memory), no gradient;
+3. **teacher** = the adapted model on the weak view; its ``logits > 0`` are the pseudo
+   labels. Optionally (``ema_teacher``) an exponential moving average of the adapters
+   instead, run without gradient;
+4. **student** = the adapted model on the strong view;
+5. loss (:mod:`zoo_wesam.losses`): student vs pseudo labels (20 focal + dice + IoU-head
+   MSE), both views vs the anchor mask (0.5 + 0.5 dice), and an instance-level InfoNCE
+   between teacher and anchor image embeddings; Adam on the adapters only.
+
+:func:`adapt` wraps this into the user-facing run: data checks, a held-out split,
+before/after mIoU, a progress bar, resumable checkpoints, and at the end a merged adapter
+saved as ``wesam-adapt:<name>`` with a generated card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.data.coco import CocoDataset, CocoImage
+from zoo.errors import InputError
+
+from .augment import strong_augment, weak_augment
+from .lora import (
+    base_fingerprint,
+    inject_lora,
+    load_lora_state_dict,
+    lora_disabled,
+    lora_modules,
+    lora_parameters,
+    lora_state_dict,
+    merge_adapter,
+    swapped_lora,
+)
+from .losses import LossWeights, wesam_losses
+from .prompts import check_kind, make_prompts, needs_masks
+from .store import ADAPTER_FILE, CARD_FILE, FAMILY, TRAIN_DIR, VARIANT_FILE, adapter_dir
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+# --------------------------------------------------------------------------- config
+
+
+class AdaptConfig(BaseModel):
+    """Every knob of a WeSAM run; defaults are the paper's / upstream's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None, description="save as wesam-adapt:<name> (None: in memory)"
+    )
+    steps: int = Field(default=2000, ge=1)
+    batch_size: int = Field(default=1, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    warmup_steps: int = Field(default=250, ge=0, description="capped at steps // 4")
+    decay_at: tuple[float, ...] = Field(
+        default=(2 / 3, 8 / 9), description="step decay points, as fractions of steps"
+    )
+    decay_factor: float = Field(default=10.0, ge=1)
+    rank: int = Field(default=4, ge=1)
+    alpha: float | None = Field(default=None, description="LoRA scale = alpha / rank; None: 1")
+    max_instances: int = Field(default=40, ge=1)
+    num_points: int = Field(default=5, ge=1)
+    coarse_tolerance: float = Field(default=0.05, gt=0, lt=1)
+    focal_weight: float = 20.0
+    anchor_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    temperature: float = Field(default=0.3, gt=0)
+    ema_teacher: bool = False
+    ema_rate: float = Field(default=0.999, gt=0, lt=1)
+    seed: int = 0
+    save_every: int = Field(default=100, ge=1)
+    holdout: int = Field(
+        default=7, ge=0, description="every k-th image held out for before/after mIoU"
+    )
+    eval_images: int = Field(default=200, ge=1)
+    evaluate: bool = True
+    overwrite: bool = False
+    progress: bool = True
+
+    @classmethod
+    def parse(cls, config: Any) -> AdaptConfig:
+        if config is None:
+            return cls()
+        if isinstance(config, cls):
+            return config
+        try:
+            return cls(**dict(config))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
+            raise InputError(f"bad adapt config {loc}: {err.get('msg')}") from None
+        except TypeError as exc:
+            raise InputError(f"bad adapt config: {exc}") from None
+
+    def warmup(self) -> int:
+        return min(self.warmup_steps, self.steps // 4)
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up, then a step decay by ``decay_factor`` at each ``decay_at`` point."""
+        w = self.warmup()
+        if w and step < w:
+            return (step + 1) / w
+        drops = sum(1 for f in self.decay_at if step >= int(f * self.steps))
+        return float(self.decay_factor**-drops)
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(
+            focal=self.focal_weight,
+            anchor=self.anchor_weight,
+            contrastive=self.contrastive_weight,
+            temperature=self.temperature,
+        )
+
+
+class AdaptResult(BaseModel):
+    """What a run produced (also the JSON report of ``zoo train wesam-adapt``)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    variant: str | None
+    path: str | None
+    base: str
+    prompt: str
+    steps: int
+    resumed_from: int = 0
+    seconds: float
+    steps_per_second: float
+    adapter_bytes: int | None = None
+    adapter_parameters: int
+    final_losses: dict[str, float]
+    miou_before: float | None = None
+    miou_after: float | None = None
+    f1_before: float | None = None
+    f1_after: float | None = None
+    eval_on: str | None = None
+    eval_images: int = 0
+    eval_instances: int = 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Sample:
+    """One image ready for a step: two views and SAM prompts in input-image pixels."""
+
+    weak: np.ndarray
+    strong: np.ndarray
+    coords: np.ndarray  # N x K x 2
+    labels: np.ndarray  # N x K
+    hw: tuple[int, int]
+    image_id: int
+
+
+def as_dataset(dataset: Any, kind: str) -> CocoDataset:
+    """Accept a CocoDataset, ``(annotations, images)`` or a dict; check masks for the kind."""
+    reason = (
+        f"--prompt {kind} samples its prompts from instance masks; the annotations "
+        "must have polygons or RLE (boxes-only annotations work with --prompt box)"
+    )
+    need = needs_masks(kind)
+    if isinstance(dataset, CocoDataset):
+        ds = dataset
+        if need and not ds.has_masks:
+            bad = next(i for im in ds for i in im.instances if not i.has_mask)
+            raise InputError(
+                f"annotation {bad.id} (image {bad.image_id}) has no segmentation mask; {reason}"
+            )
+    elif isinstance(dataset, dict):
+        ds = CocoDataset(
+            dataset["annotations"],
+            dataset["images"],
+            require_masks=reason if need else False,
+            drop_empty=True,
+        )
+    elif isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        ds = CocoDataset(
+            dataset[0], dataset[1], require_masks=reason if need else False, drop_empty=True
+        )
+    else:
+        raise InputError(
+            "dataset must be a CocoDataset, (annotations, images) or "
+            "{'annotations': ..., 'images': ...}"
+        )
+    ds = ds.subset([im.id for im in ds if im.instances])
+    if len(ds) == 0:
+        raise InputError(
+            f"{ds.annotations_path} has no image with an annotated instance; nothing to adapt on"
+        )
+    return ds
+
+
+def split(ds: CocoDataset, holdout: int) -> tuple[CocoDataset, CocoDataset, str]:
+    """Upstream's 6:1 split (every ``holdout``-th image held out); tiny sets use all images."""
+    if holdout < 2 or len(ds) < holdout:
+        return ds, ds, "training images"
+    ids = [im.id for im in ds]
+    val = [i for k, i in enumerate(ids) if k % holdout == holdout - 1]
+    train = [i for k, i in enumerate(ids) if k % holdout != holdout - 1]
+    return ds.subset(train), ds.subset(val), "held-out images"
+
+
+def prepare_sample(
+    item: CocoImage, kind: str, cfg: AdaptConfig, rng: np.random.Generator
+) -> Sample | None:
+    """Weak labels -> prompts -> weak and strong views (``None`` if nothing is promptable)."""
+    img = item.load()
+    h, w = img.shape[:2]
+    order = rng.permutation(len(item.instances))[: cfg.max_instances]
+    order.sort()
+    boxes = item.boxes()[order]
+    masks = np.stack([item.instances[i].mask(h, w) for i in order]) if needs_masks(kind) else None
+    prompts, _ = make_prompts(
+        kind,
+        h,
+        w,
+        rng,
+        boxes=boxes,
+        masks=masks,
+        num_points=cfg.num_points,
+        tolerance=cfg.coarse_tolerance,
+    )
+    if len(prompts) == 0:
+        return None
+    weak, h_flip, v_flip = weak_augment(img, rng)
+    coords, labels = prompts.flipped(h_flip, v_flip).sam_inputs()
+    return Sample(
+        weak=weak,
+        strong=strong_augment(weak, rng),
+        coords=coords,
+        labels=labels,
+        hw=(h, w),
+        image_id=item.id,
+    )
+
+
+# --------------------------------------------------------------------------- forward
+
+
+class SamForward:
+    """The differentiable image -> embedding -> masks path of a SAM 2 model (batched images)."""
+
+    def __init__(self, sam: torch.nn.Module) -> None:
+        from sam2.utils.transforms import SAM2Transforms
+
+        self.sam = sam
+        self.size = int(sam.image_size)
+        self.tf = SAM2Transforms(resolution=self.size, mask_threshold=0.0)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.sam.parameters()).device
+
+    def images(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        dtype = next(self.sam.parameters()).dtype
+        return torch.stack([self.tf(a) for a in arrays]).to(self.device, dtype=dtype)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``B x 3 x S x S`` -> (image embedding ``B x C x S/16 x S/16``, high-res features)."""
+        sam = self.sam
+        out = sam.forward_image(x)
+        _, feats, _, _ = sam._prepare_backbone_features(out)
+        if sam.directly_add_no_mem_embed:
+            feats[-1] = feats[-1] + sam.no_mem_embed
+        s, b = self.size, x.shape[0]
+        sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+        maps = [f.permute(1, 2, 0).reshape(b, -1, *hw) for f, hw in zip(feats, sizes, strict=True)]
+        return maps[-1], maps[:-1]
+
+    def decode(
+        self, embed: torch.Tensor, high: list[torch.Tensor], i: int, sample: Sample
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-mask logits (``N x S/4 x S/4``) and predicted IoU (``N``) for image ``i``."""
+        sam = self.sam
+        h, w = sample.hw
+        scale = torch.tensor(
+            [self.size / w, self.size / h], dtype=torch.float32, device=self.device
+        )
+        coords = torch.as_tensor(sample.coords, dtype=torch.float32, device=self.device) * scale
+        labels = torch.as_tensor(sample.labels, dtype=torch.int32, device=self.device)
+        sparse, dense = sam.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        low, iou, _, _ = sam.sam_mask_decoder(
+            image_embeddings=embed[i : i + 1],
+            image_pe=sam.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse.to(embed.dtype),
+            dense_prompt_embeddings=dense.to(embed.dtype),
+            multimask_output=False,
+            repeat_image=True,
+            high_res_features=[f[i : i + 1] for f in high],
+        )
+        return low[:, 0].float(), iou[:, 0].float()
+
+    def upsample(self, low: torch.Tensor) -> torch.Tensor:
+        """Low-res logits -> input resolution (where upstream computes its mask losses)."""
+        return F.interpolate(
+            low[:, None], size=(self.size, self.size), mode="bilinear", align_corners=False
+        )[:, 0]
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+class WesamTrainer:
+    """Owns the adapters, optimiser and schedule of one run; one :meth:`step` per batch."""
+
+    def __init__(
+        self, model: Any, kind: str, cfg: AdaptConfig, train_set: CocoDataset | None = None
+    ) -> None:
+        self.model = model
+        self.sam = model.model
+        self.kind = check_kind(kind)
+        self.cfg = cfg
+        self.train_set = train_set
+        self.sam.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            inject_lora(self.sam, rank=cfg.rank, alpha=cfg.alpha)
+        dev = next(self.sam.parameters()).device
+        for _, m in lora_modules(self.sam):
+            for p in (m.lora_a_q, m.lora_b_q, m.lora_a_v, m.lora_b_v):
+                p.data = p.data.to(dev, torch.float32)
+        self.scale = next(m for _, m in lora_modules(self.sam)).scale
+        self.params = lora_parameters(self.sam)
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cfg.lr_factor)
+        self.ema = (
+            {k: v.to(dev).clone() for k, v in lora_state_dict(self.sam).items()}
+            if cfg.ema_teacher
+            else None
+        )
+        self.fwd = SamForward(self.sam)
+        self.weights = cfg.loss_weights()
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step_count = 0
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ data
+    def sample_batch(self) -> list[Sample]:
+        """``batch_size`` prepared images drawn at random from the training set."""
+        assert self.train_set is not None
+        out: list[Sample] = []
+        tries = 0
+        while len(out) < self.cfg.batch_size:
+            item = self.train_set[int(self.rng.integers(len(self.train_set)))]
+            s = prepare_sample(item, self.kind, self.cfg, self.rng)
+            tries += 1
+            if s is not None:
+                out.append(s)
+            elif tries > 50 * self.cfg.batch_size:
+                raise InputError(
+                    f"no promptable instance found for --prompt {self.kind} "
+                    "(empty masks or zero-area boxes?)"
+                )
+        return out
+
+    # ------------------------------------------------------------------ losses
+    def losses(self, batch: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        """Mean of :func:`wesam_losses` over the batch (with autograd on the adapters)."""
+        fwd = self.fwd
+        weak = fwd.images([s.weak for s in batch])
+        strong = fwd.images([s.strong for s in batch])
+        with torch.no_grad(), lora_disabled(self.sam):
+            a_emb, a_high = fwd.encode(weak)
+            anchor = [fwd.decode(a_emb, a_high, i, s) for i, s in enumerate(batch)]
+        if self.ema is not None:
+            with torch.no_grad(), swapped_lora(self.sam, self.ema):
+                t_emb, t_high = fwd.encode(weak)
+                teacher = [fwd.decode(t_emb, t_high, i, s) for i, s in enumerate(batch)]
+        else:
+            t_emb, t_high = fwd.encode(weak)
+            teacher = [fwd.decode(t_emb, t_high, i, s) for i, s in enumerate(batch)]
+        s_emb, s_high = fwd.encode(strong)
+        student = [fwd.decode(s_emb, s_high, i, s) for i, s in enumerate(batch)]
+        totals: dict[str, torch.Tensor] = {}
+        for i in range(len(batch)):
+            (s_low, s_iou), (t_low, _), (a_low, _) = student[i], teacher[i], anchor[i]
+            # With an EMA teacher (no gradient), the embedding term pulls the student instead.
+            c_emb, c_low = (s_emb[i], s_low) if self.ema is not None else (t_emb[i], t_low)
+            terms = wesam_losses(
+                student_logits=fwd.upsample(s_low),
+                student_iou=s_iou,
+                teacher_logits=fwd.upsample(t_low),
+                anchor_logits=fwd.upsample(a_low),
+                teacher_embed=c_emb.float(),
+                anchor_embed=a_emb[i].float(),
+                teacher_lowres=c_low,
+                anchor_lowres=a_low,
+                weights=self.weights,
+            )
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v / len(batch)  # type: ignore[operator]
+        return totals
+
+    def step(self, batch: Sequence[Sample] | None = None) -> dict[str, float]:
+        """One optimisation step; returns the loss terms as floats."""
+        batch = batch if batch is not None else self.sample_batch()
+        terms = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            r = self.cfg.ema_rate
+            with torch.no_grad():
+                for k, v in lora_state_dict(self.sam).items():
+                    self.ema[k].mul_(r).add_(v.to(self.ema[k].device), alpha=1 - r)
+        self.step_count += 1
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        self.history.append(out)
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, signature: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "lora": lora_state_dict(self.sam),
+            "ema": {k: v.cpu() for k, v in (self.ema or {}).items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step_count,
+            "numpy_rng": json.dumps(self.rng.bit_generator.state),
+            "signature": json.dumps(signature, sort_keys=True),
+            "history": json.dumps(self.history[-1000:]),
+            "extra": json.dumps(extra),
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        load_lora_state_dict(self.sam, ckpt["lora"], source="the run's checkpoint")
+        if self.ema is not None and ckpt.get("ema"):
+            for k, v in ckpt["ema"].items():
+                self.ema[k].copy_(v)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
+        self.step_count = int(ckpt["step"])
+        self.history = json.loads(ckpt["history"])
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> dict[str, torch.Tensor]:
+        """Remove the adapter modules and merge their update into plain qkv weights.
+
+        Uses exactly the code path of loading a saved adapter (:func:`merge_adapter` on the
+        CPU fp32 tensors that get saved), so the in-memory adapted model and a reloaded one
+        are bit-for-bit identical. Returns the adapter tensors.
+        """
+        state = lora_state_dict(self.sam)
+        for name, mod in lora_modules(self.sam):
+            lin = torch.nn.Linear(
+                mod.in_features, mod.out_features, bias=mod.bias is not None, device="meta"
+            )
+            lin.weight, lin.bias = mod.weight, mod.bias
+            parent, _, attr = name.rpartition(".")
+            setattr(self.sam.get_submodule(parent), attr, lin)
+        merge_adapter(self.sam, state, scale=self.scale, source="the trained adapter")
+        for p in self.sam.parameters():
+            p.requires_grad_(False)
+        # the model is now adapted (adapt() replaces this with the full header)
+        self.model.adapter_meta = {
+            "size": self.model.size,
+            "rank": self.cfg.rank,
+            "scale": self.scale,
+            "in_memory": True,
+        }
+        self.model.reset_cache()
+        return state
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate_model(
+    model: Any,
+    dataset: CocoDataset,
+    kind: str,
+    *,
+    seed: int = 0,
+    max_images: int | None = None,
+    num_points: int = 5,
+    tolerance: float = 0.05,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Mean per-instance IoU and F1 (Dice) of ``model.segment`` with weak-label prompts.
+
+    Prompts are drawn with a per-image seed, so two models compared on the same data see
+    exactly the same clicks.
+    """
+    from zoo.metrics import dice, iou
+
+    kind = check_kind(kind)
+    if not dataset.has_masks:
+        raise InputError(
+            "evaluation measures IoU against ground-truth masks, but the "
+            "annotations have boxes only; give annotations with segmentations"
+        )
+    ious: list[float] = []
+    f1s: list[float] = []
+    images = [im for im in dataset if im.instances][: max_images or None]
+    task = (
+        progress.add_task(f"evaluating ({kind})", total=len(images), losses="")
+        if progress is not None
+        else None
+    )
+    if hasattr(model, "reset_cache"):
+        model.reset_cache()
+    for item in images:
+        img = item.load()
+        h, w = img.shape[:2]
+        gt = item.masks()
+        rng = np.random.default_rng([int(seed), int(item.id)])
+        prompts, keep = make_prompts(
+            kind,
+            h,
+            w,
+            rng,
+            boxes=item.boxes(),
+            masks=gt,
+            num_points=num_points,
+            tolerance=tolerance,
+        )
+        if len(prompts):
+            res = model.segment(img, prompts.to_prompts())
+            for pm, gi in zip(res.masks, keep, strict=True):
+                ious.append(iou(pm, gt[gi]))
+                f1s.append(dice(pm, gt[gi]))
+        if task is not None:
+            progress.update(task, advance=1)
+    if hasattr(model, "reset_cache"):
+        model.reset_cache()
+    return {
+        "miou": float(np.mean(ious)) if ious else float("nan"),
+        "f1": float(np.mean(f1s)) if f1s else float("nan"),
+        "instances": len(ious),
+        "images": len(images),
+    }
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def base_record(model: Any) -> dict[str, Any]:
+    label = getattr(model, "weights", None)
+    if label == "random":
+        if model.base_seed is None:
+            raise InputError(
+                "adapting a random-weight base needs a seed to rebuild it when the adapter is "
+                "loaded: zoo.load('wesam-adapt:tiny', weights='random', base_seed=0)"
+            )
+        return {"kind": "random", "seed": int(model.base_seed)}
+    variant = getattr(model, "variant", None)
+    if variant is not None and variant.weights is not None and label == variant.weights.uri:
+        return {"kind": "registered", "uri": label, "variant": f"sam2:{model.size}"}
+    if label is None:
+        raise InputError("load the model with zoo.load('wesam-adapt:<size>') before adapting it")
+    return {"kind": "checkpoint", "path": str(Path(label).resolve())}
+
+
+def _signature(
+    model: Any, kind: str, cfg: AdaptConfig, ds: CocoDataset, fingerprint: str
+) -> dict[str, Any]:
+    keep = cfg.model_dump(
+        exclude={"name", "progress", "overwrite", "evaluate", "eval_images", "save_every"}
+    )
+    return {
+        "size": model.size,
+        "fingerprint": fingerprint,
+        "prompt": kind,
+        "image_size": int(model.model.image_size),
+        "annotations": str(Path(ds.annotations_path).resolve()),
+        "images": str(Path(ds.images_dir).resolve()),
+        "config": keep,
+    }
+
+
+def _progress(cfg: AdaptConfig, console: Any) -> Any:
+    if not cfg.progress:
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
+
+
+def adapt(
+    model: Any, dataset: Any, prompt_kind: str = "box", config: Any = None, console: Any = None
+) -> AdaptResult:
+    """Run WeSAM on ``model`` (a :class:`~zoo_wesam.model.WesamModel`) and return the result.
+
+    See :class:`AdaptConfig` for the options. With ``config.name`` the adapter, a card and
+    ``variant.json`` are written to ``$ZOO_HOME/local/wesam-adapt/<name>/`` and the variant
+    ``wesam-adapt:<name>`` is registered; checkpoints every ``save_every`` steps let an
+    interrupted run with the same settings resume where it stopped.
+    """
+    from zoo.io.masks import write_json
+    from zoo.weights import safe_torch_load
+
+    cfg = AdaptConfig.parse(config)
+    kind = check_kind(prompt_kind)
+    if getattr(model, "adapter_meta", None) is not None:
+        raise InputError(
+            f"{getattr(model, 'name', 'this model')} is already adapted; adapt the "
+            f"source model wesam-adapt:{model.size} (adapters do not stack)"
+        )
+    base = base_record(model)
+    ds = as_dataset(dataset, kind)
+    train_set, val_set, eval_on = split(ds, cfg.holdout)
+    can_eval = cfg.evaluate and val_set.has_masks
+    folder = adapter_dir(cfg.name) if cfg.name else None
+    train_dir = folder / TRAIN_DIR if folder else None
+    ckpt_path = train_dir / CHECKPOINT_FILE if train_dir else None
+    if folder is not None and (folder / VARIANT_FILE).exists() and not cfg.overwrite:
+        raise InputError(
+            f"{FAMILY}:{cfg.name} already exists ({folder}); choose another --name "
+            "or pass --overwrite"
+        )
+    fingerprint = getattr(model, "_fingerprint_cache", None) or base_fingerprint(model.model)
+    signature = _signature(model, kind, cfg, ds, fingerprint)
+    resume: dict[str, Any] | None = None
+    if ckpt_path is not None and ckpt_path.exists():
+        if cfg.overwrite:
+            shutil.rmtree(train_dir, ignore_errors=True)  # type: ignore[arg-type]
+        else:
+            resume = safe_torch_load(ckpt_path)
+            if json.loads(resume["signature"]) != signature:
+                raise InputError(
+                    f"an unfinished run named {cfg.name!r} with other settings exists "
+                    f"({train_dir}); "
+                    "repeat its exact options to resume, or pass --overwrite to start over"
+                )
+
+    bar = _progress(cfg, console)
+    if bar is not None:
+        bar.start()
+    try:
+        extra: dict[str, Any] = json.loads(resume["extra"]) if resume else {}
+        before = extra.get("before")
+        if can_eval and before is None:
+            before = evaluate_model(
+                model,
+                val_set,
+                kind,
+                seed=cfg.seed,
+                max_images=cfg.eval_images,
+                num_points=cfg.num_points,
+                tolerance=cfg.coarse_tolerance,
+                progress=bar,
+            )
+            extra["before"] = before
+        trainer = WesamTrainer(model, kind, cfg, train_set)
+        start = 0
+        if resume is not None:
+            trainer.restore(resume)
+            start = trainer.step_count
+        task = (
+            bar.add_task(f"WeSAM {kind}", total=cfg.steps, completed=start, losses="")
+            if bar
+            else None
+        )
+        t0 = time.perf_counter()
+        last: dict[str, float] = trainer.history[-1] if trainer.history else {}
+        for _ in range(start, cfg.steps):
+            last = trainer.step()
+            if bar is not None:
+                bar.update(
+                    task,
+                    advance=1,
+                    losses=(
+                        f"loss {last['total']:.3f} | focal {last['focal']:.4f} "
+                        f"dice {last['dice']:.3f} iou {last['iou']:.3f} "
+                        f"anchor {last['anchor']:.3f} contra {last['contrastive']:.3f}"
+                    ),
+                )
+            if (
+                ckpt_path is not None
+                and (trainer.step_count % cfg.save_every == 0)
+                and trainer.step_count < cfg.steps
+            ):
+                _save_checkpoint(ckpt_path, trainer.checkpoint(signature, extra))
+        seconds = time.perf_counter() - t0
+        done = cfg.steps - start
+        state = trainer.finish()
+        model.adapter_meta = adapter_metadata(model, kind, cfg, fingerprint, base, ds)
+        model.reset_cache()
+        after = None
+        if can_eval:
+            after = evaluate_model(
+                model,
+                val_set,
+                kind,
+                seed=cfg.seed,
+                max_images=cfg.eval_images,
+                num_points=cfg.num_points,
+                tolerance=cfg.coarse_tolerance,
+                progress=bar,
+            )
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    result = AdaptResult(
+        variant=f"{FAMILY}:{cfg.name}" if cfg.name else None,
+        path=str(folder) if folder else None,
+        base=f"sam2:{model.size}",
+        prompt=kind,
+        steps=cfg.steps,
+        resumed_from=start,
+        seconds=round(seconds, 3),
+        steps_per_second=round(done / seconds, 4) if seconds > 0 else 0.0,
+        adapter_parameters=int(sum(v.numel() for v in state.values())),
+        final_losses={k: round(v, 6) for k, v in last.items()},
+        miou_before=before["miou"] if before else None,
+        miou_after=after["miou"] if after else None,
+        f1_before=before["f1"] if before else None,
+        f1_after=after["f1"] if after else None,
+        eval_on=eval_on if can_eval else None,
+        eval_images=after["images"] if after else 0,
+        eval_instances=after["instances"] if after else 0,
+    )
+    if folder is not None:
+        from .adapter import save_adapter
+        from .card import write_card
+
+        meta = dict(model.adapter_meta)
+        result.adapter_bytes = save_adapter(folder / ADAPTER_FILE, state, meta)
+        model.adapter_path = folder / ADAPTER_FILE
+        write_card(
+            folder / CARD_FILE,
+            name=cfg.name or "",
+            meta=meta,
+            result=result,
+            cfg=cfg,
+            ds=ds,
+            val_size=len(val_set),
+        )
+        write_json(
+            folder / VARIANT_FILE,
+            {
+                "family": FAMILY,
+                "name": cfg.name,
+                "size": model.size,
+                "image_size": int(model.model.image_size),
+                "base_weights": base,
+                "prompt": kind,
+                "steps": cfg.steps,
+                "rank": cfg.rank,
+                "params": getattr(getattr(model, "variant", None), "params", None),
+                "adapter_bytes": result.adapter_bytes,
+                "metrics": {
+                    "miou_before": result.miou_before,
+                    "miou_after": result.miou_after,
+                    "f1_before": result.f1_before,
+                    "f1_after": result.f1_after,
+                    "eval_on": result.eval_on,
+                },
+                "data": {
+                    "annotations": str(Path(ds.annotations_path).resolve()),
+                    "images": str(Path(ds.images_dir).resolve()),
+                    "num_images": len(ds),
+                    "num_instances": ds.num_instances,
+                },
+            },
+            indent=2,
+        )
+        if train_dir is not None:
+            shutil.rmtree(train_dir, ignore_errors=True)
+        from zoo.registry import reset_registry
+
+        reset_registry()
+    return result
+
+
+def _save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    from zoo.io.atomic import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def adapter_metadata(
+    model: Any, kind: str, cfg: AdaptConfig, fingerprint: str, base: dict[str, Any], ds: CocoDataset
+) -> dict[str, Any]:
+    """The header of ``adapter.safetensors`` (what loading needs to check and rebuild)."""
+    return {
+        "family": FAMILY,
+        "size": model.size,
+        "rank": cfg.rank,
+        "scale": float((cfg.alpha if cfg.alpha is not None else cfg.rank) / cfg.rank),
+        "image_size": int(model.model.image_size),
+        "base_fingerprint": fingerprint,
+        "base_weights": base,
+        "prompt": kind,
+        "steps": cfg.steps,
+        "name": cfg.name,
+        "data": Path(ds.annotations_path).name,
+    }
+
+
+def lr_schedule(cfg: AdaptConfig) -> list[float]:
+    """The learning rate at every step (for docs and tests)."""
+    return [cfg.lr * cfg.lr_factor(s) for s in range(cfg.steps)]
