@@ -67,6 +67,20 @@ class BrightModel(ZooModel):
 
 
 @hookimpl
+def zoo_register_resolvers(register):
+    # a company mirror: acme://NAME is a file next to this module
+    register("acme", lambda uri, sha256=None: Path(__file__).with_name(uri.split("://", 1)[1]))
+
+
+@hookimpl
+def zoo_register_commands(app):
+    @app.command("acme-hello")
+    def hello() -> None:
+        """Say hello from the acme plugin."""
+        print("hello from acme")
+
+
+@hookimpl
 def zoo_register_families(register):
     register(FamilySpec(name="acme-bright", tasks=[Task.PROMPTABLE], loader="acme_zoo:BrightModel",
                         card=str(CARD), default_tag="v1", license="MIT", requires_weights=False,
@@ -157,6 +171,16 @@ def test_third_party_runs_through_cli(third_party: Path, tmp_path: Path) -> None
     plugins = json.loads(run_zoo("plugins", "--json").stdout)
     errors = {p["name"]: p["error"] for p in plugins["plugins"]}
     assert "boom at import" in errors["broken"] and errors["acme"] is None
+
+
+def test_plugin_resolver_scheme_and_command(third_party: Path) -> None:
+    from zoo import weights
+
+    build_registry()
+    assert weights.resolve("acme://acme.md", progress=False) == third_party / "acme.md"
+    proc = run_zoo_subprocess("acme-hello")
+    assert proc.returncode == 0 and "hello from acme" in proc.stdout, proc.stderr
+    assert "acme-hello" in run_zoo_subprocess("--help").stdout
 
 
 def test_zoo_plugins_env_restricts_loading(

@@ -233,7 +233,10 @@ def build_registry() -> Registry:
     _load_catalogue(reg, data_dir() / "registry.yaml")
     _call_hooks(reg, pm)
     for scheme, fn in reg.resolvers.items():
-        _weights.register_scheme(scheme, fn)
+        try:
+            _weights.register_scheme(scheme, fn)
+        except PluginError as exc:  # e.g. a plugin trying to take over https://
+            reg.warnings.append(str(exc))
     return reg
 
 
