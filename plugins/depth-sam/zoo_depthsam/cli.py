@@ -194,9 +194,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
             pose, pose_src = load_pose(found_pose), str(found_pose)
     out = ctx.out_dir()
 
-    model = ctx.load_model(mode=mode, voxel_size=voxel, **cfg)
+    model = ctx.load_model(**cfg)
     result = model.segment_rgbd(image, depth, intrinsics=intrinsics, vocabulary=vocab, pose=pose,
-                                mode=mode)
+                                mode=mode, voxel_size=voxel)
     files = result.save(out, image, image_id=Path(str(image_path)).stem,
                         pose_applied=pose is not None,
                         extra_json={"intrinsics": intr_src, "pose": pose_src, "warnings": notes})
@@ -231,16 +231,21 @@ class Frame:
     label: Path
 
 
-def _frame_folder(d: Path) -> Frame | None:
+def _rel(d: Path, root: Path) -> str:
+    rel = d.relative_to(root).as_posix()
+    return d.name if rel == "." else rel
+
+
+def _frame_folder(d: Path, root: Path) -> Frame | None:
     color = _find(d, tuple(f"color{e}" for e in _IMAGE_EXT))
     depth = _find(d, ("depth.png", "depth.npy", "depth.npz"))
     label = _find(d, ("label.png", "label-filt.png", "labels.png"))
     if color and depth and label:
-        return Frame(d.name, color, depth, label)
+        return Frame(_rel(d, root), color, depth, label)
     return None
 
 
-def _scene_folder(d: Path) -> list[Frame]:
+def _scene_folder(d: Path, root: Path) -> list[Frame]:
     cdir, ddir = d / "color", d / "depth"
     ldir = next((d / n for n in ("label-filt", "label", "labels") if (d / n).is_dir()), None)
     if not (cdir.is_dir() and ddir.is_dir() and ldir is not None):
@@ -252,7 +257,7 @@ def _scene_folder(d: Path) -> list[Frame]:
         dp = _find(ddir, (c.stem + ".png", c.stem + ".npy"))
         lp = _find(ldir, (c.stem + ".png",))
         if dp and lp:
-            frames.append(Frame(f"{d.name}/{c.stem}", c, dp, lp))
+            frames.append(Frame(f"{_rel(d, root)}/{c.stem}", c, dp, lp))
     return frames
 
 
@@ -264,11 +269,11 @@ def discover_frames(root: Path) -> list[Frame]:
         )
     frames: list[Frame] = []
     for d in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
-        f = _frame_folder(d)
+        f = _frame_folder(d, root)
         if f is not None:
             frames.append(f)
         else:
-            frames += _scene_folder(d)
+            frames += _scene_folder(d, root)
     return frames
 
 

@@ -93,7 +93,7 @@ class DepthSamResult(RGBDResult):
 
 def paint_order(masks: np.ndarray) -> np.ndarray:
     """Indices by area, largest first, so smaller (usually finer) masks end up on top."""
-    area = masks.reshape(len(masks), -1).sum(axis=1)
+    area = masks.reshape(masks.shape[0], -1 if masks.shape[0] else 0).sum(axis=1)
     return np.argsort(-area, kind="stable")
 
 
@@ -371,6 +371,8 @@ class DepthSamModel(ZooModel):
         inst = resize_nearest(instance_map, dhw).ravel()[flat]
         lab = resize_nearest(semantic_map, dhw).ravel()[flat]
         vs = self.voxel_size if voxel_size is None else float(voxel_size)
+        if vs < 0:
+            raise InputError(f"voxel_size must be >= 0 metres, got {vs}")
         if vs > 0:
             xyz, rgb_v, (inst, lab) = voxel_downsample(xyz, vs, rgb=rgb, labels=(inst, lab))
             assert rgb_v is not None
@@ -390,6 +392,7 @@ class DepthSamModel(ZooModel):
         mode: str | None = None,
         depth_scale: float | None = None,
         settings: GeneratorSettings | None = None,
+        voxel_size: float | None = None,
     ) -> DepthSamResult:
         """Segment an RGB-D frame into labelled masks (and a labelled cloud with intrinsics).
 
@@ -405,6 +408,7 @@ class DepthSamModel(ZooModel):
             mode: ``depth``, ``rgb`` or ``both`` (default: the model's).
             depth_scale: metres per stored unit (default 0.001 for integers, 1 for floats).
             settings: override the mask generator settings for this call.
+            voxel_size: point-cloud voxel size in metres (default: the model's; 0 = off).
         """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -435,7 +439,8 @@ class DepthSamModel(ZooModel):
         xyz = rgb = inst = lab = None
         if k is not None:
             t0 = time.perf_counter()
-            xyz, rgb, inst, lab = self.lift(img, d, valid, k, instance, semantic, pose_m)
+            xyz, rgb, inst, lab = self.lift(img, d, valid, k, instance, semantic, pose_m,
+                                            voxel_size)
             timings["3d"] = time.perf_counter() - t0
         return DepthSamResult(
             masks=ms.masks.astype(bool),

@@ -1,0 +1,187 @@
+"""End to end on the real ScanNet RGB-D frame with random weights, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.errors import InputError
+from zoo.io.depth import load_depth, load_intrinsics, load_pose
+from zoo.io.masks import decode_rle, load_palette_png, read_ply
+from zoo.tasks import RGBDResult
+
+from .conftest import VOCAB
+
+
+def _run(model: Any, frame: Path, **kw: Any) -> Any:
+    return model.segment_rgbd(frame / "color.jpg", frame / "depth.png",
+                              intrinsics=load_intrinsics(frame / "intrinsic_depth.txt"),
+                              vocabulary=VOCAB, **kw)
+
+
+def test_fixture_frame_end_to_end(depthsam_model: Any, depthsam_frame: Path,
+                                  tmp_path: Path) -> None:
+    _, valid = load_depth(depthsam_frame / "depth.png")
+    pose = load_pose(depthsam_frame / "pose.txt")
+    r = _run(depthsam_model, depthsam_frame, pose=pose, mode="depth")
+    assert isinstance(r, RGBDResult)
+    n = len(r)
+    assert 1 <= n <= 3  # max_masks
+    assert r.masks.shape == (n, 480, 640) and r.masks.dtype == np.bool_
+    assert len(r.labels) == n == r.scores.shape[0] and set(r.labels) <= set(VOCAB)
+    assert np.all((r.scores >= 0) & (r.scores <= 1.5))
+    assert r.sources == ["depth"] * n
+    # one point per valid depth pixel, in world coordinates, with colours and instance ids
+    assert r.points_xyz.shape == (int(valid.sum()), 3)
+    assert r.points_rgb.shape == (int(valid.sum()), 3) and r.points_rgb.dtype == np.uint8
+    assert r.points_instance.shape == (int(valid.sum()),)
+    assert set(np.unique(r.points_instance)) <= set(range(-1, n))
+    assert r.rendered_depth.shape == (480, 640, 3)
+    assert {"render", "masks_depth", "classify", "3d"} <= set(r.timings)
+
+    files = r.save(tmp_path / "out", depthsam_frame / "color.jpg", image_id="1660",
+                   pose_applied=True)
+    names = {f.name for f in files}
+    assert names == {"semantic.png", "legend.png", "classes.json", "instances.png",
+                     "results.json", "overlay.png", "depth_render.png", "points.ply",
+                     "cloud_top.png", "cloud_oblique.png"}
+    out = tmp_path / "out"
+    header = (out / "points.ply").read_bytes().split(b"end_header")[0].decode()
+    props = [line.split()[-1] for line in header.splitlines() if line.startswith("property")]
+    assert props == ["x", "y", "z", "red", "green", "blue", "instance", "label"]
+    ply = read_ply(out / "points.ply")
+    assert len(ply["xyz"]) == int(valid.sum())
+    np.testing.assert_array_equal(ply["xyz"], r.points_xyz)
+    np.testing.assert_array_equal(ply["rgb"], r.points_rgb)
+    np.testing.assert_array_equal(ply["instance"], r.points_instance)
+    np.testing.assert_array_equal(ply["label"], r.points_label)
+    sem = load_palette_png(out / "semantic.png")
+    np.testing.assert_array_equal(sem, r.semantic_map + 1)
+    inst = np.array(Image.open(out / "instances.png"))
+    np.testing.assert_array_equal(inst, r.instance_map + 1)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["provenance"]["weights"] == "random" and doc["mode"] == "depth"
+    assert len(doc["annotations"]) == n
+    for ann, mask, lab in zip(doc["annotations"], r.masks, r.labels, strict=True):
+        assert ann["category_name"] == lab and ann["source"] == "depth"
+        assert doc["categories"][ann["category_id"] - 1]["name"] == lab
+        np.testing.assert_array_equal(decode_rle(ann["segmentation"]), mask)
+    for name in ("overlay.png", "cloud_top.png", "cloud_oblique.png", "legend.png"):
+        assert Image.open(out / name).mode == "RGB"
+    assert Image.open(out / "overlay.png").size == (640, 480)
+
+
+def test_modes_rgb_and_both(depthsam_model: Any, depthsam_frame: Path) -> None:
+    rgb = depthsam_model.segment_rgbd(depthsam_frame / "color.jpg", depthsam_frame / "depth.png",
+                                      vocabulary=VOCAB, mode="rgb")
+    assert set(rgb.sources) == {"rgb"}
+    assert rgb.points_xyz is None and rgb.points_instance is None  # no intrinsics, no cloud
+    both = _run(depthsam_model, depthsam_frame, mode="both")
+    assert set(both.sources) <= {"depth", "rgb"}
+    assert both.masks.shape[1:] == (480, 640) and len(both) <= 3
+    assert {"masks_depth", "masks_rgb", "merge"} <= set(both.timings)
+
+
+def test_rgb_larger_than_depth_gives_masks_at_rgb_size(depthsam_model: Any,
+                                                       depthsam_frame: Path) -> None:
+    big = np.array(Image.open(depthsam_frame / "color.jpg").resize((1280, 960)))
+    depth, valid = load_depth(depthsam_frame / "depth.png")
+    r = depthsam_model.segment_rgbd(big, depth, intrinsics=load_intrinsics(
+        depthsam_frame / "intrinsic_depth.txt"), vocabulary=VOCAB, mode="depth")
+    assert r.masks.shape[1:] == (960, 1280) and r.semantic_map.shape == (960, 1280)
+    assert r.points_xyz.shape[0] == int(valid.sum()) and r.depth_size == (480, 640)
+
+
+def test_zero_masks_give_empty_outputs_not_a_crash(depthsam_model: Any, depthsam_frame: Path,
+                                                   tmp_path: Path) -> None:
+    impossible = depthsam_model.with_settings(pred_iou_thresh=2.0)
+    r = _run(depthsam_model, depthsam_frame, settings=impossible, mode="depth")
+    assert len(r) == 0 and r.masks.shape == (0, 480, 640) and r.labels == []
+    assert r.scores.shape == (0,)
+    assert (r.semantic_map == -1).all() and (r.points_instance == -1).all()
+    files = r.save(tmp_path / "empty", depthsam_frame / "color.jpg")
+    doc = json.loads((tmp_path / "empty" / "results.json").read_text())
+    assert doc["annotations"] == [] and len(files) == 10
+
+
+def test_voxel_downsampling_of_the_lifted_frame(depthsam_model: Any,
+                                                depthsam_frame: Path) -> None:
+    img = np.array(Image.open(depthsam_frame / "color.jpg"))
+    depth, valid = load_depth(depthsam_frame / "depth.png")
+    k = load_intrinsics(depthsam_frame / "intrinsic_depth.txt")
+    inst = np.full(depth.shape, -1, np.int32)
+    inst[:, 320:] = 0
+    sem = np.where(inst == 0, 2, -1).astype(np.int32)
+    xyz, rgb, pi, pl = depthsam_model.lift(img, depth, valid, k, inst, sem, voxel_size=0.0)
+    assert len(xyz) == len(rgb) == len(pi) == len(pl) == int(valid.sum())
+    assert set(np.unique(pi)) == {-1, 0} and set(np.unique(pl)) == {-1, 2}
+    vx, vrgb, vi, vl = depthsam_model.lift(img, depth, valid, k, inst, sem, voxel_size=0.05)
+    assert 0 < len(vx) < len(xyz) / 10 and len(vrgb) == len(vi) == len(vl) == len(vx)
+    assert set(np.unique(vi)) == {-1, 0} and set(np.unique(vl)) == {-1, 2}
+    with pytest.raises(InputError):
+        depthsam_model.lift(img, depth, valid, k, inst, sem, voxel_size=-1.0)
+
+
+def test_pixel_semantics_labels_every_pixel(depthsam_model: Any, depthsam_frame: Path) -> None:
+    old = depthsam_model.semantics, depthsam_model.dense_short_side
+    depthsam_model.semantics, depthsam_model.dense_short_side = "pixel", 224
+    try:
+        r = _run(depthsam_model, depthsam_frame, mode="depth")
+    finally:
+        depthsam_model.semantics, depthsam_model.dense_short_side = old
+    assert (r.semantic_map >= 0).all() and r.semantic_map.max() < len(VOCAB)
+    assert set(r.labels) <= set(VOCAB)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _bad(model: Any, frame: Path, **kw: Any) -> str:
+    args: dict[str, Any] = {"image": frame / "color.jpg", "depth": frame / "depth.png",
+                            "intrinsics": (577.0, 578.0, 319.5, 239.5), "vocabulary": VOCAB}
+    args.update(kw)
+    with pytest.raises(InputError) as info:
+        model.segment_rgbd(**args)
+    msg = str(info.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+def test_bad_inputs_are_one_line_input_errors(depthsam_model: Any, depthsam_frame: Path,
+                                              tmp_path: Path) -> None:
+    m, f = depthsam_model, depthsam_frame
+    depth, _ = load_depth(f / "depth.png")
+    assert "aspect" in _bad(m, f, image=np.zeros((480, 480, 3), np.uint8))
+    assert "no valid pixels" in _bad(m, f, depth=np.zeros((480, 640), np.float32))
+    neg = depth.copy()
+    neg[0, 0] = -1.0
+    assert "negative" in _bad(m, f, depth=neg)
+    nan = depth.copy()
+    nan[5, 5] = np.nan
+    assert "NaN" in _bad(m, f, depth=nan)
+    assert "empty" in _bad(m, f, vocabulary=[])
+    assert "empty" in _bad(m, f, vocabulary=" , ")
+    assert "fx" in _bad(m, f, intrinsics=(0.0, 1.0, 2.0, 3.0))
+    assert "shape" in _bad(m, f, intrinsics=[1.0, 2.0])
+    bad_k = tmp_path / "intrinsic_depth.txt"
+    bad_k.write_text("577.0 0 319.5\nnot numbers here\n", encoding="utf-8")
+    assert "intrinsics" in _bad(m, f, intrinsics=str(bad_k))
+    assert "mode" in _bad(m, f, mode="stereo")
+
+
+def test_8bit_depth_png_warns_probably_not_metric(depthsam_model: Any, depthsam_frame: Path,
+                                                  tmp_path: Path) -> None:
+    raw = np.array(Image.open(depthsam_frame / "depth.png"))
+    p = tmp_path / "depth8.png"
+    Image.fromarray((raw // 64).clip(0, 255).astype(np.uint8), mode="L").save(p)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, d, _ = depthsam_model.load_inputs(depthsam_frame / "color.jpg", p)
+    assert any("probably not metric" in str(w.message) for w in caught)
+    assert d.shape == (480, 640)
