@@ -92,7 +92,7 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             options=OPTIONS,
             conformance={
                 "image_size": 256,
-                "points_per_side": 4,
+                "points_per_side": 2,
                 "pred_iou_thresh": 0.0,
                 "stability_score_thresh": 0.0,
                 "box_nms_thresh": 1.0,
