@@ -67,7 +67,7 @@ def hub(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  #
 
 
 def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
-    server, data = hub
+    hub_server, data = hub
     pulled = run_zoo("pull", "sam2:mirror", "--json")
     assert pulled.returncode == 0, pulled.stderr
     info = json.loads(pulled.stdout)
@@ -81,7 +81,7 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
     assert any(e["uri"] and REPO in e["uri"] for e in cache["entries"])
 
     # The quickstart job, now offline: the cached checkpoint is enough.
-    gets = len(server.requests("GET"))
+    gets = len(hub_server.requests("GET"))
     out = tmp_path / "out"
     proc = run_zoo(
         "run",
@@ -105,7 +105,7 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
     ]
     res = json.loads((out / "results.json").read_text())
     assert res["provenance"]["weights"].startswith(f"hf://{REPO}")
-    assert len(server.requests("GET")) == gets  # no network while offline
+    assert len(hub_server.requests("GET")) == gets  # no network while offline
 
     verify = run_zoo("cache", "verify", "--json")
     assert verify.returncode == 0 and all(r["ok"] for r in json.loads(verify.stdout))
@@ -120,7 +120,7 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
 
 
 def test_pull_with_wrong_bytes_is_refused_and_nothing_kept(hub) -> None:
-    server, _ = hub
+    hub_server, _ = hub
     tiny = "facebook/sam2.1-hiera-tiny"
     server.add_hf(
         tiny,
