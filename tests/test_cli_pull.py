@@ -16,7 +16,7 @@ import torch
 
 from tests.conftest import assert_user_error, run_zoo
 from tests.test_registry import make_distribution
-from tests.test_weights import FakeServer, server  # noqa: F401  (fixture)
+from tests.test_weights import FakeServer, server  # noqa: F401 (pytest fixture)
 from zoo.registry import reset_registry
 
 REPO = "acme/sam2-mirror"
@@ -122,7 +122,7 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
 def test_pull_with_wrong_bytes_is_refused_and_nothing_kept(hub) -> None:
     hub_server, _ = hub
     tiny = "facebook/sam2.1-hiera-tiny"
-    server.add_hf(
+    hub_server.add_hf(
         tiny,
         "de431c4043854a71d8101e17995dfe596bf101a5",
         "sam2.1_hiera_tiny.pt",
