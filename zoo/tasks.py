@@ -222,12 +222,18 @@ class Prompts(BaseModel):
                 'prompts JSON must be a list like [{"box": [x1,y1,x2,y2]}, '
                 '{"points": [[x,y]], "labels": [1]}]'
             )
+        objects = []
+        for i, o in enumerate(data):
+            if not isinstance(o, dict):
+                raise InputError(f'prompts JSON entry {i} must be an object like {{"box": [...]}}')
+            try:
+                objects.append(ObjectPrompt(**o))
+            except ValidationError as exc:
+                _raise_input_error(exc, f"prompts JSON entry {i}")
         try:
-            return cls(objects=[ObjectPrompt(**o) for o in data])
+            return cls(objects=objects)
         except ValidationError as exc:
             _raise_input_error(exc, "prompts JSON")
-        except TypeError as exc:
-            raise InputError(f"bad prompts JSON entry: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def check_inside(self, height: int, width: int) -> None:
