@@ -185,3 +185,23 @@ def test_8bit_depth_png_warns_probably_not_metric(depthsam_model: Any, depthsam_
         _, d, _ = depthsam_model.load_inputs(depthsam_frame / "color.jpg", p)
     assert any("probably not metric" in str(w.message) for w in caught)
     assert d.shape == (480, 640)
+
+
+@pytest.mark.slow
+def test_sad_settings_64_points_at_1024(depthsam_frame: Path, tmp_path: Path) -> None:
+    """SAD's generator settings (64x64 grid, full 1024 input, 100 px regions) end to end.
+
+    With random weights hardly any mask passes SAD's quality thresholds; the run proves the
+    4096-point grid, the small-region clean-up and every output path hold at full size.
+    """
+    from .conftest import cached_load
+
+    model = cached_load("depth-sam", weights="random", device="cpu")
+    assert model.settings.points_per_side == 64 and model.sam.image_size == 1024
+    r = _run(model, depthsam_frame, mode="both", pose=load_pose(depthsam_frame / "pose.txt"))
+    _, valid = load_depth(depthsam_frame / "depth.png")
+    assert r.masks.shape[1:] == (480, 640) and len(r.labels) == len(r)
+    assert r.points_xyz.shape == (int(valid.sum()), 3)
+    assert all(m.sum() >= 100 for m in r.masks)  # SAD's minimum region
+    files = r.save(tmp_path / "sad", depthsam_frame / "color.jpg", pose_applied=True)
+    assert len(files) == 10

@@ -308,7 +308,11 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     from .geometry import resize_nearest
     from .vocab import label_lookup
 
-    modes_opt = ctx.opt("modes", str, "depth,rgb,both")
+    modes_opt = ctx.opt("modes", str, None)
+    mode_opt = ctx.opt("mode", str, None)  # `--mode rgb` works too (one or a comma list)
+    if modes_opt is not None and mode_opt is not None:
+        raise InputError("use either --modes or --mode, not both")
+    modes_opt = modes_opt or mode_opt or "depth,rgb,both"
     modes = [check_mode(m.strip()) for m in modes_opt.split(",") if m.strip()]
     if not modes:
         raise InputError(f"--modes is empty; use a comma list of {', '.join(MODES)}")

@@ -54,7 +54,7 @@ OPTIONS = {
     "voxel_size": "point-cloud voxel down-sampling in metres (default 0: a point per valid pixel)",
     "image_size": "SAM input side (multiple of 64; default 1024)",
     "label_format": "(eval) nyu40 (default), scannet200 (raw ScanNet ids) or index (k = class k-1)",
-    "modes": "(eval) comma list of modes to compare (default depth,rgb,both)",
+    "modes": "(eval) comma list of modes to compare side by side (default depth,rgb,both)",
     "max_frames": "(eval) evaluate at most this many frames",
 }
 
