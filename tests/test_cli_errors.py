@@ -216,3 +216,36 @@ def test_unknown_extra_option_and_weights_value(image: Path, tmp_path: Path) -> 
 
 def test_unknown_task_filter() -> None:
     assert_user_error(run_zoo("list", "--task", "telepathy"), "unknown task")
+
+
+def test_unusual_image_modes_are_converted_and_random_outputs_labelled(tmp_path: Path) -> None:
+    from zoo.testing import synthetic_image
+
+    rgb = synthetic_image(64, 80)
+    variants = {
+        "gray.png": Image.fromarray(rgb[..., 0]),
+        "rgba.png": Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])),
+        "deep.png": Image.fromarray(rgb[..., 1].astype(np.uint16) * 257),
+    }
+    for name, im in variants.items():
+        im.save(tmp_path / name)
+        out = tmp_path / f"out_{name}"
+        proc = run_zoo(
+            "run",
+            "sam2:tiny",
+            "--weights",
+            "random",
+            "--device",
+            "cpu",
+            "--image",
+            str(tmp_path / name),
+            "--boxes",
+            "5,5,60,50",
+            "--out",
+            str(out),
+        )
+        assert proc.returncode == 0, proc.stderr
+        mask = Image.open(out / "mask_000.png")
+        assert mask.size == (80, 64)
+        assert "TEST MODE" in mask.text["zoo:note"] and mask.text["zoo:weights"] == "random"
+        assert "weights=random" in proc.stderr

@@ -402,9 +402,12 @@ class SegmentationResult(_ArrayModel):
         with atomic_output_dir(out_dir) as tmp:
             tmp = Path(tmp)
             if "png" in formats:
+                text = {"zoo:model": self.provenance.model, "zoo:weights": self.provenance.weights}
+                if self.provenance.is_random:
+                    text["zoo:note"] = "weights=random: TEST MODE, not a real prediction"
                 for i, m in enumerate(self.masks):
                     p = tmp / f"{stem}_{i:03d}.png"
-                    save_png(p, m.astype(np.uint8) * 255)
+                    save_png(p, m.astype(np.uint8) * 255, text=text)
                     written.append(p)
             if "coco" in formats or "json" in formats:
                 p = tmp / "results.json"
@@ -419,7 +422,7 @@ class SegmentationResult(_ArrayModel):
                 written.append(p)
             if image is not None:
                 p = tmp / "overlay.png"
-                save_png(p, self.overlay(image))
+                save_png(p, self.overlay(image), text={"zoo:weights": self.provenance.weights})
                 written.append(p)
         out = Path(out_dir)
         return [out / p.name for p in written]

@@ -233,8 +233,13 @@ def image_fingerprint(img: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def save_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
+def save_png(
+    path: str | os.PathLike[str], array: np.ndarray, text: dict[str, str] | None = None
+) -> None:
     """Write ``array`` as a PNG atomically (see :func:`zoo.io.atomic.atomic_write`).
+
+    ``text`` goes into PNG tEXt chunks: provenance (which model, which weights) travels with
+    each mask file, so a ``weights=random`` test output is labelled even out of context.
 
     Accepts ``HxW`` bool/uint8 (grayscale), ``HxW`` uint16 (16-bit grayscale, e.g.
     depth in millimetres), and ``HxWx3`` / ``HxWx4`` uint8. Values are written as given;
@@ -253,5 +258,12 @@ def save_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
             "as PNG; pass HxW bool/uint8/uint16 or HxWx3/HxWx4 uint8"
         )
     im = Image.fromarray(np.ascontiguousarray(arr))
+    info = None
+    if text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG")
+        im.save(tmp, format="PNG", pnginfo=info)
