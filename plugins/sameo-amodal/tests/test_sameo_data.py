@@ -80,7 +80,7 @@ def test_missing_visible_conventions_warn_and_use_the_amodal_box(tmp_path: Path)
 
 def test_bad_annotation_files_are_input_errors(tmp_path: Path) -> None:
     path, images = _write(tmp_path, {}, with_image=False)
-    with pytest.raises(InputError, match="missing"):
+    with pytest.raises(InputError, match="missing"), pytest.warns(UserWarning):
         load_amodal_coco(path, images)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON"):

@@ -38,6 +38,7 @@ def test_batched_equals_one_box_at_a_time(model: Any) -> None:
     equal decoding them one by one, and the encoder must run once."""
     img = synthetic_image(H, W)
     boxes = _boxes(5)
+    model.max_batch = 128  # one decoder call for all boxes (the CPU default is one per box)
     calls = {"n": 0}
     enc = model.model.image_encoder
     hook = enc.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
@@ -47,6 +48,7 @@ def test_batched_equals_one_box_at_a_time(model: Any) -> None:
         singles = [model.segment_amodal(img, boxes[i:i + 1]) for i in range(5)]
     finally:
         hook.remove()
+        model.max_batch = None
     assert calls["n"] == 1  # same pixels: the embedding was reused
     for i, single in enumerate(singles):
         a = batched.instances[i].amodal_mask
@@ -65,12 +67,14 @@ def test_batched_equals_one_box_at_a_time(model: Any) -> None:
 def test_max_batch_chunks_give_the_same_masks(model: Any) -> None:
     img = synthetic_image(H, W, seed=1)
     boxes = _boxes(7)
-    full = model.segment_amodal(img, boxes)
-    model.max_batch = 3
+    model.max_batch = 128
     try:
+        full = model.segment_amodal(img, boxes)
+        model.max_batch = 3
         chunked = model.segment_amodal(img, boxes)
     finally:
-        model.max_batch = 128
+        model.max_batch = None
+    assert model.decoder_batch == 1  # CPU default: one box per call
     for a, b in zip(full.instances, chunked.instances, strict=True):
         assert (a.amodal_mask != b.amodal_mask).mean() < 1e-3
 

@@ -72,10 +72,12 @@ def _select_detections(dets: dict[Any, list[Any]], image: Path, image_id: str | 
     )
 
 
-def _load_kwargs(max_batch: int, image_size: int | None) -> dict[str, Any]:
-    """Loader options; ``image_size`` only when asked for, so a trained checkpoint's own
-    size (stored in the file) applies by default."""
-    kw: dict[str, Any] = {"max_batch": max_batch}
+def _load_kwargs(max_batch: int | None, image_size: int | None) -> dict[str, Any]:
+    """Loader options, only those asked for: a trained checkpoint's own image size (stored
+    in the file) and the device's best decoder batch apply by default."""
+    kw: dict[str, Any] = {}
+    if max_batch is not None:
+        kw["max_batch"] = max_batch
     if image_size is not None:
         kw["image_size"] = image_size
     return kw
@@ -99,7 +101,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     det_file = ctx.opt("detections", Path, None)
     score_thr = ctx.opt("score_thr", _fraction, 0.3)
     image_id = ctx.opt("image_id", str, None)
-    max_batch = ctx.opt("max_batch", _positive_int, 128)
+    max_batch = ctx.opt("max_batch", _positive_int, None)
     image_size = ctx.opt("image_size", _positive_int, None)
     formats = _formats(ctx)
     ctx.done()
@@ -180,7 +182,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     box_kind = ctx.opt("box_kind", str, "amodal")
     score_thr = ctx.opt("score_thr", _fraction, 0.05)
     occluded_thr = ctx.opt("occluded_thr", _fraction, 0.01)
-    max_batch = ctx.opt("max_batch", _positive_int, 128)
+    max_batch = ctx.opt("max_batch", _positive_int, None)
     image_size = ctx.opt("image_size", _positive_int, None)
     ctx.done()
     ann, images = ctx.get("annotations"), ctx.get("images")
@@ -228,6 +230,9 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             write_json(Path(tmp) / "metrics.json", {k: v for k, v in report.items()
                                                      if k != "table"}, indent=2)
         report["files"] = [str(Path(out) / "predictions.json"), str(Path(out) / "metrics.json")]
+    if not ctx.as_json:  # people read the table; the numbers stay in --json and metrics.json
+        for k in ("metrics", "counts", "miou"):
+            report.pop(k, None)
     return report
 
 

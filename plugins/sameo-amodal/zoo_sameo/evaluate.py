@@ -40,8 +40,7 @@ class EvalResult:
     notes: list[str] = field(default_factory=list)
 
     def table(self, title: str) -> dict[str, Any]:
-        cols = ["subset", "instances", "AP", "AP50", "AP75", "AP (agnostic)", "AP50 (agn.)",
-                "AP75 (agn.)"]
+        cols = ["subset", "n", "AP", "AP50", "AP75", "AP agn", "AP50 agn", "AP75 agn"]
         if self.miou is not None:
             cols.append("mIoU")
         rows = []

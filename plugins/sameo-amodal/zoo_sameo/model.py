@@ -9,7 +9,6 @@ the decoder is unsure of should rank below a confident one from an equally good 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from zoo.errors import InputError
+from zoo.io.images import image_fingerprint
 from zoo.model import ZooModel
 from zoo.specs import FamilySpec, VariantSpec
 from zoo.tasks import AmodalInstance, AmodalResult, ObjectPrompt, Prompts, Task
@@ -35,14 +35,6 @@ from .build import (
 
 LABEL_BOX_TOP_LEFT = 2
 LABEL_BOX_BOTTOM_RIGHT = 3
-
-
-def image_fingerprint(img: np.ndarray) -> str:
-    """Identity of an image, so repeated calls on the same image reuse its embedding."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(img.shape).encode())
-    h.update(np.ascontiguousarray(img).data)
-    return h.hexdigest()
 
 
 class SameoResult(AmodalResult):
@@ -89,7 +81,7 @@ class SameoModel(ZooModel):
     tasks = (Task.AMODAL,)
 
     def __init__(self, model: torch.nn.Module, *, base: str, image_size: int,
-                 max_batch: int = 128) -> None:
+                 max_batch: int | None = None) -> None:
         self.model = model
         self.base = base
         self.image_size = image_size
@@ -109,7 +101,7 @@ class SameoModel(ZooModel):
         dtype: Any = None,
         base: str | None = None,
         image_size: int | None = None,
-        max_batch: int = 128,
+        max_batch: int | None = None,
         **_: Any,
     ) -> SameoModel:
         """Build the network; ``checkpoint`` is a SAMEO checkpoint (``None``: random init).
@@ -136,7 +128,8 @@ class SameoModel(ZooModel):
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net, base=base, image_size=size, max_batch=int(max_batch))
+        return cls(net, base=base, image_size=size,
+                   max_batch=None if max_batch is None else int(max_batch))
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -177,6 +170,19 @@ class SameoModel(ZooModel):
         self._fingerprint = fp
 
     # ------------------------------------------------------------------ decoding
+    @property
+    def decoder_batch(self) -> int:
+        """Boxes per decoder call: ``max_batch`` if set, else 128 on a GPU and 1 on CPU.
+
+        SAM's decoder does no work shared between boxes (every box gets its own copy of the
+        image tokens), so batching only buys parallelism. On a GPU that is the whole game;
+        on CPU the N copies of a 256x64x64 embedding fall out of cache and one big call was
+        measured ~25-35% slower than one call per box (benchmarks/bench_sameo.py).
+        """
+        if self.max_batch is not None:
+            return max(1, int(self.max_batch))
+        return 1 if self._device.type == "cpu" else 128
+
     def decode(self, embeddings: torch.Tensor, boxes: torch.Tensor,
                hw: torch.Tensor | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode boxes against embeddings: ``(logits (N, 3, s, s), iou (N, 3))``.
@@ -262,8 +268,9 @@ class SameoModel(ZooModel):
         masks = np.zeros((n, h, w), dtype=bool)
         ious = np.zeros(n, dtype=np.float32)
         box_t = torch.from_numpy(arr).to(self._device, torch.float32)
-        for lo in range(0, n, max(1, self.max_batch)):
-            hi = min(n, lo + max(1, self.max_batch))
+        step = self.decoder_batch
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
             logits, iou = self.decode(self._embedding, box_t[lo:hi], (h, w))
             best = iou.argmax(dim=1)
             idx = torch.arange(hi - lo, device=iou.device)

@@ -24,11 +24,12 @@ _NO_WEIGHTS = (
 
 OPTIONS: dict[str, str] = {
     # run
-    "detections": "run/eval: COCO-format detections JSON (image_id, bbox [x,y,w,h], score, "
+    "detections": "run/eval: COCO-format detections JSON (image_id, bbox as x,y,w,h, score, "
                   "category_id; an optional modal 'segmentation' becomes the visible mask)",
     "score_thr": "run/eval: keep detections scoring at least this (run 0.3, eval 0.05)",
     "image_id": "run: which image of a multi-image --detections file --image is",
-    "max_batch": "run/eval: boxes per decoder call (default 128); the image is embedded once",
+    "max_batch": "run/eval: boxes per decoder call (default 128 on GPU, 1 on CPU, where one "
+                 "big call is slower); the image is embedded once either way",
     # eval
     "gt_boxes": "eval: prompt with the ground-truth boxes instead of --detections",
     "box_kind": "eval --gt-boxes: 'amodal' (default) or 'modal' (visible) ground-truth boxes",
