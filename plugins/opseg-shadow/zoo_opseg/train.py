@@ -19,7 +19,8 @@ published; these defaults are ours.
 
 Outputs, in ``$ZOO_HOME/local/opseg-shadow/<name>/`` (or ``--out DIR``): ``model.safetensors``
 (the full SAM 2.1 state dict, loadable strictly), ``card.md`` (generated), ``train_log.json``,
-``train_state.pt`` (model + optimizer + step; ``--resume`` continues from it), and last
+``train_state.pt`` (learning parameters + optimizer + step; ``--resume`` rebuilds the same
+start and continues), and last
 ``variant.json``, which registers ``opseg-shadow:<name>`` (so an unfinished run is never
 registered). Nothing is created before every input has been validated.
 """
@@ -444,10 +445,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
                             weight_decay=cfg.weight_decay)
     start = 0
     log: list[dict[str, float]] = []
+    names = {n for n, _ in params}
     if state is not None:
-        from zoo.model import load_state_dict_strict
-
-        load_state_dict_strict(model, state["model"], model_name=f"run {cfg.name}", path=state_path)
+        saved_sd = state["model"]
+        if set(saved_sd) != names:
+            raise InputError(f"--resume: the saved state of run {cfg.name} does not match its "
+                             "recipe (different parameters); start a new --name")
+        model.load_state_dict(saved_sd, strict=False)
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
         log = list(state.get("log", []))
@@ -463,7 +467,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
 
     def save_state(step: int) -> None:
         blob = {"step": step, "config": asdict(cfg), "log": log,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                # only what learns: the rest is rebuilt from the same start on --resume
+                "model": {n: p.detach().cpu() for n, p in model.named_parameters() if n in names},
                 "optimizer": opt.state_dict(), "val_before": report.get("val_before")}
         _atomic_save(state_path, lambda p: torch.save(blob, str(p)))
 
