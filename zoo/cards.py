@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zoo.errors import InputError
-from zoo.tasks import Task
+from zoo.specs import Task
 
 
 class Paper(BaseModel):

@@ -115,7 +115,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List every registered model variant (family:tag)."""
-    from zoo.tasks import Task
+    from zoo.specs import Task
 
     if task is not None and task not in {t.value for t in Task}:
         raise InputError(f"unknown task {task!r}; choose one of {', '.join(t.value for t in Task)}")
@@ -345,8 +345,7 @@ def _dispatch(
 ) -> None:
     from zoo.model import RANDOM
     from zoo.runners import RunContext, parse_extras, run_promptable
-    from zoo.specs import import_string
-    from zoo.tasks import Task
+    from zoo.specs import Task, import_string
 
     reg = _registry()
     fam, variant = reg.resolve_name(name)

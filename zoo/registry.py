@@ -25,8 +25,7 @@ import yaml
 
 from zoo import hookspecs
 from zoo.errors import PluginError, UnknownModelError
-from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 #: Entry-point names of the plugins that live in this repository; ``ZOO_PLUGINS=`` (empty)

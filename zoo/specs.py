@@ -8,13 +8,24 @@ use, so listing a hundred models never imports torch.
 from __future__ import annotations
 
 import importlib
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zoo.errors import PluginError
-from zoo.tasks import Task
+
+
+class Task(str, Enum):
+    """The task interfaces a model can implement (see DESIGN.md, "Tasks")."""
+
+    PROMPTABLE = "promptable"
+    AMODAL = "amodal"
+    SHADOW = "shadow"
+    RGBD = "rgbd"
+    VIDEO = "video"
+    ADAPT = "adapt"
 
 
 class WeightsSpec(BaseModel):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,18 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import InputError
-
-
-class Task(str, Enum):
-    """The task interfaces a model can implement (see DESIGN.md, "Tasks")."""
-
-    PROMPTABLE = "promptable"
-    AMODAL = "amodal"
-    SHADOW = "shadow"
-    RGBD = "rgbd"
-    VIDEO = "video"
-    ADAPT = "adapt"
-
+from zoo.specs import Task  # defined there so registration never imports numpy
 
 # --------------------------------------------------------------------------- prompts
 

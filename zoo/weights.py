@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zoo.errors import ChecksumError, InputError, OfflineError, PluginError, WeightsError
@@ -511,6 +510,8 @@ def _update_index(mutate: Callable[[dict[str, dict[str, Any]]], None]) -> None:
     """Read-modify-write ``index.json`` under a lock so concurrent pulls do not lose entries."""
     path = _index_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # lazy: `zoo list` never needs a lock
+
     with FileLock(str(path) + ".lock"):
         entries = _read_index()
         mutate(entries)
@@ -919,6 +920,8 @@ def _resolve_http(
     key = _download_key(uri, sha)
     incomplete = _incomplete_dir()
     incomplete.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(incomplete / f"{key}.lock"))
     try:
         lock.acquire(timeout=0)
@@ -1450,6 +1453,24 @@ def _resolve_ms(
 # ---------------------------------------------------------------------------------------
 
 
+def _hf_cached_path(ref: HfRef) -> Path | None:
+    """Look up the hub cache's documented layout directly.
+
+    ``zoo list`` calls this for every variant; importing ``huggingface_hub`` for it costs more
+    than the rest of the command, so we read ``models--org--repo/{refs,snapshots}`` ourselves.
+    """
+    kind = {"model": "models", "dataset": "datasets", "space": "spaces"}.get(
+        ref.repo_type, "models"
+    )
+    root = _hf_cache_dir() / f"{kind}--{ref.repo_id.replace('/', '--')}"
+    revision = ref.revision or "main"
+    refs_file = root / "refs" / revision
+    if refs_file.is_file():
+        revision = refs_file.read_text().strip()
+    candidate = root / "snapshots" / revision / ref.filename
+    return candidate if candidate.is_file() else None
+
+
 def is_cached(uri: str, sha256: str | None = None, *, pattern: str | None = None) -> bool:
     """Whether ``resolve`` would succeed offline; never touches the network nor re-hashes."""
     uri = uri.strip()
@@ -1468,18 +1489,7 @@ def is_cached(uri: str, sha256: str | None = None, *, pattern: str | None = None
         ref = parse_hf_uri(uri)
         if _index_hit(uri, sha, None) is not None:
             return True
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:
-            return False
-        found = try_to_load_from_cache(
-            ref.repo_id,
-            ref.filename,
-            cache_dir=str(_hf_cache_dir()),
-            revision=ref.revision,
-            repo_type=ref.repo_type,
-        )
-        return isinstance(found, str)
+        return _hf_cached_path(ref) is not None
     if scheme == "ms":
         ms_ref = parse_ms_uri(uri)
         entry = _read_index().get(_ms_index_key(uri, pattern if ms_ref.path is None else None))
