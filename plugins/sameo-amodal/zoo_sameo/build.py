@@ -19,12 +19,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from zoo.errors import InputError, WeightsError
+
+if TYPE_CHECKING:
+    from zoo_efficientsam.model import EfficientSam
 
 FORMAT = "sameo-amodal/1"
 BASES = ("vitt", "vits")
@@ -57,7 +60,7 @@ def check_image_size(image_size: int) -> int:
     return size
 
 
-def build_network(base: str = "vitt", image_size: int = DEFAULT_IMAGE_SIZE) -> nn.Module:
+def build_network(base: str = "vitt", image_size: int = DEFAULT_IMAGE_SIZE) -> EfficientSam:
     """EfficientSAM ``base`` at random initialisation, its encoder fed ``image_size``^2.
 
     At 1024 (the published setting) this is exactly ``build_efficientsam(base)``. Smaller
@@ -206,7 +209,8 @@ def read_checkpoint(path: str | Path) -> SameoCheckpoint:
         enc = {k[len("encoder."):]: v for k, v in obj.items() if k.startswith("encoder.")}
         encoder = enc or None
     else:
-        inner = obj.get("model") if isinstance(obj.get("model"), Mapping) else obj
+        model_entry = obj.get("model")
+        inner: Mapping[Any, Any] = model_entry if isinstance(model_entry, Mapping) else obj
         if any(str(k).startswith(("mask_decoder.", "image_encoder.")) for k in inner):
             raise WeightsError(
                 f"{p} is a plain EfficientSAM checkpoint (modal masks), not a SAMEO checkpoint; "

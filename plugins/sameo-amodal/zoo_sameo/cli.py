@@ -136,7 +136,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     else:
         if image_id is not None:
             raise InputError("--image-id only applies to --detections")
-        boxes = [tuple(b) for b in parse_boxes(ctx.get("boxes"))]
+        boxes = [(b[0], b[1], b[2], b[3]) for b in parse_boxes(ctx.get("boxes"))]
         Prompts.build(boxes=boxes).check_inside(h, w)  # before the (slow) model load
     # the output folder itself appears only with the finished results (atomic), but a
     # typo in --out should fail now, not after the model ran
@@ -257,7 +257,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         weight_decay=ctx.opt("weight_decay", float, 0.01),
         max_steps=ctx.opt("max_steps", _opt_int, None),
         image_size=ctx.opt("image_size", _opt_int, 1024),
-        embed_cache=ctx.opt("embed_cache", str, "memory"),
+        embed_cache=ctx.opt("embed_cache", str, "auto"),
         box_jitter=ctx.opt("box_jitter", float, 0.0),
         seed=ctx.opt("seed", _opt_int, 0),
         save_every=ctx.opt("save_every", _opt_int, 200),

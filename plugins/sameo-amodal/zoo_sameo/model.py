@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
+from zoo_efficientsam.model import EfficientSam
 
 from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
@@ -80,7 +81,7 @@ class SameoModel(ZooModel):
 
     tasks = (Task.AMODAL,)
 
-    def __init__(self, model: torch.nn.Module, *, base: str, image_size: int,
+    def __init__(self, model: EfficientSam, *, base: str, image_size: int,
                  max_batch: int | None = None) -> None:
         self.model = model
         self.base = base
@@ -291,7 +292,7 @@ class SameoModel(ZooModel):
             cat = None if category_ids is None else category_ids[i]
             instances.append(AmodalInstance(
                 amodal_mask=masks[i], visible_mask=vis, score=float(final[i]),
-                box=tuple(float(v) for v in arr[i]),
+                box=(float(arr[i, 0]), float(arr[i, 1]), float(arr[i, 2]), float(arr[i, 3])),
                 category_id=None if cat is None else int(cat),
             ))
         return SameoResult(

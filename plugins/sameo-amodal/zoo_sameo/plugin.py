@@ -42,7 +42,8 @@ OPTIONS: dict[str, str] = {
     "lr": "train: AdamW learning rate (default 1e-4; cosine schedule, 5% warm-up)",
     "weight_decay": "train: AdamW weight decay (default 0.01)",
     "max_steps": "train: stop after this many steps (default: epochs x instances / batch)",
-    "embed_cache": "train: memory, disk or off - reuse each image's frozen-encoder embedding",
+    "embed_cache": "train: auto (memory up to 4 GB, else disk), memory, disk or off - reuse "
+                   "each image's frozen-encoder embedding",
     "image_size": "encoder input side (train default 1024, EfficientSAM's; run/eval default: "
                   "the checkpoint's); smaller is faster and coarser",
     "box_jitter": "train: random box noise as a fraction of box size (default 0)",

@@ -57,6 +57,8 @@ CKPT_FILE = "sameo.safetensors"
 CARD_FILE = "card.md"
 LOG_FILE = "train_log.jsonl"
 EMBED_MODES = ("memory", "disk", "off")
+#: ``embed_cache="auto"`` keeps embeddings in memory up to this many bytes, else on disk.
+AUTO_MEMORY_BYTES = 4 * 1024**3
 
 
 @dataclass
@@ -74,7 +76,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_steps: int | None = None
     image_size: int = 1024
-    embed_cache: str = "memory"
+    embed_cache: str = "auto"
     box_jitter: float = 0.0
     seed: int = 0
     save_every: int = 200
@@ -101,8 +103,9 @@ class TrainConfig:
             raise InputError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.max_steps is not None and self.max_steps < 1:
             raise InputError(f"--max-steps must be at least 1, got {self.max_steps}")
-        if self.embed_cache not in EMBED_MODES:
-            raise InputError(f"--embed-cache {self.embed_cache!r}: use memory, disk or off")
+        if self.embed_cache not in (*EMBED_MODES, "auto"):
+            raise InputError(
+                f"--embed-cache {self.embed_cache!r}: use auto, memory, disk or off")
         if not 0 <= self.box_jitter < 1:
             raise InputError(f"--box-jitter must lie in [0, 1), got {self.box_jitter}")
         if self.save_every < 1:
@@ -362,10 +365,14 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
 
     # ---- embeddings: once per image (the encoder is frozen)
     fp = encoder_fingerprint(net)
+    mode = cfg.embed_cache
+    if mode == "auto":  # float16, 256 channels on a (size/16)^2 grid per image
+        need = len(ds.images) * 256 * (cfg.image_size // 16) ** 2 * 2
+        mode = "memory" if need <= AUTO_MEMORY_BYTES else "disk"
     cache = EmbeddingCache(
-        cfg.embed_cache,
-        (out_dir / "embeddings" / f"{cfg.base}-{cfg.image_size}-{fp}")
-        if cfg.embed_cache == "disk" else None,
+        mode,
+        (out_dir / "embeddings" / f"{cfg.base}-{cfg.image_size}-{fp}") if mode == "disk"
+        else None,
     )
     side = cfg.image_size // 4
     items = [(ii, ai) for ii, im in enumerate(ds.images) for ai in range(len(im.annotations))]
@@ -407,7 +414,7 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
     t_start = time.perf_counter()
     last: dict[str, float] = history[-1] if history else {"loss": float("nan")}
     with prog:
-        if cfg.embed_cache != "off":
+        if cache.mode != "off":
             task = prog.add_task("embedding images", total=len(ds.images), loss="")
             for ii in range(len(ds.images)):
                 embedding(ii)
