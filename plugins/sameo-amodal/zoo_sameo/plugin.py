@@ -12,8 +12,7 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 from zoo.registry import data_dir
-from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 from .local import FAMILY, read_variant_files
 
