@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from zoo import __version__
@@ -208,7 +209,7 @@ def info_cmd(
         t.add_column("option")
         t.add_column("meaning")
         for k, v in fam.options.items():
-            t.add_row("--" + k.replace("_", "-"), v)
+            t.add_row("--" + k.replace("_", "-"), escape(v))
         console.print(t)
     if card and card.zoo.reported_metrics:
         t = Table(
@@ -246,7 +247,10 @@ def pull_cmd(
     reg = _registry()
     fam, variant = reg.resolve_name(name)
     path = resolve_weights(
-        variant, name=variant.name if variant else fam.name, progress=not as_json
+        variant,
+        name=variant.name if variant else fam.name,
+        progress=not as_json,
+        note=fam.weights_note,
     )
     size = path.stat().st_size
     sha = weights.sha256_file(path)
@@ -693,7 +697,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="zoo")
     except ZooError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -162,14 +162,17 @@ def load_state_dict_strict(
     module.load_state_dict(state_dict, strict=True)
 
 
-def resolve_weights(variant: VariantSpec | None, *, name: str, progress: bool = True) -> Path:
+def resolve_weights(
+    variant: VariantSpec | None, *, name: str, progress: bool = True, note: str | None = None
+) -> Path:
     """The local path of a variant's registered checkpoint (downloading it if allowed)."""
     from zoo import weights as w
 
     if variant is None or variant.weights is None:
+        why = f": {note}" if note else ""
         raise WeightsError(
-            f"{name} has no registered weights; pass --checkpoint PATH (or weights='random' "
-            "for a test run)"
+            f"{name} has no registered weights{why}; pass --checkpoint PATH (or "
+            "weights='random' for a test run)"
         )
     spec = variant.weights
     return w.resolve(
@@ -216,7 +219,10 @@ def load(
         label = str(ckpt)
     else:
         ckpt = resolve_weights(
-            variant, name=variant.name if variant else family.name, progress=progress
+            variant,
+            name=variant.name if variant else family.name,
+            progress=progress,
+            note=family.weights_note,
         )
         label = variant.weights.uri if variant and variant.weights else str(ckpt)
     cls = import_string(family.loader)

@@ -103,6 +103,10 @@ class FamilySpec(BaseModel):
         default_factory=dict,
         description="family-specific CLI options of run/eval/train: name -> help text",
     )
+    weights_note: str | None = Field(
+        default=None,
+        description="shown when a variant has no weights (e.g. 'the authors published none')",
+    )
     requires_weights: bool = Field(
         default=True,
         description="False for methods with no learned parameters (they load without a file)",
