@@ -79,6 +79,10 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             trainer="zoo_sameo.cli:train",
             options=OPTIONS,
             conformance={"image_size": 256},
+            weights_note=(
+                "the SAMEO authors published no weights; train one with "
+                "`zoo train sameo-amodal` or pass a SAMEO checkpoint"
+            ),
             license="Apache-2.0",
         )
     )
