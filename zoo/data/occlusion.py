@@ -91,8 +91,9 @@ class Cutout:
         nh, nw = max(2, round(h * scale)), max(2, round(w * scale))
         rgb = cv2.resize(self.rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
         mask = cv2.resize(self.mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
-        return Cutout(rgb=rgb, mask=mask.astype(bool), category_id=self.category_id,
-                      source=self.source)
+        return Cutout(
+            rgb=rgb, mask=mask.astype(bool), category_id=self.category_id, source=self.source
+        )
 
 
 @dataclass
@@ -121,8 +122,10 @@ class Scene:
     def copy(self) -> Scene:
         return Scene(
             image=self.image.copy(),
-            instances=[Instance(i.amodal.copy(), i.visible.copy(), i.category_id, i.occluder)
-                       for i in self.instances],
+            instances=[
+                Instance(i.amodal.copy(), i.visible.copy(), i.category_id, i.occluder)
+                for i in self.instances
+            ],
         )
 
 
@@ -150,8 +153,10 @@ def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarr
             if isinstance(counts, list):
                 rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
             else:
-                rle = {"size": [h, w],
-                       "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+                rle = {
+                    "size": [h, w],
+                    "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+                }
         else:
             raise TypeError(f"unsupported segmentation of type {type(segmentation).__name__}")
         with warnings.catch_warnings():
@@ -178,18 +183,27 @@ def _bbox_xywh(mask: np.ndarray) -> list[float]:
     if rows.size == 0:
         return [0.0, 0.0, 0.0, 0.0]
     cols = np.flatnonzero(mask.any(axis=0))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1),
-            float(rows[-1] - rows[0] + 1)]
+    return [
+        float(cols[0]),
+        float(rows[0]),
+        float(cols[-1] - cols[0] + 1),
+        float(rows[-1] - rows[0] + 1),
+    ]
 
 
-def cutout_from_mask(image: np.ndarray, mask: np.ndarray, category_id: int,
-                     source: str = "") -> Cutout | None:
+def cutout_from_mask(
+    image: np.ndarray, mask: np.ndarray, category_id: int, source: str = ""
+) -> Cutout | None:
     """Crop an object out of ``image``; ``None`` for an empty mask."""
     x, y, w, h = (int(v) for v in _bbox_xywh(mask))
     if w == 0 or h == 0:
         return None
-    return Cutout(rgb=image[y:y + h, x:x + w].copy(), mask=mask[y:y + h, x:x + w].copy(),
-                  category_id=int(category_id), source=source)
+    return Cutout(
+        rgb=image[y : y + h, x : x + w].copy(),
+        mask=mask[y : y + h, x : x + w].copy(),
+        category_id=int(category_id),
+        source=source,
+    )
 
 
 # --------------------------------------------------------------------------- pasting
@@ -208,15 +222,16 @@ def paste_cutout(scene: Scene, cutout: Cutout, x: int, y: int) -> Scene:
     x1, y1 = min(ww, x + w), min(hh, y + h)
     if x1 <= x0 or y1 <= y0:
         return out
-    sub = cutout.mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    sub = cutout.mask[y0 - y : y1 - y, x0 - x : x1 - x]
     full = np.zeros((hh, ww), dtype=bool)
     full[y0:y1, x0:x1] = sub
     region = out.image[y0:y1, x0:x1]
-    region[sub] = cutout.rgb[y0 - y:y1 - y, x0 - x:x1 - x][sub]
+    region[sub] = cutout.rgb[y0 - y : y1 - y, x0 - x : x1 - x][sub]
     for inst in out.instances:
         inst.visible &= ~full
-    out.instances.append(Instance(amodal=full, visible=full.copy(),
-                                  category_id=cutout.category_id, occluder=True))
+    out.instances.append(
+        Instance(amodal=full, visible=full.copy(), category_id=cutout.category_id, occluder=True)
+    )
     return out
 
 
@@ -257,7 +272,7 @@ def occlude(
         x = int(np.clip(round(cx - cw / 2), 0, ww - cw))
         y = int(np.clip(round(cy - ch / 2), 0, hh - ch))
         full = np.zeros((hh, ww), dtype=bool)
-        full[y:y + ch, x:x + cw] = cut.mask
+        full[y : y + ch, x : x + cw] = cut.mask
         newly = float((tgt.visible & full).sum()) / t_area
         if not cover[0] <= newly <= cover[1]:
             continue
@@ -308,8 +323,9 @@ def textured_background(rng: np.random.Generator, height: int, width: int) -> np
     difference alone, yet cheap and deterministic."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     c0, c1 = rng.uniform(40, 215, size=3), rng.uniform(40, 215, size=3)
-    t = (xx / max(width - 1, 1) * rng.uniform(0.2, 1) + yy / max(height - 1, 1)
-         * rng.uniform(0.2, 1))[..., None]
+    t = (
+        xx / max(width - 1, 1) * rng.uniform(0.2, 1) + yy / max(height - 1, 1) * rng.uniform(0.2, 1)
+    )[..., None]
     t = t / max(float(t.max()), 1e-6)
     img = c0 * (1 - t) + c1 * t + rng.normal(0, 10, size=(height, width, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -328,10 +344,18 @@ def random_shape_cutout(
     w = int(rng.integers(size[0], size[1] + 1))
     mask = np.zeros((h, w), dtype=np.uint8)
     if cat == 1:
-        cv2.ellipse(mask, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)),
-                    0, 0, 360, 1, thickness=-1)
+        cv2.ellipse(
+            mask,
+            (w // 2, h // 2),
+            (max(1, w // 2 - 1), max(1, h // 2 - 1)),
+            0,
+            0,
+            360,
+            1,
+            thickness=-1,
+        )
     elif cat == 2:
-        mask[1:h - 1, 1:w - 1] = 1
+        mask[1 : h - 1, 1 : w - 1] = 1
     elif cat == 3:
         apex = int(rng.integers(1, w - 1))
         pts = np.array([[apex, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.int32)
@@ -368,7 +392,7 @@ def make_shapes_scene(
         for _try in range(30):
             x = int(rng.integers(0, max(1, width - cw)))
             y = int(rng.integers(0, max(1, height - ch)))
-            if not taken[y:y + ch, x:x + cw][cut.mask[: height - y, : width - x]].any():
+            if not taken[y : y + ch, x : x + cw][cut.mask[: height - y, : width - x]].any():
                 scene = paste_cutout(scene, cut, x, y)
                 scene.instances[-1].occluder = False  # a scene object, not a pasted occluder
                 taken |= scene.instances[-1].amodal
@@ -402,32 +426,37 @@ class AmodalCocoWriter:
         image_id = len(self.images) + 1
         h, w = scene.image.shape[:2]
         save_png(self.image_dir / file_name, scene.image)
-        self.images.append({"id": image_id, "file_name": file_name, "height": h, "width": w,
-                            **meta})
+        self.images.append(
+            {"id": image_id, "file_name": file_name, "height": h, "width": w, **meta}
+        )
         for inst in scene.instances:
             if not inst.amodal.any():
                 continue
-            self.annotations.append({
-                "id": len(self.annotations) + 1,
-                "image_id": image_id,
-                "category_id": int(inst.category_id),
-                "segmentation": encode_rle(inst.amodal),
-                "bbox": _bbox_xywh(inst.amodal),
-                "area": int(inst.amodal.sum()),
-                "iscrowd": 0,
-                "visible_mask": encode_rle(inst.visible & inst.amodal),
-                "visible_bbox": _bbox_xywh(inst.visible & inst.amodal),
-                "occlude_rate": round(inst.occlusion_rate, 4),
-                "synthetic_occluder": bool(inst.occluder),
-            })
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(inst.category_id),
+                    "segmentation": encode_rle(inst.amodal),
+                    "bbox": _bbox_xywh(inst.amodal),
+                    "area": int(inst.amodal.sum()),
+                    "iscrowd": 0,
+                    "visible_mask": encode_rle(inst.visible & inst.amodal),
+                    "visible_bbox": _bbox_xywh(inst.visible & inst.amodal),
+                    "occlude_rate": round(inst.occlusion_rate, 4),
+                    "synthetic_occluder": bool(inst.occluder),
+                }
+            )
         return image_id
 
     def write(self, name: str = "annotations.json") -> Path:
         from zoo.io.masks import write_json
 
         path = self.out_dir / name
-        write_json(path, {"images": self.images, "annotations": self.annotations,
-                          "categories": self.categories})
+        write_json(
+            path,
+            {"images": self.images, "annotations": self.annotations, "categories": self.categories},
+        )
         return path
 
 
@@ -453,8 +482,9 @@ def make_synthetic_amodal_dataset(
         raise InputError(f"n_scenes must be at least 1, got {n_scenes}")
     rng = np.random.default_rng(seed)
     side = min(height, width)
-    pool = [random_shape_cutout(rng, (max(8, side // 5), max(10, side // 2)))
-            for _ in range(donors)]
+    pool = [
+        random_shape_cutout(rng, (max(8, side // 5), max(10, side // 2))) for _ in range(donors)
+    ]
     writer = AmodalCocoWriter(out_dir, SHAPE_CATEGORIES)
     for k in range(n_scenes):
         scene = make_shapes_scene(rng, height, width, objects)
@@ -530,8 +560,10 @@ def synthesize_from_coco(
             raise InputError(f"image {path} (id {im['id']}) is missing from {images_dir}")
         img = load_image(path)
         h, w = img.shape[:2]
-        objs = [(segmentation_to_mask(a["segmentation"], h, w), int(a["category_id"]))
-                for a in by_image[im["id"]]]
+        objs = [
+            (segmentation_to_mask(a["segmentation"], h, w), int(a["category_id"]))
+            for a in by_image[im["id"]]
+        ]
         return img, [(m, c) for m, c in objs if m.sum() >= min_area]
 
     donors: list[tuple[Any, Cutout]] = []
@@ -550,8 +582,8 @@ def synthesize_from_coco(
             "min_area/min_solidity or use a dataset with larger objects"
         )
     categories = data.get("categories") or [
-        {"id": c, "name": str(c)} for c in sorted({int(a["category_id"]) for a in
-                                                     data["annotations"]})
+        {"id": c, "name": str(c)}
+        for c in sorted({int(a["category_id"]) for a in data["annotations"]})
     ]
     writer = AmodalCocoWriter(out_dir, categories)
     for im in entries:
@@ -563,8 +595,7 @@ def synthesize_from_coco(
         full, occ = occlusion_pair(scene, pool, rng, occluders=occluders, cover=cover)
         stem = Path(str(im["file_name"])).stem
         if pairs or occ is None:
-            writer.add(full, f"{stem}_full.png", source_image_id=im["id"],
-                       occluded_version=False)
+            writer.add(full, f"{stem}_full.png", source_image_id=im["id"], occluded_version=False)
         if occ is not None:
             writer.add(occ, f"{stem}_occ.png", source_image_id=im["id"], occluded_version=True)
     return writer.write()
