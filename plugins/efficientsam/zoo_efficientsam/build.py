@@ -58,10 +58,10 @@ IOU_HEAD_HIDDEN_LAYERS = 2
 IOU_HEAD_HIDDEN_DIM = 256
 
 
-def _architecture(cfg: EfficientSamConfig) -> EfficientSam:
+def _architecture(cfg: EfficientSamConfig, image_size: int = IMG_SIZE) -> EfficientSam:
     act = nn.GELU
     encoder = ImageEncoderViT(
-        img_size=IMG_SIZE,
+        img_size=image_size,
         patch_size=PATCH_SIZE,
         in_chans=3,
         patch_embed_dim=cfg.patch_embed_dim,
@@ -78,7 +78,7 @@ def _architecture(cfg: EfficientSamConfig) -> EfficientSam:
         prompt_encoder=PromptEncoder(
             embed_dim=dim,
             image_embedding_size=(grid, grid),
-            input_image_size=(IMG_SIZE, IMG_SIZE),
+            input_image_size=(image_size, image_size),
         ),
         decoder_max_num_input_points=DECODER_MAX_NUM_INPUT_POINTS,
         mask_decoder=MaskDecoder(
@@ -104,6 +104,7 @@ def build_efficientsam(
     checkpoint: str | Path | None = None,
     *,
     model_name: str | None = None,
+    image_size: int = IMG_SIZE,
 ) -> EfficientSam:
     """Build an EfficientSAM variant in eval mode, optionally loading weights strictly.
 
@@ -113,6 +114,9 @@ def build_efficientsam(
         checkpoint: a ``.pt`` file holding upstream's ``{"model": state_dict}`` or a bare
             state dict; ``None`` leaves random initialisation (the explicit test mode).
         model_name: how error messages name the model (default ``efficientsam:<variant>``).
+        image_size: input side; 1024 is the published setting. Smaller sides (multiples of
+            the 16-px patch) make CPU tests and experiments fast; the encoder resizes its
+            position table, so published weights still load.
 
     Loading goes through the core's pickle-free reader and strict loader, so a file from
     another family or size fails with a :class:`zoo.errors.WeightsError` that says so.
@@ -125,7 +129,9 @@ def build_efficientsam(
         raise InputError(
             f"unknown EfficientSAM variant {variant!r}; choose one of {', '.join(VARIANTS)}"
         ) from None
-    model = _architecture(cfg)
+    if image_size % PATCH_SIZE:
+        raise InputError(f"image_size must be a multiple of {PATCH_SIZE}, got {image_size}")
+    model = _architecture(cfg, image_size)
     if checkpoint is not None:
         from zoo.model import load_state_dict_strict
         from zoo.weights import load_state_dict

@@ -72,40 +72,7 @@ def build_network(base: str = "vitt", image_size: int = DEFAULT_IMAGE_SIZE) -> E
     size = check_image_size(image_size)
     from zoo_efficientsam import build as esb
 
-    if size == esb.IMG_SIZE:
-        return esb.build_efficientsam(base)  # type: ignore[arg-type]
-    from zoo_efficientsam.model import (
-        EfficientSam,
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        TwoWayTransformer,
-    )
-
-    cfg = esb.VARIANTS[base]
-    encoder = ImageEncoderViT(
-        img_size=size, patch_size=esb.PATCH_SIZE, in_chans=3,
-        patch_embed_dim=cfg.patch_embed_dim, depth=esb.ENCODER_DEPTH, num_heads=cfg.num_heads,
-        mlp_ratio=esb.ENCODER_MLP_RATIO, neck_dims=list(esb.NECK_DIMS), act_layer=nn.GELU,
-    )
-    dim, grid = encoder.transformer_output_dim, encoder.image_embedding_size
-    decoder = MaskDecoder(
-        transformer_dim=dim,
-        transformer=TwoWayTransformer(
-            depth=esb.DECODER_DEPTH, embedding_dim=dim, num_heads=esb.DECODER_NUM_HEADS,
-            mlp_dim=esb.DECODER_MLP_DIM, activation=nn.GELU,
-        ),
-        num_multimask_outputs=esb.NUM_MULTIMASK_OUTPUTS, activation=nn.GELU,
-        iou_head_depth=esb.IOU_HEAD_HIDDEN_LAYERS, iou_head_hidden_dim=esb.IOU_HEAD_HIDDEN_DIM,
-        upscaling_layer_dims=list(esb.UPSCALING_LAYER_DIMS),
-    )
-    return EfficientSam(
-        image_encoder=encoder,
-        prompt_encoder=PromptEncoder(embed_dim=dim, image_embedding_size=(grid, grid),
-                                     input_image_size=(size, size)),
-        decoder_max_num_input_points=esb.DECODER_MAX_NUM_INPUT_POINTS,
-        mask_decoder=decoder,
-    ).eval()
+    return esb.build_efficientsam(base, image_size=size)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- state dicts
