@@ -50,8 +50,16 @@ SOBA_CATEGORIES = [
 SOBA_ASSOCIATION_CATEGORIES = [{"id": 1, "name": "object-shadow", "supercategory": "association"}]
 
 _PALETTE = np.array(
-    [[200, 40, 40], [40, 90, 210], [230, 170, 30], [40, 160, 70], [150, 60, 170],
-     [20, 150, 160], [220, 110, 40], [120, 120, 130]],
+    [
+        [200, 40, 40],
+        [40, 90, 210],
+        [230, 170, 30],
+        [40, 160, 70],
+        [150, 60, 170],
+        [20, 150, 160],
+        [220, 110, 40],
+        [120, 120, 130],
+    ],
     dtype=np.float32,
 )
 
@@ -89,8 +97,16 @@ def _ground(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def _object_mask(h: int, w: int, cx: float, base_y: float, ow: float, oh: float, kind: str,
-                 rng: np.random.Generator) -> np.ndarray:
+def _object_mask(
+    h: int,
+    w: int,
+    cx: float,
+    base_y: float,
+    ow: float,
+    oh: float,
+    kind: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """A standing object whose lowest row is ``base_y`` (where it touches the ground)."""
     import cv2
 
@@ -99,16 +115,20 @@ def _object_mask(h: int, w: int, cx: float, base_y: float, ow: float, oh: float,
     if kind == "box":
         cv2.rectangle(m, (int(cx - ow / 2), int(top)), (int(cx + ow / 2), int(base_y)), 1, -1)
     elif kind == "ellipse":
-        cv2.ellipse(m, (int(cx), int(base_y - oh / 2)), (int(ow / 2), int(oh / 2)), 0, 0, 360,
-                    1, -1)
+        cv2.ellipse(
+            m, (int(cx), int(base_y - oh / 2)), (int(ow / 2), int(oh / 2)), 0, 0, 360, 1, -1
+        )
     elif kind == "figure":  # a body with a head: the person-like silhouettes SOBA is full of
         head_r = max(2, int(ow * 0.3))
-        cv2.rectangle(m, (int(cx - ow / 2), int(top + 2 * head_r)),
-                      (int(cx + ow / 2), int(base_y)), 1, -1)
+        cv2.rectangle(
+            m, (int(cx - ow / 2), int(top + 2 * head_r)), (int(cx + ow / 2), int(base_y)), 1, -1
+        )
         cv2.circle(m, (int(cx), int(top + head_r)), head_r, 1, -1)
     else:  # triangle (a cone, a tent)
-        pts = np.array([[cx - ow / 2, base_y], [cx + ow / 2, base_y],
-                        [cx + rng.uniform(-0.2, 0.2) * ow, top]], dtype=np.int32)
+        pts = np.array(
+            [[cx - ow / 2, base_y], [cx + ow / 2, base_y], [cx + rng.uniform(-0.2, 0.2) * ow, top]],
+            dtype=np.int32,
+        )
         cv2.fillPoly(m, [pts], 1)
     return m.astype(bool)
 
@@ -121,8 +141,9 @@ def _cast(mask: np.ndarray, base_y: float, sx: float, sy: float) -> np.ndarray:
 
     h, w = mask.shape
     m = np.array([[1.0, -sx, sx * base_y], [0.0, -sy, (1.0 + sy) * base_y]], dtype=np.float32)
-    warped = cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                            borderValue=0)
+    warped = cv2.warpAffine(
+        mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0
+    )
     return warped.astype(bool)
 
 
@@ -189,10 +210,10 @@ def shadow_scene(
     shade = np.zeros((h, w), dtype=np.float32)
     for s in shadows:
         shade = np.maximum(shade, s.astype(np.float32) * float(rng.uniform(0.35, 0.55)))
-    shade = cv2.GaussianBlur(shade, (3, 3), 0.8)  # a thin penumbra, as real shadows have
+    shade = np.asarray(cv2.GaussianBlur(shade, (3, 3), 0.8), dtype=np.float32)  # penumbra
     # skylight keeps shadows bluish: red is darkened a little more than blue
     tint = np.array([1.05, 1.0, 0.9], dtype=np.float32)
-    img = img * (1.0 - shade[..., None] * tint[None, None, :])
+    img = (img * (1.0 - shade[..., None] * tint[None, None, :])).astype(np.float32)
     yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
     for o in objects:
         colour = _PALETTE[int(rng.integers(len(_PALETTE)))] * rng.uniform(0.8, 1.1)
@@ -202,12 +223,14 @@ def shadow_scene(
         obj_px = colour[None, None, :] * shading[..., None] + rng.normal(0, 5, (h, w, 3))
         img = np.where(o[..., None], obj_px, img)
     image = np.clip(img, 0, 255).astype(np.uint8)
-    return ShadowScene(image=image, object_masks=objects, shadow_masks=shadows,
-                       light=(sx, sy), meta={"seed": seed})
+    return ShadowScene(
+        image=image, object_masks=objects, shadow_masks=shadows, light=(sx, sy), meta={"seed": seed}
+    )
 
 
-def _ann(mask: np.ndarray, ann_id: int, image_id: int, category_id: int,
-         association: int) -> dict[str, Any]:
+def _ann(
+    mask: np.ndarray, ann_id: int, image_id: int, category_id: int, association: int
+) -> dict[str, Any]:
     from zoo.io.masks import encode_rle, mask_bbox
 
     return {
@@ -222,8 +245,9 @@ def _ann(mask: np.ndarray, ann_id: int, image_id: int, category_id: int,
     }
 
 
-def soba_dict(scenes: list[ShadowScene], file_names: list[str],
-              first_image_id: int = 1) -> dict[str, Any]:
+def soba_dict(
+    scenes: list[ShadowScene], file_names: list[str], first_image_id: int = 1
+) -> dict[str, Any]:
     """The SOBA-format annotation dict of ``scenes`` (see the module docstring)."""
     if len(scenes) != len(file_names):
         raise InputError(f"got {len(scenes)} scenes but {len(file_names)} file names")

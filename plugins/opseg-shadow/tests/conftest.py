@@ -35,7 +35,9 @@ def soba_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def edit_soba(tmp_path: Path, soba_set: tuple[Path, Path]) -> Callable[[Callable[[dict[str, Any]], None]], Path]:
+def edit_soba(
+    tmp_path: Path, soba_set: tuple[Path, Path]
+) -> Callable[[Callable[[dict[str, Any]], None]], Path]:
     """Write a modified copy of the synthetic annotations (for bad-input tests)."""
 
     def make(change: Callable[[dict[str, Any]], None]) -> Path:

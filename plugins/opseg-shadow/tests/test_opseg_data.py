@@ -106,3 +106,15 @@ def test_reader_errors(tmp_path: Path, soba_set) -> None:
         load_soba(bad, soba_set[1])
     with pytest.raises(InputError, match="missing from"):
         load_soba(soba_set[0], tmp_path)  # wrong image folder
+
+
+def test_find_split_in_a_soba_release_folder(tmp_path: Path) -> None:
+    from zoo_opseg.soba import find_split
+
+    (tmp_path / "annotations").mkdir()
+    for name in ("SOBA_train.json", "SOBA_val.json", "SOBA_challenge.json"):
+        (tmp_path / "annotations" / name).write_text("{}")
+    assert find_split(tmp_path, "test") == (tmp_path / "annotations" / "SOBA_val.json", tmp_path)
+    assert find_split(tmp_path, "challenge")[0].name == "SOBA_challenge.json"
+    with pytest.raises(InputError, match="--annotations"):
+        find_split(tmp_path / "annotations" / "nothing", "test")

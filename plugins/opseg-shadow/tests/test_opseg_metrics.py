@@ -35,7 +35,9 @@ def test_mask_scores_match_core_metrics() -> None:
     out = s.summary()
     assert out["n"] == 6
     assert out["mIoU"] == pytest.approx(core.mean_iou(preds, gts))
-    assert out["mDice"] == pytest.approx(np.mean([core.dice(p, g) for p, g in zip(preds, gts, strict=True)]))
+    assert out["mDice"] == pytest.approx(
+        np.mean([core.dice(p, g) for p, g in zip(preds, gts, strict=True)])
+    )
     assert out["wIoU"] == pytest.approx(core.area_weighted_iou(preds, gts))
     assert out["wDice"] == pytest.approx(core.area_weighted_dice(preds, gts))
 
@@ -61,8 +63,9 @@ def test_soap_by_hand() -> None:
     pb_s |= _rect(h, w, 30, 31, 20, 21)  # 31 px: IoU 0.62
     acc = SoapAccumulator(max_dets=20)
     gt_b_assoc = gb_o | gb_s | pb_s  # association annotations may differ from the union
-    acc.add_image([(ga_o, ga_s, None), (gb_o, gb_s, gt_b_assoc)],
-                  [(gb_o, pb_s, 0.8), (ga_o, ga_s, 0.9)])
+    acc.add_image(
+        [(ga_o, ga_s, None), (gb_o, gb_s, gt_b_assoc)], [(gb_o, pb_s, 0.8), (ga_o, ga_s, 0.9)]
+    )
     res = acc.result()
     ap_low = 1.0  # both hits: precision 1 at every recall
     ap_high = 51 / 101  # A hit (recall .5, precision 1), B a false positive
@@ -71,8 +74,9 @@ def test_soap_by_hand() -> None:
     assert res["SOAP"] == pytest.approx((3 * ap_low + 7 * ap_high) / 10)
     # the lower-scored wrong pair ranked first instead: a false positive before the hit
     acc2 = SoapAccumulator(thresholds=[0.75])
-    acc2.add_image([(ga_o, ga_s, None), (gb_o, gb_s, None)],
-                   [(gb_o, pb_s, 0.95), (ga_o, ga_s, 0.9)])
+    acc2.add_image(
+        [(ga_o, ga_s, None), (gb_o, gb_s, None)], [(gb_o, pb_s, 0.95), (ga_o, ga_s, 0.9)]
+    )
     assert acc2.result()["SOAP75"] == pytest.approx(0.5 * 51 / 101)  # precision 1/2 up to recall .5
 
 
@@ -105,11 +109,20 @@ class _BoxModel:
                 if p is not None:
                     x1, y1, x2, y2 = (int(v) for v in p.box)
                     masks[role] = _rect(h, w, y1, y2, x1, x2)
-            out.append(ShadowInstance(association_id=i + 1, object_mask=masks.get("object"),
-                                      shadow_mask=masks.get("shadow"), object_score=0.9,
-                                      shadow_score=0.7))
-        return ShadowResult(instances=out, image_size=(h, w),
-                            provenance=Provenance(model="box", weights="x", task=Task.SHADOW))
+            out.append(
+                ShadowInstance(
+                    association_id=i + 1,
+                    object_mask=masks.get("object"),
+                    shadow_mask=masks.get("shadow"),
+                    object_score=0.9,
+                    shadow_score=0.7,
+                )
+            )
+        return ShadowResult(
+            instances=out,
+            image_size=(h, w),
+            provenance=Provenance(model="box", weights="x", task=Task.SHADOW),
+        )
 
 
 def test_eval_tiny_case_by_hand(tmp_path: Path) -> None:
@@ -125,8 +138,20 @@ def test_eval_tiny_case_by_hand(tmp_path: Path) -> None:
         "images": [{"id": 1, "file_name": "img.png", "height": h, "width": w}],
         "categories": [{"id": 1, "name": "object"}, {"id": 2, "name": "shadow"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "association": 1, "segmentation": encode_rle(obj)},
-            {"id": 2, "image_id": 1, "category_id": 2, "association": 1, "segmentation": encode_rle(sha)},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "association": 1,
+                "segmentation": encode_rle(obj),
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 2,
+                "association": 1,
+                "segmentation": encode_rle(sha),
+            },
         ],
     }
     (tmp_path / "a.json").write_text(json.dumps(ann))

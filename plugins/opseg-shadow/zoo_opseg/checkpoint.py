@@ -31,7 +31,10 @@ def describe_state_dict(sd: Mapping[str, Any]) -> tuple[str, str | None]:
     """``(kind, size)``: kind is ``"sam2.1"``, ``"sam2.0"``, ``"sam1"`` or ``"unknown"``."""
     patch = sd.get("image_encoder.trunk.patch_embed.proj.weight")
     if patch is None:
-        if any(k.startswith("image_encoder.blocks.") for k in sd) or "mask_decoder.iou_token.weight" in sd:
+        if (
+            any(k.startswith("image_encoder.blocks.") for k in sd)
+            or "mask_decoder.iou_token.weight" in sd
+        ):
             return "sam1", None
         return "unknown", None
     dim = int(patch.shape[0])
@@ -41,7 +44,9 @@ def describe_state_dict(sd: Mapping[str, Any]) -> tuple[str, str | None]:
     return kind, size
 
 
-def check_sam21(sd: Mapping[str, Any], size: str, *, path: str | Path | None, model_name: str) -> None:
+def check_sam21(
+    sd: Mapping[str, Any], size: str, *, path: str | Path | None, model_name: str
+) -> None:
     """Raise a one-line :class:`WeightsError` unless ``sd`` looks like SAM 2.1 ``size``.
 
     The strict key-by-key load that follows catches anything subtler; this check exists to

@@ -34,8 +34,11 @@ class ModelEval:
     association_anno: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"objects": self.objects.summary(), "shadows": self.shadows.summary(),
-                "pairs": self.soap.result()}
+        return {
+            "objects": self.objects.summary(),
+            "shadows": self.shadows.summary(),
+            "pairs": self.soap.result(),
+        }
 
 
 def image_instances(image: SobaImage) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
@@ -141,8 +144,11 @@ def metric_table(
             return "-"
         return f"{(v - b) / abs(b) * 100:+.1f}"
 
-    blocks = [("objects", "Objects", METRIC_KEYS), ("shadows", "Shadows", METRIC_KEYS),
-              ("pairs", "Pairs", ("SOAP", "SOAP50", "SOAP75"))]
+    blocks = [
+        ("objects", "Objects", METRIC_KEYS),
+        ("shadows", "Shadows", METRIC_KEYS),
+        ("pairs", "Pairs", ("SOAP", "SOAP50", "SOAP75")),
+    ]
     for key, label, metrics in blocks:
         n = summaries[names[0]][key].get("n")
         head = f"{title} - {label}" + (f" (n={n})" if n is not None else "")
@@ -154,4 +160,8 @@ def metric_table(
                 b = float(summaries[baseline][key][m])
                 row += [delta(float(summaries[o][key][m]), b) for o in others]
             rows.append(row)
-    return {"title": f"SOBA {split}: box prompts from ground truth", "columns": columns, "rows": rows}
+    return {
+        "title": f"SOBA {split}: box prompts from ground truth",
+        "columns": columns,
+        "rows": rows,
+    }

@@ -146,7 +146,7 @@ class SoapAccumulator:
     def result(self) -> dict[str, float]:
         nan = float("nan")
         if self.n_gt == 0:
-            return {"SOAP": nan, "SOAP50": nan, "SOAP75": nan}
+            return {"SOAP": nan, "SOAP50": nan, "SOAP75": nan, "n": 0}
         aps = np.zeros(len(self.thresholds))
         if self.scores:
             order = np.argsort(-np.asarray(self.scores), kind="mergesort")
@@ -159,12 +159,15 @@ class SoapAccumulator:
                 precision = tpc / np.maximum(tpc + fpc, np.finfo(np.float64).eps)
                 precision = np.maximum.accumulate(precision[::-1])[::-1]
                 idx = np.searchsorted(recall, rec_thrs, side="left")
-                q = np.where(idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0.0)
+                q = np.where(
+                    idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0.0
+                )
                 aps[t_i] = float(np.mean(q))
         out = {"SOAP": float(np.mean(aps))}
         for name, t in (("SOAP50", 0.5), ("SOAP75", 0.75)):
             hit = np.flatnonzero(np.isclose(self.thresholds, t))
             out[name] = float(aps[hit[0]]) if hit.size else nan
+        out["n"] = self.n_gt
         return out
 
 
@@ -179,7 +182,9 @@ def parse_thresholds(text: str) -> tuple[float, ...]:
         else:
             vals = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise InputError(f"bad --iou-thresholds {text!r}; write 0.5, 0.5,0.75 or 0.5:0.95:0.05") from None
+        raise InputError(
+            f"bad --iou-thresholds {text!r}; write 0.5, 0.5,0.75 or 0.5:0.95:0.05"
+        ) from None
     if not vals or any(not 0.0 < v <= 1.0 for v in vals):
         raise InputError(f"--iou-thresholds {text!r} must be numbers in (0, 1]")
     return tuple(vals)

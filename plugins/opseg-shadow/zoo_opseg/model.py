@@ -117,8 +117,12 @@ class OpSegModel(Sam2Model):
         name = variant.name if variant else family.name
         sd = read_sam21_checkpoint(checkpoint, size, model_name=name) if checkpoint else None
         model = build_sam2_model(
-            size, None, device="cpu", image_size=image_size,
-            apply_postprocessing=apply_postprocessing, model_name=name,
+            size,
+            None,
+            device="cpu",
+            image_size=image_size,
+            apply_postprocessing=apply_postprocessing,
+            model_name=name,
         )
         if sd is not None:
             load_state_dict_strict(model, sd, model_name=name, path=checkpoint)
@@ -154,7 +158,9 @@ class OpSegModel(Sam2Model):
         )
 
 
-def predict_pairs(model: Any, image: Any, instances: Any, *, multimask: bool = False) -> ShadowResult:
+def predict_pairs(
+    model: Any, image: Any, instances: Any, *, multimask: bool = False
+) -> ShadowResult:
     """Run any model on object/shadow instances: OpSeg natively, a plain promptable model
     (e.g. ``sam2:base-plus``, the paper's "original" baseline) by decoding the same flat
     prompt list with ``segment`` and pairing the masks up the same way."""

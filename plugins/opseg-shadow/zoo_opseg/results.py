@@ -43,8 +43,10 @@ def soba_entries(
     assoc_scores: list[float] = []
     assoc_extras: list[dict[str, Any]] = []
     for inst in result.instances:
-        for cat, mask, score in ((1, inst.object_mask, inst.object_score),
-                                 (2, inst.shadow_mask, inst.shadow_score)):
+        for cat, mask, score in (
+            (1, inst.object_mask, inst.object_score),
+            (2, inst.shadow_mask, inst.shadow_score),
+        ):
             if mask is None:
                 continue
             masks.append(mask)
@@ -58,7 +60,8 @@ def soba_entries(
     anns = coco_results(np.stack(masks), scores, image_id, cats, extras) if masks else []
     assoc = (
         coco_results(np.stack(assoc_masks), assoc_scores, image_id, 1, assoc_extras)
-        if assoc_masks else []
+        if assoc_masks
+        else []
     )
     return anns, assoc
 
@@ -96,21 +99,27 @@ def save_shadow_result(
                     written.append(name)
         if "coco" in formats or "json" in formats:
             anns, assoc = soba_entries(result, image_id=image_id)
-            write_json(tmp / "results.json", {
-                "provenance": result.provenance.model_dump(mode="json"),
-                "image_size": [h, w],
-                "categories": CATEGORIES,
-                "annotations": anns,
-                "association_anno": assoc,
-            })
+            write_json(
+                tmp / "results.json",
+                {
+                    "provenance": result.provenance.model_dump(mode="json"),
+                    "image_size": [h, w],
+                    "categories": CATEGORIES,
+                    "annotations": anns,
+                    "association_anno": assoc,
+                },
+            )
             written.append("results.json")
         if image is not None:
             empty = np.zeros((h, w), dtype=bool)
             objs = [i.object_mask if i.object_mask is not None else empty for i in result.instances]
-            shads = [i.shadow_mask if i.shadow_mask is not None else empty for i in result.instances]
+            shads = [
+                i.shadow_mask if i.shadow_mask is not None else empty for i in result.instances
+            ]
             label = result.provenance.label if result.provenance.is_random else None
-            save_png(tmp / "overlay.png", overlay_pairs(load_image(image), objs, shads,
-                                                        label_text=label))
+            save_png(
+                tmp / "overlay.png", overlay_pairs(load_image(image), objs, shads, label_text=label)
+            )
             written.append("overlay.png")
     out = Path(out_dir)
     return [out / n for n in written]

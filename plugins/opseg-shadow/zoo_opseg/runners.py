@@ -53,7 +53,9 @@ def instances_from_options(
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            raise InputError(f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+            raise InputError(
+                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+            ) from None
         if isinstance(data, dict) and "instances" in data:
             data = data["instances"]
         if not isinstance(data, list):
@@ -119,16 +121,19 @@ def run_shadows(ctx: RunContext) -> dict[str, Any]:
     out = ctx.out_dir()
     model = ctx.load_model(**config)
     result = model.segment_shadows(image, instances, multimask=multimask)
-    files = save_shadow_result(result, out, image=image, formats=sorted(formats),
-                               image_id=Path(image_path).stem)
+    files = save_shadow_result(
+        result, out, image=image, formats=sorted(formats), image_id=Path(image_path).stem
+    )
     return {
         "model": model.name,
         "weights": model.weights,
         "instances": len(result.instances),
         "scores": [
-            {"association": i.association_id,
-             "object": None if i.object_score is None else round(i.object_score, 4),
-             "shadow": None if i.shadow_score is None else round(i.shadow_score, 4)}
+            {
+                "association": i.association_id,
+                "object": None if i.object_score is None else round(i.object_score, 4),
+                "shadow": None if i.shadow_score is None else round(i.shadow_score, 4),
+            }
             for i in result.instances
         ],
         "files": [str(f) for f in files],
@@ -138,7 +143,13 @@ def run_shadows(ctx: RunContext) -> dict[str, Any]:
 def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     """``zoo eval opseg-shadow --annotations SOBA.json --images DIR [--split test|challenge]
     [--compare sam2:base-plus] [--out DIR]``: the paper's table, plus SOAP."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import write_json
@@ -184,18 +195,31 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     models: dict[str, Any] = {}
     if compare:
         models[compare] = load(
-            compare, device=ctx.get("device", "auto"),
-            weights=RANDOM if ctx.get("weights") == RANDOM else None, **config,
+            compare,
+            device=ctx.get("device", "auto"),
+            weights=RANDOM if ctx.get("weights") == RANDOM else None,
+            **config,
         )
     main_name = main.name if main.name not in models else f"{main.name} (evaluated)"
     models[main_name] = main
 
-    with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=ctx.console, transient=True,
-                  disable=bool(ctx.as_json)) as bar:
+    with Progress(
+        TextColumn("[bold]eval[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=ctx.console,
+        transient=True,
+        disable=bool(ctx.as_json),
+    ) as bar:
         task = bar.add_task(Path(annotations).name, total=len(data.images))
-        evals = evaluate(models, data, thresholds=thresholds, keep_predictions=out is not None,
-                         progress=lambda done, total: bar.update(task, completed=done))
+        evals = evaluate(
+            models,
+            data,
+            thresholds=thresholds,
+            keep_predictions=out is not None,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
     summaries = {name: ev.summary() for name, ev in evals.items()}
     table = metric_table(summaries, split, baseline=compare or None)
     report: dict[str, Any] = {
@@ -205,23 +229,34 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         "annotations": str(annotations),
         **data.count(),
         "metrics": summaries,
-        "weighted": "W.IoU = sum|P∩G| / sum|P∪G|, W.Dice = 2 sum|P∩G| / sum(|P|+|G|) over all instances",
+        "weighted": (
+            "W.IoU = sum|P∩G| / sum|P∪G|, W.Dice = 2 sum|P∩G| / sum(|P|+|G|) over all instances"
+        ),
         "warnings": data.warnings,
         "table": table,
     }
     if out is not None:
         files = []
         with atomic_output_dir(out) as tmp:
-            write_json(Path(tmp) / "metrics.json", {k: v for k, v in report.items() if k != "table"})
+            write_json(
+                Path(tmp) / "metrics.json", {k: v for k, v in report.items() if k != "table"}
+            )
             files.append(Path(out) / "metrics.json")
             for i, (name, ev) in enumerate(evals.items()):
                 fname = f"predictions_{i}_{name.replace(':', '_').replace(' ', '_')}.json"
-                write_json(Path(tmp) / fname, {
-                    "model": name, "categories": [{"id": 1, "name": "Object"}, {"id": 2, "name": "Shadow"}],
-                    "annotations": ev.annotations, "association_anno": ev.association_anno,
-                })
+                write_json(
+                    Path(tmp) / fname,
+                    {
+                        "model": name,
+                        "categories": [{"id": 1, "name": "Object"}, {"id": 2, "name": "Shadow"}],
+                        "annotations": ev.annotations,
+                        "association_anno": ev.association_anno,
+                    },
+                )
                 files.append(Path(out) / fname)
         report["files"] = [str(f) for f in files]
+    if not ctx.as_json:
+        report.pop("metrics")  # the table shows them; --json keeps the full numbers
     if data.warnings and ctx.console is not None and not ctx.as_json:
         for w in data.warnings:
             ctx.console.print(f"[yellow]warning:[/] {w}", highlight=False)

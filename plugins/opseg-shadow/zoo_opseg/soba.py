@@ -102,7 +102,10 @@ def ann_to_mask(ann: dict[str, Any], height: int, width: int) -> np.ndarray:
             if isinstance(counts, list):
                 rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
             else:
-                rle = {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+                rle = {
+                    "size": [h, w],
+                    "counts": counts.encode() if isinstance(counts, str) else counts,
+                }
         else:
             raise TypeError(f"segmentation is a {type(seg).__name__}")
         with warnings.catch_warnings():
@@ -118,7 +121,8 @@ def ann_to_mask(ann: dict[str, Any], height: int, width: int) -> np.ndarray:
         m = m.any(axis=2)
     if m.shape != (height, width):
         raise InputError(
-            f"annotation {ann.get('id')} (image {ann.get('image_id')}) is {m.shape[1]}x{m.shape[0]} "
+            f"annotation {ann.get('id')} (image {ann.get('image_id')}) is "
+            f"{m.shape[1]}x{m.shape[0]} "
             f"but its image is {width}x{height}; the annotation file does not match"
         )
     return m
@@ -177,11 +181,15 @@ def load_soba(
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputError(f"annotations {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        raise InputError(
+            f"annotations {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from None
     except UnicodeDecodeError:
         raise InputError(f"annotations {path} is not a text JSON file") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-        data.get("annotations"), list
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
     ):
         raise InputError(
             f"annotations {path} is not COCO/SOBA-like: it needs 'images' and 'annotations' lists"
@@ -200,7 +208,8 @@ def load_soba(
             h, w = int(rec["height"]), int(rec["width"])
         except (KeyError, TypeError, ValueError):
             raise InputError(
-                f"annotations {path}: image entry {str(rec)[:80]} needs id, file_name, height, width"
+                f"annotations {path}: image entry {str(rec)[:80]} needs id, file_name, "
+                "height, width"
             ) from None
         imgs[iid] = SobaImage(iid, fname, img_dir / fname if img_dir else None, h, w)
 
@@ -220,8 +229,8 @@ def load_soba(
                 "no 'association' field; SOBA pairs each object with its shadow through it - is "
                 "this a plain COCO file?"
             )
-        iid = ann.get("image_id")
-        if iid not in imgs:
+        ann_img = ann.get("image_id")
+        if ann_img not in imgs:
             unknown_img += 1
             continue
         try:
@@ -234,7 +243,7 @@ def load_soba(
         if a <= 0:
             unassoc += 1
             a, solo = solo, solo - 1
-        pair = by_pair.setdefault((iid, a), SobaPair(association=a))
+        pair = by_pair.setdefault((ann_img, a), SobaPair(association=a))
         role = "object" if cat == obj_cat else "shadow"
         if getattr(pair, role) is not None:
             dup += 1
@@ -242,28 +251,30 @@ def load_soba(
         setattr(pair, role, ann)
 
     # association_anno: by its 'association' field when present, else by order per image
-    assoc_anns = [a for a in data.get("association_anno") or [] if isinstance(a, dict)]
-    per_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for a in assoc_anns:
-        per_image[a.get("image_id")].append(a)  # type: ignore[index]
+    assoc_anns = [x for x in data.get("association_anno") or [] if isinstance(x, dict)]
+    per_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for entry in assoc_anns:
+        per_image[entry.get("image_id")].append(entry)
     unlinked = 0
-    for iid, lst in per_image.items():
-        if all("association" in a for a in lst):
-            for a in lst:
-                p = by_pair.get((iid, int(a["association"])))
-                if p is not None:
-                    p.association_ann = a
+    for iid, entries in per_image.items():
+        if all("association" in e for e in entries):
+            for e in entries:
+                target = by_pair.get((iid, int(e["association"])))
+                if target is not None:
+                    target.association_ann = e
                 else:
                     unlinked += 1
         else:
-            pairs = sorted((p for (i, k), p in by_pair.items() if i == iid and k > 0 and p.complete),
-                           key=lambda p: p.association)
-            lst = sorted(lst, key=lambda a: a.get("id", 0))
-            if len(pairs) == len(lst):
-                for p, a in zip(pairs, lst, strict=True):
-                    p.association_ann = a
+            complete = sorted(
+                (pr for (i, k), pr in by_pair.items() if i == iid and k > 0 and pr.complete),
+                key=lambda pr: pr.association,
+            )
+            entries = sorted(entries, key=lambda e: e.get("id", 0))
+            if len(complete) == len(entries):
+                for pr, e in zip(complete, entries, strict=True):
+                    pr.association_ann = e
             else:
-                unlinked += len(lst)
+                unlinked += len(entries)
 
     one_sided = {"object": 0, "shadow": 0}
     for (iid, _), pair in sorted(by_pair.items(), key=lambda kv: (kv[0][0], abs(kv[0][1]))):
@@ -272,20 +283,29 @@ def load_soba(
             one_sided["shadow" if pair.object is None else "object"] += 1
 
     if one_sided["shadow"]:
-        warn.append(f"{one_sided['shadow']} shadows have no object: scored for shadows, left out of SOAP")
+        warn.append(
+            f"{one_sided['shadow']} shadows have no object: scored for shadows, left out of SOAP"
+        )
     if one_sided["object"]:
-        warn.append(f"{one_sided['object']} objects have no shadow: scored for objects, left out of SOAP")
+        warn.append(
+            f"{one_sided['object']} objects have no shadow: scored for objects, left out of SOAP"
+        )
     if unassoc:
         warn.append(f"{unassoc} annotations have association 0 (unpaired)")
     if dup:
         warn.append(f"{dup} annotations repeat an object/shadow of an association; kept the first")
     if skipped_cat:
-        warn.append(f"{skipped_cat} annotations are neither object ({obj_cat}) nor shadow ({sha_cat}); skipped")
+        warn.append(
+            f"{skipped_cat} annotations are neither object ({obj_cat}) nor shadow "
+            f"({sha_cat}); skipped"
+        )
     if unknown_img:
         warn.append(f"{unknown_img} annotations refer to unknown image ids; skipped")
     if unlinked:
-        warn.append(f"{unlinked} association_anno entries could not be linked to a pair; "
-                    "SOAP uses the union of object and shadow instead")
+        warn.append(
+            f"{unlinked} association_anno entries could not be linked to a pair; "
+            "SOAP uses the union of object and shadow instead"
+        )
 
     images_out = [im for _, im in sorted(imgs.items()) if im.pairs]
     if not images_out:

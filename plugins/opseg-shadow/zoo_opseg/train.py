@@ -91,8 +91,17 @@ class TrainConfig:
         return self.warmup if self.warmup is not None else min(100, self.steps // 10)
 
     # what must agree for --resume to continue a run
-    RESUME_KEYS = ("annotations", "base", "freeze", "image_size", "batch_size", "accum", "seed",
-                   "max_prompts", "init")
+    RESUME_KEYS = (
+        "annotations",
+        "base",
+        "freeze",
+        "image_size",
+        "batch_size",
+        "accum",
+        "seed",
+        "max_prompts",
+        "init",
+    )
 
     def validate(self) -> None:
         if self.freeze not in FREEZE_CHOICES:
@@ -107,22 +116,32 @@ class TrainConfig:
         if self.name in RESERVED_NAMES:
             raise InputError(f"--name {self.name} is a published variant; choose another name")
         if self.image_size < 64 or self.image_size % 64:
-            raise InputError(f"--image-size must be a positive multiple of 64, got {self.image_size}")
+            raise InputError(
+                f"--image-size must be a positive multiple of 64, got {self.image_size}"
+            )
         for key in ("steps", "batch_size", "accum", "max_prompts", "save_every"):
             if getattr(self, key) < 1:
-                raise InputError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
+                raise InputError(
+                    f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}"
+                )
         if self.lr is not None and not (0 < self.lr < 1):
             raise InputError(f"--lr must be in (0, 1), got {self.lr}")
         if not 0 <= self.box_noise < 1:
             raise InputError(f"--box-noise must be in [0, 1), got {self.box_noise}")
         if self.cache_embeddings and not self.frozen:
-            raise InputError("--cache-embeddings needs --freeze image-encoder (a trained encoder "
-                             "changes its embeddings)")
-        if len(self.loss_weights) != 3 or any(w < 0 for w in self.loss_weights) or not any(
-            self.loss_weights
+            raise InputError(
+                "--cache-embeddings needs --freeze image-encoder (a trained encoder "
+                "changes its embeddings)"
+            )
+        if (
+            len(self.loss_weights) != 3
+            or any(w < 0 for w in self.loss_weights)
+            or not any(self.loss_weights)
         ):
-            raise InputError(f"--loss-weights must be three non-negative numbers focal,dice,iou "
-                             f"(not all 0), got {self.loss_weights}")
+            raise InputError(
+                f"--loss-weights must be three non-negative numbers focal,dice,iou "
+                f"(not all 0), got {self.loss_weights}"
+            )
         if self.workers < 0:
             raise InputError(f"--workers must be >= 0, got {self.workers}")
 
@@ -159,8 +178,9 @@ class SobaTrainSet:
         img = load_image(im.path)
         h, w = img.shape[:2]
         if (h, w) != (im.height, im.width):
-            raise InputError(f"image {im.file_name} is {w}x{h} but the annotations say "
-                             f"{im.width}x{im.height}")
+            raise InputError(
+                f"image {im.file_name} is {w}x{h} but the annotations say {im.width}x{im.height}"
+            )
         s = self.size
         masks, boxes, roles = [], [], []
         for pair in im.pairs:
@@ -171,7 +191,9 @@ class SobaTrainSet:
                 box = mask_box(m)
                 if box is None:
                     continue
-                masks.append(cv2.resize(m.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST))
+                masks.append(
+                    cv2.resize(m.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST)
+                )
                 boxes.append([box[0] * s / w, box[1] * s / h, box[2] * s / w, box[3] * s / h])
                 roles.append(role)
         return {
@@ -209,7 +231,7 @@ def image_features(model: Any, fpn: list[Any]) -> tuple[Any, list[Any]]:
     """Backbone FPN levels -> (image embedding, [high-res s0, s1]) as SAM 2's image path
     builds them: the decoder's 1x1 convs on the two fine levels, ``no_mem_embed`` added to
     the coarse one (what a frame without memory gets)."""
-    fpn = list(fpn[-model.num_feature_levels:])
+    fpn = list(fpn[-model.num_feature_levels :])
     if model.use_high_res_features_in_sam:
         fpn[0] = model.sam_mask_decoder.conv_s0(fpn[0])
         fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
@@ -228,7 +250,9 @@ def trainable_parameters(model: Any, frozen: bool) -> list[tuple[str, Any]]:
 
 
 def mask_losses(
-    logits: Any, target: Any, iou_pred: Any,
+    logits: Any,
+    target: Any,
+    iou_pred: Any,
     weights: tuple[float, float, float] = (FOCAL_WEIGHT, DICE_WEIGHT, IOU_WEIGHT),
 ) -> tuple[Any, dict[str, float]]:
     """SAM's loss for N prompts: focal (alpha .25, gamma 2) x20 + dice + IoU-prediction MSE
@@ -253,11 +277,17 @@ def mask_losses(
     iou_loss = (iou_pred.float().reshape(-1) - actual_iou) ** 2
     wf, wd, wi = weights
     total = (wf * focal + wd * dice + wi * iou_loss).mean()
-    return total, {"focal": float(focal.detach().mean()), "dice": float(dice.detach().mean()),
-                   "iou": float(iou_loss.detach().mean()), "miou": float(actual_iou.mean())}
+    return total, {
+        "focal": float(focal.detach().mean()),
+        "dice": float(dice.detach().mean()),
+        "iou": float(iou_loss.detach().mean()),
+        "miou": float(actual_iou.mean()),
+    }
 
 
-def jitter_boxes(boxes: np.ndarray, noise: float, size: int, rng: np.random.Generator) -> np.ndarray:
+def jitter_boxes(
+    boxes: np.ndarray, noise: float, size: int, rng: np.random.Generator
+) -> np.ndarray:
     """SAM-style box noise: each coordinate moves by N(0, noise * side), at most 20 px
     (scaled to this input size), clipped to the image."""
     if noise <= 0 or len(boxes) == 0:
@@ -285,7 +315,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_save(path: Path, writer: Callable[[Path], None]) -> None:
+def _atomic_save(path: Path, writer: Callable[[Path], Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         writer(tmp)
@@ -301,8 +331,10 @@ def save_weights(model: Any, path: Path) -> tuple[str, int]:
     from zoo.weights import sha256_file
 
     sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic_save(path, lambda p: save_file(sd, str(p), metadata={"format": "pt",
-                                                                  "zoo_family": "opseg-shadow"}))
+    _atomic_save(
+        path,
+        lambda p: save_file(sd, str(p), metadata={"format": "pt", "zoo_family": "opseg-shadow"}),
+    )
     return sha256_file(path), path.stat().st_size
 
 
@@ -322,15 +354,17 @@ def write_card(path: Path, cfg: TrainConfig, report: dict[str, Any]) -> None:
 
     fam = get_registry().families["opseg-shadow"]
     card = load_card(fam.card)  # type: ignore[arg-type]
-    zoo_block = card.zoo.model_copy(update={
-        "reported_metrics": [],
-        "notes": [
-            f"Trained locally by `zoo train opseg-shadow` ({time.strftime('%Y-%m-%d %H:%M')}); "
-            "the paper's numbers do not apply to this checkpoint.",
-            f"Start: {cfg.init if cfg.init != 'pretrained' else 'sam2:' + cfg.base} "
-            f"(SAM 2.1 {cfg.base}); recipe: freeze={cfg.freeze}.",
-        ],
-    })
+    zoo_block = card.zoo.model_copy(
+        update={
+            "reported_metrics": [],
+            "notes": [
+                f"Trained locally by `zoo train opseg-shadow` ({time.strftime('%Y-%m-%d %H:%M')}); "
+                "the paper's numbers do not apply to this checkpoint.",
+                f"Start: {cfg.init if cfg.init != 'pretrained' else 'sam2:' + cfg.base} "
+                f"(SAM 2.1 {cfg.base}); recipe: freeze={cfg.freeze}.",
+            ],
+        }
+    )
     body = (
         f"Fine-tuned SAM 2.1 {cfg.base} for instance shadow segmentation (OpSeg recipe, "
         f"{'frozen image encoder' if cfg.frozen else 'full fine-tune'}).\n\n"
@@ -346,11 +380,18 @@ def write_card(path: Path, cfg: TrainConfig, report: dict[str, Any]) -> None:
             f"{v['before']['objects']['mIoU']:.4f}/{v['before']['shadows']['mIoU']:.4f}, after "
             f"{v['after']['objects']['mIoU']:.4f}/{v['after']['shadows']['mIoU']:.4f}\n"
         )
-    body += f"\n```bash\nzoo run opseg-shadow:{cfg.name} --image X --objects ... --shadows ...\n```\n"
+    body += (
+        f"\n```bash\nzoo run opseg-shadow:{cfg.name} --image X --objects ... --shadows ...\n```\n"
+    )
     new = card.model_copy(update={"zoo": zoo_block, "body": body})
     extra = {"training": {k: v for k, v in asdict(cfg).items() if k not in ("device", "out")}}
-    text = render_card(new, name=f"opseg-shadow:{cfg.name}", tags=["fine-tuned", "local"],
-                       base_model=f"sam2:{cfg.base}", extra=extra)
+    text = render_card(
+        new,
+        name=f"opseg-shadow:{cfg.name}",
+        tags=["fine-tuned", "local"],
+        base_model=f"sam2:{cfg.base}",
+        extra=extra,
+    )
     _atomic_save(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
@@ -383,8 +424,9 @@ def _validate_model(model: Any, data: Any, device: str, label: str) -> dict[str,
         model.train(was_training)
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
-          show_progress: bool = True) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig, *, resume: bool = False, console: Any = None, show_progress: bool = True
+) -> dict[str, Any]:
     """Run (or resume) a fine-tuning run; returns a report (see the module docstring)."""
     import torch
 
@@ -396,16 +438,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
     cfg.validate()
     device = resolve_device(cfg.device)
     data = load_soba(cfg.annotations, cfg.images)
-    val = load_soba(cfg.val_annotations, cfg.val_images or cfg.images) if cfg.val_annotations else None
+    val = (
+        load_soba(cfg.val_annotations, cfg.val_images or cfg.images)
+        if cfg.val_annotations
+        else None
+    )
     run_dir, reg_dir = run_paths(cfg)
     state_path = run_dir / "train_state.pt"
     if resume:
         if not state_path.is_file():
-            raise InputError(f"--resume: no saved state for run {cfg.name} ({state_path}); start it "
-                             "without --resume")
+            raise InputError(
+                f"--resume: no saved state for run {cfg.name} ({state_path}); start it "
+                "without --resume"
+            )
     elif state_path.exists() or (reg_dir / "variant.json").exists():
-        raise InputError(f"run {cfg.name} already exists in {run_dir}; pass --resume to continue it "
-                         "or choose another --name")
+        raise InputError(
+            f"run {cfg.name} already exists in {run_dir}; pass --resume to continue it "
+            "or choose another --name"
+        )
     init_path: Path | None = None
     if cfg.init == "pretrained":
         from zoo.model import resolve_weights
@@ -424,8 +474,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
         diff = [k for k in TrainConfig.RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
         if diff:
             k = diff[0]
-            raise InputError(f"--resume: run {cfg.name} was started with {k}={saved.get(k)!r}, now "
-                             f"{getattr(cfg, k)!r}; use the same options (or a new --name)")
+            raise InputError(
+                f"--resume: run {cfg.name} was started with {k}={saved.get(k)!r}, now "
+                f"{getattr(cfg, k)!r}; use the same options (or a new --name)"
+            )
 
     from zoo_sam2.build import build_sam2_model
 
@@ -441,16 +493,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
     params = trainable_parameters(model, cfg.frozen)
     for _, p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW([p for _, p in params], lr=cfg.learning_rate,
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(
+        [p for _, p in params], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
     start = 0
     log: list[dict[str, float]] = []
     names = {n for n, _ in params}
     if state is not None:
         saved_sd = state["model"]
         if set(saved_sd) != names:
-            raise InputError(f"--resume: the saved state of run {cfg.name} does not match its "
-                             "recipe (different parameters); start a new --name")
+            raise InputError(
+                f"--resume: the saved state of run {cfg.name} does not match its "
+                "recipe (different parameters); start a new --name"
+            )
         model.load_state_dict(saved_sd, strict=False)
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
@@ -458,26 +513,37 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
 
     run_dir.mkdir(parents=True, exist_ok=True)
     reg_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"name": cfg.name, "variant": f"opseg-shadow:{cfg.name}",
-                              "train_images": len(data), "run_dir": str(run_dir)}
+    report: dict[str, Any] = {
+        "name": cfg.name,
+        "variant": f"opseg-shadow:{cfg.name}",
+        "train_images": len(data),
+        "run_dir": str(run_dir),
+    }
     if val is not None and state is None:
         report["val_before"] = _validate_model(model, val, device, "init")
     elif state is not None and state.get("val_before"):
         report["val_before"] = state["val_before"]
 
     def save_state(step: int) -> None:
-        blob = {"step": step, "config": asdict(cfg), "log": log,
-                # only what learns: the rest is rebuilt from the same start on --resume
-                "model": {n: p.detach().cpu() for n, p in model.named_parameters() if n in names},
-                "optimizer": opt.state_dict(), "val_before": report.get("val_before")}
+        blob = {
+            "step": step,
+            "config": asdict(cfg),
+            "log": log,
+            # only what learns: the rest is rebuilt from the same start on --resume
+            "model": {n: p.detach().cpu() for n, p in model.named_parameters() if n in names},
+            "optimizer": opt.state_dict(),
+            "val_before": report.get("val_before"),
+        }
         _atomic_save(state_path, lambda p: torch.save(blob, str(p)))
 
     dataset = SobaTrainSet(data, cfg.image_size)
-    loader = torch.utils.data.DataLoader(
+    loader: Any = torch.utils.data.DataLoader(
         dataset,  # type: ignore[arg-type]
-        batch_sampler=index_stream(len(dataset), cfg.batch_size, cfg.seed, start * cfg.accum,
-                                   cfg.steps * cfg.accum),
-        collate_fn=_collate, num_workers=cfg.workers,
+        batch_sampler=index_stream(
+            len(dataset), cfg.batch_size, cfg.seed, start * cfg.accum, cfg.steps * cfg.accum
+        ),
+        collate_fn=_collate,
+        num_workers=cfg.workers,
     )
     use_amp = (cfg.amp if cfg.amp is not None else True) and device.startswith("cuda")
     cache: dict[int, list[Any]] = {}
@@ -496,10 +562,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn("[bold]train[/] opseg-shadow:" + cfg.name), BarColumn(),
-                   MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                   TimeRemainingColumn(), console=console, transient=False,
-                   disable=not show_progress)
+    bar = Progress(
+        TextColumn("[bold]train[/] opseg-shadow:" + cfg.name),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not show_progress,
+    )
     try:
         with bar:
             task = bar.add_task("train", total=cfg.steps, completed=start, loss="-")
@@ -532,28 +604,42 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
     model.eval()
     weights = run_dir / "model.safetensors"
     sha, size = save_weights(model, weights)
-    report.update({"steps": step, "final_loss": log[-1]["loss"] if log else float("nan"),
-                   "steps_per_s": (step - start) / elapsed if elapsed > 0 else float("nan")})
+    report.update(
+        {
+            "steps": step,
+            "final_loss": log[-1]["loss"] if log else float("nan"),
+            "steps_per_s": (step - start) / elapsed if elapsed > 0 else float("nan"),
+        }
+    )
     if val is not None:
-        report["val"] = {"before": report.pop("val_before"),
-                         "after": _validate_model(model, val, device, "trained")}
+        report["val"] = {
+            "before": report.pop("val_before"),
+            "after": _validate_model(model, val, device, "trained"),
+        }
     card = run_dir / "card.md"
     write_card(card, cfg, report)
-    _atomic_save(run_dir / "train_log.json",
-                 lambda p: p.write_text(json.dumps({"config": asdict(cfg), "log": log,
-                                                    "report": report}, indent=1, default=str)))
+    _atomic_save(
+        run_dir / "train_log.json",
+        lambda p: p.write_text(
+            json.dumps({"config": asdict(cfg), "log": log, "report": report}, indent=1, default=str)
+        ),
+    )
     variant = {
         "family": "opseg-shadow",
         "tag": cfg.name,
         "weights": {"uri": str(weights), "sha256": sha, "size": size},
         "params": int(sum(p.numel() for p in model.parameters())),
         "config": {"size": cfg.base, "image_size": cfg.image_size},
-        "description": (f"local: SAM 2.1 {cfg.base} fine-tuned on {Path(cfg.annotations).name}, "
-                        f"freeze={cfg.freeze}, {step} steps"),
+        "description": (
+            f"local: SAM 2.1 {cfg.base} fine-tuned on {Path(cfg.annotations).name}, "
+            f"freeze={cfg.freeze}, {step} steps"
+        ),
         "card": str(card),
     }
-    _atomic_save(reg_dir / "variant.json",
-                 lambda p: p.write_text(json.dumps(variant, indent=1), encoding="utf-8"))
+    _atomic_save(
+        reg_dir / "variant.json",
+        lambda p: p.write_text(json.dumps(variant, indent=1), encoding="utf-8"),
+    )
     from zoo.registry import reset_registry
 
     reset_registry()  # so zoo.load("opseg-shadow:<name>") in this process sees the variant
@@ -561,17 +647,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, console: Any = None,
     return report
 
 
-def _micro_step(model: Any, batch: list[dict[str, Any]], cfg: TrainConfig,
-                rng: np.random.Generator, device: str, use_amp: bool,
-                cache: dict[int, list[Any]]) -> tuple[Any, dict[str, float]]:
+def _micro_step(
+    model: Any,
+    batch: list[dict[str, Any]],
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    device: str,
+    use_amp: bool,
+    cache: dict[int, list[Any]],
+) -> tuple[Any, dict[str, float]]:
     """Forward one micro-batch; returns (loss, parts) with the graph for backward."""
     import contextlib
 
     import torch
     import torch.nn.functional as F
 
-    amp = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_amp
-           else contextlib.nullcontext())
+    amp = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if use_amp
+        else contextlib.nullcontext()
+    )
     s = cfg.image_size
     with amp:
         need = [b for b in batch if b["index"] not in cache]
@@ -583,20 +678,22 @@ def _micro_step(model: Any, batch: list[dict[str, Any]], cfg: TrainConfig,
                     fpn = model.image_encoder(x)["backbone_fpn"]
             else:
                 fpn = model.image_encoder(x)["backbone_fpn"]
-            fpn_new = [[lvl[i: i + 1] for lvl in fpn] for i in range(len(need))]
+            fpn_new = [[lvl[i : i + 1] for lvl in fpn] for i in range(len(need))]
             if cfg.cache_embeddings:
                 for b, f in zip(need, fpn_new, strict=True):
                     cache[b["index"]] = [t.detach() for t in f]
         it = iter(fpn_new)
-        per_image = [cache[b["index"]] if b["index"] in cache and cfg.cache_embeddings
-                     else next(it) for b in batch]
+        per_image = [
+            cache[b["index"]] if b["index"] in cache and cfg.cache_embeddings else next(it)
+            for b in batch
+        ]
         fpn_b = [torch.cat([f[lvl] for f in per_image]) for lvl in range(len(per_image[0]))]
         embed, high = image_features(model, fpn_b)
 
         counts, boxes, targets = [], [], []
         for b in batch:
             k = len(b["boxes"])
-            pick = np.sort(rng.choice(k, size=min(k, cfg.max_prompts), replace=False)) if k else []
+            pick = np.sort(rng.choice(k, size=min(k, cfg.max_prompts), replace=False))
             counts.append(len(pick))
             if len(pick):
                 bx = jitter_boxes(b["boxes"][pick].numpy(), cfg.box_noise, s, rng)
@@ -645,7 +742,7 @@ def _weights(v: Any) -> tuple[float, float, float]:
 
 
 def train_command(ctx: RunContext) -> dict[str, Any]:
-    """``zoo train opseg-shadow --annotations SOBA.json --images DIR --freeze image-encoder|none``."""
+    """``zoo train opseg-shadow --annotations F --images DIR --freeze image-encoder|none``."""
     from zoo.model import RANDOM
 
     o = ctx.opt
@@ -677,13 +774,24 @@ def train_command(ctx: RunContext) -> dict[str, Any]:
     if annotations is None or images is None:
         raise InputError("`zoo train opseg-shadow` needs --annotations SOBA.json and --images DIR")
     if ctx.variant is not None and ctx.name not in ("opseg-shadow", "opseg-shadow:base-plus"):
-        raise InputError("train the family (`zoo train opseg-shadow`); --base picks the SAM 2.1 size")
+        raise InputError(
+            "train the family (`zoo train opseg-shadow`); --base picks the SAM 2.1 size"
+        )
     weights, checkpoint = ctx.get("weights"), ctx.get("checkpoint")
     init = RANDOM if weights == RANDOM else (str(checkpoint) if checkpoint else "pretrained")
-    name = name or f"{cfg_kwargs['base']}-{'frozen' if cfg_kwargs['freeze'] == 'image-encoder' else 'full'}"
-    cfg = TrainConfig(annotations=str(Path(annotations).resolve()), images=str(Path(images).resolve()),
-                      name=name, init=init, device=ctx.get("device", "auto"),
-                      out=str(ctx.get("out")) if ctx.get("out") else None, **cfg_kwargs)
+    name = (
+        name
+        or f"{cfg_kwargs['base']}-{'frozen' if cfg_kwargs['freeze'] == 'image-encoder' else 'full'}"
+    )
+    cfg = TrainConfig(
+        annotations=str(Path(annotations).resolve()),
+        images=str(Path(images).resolve()),
+        name=name,
+        init=init,
+        device=ctx.get("device", "auto"),
+        out=str(ctx.get("out")) if ctx.get("out") else None,
+        **cfg_kwargs,
+    )
     report = train(cfg, resume=resume, console=ctx.console, show_progress=not ctx.as_json)
     report["run"] = f"zoo run opseg-shadow:{cfg.name} --image X --objects ... --shadows ..."
     return report
