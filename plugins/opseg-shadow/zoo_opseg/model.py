@@ -166,11 +166,13 @@ def predict_pairs(
     prompt list with ``segment`` and pairing the masks up the same way."""
     if hasattr(model, "segment_shadows"):
         return model.segment_shadows(image, instances, multimask=multimask)
+    from zoo.io.images import load_image
+
     insts = as_shadow_prompts(instances)
-    model.set_image(image)
-    h, w = model._orig_hw
+    img = load_image(image)
+    h, w = img.shape[:2]
     flat, owners = flatten_instances(insts, h, w)
-    seg = model.segment(None, Prompts(objects=flat), multimask=multimask)
+    seg = model.segment(img, Prompts(objects=flat), multimask=multimask)
     return ShadowResult(
         instances=pair_up(insts, owners, seg.masks, seg.scores),
         image_size=(h, w),
