@@ -17,6 +17,7 @@ Run: ``.venv/bin/python benchmarks/bench_wesam.py [--device cuda] [--image-size 
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_device, report, timeit
+from _common import bench_device, report
 
 
 def _arg(name: str, default: int) -> int:
@@ -50,7 +51,7 @@ def _current_rss_mb() -> float:
 def main() -> None:
     import torch
     from zoo_wesam.adapter import save_adapter
-    from zoo_wesam.lora import base_fingerprint, inject_lora, lora_parameters
+    from zoo_wesam.lora import base_fingerprint, inject_lora
     from zoo_wesam.synthetic import make_shapes_dataset
     from zoo_wesam.train import (
         AdaptConfig,
@@ -93,46 +94,43 @@ def main() -> None:
         sync()
     step_s = (time.perf_counter() - t0) / steps
     peak = _rss_mb()
-    row = {
-        "case": f"train step, sam2:tiny @ {size}px, batch 1, <=4 instances "
-        f"({device}, {threads} thr)",
-        "value": round(1.0 / step_s, 4),
-        "unit": "steps/s",
-        "seconds_per_step": round(step_s, 3),
-        "peak_rss_mb": round(peak, 1),
-        "rss_after_build_mb": round(rss_model, 1),
-    }
+    detail = f"{step_s:.3f} s/step; peak RSS {peak:.0f} MB (model built: {rss_model:.0f} MB)"
     if sync:
-        row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    rows.append(row)
+        detail += f"; peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"
+    rows.append(
+        {
+            "case": f"WeSAM train step, sam2:tiny @ {size}px, batch 1, <=4 inst "
+            f"({device}, {threads} thr)",
+            "value": round(1.0 / step_s, 4),
+            "unit": "steps/s",
+            "detail": detail,
+        }
+    )
 
     # ---------------------------------------------------------------- 2. adapter size
     state = trainer.finish()
     meta = adapter_metadata(model, "box", cfg, fp, base_record(model), ds)
     nbytes = save_adapter(tmp / "adapter.safetensors", state, meta)
+    actual = sum(v.numel() for v in state.values())
     rows.append(
         {
             "case": "adapter.safetensors on disk, sam2:tiny rank 4",
             "value": nbytes,
             "unit": "bytes",
-            "params": sum(v.numel() for v in state.values()),
+            "detail": f"{actual} params + header",
         }
     )
-    from zoo_sam2.build import build_sam2_model
+    from zoo_wesam.plugin import _PARAMS
 
+    assert lora_param_count("tiny") == actual, "analytic count disagrees with the real adapter"
     for s in ("tiny", "small", "base-plus", "large"):
-        with torch.device("meta"):
-            sam = build_sam2_model(s, None, device="meta")
-        inject_lora(sam, rank=4)
-        n = sum(p.numel() for p in lora_parameters(sam))
-        total = sum(p.numel() for p in sam.parameters()) - n
+        n = lora_param_count(s, rank=4)
         rows.append(
             {
-                "case": f"rank-4 adapter params, sam2:{s}",
+                "case": f"rank-4 adapter, sam2:{s}",
                 "value": n,
                 "unit": "params",
-                "fp32_mb": round(n * 4 / 1e6, 3),
-                "share_of_base": f"{n / total:.4%}",
+                "detail": f"{n * 4 / 1e6:.2f} MB fp32, {n / _PARAMS[s]:.3%} of the base",
             }
         )
 
@@ -140,47 +138,65 @@ def main() -> None:
     img = ds[0].load()
     boxes = {"boxes": ds[0].boxes()}
     base = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, base_seed=0)
-    adapted = model  # merged in place by finish()
-
-    def seg(m: Any) -> Any:
-        def run() -> None:
-            m.reset_cache()
-            m.segment(img, boxes)
-
-        return run
-
-    t_base = timeit(seg(base), repeat=5, warmup=1, sync=sync)
-    t_merged = timeit(seg(adapted), repeat=5, warmup=1, sync=sync)
     unmerged = load(
         "wesam-adapt:tiny", weights="random", device=device, image_size=size, base_seed=0
     )
     inject_lora(unmerged.model, rank=4)
-    t_unmerged = timeit(seg(unmerged), repeat=5, warmup=1, sync=sync)
-    rows.append(
-        {
-            "case": f"segment (embed + 4 boxes) @ {size}px: base sam2:tiny",
-            "value": round(t_base, 4),
-            "unit": "s",
-            "ratio": 1.0,
-        }
-    )
-    rows.append(
-        {
-            "case": "  adapted, LoRA merged (shipped)",
-            "value": round(t_merged, 4),
-            "unit": "s",
-            "ratio": round(t_merged / t_base, 3),
-        }
-    )
-    rows.append(
-        {
-            "case": "  adapted, LoRA modules unmerged",
-            "value": round(t_unmerged, 4),
-            "unit": "s",
-            "ratio": round(t_unmerged / t_base, 3),
-        }
-    )
+    candidates = {"base": base, "merged": model, "unmerged": unmerged}  # model: merged by finish()
+    times: dict[str, list[float]] = {k: [] for k in candidates}
+    repeat = _arg("--repeat", 7)
+    for r in range(repeat + 1):  # interleaved rounds: load drifts hit every model alike
+        for key, m in candidates.items():
+            m.reset_cache()
+            t0 = time.perf_counter()
+            m.segment(img, boxes)
+            if sync:
+                sync()
+            if r:  # round 0 is the warm-up
+                times[key].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    labels = {
+        "base": f"segment (embed + 4 boxes) @ {size}px: base sam2:tiny",
+        "merged": "  adapted, LoRA merged into weights (shipped)",
+        "unmerged": "  adapted, LoRA as separate modules (reference)",
+    }
+    for key in candidates:
+        rows.append(
+            {
+                "case": labels[key],
+                "value": round(med[key], 4),
+                "unit": "s",
+                "detail": f"{med[key] / med['base']:.3f}x base (median of {repeat})",
+            }
+        )
     report("wesam", rows, {"device": device, "image_size": size, "steps_timed": steps})
+
+
+def lora_param_count(size: str, rank: int = 4) -> int:
+    """Adapter parameters of a SAM 2.1 size, from its Hiera config (no model is built).
+
+    Mirrors Hiera's block widths: the first block of each new stage widens ``dim`` by
+    ``dim_mul``; a block's fused qkv is ``Linear(dim, 3 * dim_out)`` and its q and v
+    adapters hold ``2 * rank * (dim + dim_out)`` numbers.
+    """
+    import inspect
+
+    from hydra import compose
+    from sam2.modeling.backbones.hieradet import Hiera
+    from zoo_sam2.build import config_for
+
+    defaults = {k: p.default for k, p in inspect.signature(Hiera).parameters.items()}
+    trunk = compose(config_name=config_for(size)).model.image_encoder.trunk
+    dim = int(trunk.get("embed_dim", defaults["embed_dim"]))
+    stages = [int(v) for v in trunk.get("stages", defaults["stages"])]
+    mul = float(trunk.get("dim_mul", defaults["dim_mul"]))
+    ends = [sum(stages[:i]) - 1 for i in range(1, len(stages) + 1)]
+    n = 0
+    for i in range(sum(stages)):
+        out = int(dim * mul) if i - 1 in ends else dim
+        n += 2 * rank * (dim + out)
+        dim = out
+    return n
 
 
 if __name__ == "__main__":

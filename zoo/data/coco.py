@@ -473,9 +473,9 @@ def build_coco(
                 entry["segmentation"] = rle
             anns.append(entry)
             ann_id += 1
-    cats = categories or {1: "object"}
+    names = categories or {1: "object"}
     return {
         "images": images,
         "annotations": anns,
-        "categories": [{"id": int(k), "name": str(v)} for k, v in sorted(cats.items())],
+        "categories": [{"id": int(k), "name": str(v)} for k, v in sorted(names.items())],
     }

@@ -101,7 +101,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 def _gaussian(x: np.ndarray, sigma: float | tuple[float, float]) -> np.ndarray:
     """Gaussian blur with reflected borders; ``sigma`` may be (rows, cols)."""
     cv2 = _cv2()
-    sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma  # type: ignore[misc]
+    sy, sx = (sigma, sigma) if isinstance(sigma, (int, float)) else sigma
     return cv2.GaussianBlur(
         x, (0, 0), sigmaX=float(sx), sigmaY=float(sy), borderType=cv2.BORDER_REFLECT_101
     )

@@ -119,7 +119,7 @@ def test_total_combines_terms_and_is_finite() -> None:
         + 0.5 * dice_loss(teacher, anc)
         + contrastive_loss(emb_t, emb_a, teacher, anchor)
     )
-    assert float(t["total"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(t["total"].detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     t["total"].backward()
     assert student.grad is not None and teacher.grad is not None and emb_t.grad is not None
 

@@ -199,3 +199,63 @@ def test_adapt_end_to_end_registers_variant(domain: dict[str, Any], tmp_path: Pa
     # a random base without a seed could never be rebuilt to load the adapter
     with pytest.raises(InputError, match="base_seed"):
         base_record(SimpleNamespace(weights="random", base_seed=None))
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_where_it_stopped(
+    domain: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (domain["annotations"], domain["images"])
+    cfg = {
+        "steps": 3,
+        "save_every": 1,
+        "evaluate": False,
+        "progress": False,
+        "max_instances": 2,
+        "warmup_steps": 0,
+        "lr": 1e-3,
+    }
+    original = WesamTrainer.step
+    state = {"raised": False}
+
+    def interrupted(self: WesamTrainer, batch: Any = None) -> dict[str, float]:
+        if self.step_count == 2 and not state["raised"]:
+            state["raised"] = True
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(WesamTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"})
+    from zoo.weights import cache_dir
+
+    assert (cache_dir() / "local" / "wesam-adapt" / "res" / "train" / "checkpoint.pt").exists()
+    with pytest.raises(InputError, match="other settings"):
+        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res", "lr": 5e-4})
+    resumed = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"})
+    assert resumed.resumed_from == 2 and resumed.steps == 3
+    assert not (cache_dir() / "local" / "wesam-adapt" / "res" / "train").exists()
+    straight = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "ref"})
+    a, _ = read_adapter(Path(resumed.path or "") / "adapter.safetensors")
+    b, _ = read_adapter(Path(straight.path or "") / "adapter.safetensors")
+    for k in b:  # an interruption changes nothing: same augmentations, same updates
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.slow
+def test_ema_teacher_option(domain: dict[str, Any]) -> None:
+    model = _load(base_seed=0)
+    ds = CocoDataset(domain["annotations"], domain["images"], require_masks=True)
+    cfg = AdaptConfig(
+        steps=10, warmup_steps=0, lr=1e-3, ema_teacher=True, ema_rate=0.5, max_instances=2
+    )
+    trainer = WesamTrainer(model, "coarse", cfg, ds)
+    first = trainer.step()
+    second = trainer.step()
+    assert all(math.isfinite(v) for v in (*first.values(), *second.values()))
+    assert trainer.ema is not None
+    live = {k: v for k, v in trainer.checkpoint({}, {})["lora"].items()}
+    key = next(k for k in live if k.endswith("lora_b_q"))
+    # the EMA moved towards the student but lags behind it
+    assert 0 < trainer.ema[key].abs().sum() < live[key].abs().sum() * 1.5
+    assert not torch.equal(trainer.ema[key], live[key])

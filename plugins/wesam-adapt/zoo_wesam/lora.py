@@ -64,8 +64,9 @@ class LoRAQKV(nn.Linear):
         if not self.enabled:
             return out
         d = self.out_features // 3
-        dq = F.linear(F.linear(x, self.lora_a_q), self.lora_b_q) * self.scale
-        dv = F.linear(F.linear(x, self.lora_a_v), self.lora_b_v) * self.scale
+        xa = x.to(self.lora_a_q.dtype)  # adapters stay fp32 under a bf16/fp16 base
+        dq = (F.linear(F.linear(xa, self.lora_a_q), self.lora_b_q) * self.scale).to(out.dtype)
+        dv = (F.linear(F.linear(xa, self.lora_a_v), self.lora_b_v) * self.scale).to(out.dtype)
         return torch.cat([out[..., :d] + dq, out[..., d : 2 * d], out[..., 2 * d :] + dv], dim=-1)
 
     def delta_weight(self) -> torch.Tensor:
@@ -279,7 +280,8 @@ def base_fingerprint(sam: nn.Module) -> str:
     still holds after it.
     """
     h = hashlib.blake2b(digest_size=16)
-    sd = sam.image_encoder.state_dict()
+    encoder: Any = sam.image_encoder
+    sd = encoder.state_dict()
     for key in sorted(sd):
         if any(key.endswith("." + k) for k in LORA_KEYS):
             continue

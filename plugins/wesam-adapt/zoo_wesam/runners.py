@@ -144,7 +144,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     if compare:
         if str(compare).lower() in ("source", "base"):
             meta = getattr(model, "adapter_meta", None) or {}
-            src_cfg = {"image_size": int(model.model.image_size)}
+            src_cfg: dict[str, Any] = {"image_size": int(model.model.image_size)}
             base_w = meta.get("base_weights") or {}
             if base_w.get("kind") == "random":
                 src_cfg["base_seed"] = int(base_w.get("seed", 0))

@@ -264,8 +264,8 @@ class SamForward:
     def __init__(self, sam: torch.nn.Module) -> None:
         from sam2.utils.transforms import SAM2Transforms
 
-        self.sam = sam
-        self.size = int(sam.image_size)
+        self.sam: Any = sam
+        self.size: int = getattr(sam, "image_size")  # noqa: B009 (an int attribute of SAM2Base)
         self.tf = SAM2Transforms(resolution=self.size, mask_threshold=0.0)
 
     @property
@@ -273,7 +273,7 @@ class SamForward:
         return next(self.sam.parameters()).device
 
     def images(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
-        dtype = next(self.sam.parameters()).dtype
+        dtype = self.sam.sam_mask_decoder.iou_token.weight.dtype  # the base's, not LoRA's
         return torch.stack([self.tf(a) for a in arrays]).to(self.device, dtype=dtype)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -580,10 +580,12 @@ def base_record(model: Any) -> dict[str, Any]:
 def _signature(
     model: Any, kind: str, cfg: AdaptConfig, ds: CocoDataset, fingerprint: str
 ) -> dict[str, Any]:
+    """What must not change for a checkpoint to be resumed (JSON-normalised: tuples -> lists)."""
     keep = cfg.model_dump(
-        exclude={"name", "progress", "overwrite", "evaluate", "eval_images", "save_every"}
+        mode="json",
+        exclude={"name", "progress", "overwrite", "evaluate", "eval_images", "save_every"},
     )
-    return {
+    sig = {
         "size": model.size,
         "fingerprint": fingerprint,
         "prompt": kind,
@@ -592,6 +594,8 @@ def _signature(
         "images": str(Path(ds.images_dir).resolve()),
         "config": keep,
     }
+    result: dict[str, Any] = json.loads(json.dumps(sig, sort_keys=True))
+    return result
 
 
 def _progress(cfg: AdaptConfig, console: Any) -> Any:
@@ -697,7 +701,13 @@ def adapt(
         t0 = time.perf_counter()
         last: dict[str, float] = trainer.history[-1] if trainer.history else {}
         for _ in range(start, cfg.steps):
-            last = trainer.step()
+            try:
+                last = trainer.step()
+            except KeyboardInterrupt:
+                if ckpt_path is not None and trainer.step_count > start:
+                    # Ctrl-C keeps the progress: the same command resumes from here
+                    _save_checkpoint(ckpt_path, trainer.checkpoint(signature, extra))
+                raise
             if bar is not None:
                 bar.update(
                     task,
