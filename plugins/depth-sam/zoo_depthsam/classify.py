@@ -207,6 +207,28 @@ class ClipClassifier:
         return torch.cat(probs).numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ pixels
+    def tokens_before_last_block(self, x: torch.Tensor) -> torch.Tensor:
+        """``B x (1 + gh*gw) x width`` tokens entering the last ViT block, for any input
+        size that is a multiple of the patch size (positional grid resized bicubically)."""
+        visual = self.model.visual
+        gh, gw = x.shape[-2] // visual.conv1.stride[0], x.shape[-1] // visual.conv1.stride[1]
+        x = visual.conv1(x).flatten(2).transpose(1, 2)  # B x (gh*gw) x width
+        pos = visual.positional_embedding.to(x.dtype)
+        g0 = round((pos.shape[0] - 1) ** 0.5)
+        grid = pos[1:]
+        if (gh, gw) != (g0, g0):
+            g = grid.reshape(1, g0, g0, -1).permute(0, 3, 1, 2).float()
+            g = F.interpolate(g, size=(gh, gw), mode="bicubic", align_corners=False)
+            grid = g.to(x.dtype).permute(0, 2, 3, 1).reshape(gh * gw, -1)
+        cls_tok = (visual.class_embedding.to(x.dtype) + pos[0]).expand(x.shape[0], 1, -1)
+        x = visual.ln_pre(torch.cat([cls_tok, x + grid], dim=1))
+        batch_first = getattr(visual.transformer, "batch_first", True)
+        if not batch_first:
+            x = x.transpose(0, 1)
+        for blk in list(visual.transformer.resblocks)[:-1]:
+            x = blk(x)
+        return x if batch_first else x.transpose(0, 1)
+
     @torch.inference_mode()
     def dense_probs(self, image: np.ndarray, classes: Sequence[str],
                     short_side: int = 448) -> np.ndarray:
@@ -222,25 +244,8 @@ class ClipClassifier:
         scale = short_side / min(h, w)
         gh, gw = max(1, round(h * scale / patch)), max(1, round(w * scale / patch))
         resized = cv2.resize(image, (gw * patch, gh * patch), interpolation=cv2.INTER_AREA)
-        x = self._normalise(resized[None])
-        x = visual.conv1(x).flatten(2).transpose(1, 2)  # 1 x (gh*gw) x width
-        pos = visual.positional_embedding.to(x.dtype)
-        g0 = round((pos.shape[0] - 1) ** 0.5)
-        grid = pos[1:].reshape(1, g0, g0, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid.float(), size=(gh, gw), mode="bicubic", align_corners=False)
-        grid = grid.to(x.dtype).permute(0, 2, 3, 1).reshape(1, gh * gw, -1)
-        cls_tok = visual.class_embedding.to(x.dtype).view(1, 1, -1) + pos[:1].view(1, 1, -1)
-        x = torch.cat([cls_tok, x + grid], dim=1)
-        x = visual.ln_pre(x)
-        blocks = list(visual.transformer.resblocks)
-        batch_first = getattr(visual.transformer, "batch_first", True)
-        if not batch_first:
-            x = x.transpose(0, 1)
-        for blk in blocks[:-1]:
-            x = blk(x)
-        if not batch_first:
-            x = x.transpose(0, 1)
-        last = blocks[-1]
+        x = self.tokens_before_last_block(self._normalise(resized[None]))
+        last = visual.transformer.resblocks[-1]
         attn = last.attn
         width = x.shape[-1]
         y = last.ln_1(x)
