@@ -17,8 +17,7 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 from zoo.registry import data_dir
-from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 #: ``main`` of huggingface.co/yunyangx/EfficientSAM; the checkpoints were added in d53228e
 #: and not changed since (later commits only edit README.md).

@@ -25,8 +25,7 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 from zoo.registry import data_dir
-from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 FAMILY = "opseg-shadow"
 MODELSCOPE_URI = "ms://deyang2000/SAM2_Shadow"

@@ -8,8 +8,7 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 from zoo.registry import data_dir
-from zoo.specs import FamilySpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task
 
 
 @hookimpl

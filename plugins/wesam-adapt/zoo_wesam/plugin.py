@@ -21,8 +21,7 @@ from typing import Any
 
 from zoo.hookspecs import hookimpl
 from zoo.registry import data_dir
-from zoo.specs import FamilySpec, VariantSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec
 
 from .store import FAMILY, SIZES
 
