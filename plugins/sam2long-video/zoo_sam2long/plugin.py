@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.specs import FamilySpec, VariantSpec
-from zoo.tasks import Task
+from zoo.specs import FamilySpec, Task, VariantSpec
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
@@ -25,7 +24,12 @@ OPTIONS = {
     "iou_threshold": "predicted IoU a frame needs to be used as memory (default 0.1)",
     "uncertainty": "keep the top pathways outright when max |object score| exceeds this, "
     "else de-duplicate near-identical masks (default 2)",
+    "iou_thre": "alias of --iou-threshold (the upstream tool's name)",
+    "frame": "run: index of the frame the prompts refer to (default 0; alias --prompt-frame)",
     "prompt_frame": "index of the frame the prompts refer to (default 0)",
+    "mask": "run: first-frame DAVIS palette PNG with object ids, instead of --boxes",
+    "overlay": "run: also write overlay/<frame>.png with the masks drawn",
+    "no_baseline": "eval: skip the plain SAM 2 column",
     "image_size": "SAM input side (multiple of 64; default 1024)",
 }
 
@@ -55,6 +59,8 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             description="SAM2Long: training-free memory tree over SAM 2.1, streaming video",
             variants=_variants(),
             options=OPTIONS,
+            runner="zoo_sam2long.runners:run",
+            evaluator="zoo_sam2long.runners:evaluate",
             conformance={"image_size": 256, "pathways": 2},
             license="Apache-2.0",
         )
