@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
@@ -119,7 +119,7 @@ def _chain_first(first: E, rest: Iterable[E]) -> Iterable[E]:
 
 
 @dataclass(frozen=True)
-class MemoryLayout:
+class MemoryLayout(Generic[E]):
     """Which selected frames feed spatial memory and object pointers.
 
     Attributes:
@@ -130,11 +130,11 @@ class MemoryLayout:
             whose pointer always comes first with position ``t - prompt_frame``.
     """
 
-    spatial: list[tuple[MemoryEntry, int]]
-    pointers: list[tuple[MemoryEntry, int]]
+    spatial: list[tuple[E, int]]
+    pointers: list[tuple[E, int]]
 
 
-def memory_layout(selected: Sequence[E], num_maskmem: int) -> MemoryLayout:
+def memory_layout(selected: Sequence[E], num_maskmem: int) -> MemoryLayout[E]:
     """Split selected frames (oldest first) into spatial memory and pointers."""
     n_spatial = min(len(selected), num_maskmem - 1)
     spatial = [
@@ -199,7 +199,7 @@ def scale_keys(
 
 
 def memory_attention_scaled(
-    attention: torch.nn.Module,
+    attention: Any,
     curr: torch.Tensor,
     curr_pos: torch.Tensor,
     memory: torch.Tensor,

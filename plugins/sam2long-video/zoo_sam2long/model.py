@@ -36,7 +36,7 @@ class SAM2LongVideoModel(ZooModel):
     tasks = (Task.VIDEO,)
 
     def __init__(self, model: Any, config: SAM2LongConfig) -> None:
-        self.model = model
+        self.model: Any = model
         self.config = config
 
     @classmethod

@@ -33,6 +33,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -336,7 +337,9 @@ class SAM2LongTracker:
         config: SAM2LongConfig | None = None,
         recorder: TreeRecorder | None = None,
     ) -> None:
-        self.model = model
+        # a sam2 ``SAM2Base``; typed Any because sam2 ships no type information and its
+        # sub-modules/flags are plain attributes
+        self.model: Any = model
         self.config = config or SAM2LongConfig()
         self.recorder = recorder
         self._key_counter = itertools.count()
@@ -699,7 +702,7 @@ class SAM2LongTracker:
                     obj_scores,
                     ious,
                     kept=list(kept),
-                    slot_lowres=[n.lowres for n in new_leaves]
+                    slot_lowres=[n.lowres for n in new_leaves if n.lowres is not None]
                     if self.recorder.keep_slot_logits
                     else [],
                     num_distinct=len(evals),
@@ -747,12 +750,12 @@ class SAM2LongTracker:
 
         # object pointers: prompt frame (true distance) then ranked recent frames
         c = m.hidden_dim
-        ptr_rows = [[cond.memory.obj_ptr.expand(bsz, -1)]]
+        ptr_rows = [cond.memory.obj_ptr.expand(bsz, -1)]
         pos_list = [abs(t - cond.frame_idx)]
         for k in range(len(pointers[0])):
-            ptr_rows.append([torch.cat([_need(pointers[b][k][0]).obj_ptr for b in range(bsz)], 0)])
+            ptr_rows.append(torch.cat([_need(pointers[b][k][0]).obj_ptr for b in range(bsz)], 0))
             pos_list.append(pointers[0][k][1])
-        obj_ptrs = torch.stack([r[0] for r in ptr_rows], dim=0)  # [n_ptr, B, C]
+        obj_ptrs = torch.stack(ptr_rows, dim=0)  # [n_ptr, B, C]
         if m.add_tpos_enc_to_obj_ptrs:
             from sam2.modeling.sam2_utils import get_1d_sine_pe
 
