@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
+from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
-#: The card ships with the plugin, so the family is self-describing wherever it is installed.
-CARD = Path(__file__).resolve().parent / "card.md"
+#: The card lives with the other built-in cards (packaged into the wheel under zoo/_data).
+CARD = Path(data_dir()) / "cards" / "sam2long-video.md"
 
 OPTIONS = {
     "pathways": "memory pathways kept per object (default 3; 1 = no tree)",
