@@ -1219,8 +1219,8 @@ def _hf_error(exc: BaseException, uri: str, ref: HfRef, name: str | None) -> Wei
         )
     if isinstance(exc, RevisionNotFoundError):
         return WeightsError(f"{uri}: revision {ref.revision!r} not found in {ref.repo_id}")
-    if isinstance(exc, EntryNotFoundError):
-        return WeightsError(f"{uri}: file {ref.filename!r} not found in {where}")
+    # LocalEntryNotFoundError (no network, not cached) subclasses EntryNotFoundError in
+    # recent huggingface_hub releases, so it must be checked first.
     if isinstance(exc, LocalEntryNotFoundError):
         endpoint = _hf_endpoint() or "https://huggingface.co"
         return WeightsError(
@@ -1229,6 +1229,8 @@ def _hf_error(exc: BaseException, uri: str, ref: HfRef, name: str | None) -> Wei
             f"`zoo pull {name or '<model>'}` elsewhere and copy {_short(_hf_cache_dir())}, "
             "or pass --checkpoint PATH"
         )
+    if isinstance(exc, EntryNotFoundError):
+        return WeightsError(f"{uri}: file {ref.filename!r} not found in {where}")
     if isinstance(exc, HfHubHTTPError):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WeightsError(f"cannot download {uri}: {first}")
@@ -1317,6 +1319,9 @@ def _resolve_hf(
         tqdm_class = _hf_tqdm_class(progress)
         if tqdm_class is not None and "tqdm_class" in params:
             kwargs["tqdm_class"] = tqdm_class
+        hf_logger = logging.getLogger("huggingface_hub")
+        level = hf_logger.level
+        hf_logger.setLevel(logging.ERROR)  # its per-retry warnings would bury our one line
         try:
             path = Path(huggingface_hub.hf_hub_download(ref.repo_id, ref.filename, **kwargs))
         except Exception as exc:
@@ -1324,6 +1329,8 @@ def _resolve_hf(
             if mapped is None:
                 raise
             raise mapped from exc
+        finally:
+            hf_logger.setLevel(level)
         downloaded = not isinstance(before, str) or not os.path.exists(before)
 
     actual = _verify_file(path, uri, sha, size, delete=_delete_hf_file)
