@@ -131,3 +131,23 @@ def test_pull_with_wrong_bytes_is_refused_and_nothing_kept(hub) -> None:
     proc = run_zoo("pull", "sam2:tiny")
     assert_user_error(proc, "mismatch", "deleted")
     assert json.loads(run_zoo("list", "sam2:tiny", "--json").stdout)[0]["cached"] is False
+
+
+def test_unreachable_hub_is_one_line_naming_file_source_and_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    out = tmp_path / "out"
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--image",
+        "example:grace-hopper",
+        "--boxes",
+        "60,40,460,590",
+        "--out",
+        str(out),
+    )
+    assert_user_error(proc, "cannot reach", "sam2.1_hiera_tiny.pt", "hf://facebook", "--checkpoint")
+    assert not out.exists() or not any(out.iterdir())
