@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from zoo.testing.cli import assert_user_error, run_cli
+
+__all__ = ["assert_user_error", "run_zoo", "run_zoo_subprocess"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -52,49 +56,5 @@ def run_zoo_subprocess(
     )
 
 
-def run_zoo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI entry point in this process (same code path as ``zoo``, no interpreter start).
-
-    ``main()`` is what the console script calls: it owns error formatting and exit codes, so
-    capturing its stdout/stderr and ``SystemExit`` is what a user sees.
-    """
-    import contextlib
-    import io
-
-    from zoo.cli import main
-    from zoo.registry import reset_registry
-
-    out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    reset_registry()
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            except Exception:
-                import traceback
-
-                traceback.print_exc()
-                code = 1
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_registry()
-    return subprocess.CompletedProcess(["zoo", *args], code, out.getvalue(), err.getvalue())
-
-
-def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    """Exit 2, one line on stderr naming the problem, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in err, err
-    assert len(err.splitlines()) == 1, err
-    for n in needles:
-        assert n.lower() in err.lower(), (n, err)
+# The in-process runner and the bad-input assertion are public: plugin suites use them too.
+run_zoo = run_cli

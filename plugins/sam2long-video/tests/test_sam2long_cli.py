@@ -6,8 +6,6 @@ and their ground-truth masks as palette PNGs. Random weights (no hub), SAM input
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -17,24 +15,15 @@ import pytest
 from PIL import Image
 
 from zoo.io.masks import load_palette_png, save_palette_png
-from zoo.registry import reset_registry
+from zoo.testing.cli import run_cli
 
 H, W, T = 96, 128, 6
 FAST = ["--weights", "random", "--device", "cpu", "--image-size", "256", "--pathways", "2"]
 
 
 def _zoo(*args: str) -> tuple[int, str, str]:
-    from zoo.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    reset_registry()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+    proc = run_cli(*args)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def make_davis(root: Path, videos: int = 2) -> Path:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +10,13 @@ from typing import Any
 
 import pytest
 
+from zoo.testing.cli import assert_user_error, run_cli
+
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Own cache per test (trained variants must not leak into ~/.cache); one torch thread,
     because the test machine's cores are shared and oversubscription makes torch far slower."""
     from zoo.registry import reset_registry
@@ -35,32 +35,7 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory,
     reset_registry()
 
 
-def run_zoo(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI's ``main`` in this process, capturing what a user would see (and exit code)."""
-    from zoo.cli import main
-    from zoo.registry import reset_registry
-
-    out, err = io.StringIO(), io.StringIO()
-    reset_registry()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    reset_registry()
-    return subprocess.CompletedProcess(["zoo", *args], code, out.getvalue(), err.getvalue())
-
-
-def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    """Exit 2 and one line on stderr naming the problem, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, err
-    for n in needles:
-        assert n.lower() in err.lower(), (n, err)
+run_zoo = run_cli  # shared with the core suite: zoo.testing.cli
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +45,15 @@ def shapes_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("shapes")
     train = make_synthetic_amodal_dataset(root / "train", 32, height=128, width=128, seed=101)
-    val = make_synthetic_amodal_dataset(root / "val", 12, height=128, width=128, seed=301,
-                                        pairs=False)
-    return {"train": train, "train_images": root / "train" / "images",
-            "val": val, "val_images": root / "val" / "images"}
+    val = make_synthetic_amodal_dataset(
+        root / "val", 12, height=128, width=128, seed=301, pairs=False
+    )
+    return {
+        "train": train,
+        "train_images": root / "train" / "images",
+        "val": val,
+        "val_images": root / "val" / "images",
+    }
 
 
 def env_home() -> Path:
