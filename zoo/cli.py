@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from zoo import __version__
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, ZooError, cli_surface
 
 app = typer.Typer(
     name="zoo",
@@ -694,7 +694,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     _register_plugin_commands()
     try:
-        app(args=argv, prog_name="zoo")
+        with cli_surface():
+            app(args=argv, prog_name="zoo")
     except ZooError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         err_console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)

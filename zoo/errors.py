@@ -8,6 +8,10 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 
 class ZooError(Exception):
     """Base class: a problem the user can fix. Message = one line, problem + fix."""
@@ -38,3 +42,34 @@ class OfflineError(WeightsError):
 
 class PluginError(ZooError):
     """A plugin failed to load or registered something invalid."""
+
+
+# ----------------------------------------------------------------------------- phrasing
+#
+# The same error reaches people through two doors: the ``zoo`` command line and Python.
+# A hint must be written for the door the user came through ("--weights random" on the
+# CLI, "weights='random'" in Python). The CLI sets :data:`_SURFACE` to "cli" for the
+# duration of a command; library code phrases its hints with :func:`hint`.
+
+_SURFACE: contextvars.ContextVar[str] = contextvars.ContextVar("zoo_surface", default="python")
+
+
+def surface() -> str:
+    """``"cli"`` while a ``zoo`` command runs, else ``"python"``."""
+    return _SURFACE.get()
+
+
+@contextlib.contextmanager
+def cli_surface() -> Iterator[None]:
+    """Phrase every hint raised inside this block for the command line."""
+    token = _SURFACE.set("cli")
+    try:
+        yield
+    finally:
+        _SURFACE.reset(token)
+
+
+def hint(cli: str, python: str) -> str:
+    """Pick the phrasing of a hint for the current surface, e.g.
+    ``hint("--weights random", "weights='random'")``."""
+    return cli if surface() == "cli" else python
