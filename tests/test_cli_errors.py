@@ -248,4 +248,4 @@ def test_unusual_image_modes_are_converted_and_random_outputs_labelled(tmp_path:
         mask = Image.open(out / "mask_000.png")
         assert mask.size == (80, 64)
         assert "TEST MODE" in mask.text["zoo:note"] and mask.text["zoo:weights"] == "random"
-        assert "weights=random" in proc.stderr
+        assert "--weights random" in proc.stderr

@@ -70,7 +70,7 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
     hub_server, data = hub
     pulled = run_zoo("pull", "sam2:mirror", "--json")
     assert pulled.returncode == 0, pulled.stderr
-    info = json.loads(pulled.stdout)
+    info = json.loads(pulled.stdout)["files"]["model"]
     assert info["size"] == len(data)
     assert Path(info["path"]).read_bytes() == data
 
@@ -102,9 +102,10 @@ def test_pull_cache_run_offline_verify_rm(hub, tmp_path: Path) -> None:
         "mask_001.png",
         "overlay.png",
         "results.json",
+        "run.json",
     ]
-    res = json.loads((out / "results.json").read_text())
-    assert res["provenance"]["weights"].startswith(f"hf://{REPO}")
+    run = json.loads((out / "run.json").read_text())
+    assert run["provenance"]["weights"].startswith(f"hf://{REPO}")
     assert len(hub_server.requests("GET")) == gets  # no network while offline
 
     verify = run_zoo("cache", "verify", "--json")

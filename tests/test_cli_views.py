@@ -22,7 +22,7 @@ def test_list_json_has_the_columns_users_filter_on() -> None:
 def test_list_table_for_people() -> None:
     proc = run_zoo("list", "sam2")
     assert proc.returncode == 0
-    assert "sam2:tiny" in proc.stdout and "(default)" in proc.stdout
+    assert "sam2:tiny" in proc.stdout and "sam2:tiny *" in proc.stdout
 
 
 def test_info_shows_card_weights_and_reported_metrics() -> None:

@@ -56,9 +56,9 @@ def _registry() -> Any:
     return get_registry()
 
 
-def _human_size(n: int | None) -> str:
+def _human_size(n: int | None, unknown: str = "?") -> str:
     if n is None:
-        return "?"
+        return unknown
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000 or unit == "GB":
@@ -68,18 +68,25 @@ def _human_size(n: int | None) -> str:
 
 
 def _human_params(n: int | None) -> str:
-    if not n:
+    if n is None:
         return "?"
+    if n == 0:
+        return "0"
     return f"{n / 1e6:.1f}M"
 
 
 def _is_cached(v: Any) -> bool | None:
-    if v.weights is None:
+    """True when *every* file of the variant is in a cache; None when it has none."""
+    if not v.checkpoints:
         return None
     from zoo import weights
 
     try:
-        return bool(weights.is_cached(v.weights.uri, v.weights.sha256))
+        return all(
+            bool(weights.is_cached(w.uri, w.sha256, pattern=w.pattern))
+            for w in v.checkpoints.values()
+            if w.uri
+        )
     except Exception:
         return None
 
@@ -92,16 +99,34 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
         "family": v.family,
         "tag": v.tag,
         "default": v.tag == fam.default_tag,
+        "local": v.local,
         "tasks": [t.value for t in fam.tasks],
         "params": v.params,
-        "size": w.size if w else None,
+        "size": v.total_size,
         "license": (w.license if w and w.license else None) or fam.license,
         "weights": w.uri if w else None,
         "sha256": w.sha256 if w else None,
+        "files": {
+            k: {
+                "uri": f.uri,
+                "sha256": f.sha256,
+                "size": f.size,
+                "same_as": f.same_as,
+                "optional": f.optional,
+            }
+            for k, f in v.checkpoints.items()
+        },
         "plugin": fam.source,
         "cached": _is_cached(v),
         "aliases": v.aliases,
+        "requires_weights": fam.requires_weights,
     }
+
+
+def _size_cell(r: dict[str, Any]) -> str:
+    if not r["files"]:
+        return "-" if not r["requires_weights"] else "none"
+    return _human_size(r["size"], "unknown")
 
 
 # --------------------------------------------------------------------------- list / info
@@ -113,9 +138,16 @@ def list_cmd(
         str | None, typer.Argument(help="Wildcard, e.g. '*sam2*' or 'sam2:t*'.")
     ] = None,
     task: Annotated[str | None, typer.Option(help="Only models implementing this task.")] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show licence and weights source.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List every registered model variant (family:tag)."""
+    """List every registered model variant (family:tag).
+
+    Columns: name, task, params, size (all files), cached (every file present).
+    --wide adds licence and source; --json prints everything.
+    """
     from zoo.specs import Task
 
     if task is not None and task not in {t.value for t in Task}:
@@ -128,27 +160,44 @@ def list_cmd(
     if not rows:
         err_console.print(f"no model matches {pattern!r}" + (f" with task {task}" if task else ""))
         return
-    table = Table(title="sam-zoo models", title_justify="left")
-    for col in ("name", "tasks", "params", "size", "licence", "weights", "cached"):
-        table.add_column(col, no_wrap=col in ("name", "cached"))
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    cols = ["name", "task", "params", "size", "cached"] + (["licence", "source"] if wide else [])
+    for col in cols:
+        justify = "right" if col in ("params", "size") else "left"
+        table.add_column(col, no_wrap=col != "source", justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        src = r["weights"] or "-"
-        if "://" in src:
-            src = src.split("@")[0]
         cached = {True: "[green]yes[/]", False: "no", None: "-"}[r["cached"]]
-        name = r["name"] + (" [dim](default)[/]" if r["default"] else "")
-        table.add_row(
-            name,
-            ",".join(r["tasks"]),
-            _human_params(r["params"]),
-            _human_size(r["size"]),
-            r["license"] or "?",
-            src,
-            cached,
-        )
+        name = r["name"] + (" *" if r["default"] else "") + (" (local)" if r["local"] else "")
+        cells = [name, ",".join(r["tasks"]), _human_params(r["params"]), _size_cell(r), cached]
+        if wide:
+            src = r["weights"] or "-"
+            if "://" in src:
+                src = src.split("@")[0]
+            cells += [r["license"] or "?", src]
+        table.add_row(*cells)
     console.print(table)
+    err_console.print("[dim]* default tag of its family; `zoo info NAME` for details[/]")
     if reg.warnings or any(p.error for p in reg.plugins):
         err_console.print("[yellow]some plugins had problems; run `zoo plugins` for details[/]")
+
+
+def _options_rows(fam: Any) -> list[dict[str, Any]]:
+    from zoo.runners import declared_options
+
+    opts = declared_options(fam, "run", core_runner=fam.runner is None)
+    seen = {o.name for o in opts}
+    opts += [o for o in fam.options if o.name not in seen]
+    return [
+        {
+            "option": o.flag,
+            "type": o.type if o.type != "choice" else "|".join(o.choices or ()),
+            "default": o.default,
+            "commands": list(o.commands),
+            "help": o.help,
+            "aliases": ["--" + a.replace("_", "-") for a in o.aliases],
+        }
+        for o in opts
+    ]
 
 
 @app.command("info")
@@ -163,12 +212,13 @@ def info_cmd(
     fam, variant = reg.resolve_name(name)
     card_path = (variant.card if variant and variant.card else None) or fam.card
     card = load_card(card_path) if card_path else None
-    row = _variant_row(reg, variant) if variant else {"name": fam.name}
+    row = _variant_row(reg, variant) if variant else {"name": fam.name, "files": {}}
+    options = _options_rows(fam)
     if as_json:
         _print_json(
             {
                 **row,
-                "options": fam.options,
+                "options": options,
                 "card": card.model_dump(mode="json", exclude={"body"}) if card else None,
             }
         )
@@ -176,17 +226,30 @@ def info_cmd(
     from rich.markdown import Markdown
     from rich.panel import Panel
 
-    lines = [f"[bold]{row['name']}[/]  tasks: {', '.join(t.value for t in fam.tasks)}"]
-    if variant and variant.weights:
-        w = variant.weights
-        lines += [
-            f"weights: {w.uri}",
-            f"sha256:  {w.sha256 or 'unknown (printed on first download)'}",
-            f"size:    {_human_size(w.size)}   params: {_human_params(variant.params)}",
-            f"cached:  {'yes' if row.get('cached') else 'no'}",
-        ]
-    elif variant is not None:
-        lines.append("weights: none registered (use --checkpoint PATH)")
+    lines = [f"[bold]{escape(row['name'])}[/]  tasks: {', '.join(t.value for t in fam.tasks)}"]
+    if variant is not None:
+        if variant.description:
+            lines.append(escape(variant.description))
+        lines.append(f"params:  {_human_params(variant.params)}")
+        files = row["files"]
+        for key, f in files.items():
+            label = f"file {key}" if len(files) > 1 or key != "model" else "weights"
+            extra = f"  (same file as {f['same_as']})" if f["same_as"] else ""
+            extra += "  (fetched only when needed)" if f["optional"] else ""
+            lines += [
+                f"{label}: {escape(f['uri'] or '?')}{extra}",
+                f"  sha256: {f['sha256'] or 'unknown (not published)'}",
+                f"  size:   {_human_size(f['size'], 'unknown (not published)')}",
+            ]
+        if files:
+            lines.append(f"cached:  {'yes' if row.get('cached') else 'no'}")
+        elif fam.requires_weights:
+            note = f" ({escape(fam.weights_note)})" if fam.weights_note else ""
+            lines.append(f"weights: none registered{note}; use --checkpoint PATH")
+        else:
+            lines.append("weights: none needed (no learned parameters)")
+        if variant.local:
+            lines.append(f"trained here: {escape(variant.source)}")
     if card:
         z = card.zoo
         lines.append(f"licence: {card.license}")
@@ -204,12 +267,18 @@ def info_cmd(
             )
     lines.append(f"plugin:  {fam.source}")
     console.print(Panel("\n".join(lines), title="zoo info", expand=False))
-    if fam.options:
-        t = Table(title="options for zoo run/eval/train", title_justify="left")
-        t.add_column("option")
+    if options:
+        t = Table(title="options (zoo run/eval/train/batch)", title_justify="left")
+        t.add_column("option", no_wrap=True)
+        t.add_column("default")
+        t.add_column("for")
         t.add_column("meaning")
-        for k, v in fam.options.items():
-            t.add_row("--" + k.replace("_", "-"), escape(v))
+        for o in options:
+            default = "-" if o["default"] is None else str(o["default"])
+            flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
+            if o["aliases"]:
+                flag += " (" + ", ".join(o["aliases"]) + ")"
+            t.add_row(escape(flag), escape(default), ",".join(o["commands"]), escape(o["help"]))
         console.print(t)
     if card and card.zoo.reported_metrics:
         t = Table(
@@ -240,24 +309,36 @@ def pull_cmd(
     name: Annotated[str, typer.Argument(help="Model name, e.g. sam2:tiny.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Download a model's checkpoint into the cache, verifying its sha256."""
+    """Download every file of a model into the cache, verifying each sha256."""
     from zoo import weights
-    from zoo.model import resolve_weights
+    from zoo.loading import resolve_files
 
     reg = _registry()
     fam, variant = reg.resolve_name(name)
-    path = resolve_weights(
-        variant,
-        name=variant.name if variant else fam.name,
-        progress=not as_json,
-        note=fam.weights_note,
-    )
-    size = path.stat().st_size
-    sha = weights.sha256_file(path)
+    label = variant.name if variant else fam.name
+    if variant is not None and not variant.checkpoints and not fam.requires_weights:
+        if as_json:
+            _print_json({"name": label, "files": {}})
+        else:
+            console.print(f"[green]ok[/] {label} has no learned weights: nothing to download")
+        return
+    paths = resolve_files(variant, fam, label, progress=not as_json, include_optional=True)
+    rows: dict[str, dict[str, Any]] = {}
+    for key, path in paths.items():
+        rows[key] = {
+            "path": str(path),
+            "size": path.stat().st_size,
+            "sha256": weights.sha256_file(path),
+        }
     if as_json:
-        _print_json({"name": name, "path": str(path), "size": size, "sha256": sha})
-    else:
-        console.print(f"[green]ok[/] {name}: {path} ({_human_size(size)}, sha256 {sha[:16]}...)")
+        _print_json({"name": label, "files": rows})
+        return
+    for key, r in rows.items():
+        what = f"{label} ({key})" if len(rows) > 1 else label
+        console.print(
+            f"[green]ok[/] {escape(what)}: {escape(r['path'])} ({_human_size(r['size'])}, "
+            f"sha256 {r['sha256'][:16]}...)"
+        )
 
 
 @cache_app.command("ls")
@@ -304,14 +385,14 @@ def cache_rm(
     from zoo import weights
     from zoo.errors import UnknownModelError
 
-    key = target
+    keys = [target]
     try:
         _, variant = _registry().resolve_name(target)
-        if variant is not None and variant.weights is not None:
-            key = variant.weights.uri
+        if variant is not None and variant.checkpoints:
+            keys = [w.uri for w in variant.checkpoints.values() if w.uri]
     except UnknownModelError:
         pass
-    removed = weights.remove_from_cache(key)
+    removed = [p for key in keys for p in weights.remove_from_cache(key)]
     if not removed:
         raise InputError(f"nothing in the cache matches {target!r}; see `zoo cache ls`")
     if as_json:
@@ -347,8 +428,9 @@ def cache_verify(as_json: JsonOpt = False) -> None:
 def _dispatch(
     command: str, name: str, ctx: typer.Context, options: dict[str, Any], as_json: bool
 ) -> None:
-    from zoo.model import RANDOM
-    from zoo.runners import RunContext, parse_extras, run_promptable
+    """Resolve the name once, check every option, then hand off to the family's runner."""
+    from zoo.loading import RANDOM
+    from zoo.runners import RunContext, parse_extras, parse_options, run_promptable
     from zoo.specs import Task, import_string
 
     reg = _registry()
@@ -359,7 +441,8 @@ def _dispatch(
             "use --checkpoint PATH for a file"
         )
     ref = {"run": fam.runner, "eval": fam.evaluator, "train": fam.trainer}[command]
-    if ref is None and command == "run" and Task.PROMPTABLE in fam.tasks:
+    core = ref is None and command == "run" and Task.PROMPTABLE in fam.tasks
+    if core:
         fn: Any = run_promptable
     elif ref is None:
         raise InputError(
@@ -367,20 +450,21 @@ def _dispatch(
         )
     else:
         fn = import_string(ref)
+    values = parse_options(fam, command, parse_extras(list(ctx.args)), core_runner=core)
     rc = RunContext(
-        name=name,
+        name=variant.name if variant else fam.name,
         family=fam,
         variant=variant,
         command=command,
         options=options,
-        extras=parse_extras(list(ctx.args)),
+        values=values,
         as_json=as_json,
         console=err_console,
     )
     report = fn(rc)
-    if options.get("weights") == RANDOM and not as_json:
+    if str(options.get("weights") or "") == RANDOM and not as_json:
         err_console.print(
-            "[yellow]note: weights=random is the test mode; outputs are not real predictions[/]"
+            "[yellow]note: --weights random is the test mode; outputs are not real predictions[/]"
         )
     if as_json:
         _print_json(report)
@@ -412,8 +496,26 @@ WeightsOpt = Annotated[
     ),
 ]
 CkptOpt = Annotated[
-    Path | None, typer.Option(help="Load custom/fine-tuned weights into this family.")
+    str | None,
+    typer.Option(
+        help="Load custom/fine-tuned weights into this family: PATH replaces its main file, "
+        "NAME=PATH a named one (see `zoo info`)."
+    ),
 ]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(help="Random seed (test-mode init, sampling); default 0 with --weights random."),
+]
+
+
+def _checkpoint_arg(value: str | None) -> Any:
+    """``PATH`` or ``NAME=PATH`` (a named file of a multi-file variant)."""
+    if value is None:
+        return None
+    key, eq, path = value.partition("=")
+    if eq and key.replace("-", "_").isidentifier() and not Path(value).exists():
+        return {key: path}
+    return value
 
 
 @app.command("run", context_settings=EXTRA)
@@ -440,11 +542,18 @@ def run_cmd(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (created; written atomically).")
     ] = None,
-    format: Annotated[str, typer.Option(help="Comma list of png, coco, json.")] = "png,coco",
+    format: Annotated[
+        str,
+        typer.Option(
+            help="Comma list: png (a PNG per mask), coco (results.json, COCO results), "
+            "json (result.json, lossless), overlay."
+        ),
+    ] = "png,coco,overlay",
     device: DeviceOpt = "auto",
     dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
     checkpoint: CkptOpt = None,
     weights: WeightsOpt = None,
+    seed: SeedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a model on an image/video and write masks, a COCO RLE JSON and an overlay.
@@ -463,8 +572,9 @@ def run_cmd(
         format=format,
         device=device,
         dtype=dtype,
-        checkpoint=checkpoint,
+        checkpoint=_checkpoint_arg(checkpoint),
         weights=weights,
+        seed=seed,
     )
     _dispatch("run", name, ctx, opts, as_json)
 
@@ -485,6 +595,7 @@ def eval_cmd(
     device: DeviceOpt = "auto",
     checkpoint: CkptOpt = None,
     weights: WeightsOpt = None,
+    seed: SeedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a model on a dataset and print its metric table (options: `zoo info NAME`)."""
@@ -495,8 +606,9 @@ def eval_cmd(
         compare=compare,
         out=out,
         device=device,
-        checkpoint=checkpoint,
+        checkpoint=_checkpoint_arg(checkpoint),
         weights=weights,
+        seed=seed,
     )
     _dispatch("eval", name, ctx, opts, as_json)
 
@@ -513,6 +625,7 @@ def train_cmd(
     device: DeviceOpt = "auto",
     checkpoint: CkptOpt = None,
     weights: WeightsOpt = None,
+    seed: SeedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train or adapt a family (families that train; options: `zoo info NAME`)."""
@@ -521,8 +634,9 @@ def train_cmd(
         images=images,
         out=out,
         device=device,
-        checkpoint=checkpoint,
+        checkpoint=_checkpoint_arg(checkpoint),
         weights=weights,
+        seed=seed,
     )
     _dispatch("train", name, ctx, opts, as_json)
 

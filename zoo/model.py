@@ -1,27 +1,22 @@
-"""Loading models by name: ``zoo.load("sam2:tiny")``.
+"""The model base class, devices and dtypes, and strict state-dict loading.
 
-``load`` is the one place that turns a name into weights on disk and an object on a device;
-plugins only implement :meth:`ZooModel.create`, receiving a local checkpoint path (or
-``None`` for the explicit ``weights="random"`` test mode). Keeping weights resolution out of
-plugins is what makes offline mode, ``--checkpoint`` and the cache behave the same for
-every family.
+Plugins subclass :class:`ZooModel` and implement ``create(ctx, **config)``; turning a name
+into files and an object is :mod:`zoo.loading`'s job (``zoo.load``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zoo.errors import InputError, WeightsError
-from zoo.specs import FamilySpec, VariantSpec, import_string
-from zoo.tasks import Provenance, Task
+from zoo.results import Provenance
+from zoo.specs import FamilySpec, Task, VariantSpec
 
 if TYPE_CHECKING:
     import torch
 
-RANDOM = "random"
-PRETRAINED = "pretrained"
+    from zoo.loading import LoadContext
 
 
 def resolve_device(device: str | None = "auto") -> str:
@@ -69,8 +64,8 @@ class ZooModel:
     """Base class of every model a plugin exposes.
 
     Subclasses implement :meth:`create` and the methods of their task interfaces
-    (:mod:`zoo.tasks`). ``name``, ``weights`` and ``device`` are set by :func:`load` so
-    every result can say where it came from.
+    (:mod:`zoo.tasks`). ``name``, ``weights`` and ``device`` are set by :func:`zoo.load`
+    from the :class:`~zoo.loading.LoadContext`, so every result can say where it came from.
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()
@@ -79,28 +74,22 @@ class ZooModel:
     variant: VariantSpec | None
     weights: str
     device: str
+    context: LoadContext | None = None
 
     @classmethod
-    def create(
-        cls,
-        *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
-        **config: Any,
-    ) -> ZooModel:
-        """Build the architecture and load ``checkpoint`` (``None``: random init)."""
-        raise NotImplementedError(f"{cls.__name__} must implement create()")
+    def create(cls, ctx: LoadContext, **config: Any) -> ZooModel:
+        """Build the architecture and load ``ctx.path()`` (``None``: keep the random init).
 
-    def _bind(
-        self, family: FamilySpec, variant: VariantSpec | None, weights: str, device: str
-    ) -> None:
-        self.family = family
-        self.variant = variant
-        self.weights = weights
-        self.device = device
+        ``config`` holds the variant's loader kwargs merged with the caller's.
+        """
+        raise NotImplementedError(f"{cls.__name__} must implement create(ctx, **config)")
+
+    def _bind(self, ctx: LoadContext) -> None:
+        self.context = ctx
+        self.family = ctx.family
+        self.variant = ctx.variant
+        self.weights = ctx.weights_label
+        self.device = ctx.device
 
     @property
     def name(self) -> str:
@@ -109,8 +98,13 @@ class ZooModel:
     def provenance(self, task: Task | str) -> Provenance:
         from zoo import __version__
 
+        files = self.context.files() if self.context is not None else {}
         return Provenance(
-            model=self.name, weights=self.weights, task=Task(task), zoo_version=__version__
+            model=self.name,
+            weights=self.weights,
+            task=Task(task),
+            zoo_version=__version__,
+            files=files,
         )
 
     def to(self, device: str) -> ZooModel:
@@ -128,6 +122,16 @@ class ZooModel:
 
     def num_parameters(self) -> int:
         return sum(p.numel() for m in self.modules() for p in m.parameters())
+
+    def __repr__(self) -> str:
+        name = getattr(self, "variant", None) and self.name
+        if not name:
+            return f"<{type(self).__name__} (not loaded through zoo.load)>"
+        params = self.num_parameters()
+        return (
+            f"<{type(self).__name__} {name} weights={self.weights} device={self.device} "
+            f"params={params / 1e6:.1f}M>"
+        )
 
 
 def load_state_dict_strict(
@@ -162,78 +166,10 @@ def load_state_dict_strict(
     module.load_state_dict(state_dict, strict=True)
 
 
-def resolve_weights(
-    variant: VariantSpec | None, *, name: str, progress: bool = True, note: str | None = None
-) -> Path:
-    """The local path of a variant's registered checkpoint (downloading it if allowed)."""
-    from zoo import weights as w
+def __getattr__(name: str) -> Any:
+    """``zoo.model.load`` and friends moved to :mod:`zoo.loading`; keep the old spelling."""
+    if name in ("load", "load_resolved", "LoadContext", "RANDOM", "PRETRAINED"):
+        from zoo import loading
 
-    if variant is None or variant.weights is None:
-        why = f": {note}" if note else ""
-        raise WeightsError(
-            f"{name} has no registered weights{why}; pass --checkpoint PATH (or "
-            "weights='random' for a test run)"
-        )
-    spec = variant.weights
-    return w.resolve(
-        spec.uri, spec.sha256, spec.size, progress=progress, name=name, pattern=spec.pattern
-    )
-
-
-def load(
-    name: str,
-    *,
-    device: str | None = "auto",
-    weights: str | None = None,
-    checkpoint: str | Path | None = None,
-    dtype: str | None = None,
-    progress: bool = True,
-    **config: Any,
-) -> Any:
-    """Load a model by ``family[:tag]``.
-
-    ``weights``: ``None``/``"pretrained"`` resolves the registered checkpoint (downloading
-    on first use unless ``ZOO_OFFLINE=1``); ``"random"`` builds the architecture at random
-    initialisation - the documented test mode, never the default; a path loads that file.
-    ``checkpoint`` loads custom or fine-tuned weights into the family while keeping its card.
-    """
-    from zoo.registry import get_registry
-
-    reg = get_registry()
-    family, variant = reg.resolve_name(name)
-    if weights is not None and weights not in (RANDOM, PRETRAINED) and checkpoint is None:
-        checkpoint, weights = weights, None
-    if weights == RANDOM and checkpoint is not None:
-        raise InputError("choose either weights='random' or a checkpoint, not both")
-    dev = resolve_device(device)
-    label: str
-    ckpt: Path | None
-    if weights == RANDOM:
-        ckpt, label = None, RANDOM
-    elif not family.requires_weights and checkpoint is None:
-        ckpt, label = None, "none (this family has no learned weights)"
-    elif checkpoint is not None:
-        ckpt = Path(os.path.expanduser(str(checkpoint)))
-        if not ckpt.exists():
-            raise InputError(f"checkpoint {ckpt} does not exist; check the --checkpoint path")
-        label = str(ckpt)
-    else:
-        ckpt = resolve_weights(
-            variant,
-            name=variant.name if variant else family.name,
-            progress=progress,
-            note=family.weights_note,
-        )
-        label = variant.weights.uri if variant and variant.weights else str(ckpt)
-    cls = import_string(family.loader)
-    merged = {**(variant.config if variant else {}), **config}
-    model = cls.create(
-        family=family,
-        variant=variant,
-        checkpoint=ckpt,
-        device=dev,
-        dtype=resolve_dtype(dtype),
-        **merged,
-    )
-    model._bind(family, variant, label, dev)
-    return model
+        return getattr(loading, name)
+    raise AttributeError(f"module 'zoo.model' has no attribute {name!r}")

@@ -1,5 +1,8 @@
-"""The registry: plugins found through the ``zoo.plugins`` entry-point group, the built-in
-catalogue ``registry.yaml``, and name lookup (``family[:tag]``, aliases, wildcards).
+"""The registry: plugins found through the ``zoo.plugins`` entry-point group, models trained
+on this machine, and name lookup (``family[:tag]``, aliases, wildcards).
+
+Every family, variant and card ships inside the distribution that registers it (the
+built-in ones too), so uninstalling a plugin removes its models from ``zoo list``.
 
 Built-in plugins are discovered exactly like third-party ones (their own distributions with
 an entry point), so the path a third party relies on is the one our own tests exercise.
@@ -17,15 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pluggy
-import yaml
 
 from zoo import hookspecs
 from zoo.errors import PluginError, UnknownModelError
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task, VariantSpec
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 #: Entry-point names of the plugins that live in this repository; ``ZOO_PLUGINS=`` (empty)
@@ -39,15 +40,6 @@ BUILTIN_PLUGINS = (
     "depth-sam",
     "wesam-adapt",
 )
-
-
-def data_dir() -> Path:
-    """Where ``registry.yaml`` and ``cards/`` live: packaged copy in a wheel, repo root in dev."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_data"
-    if (packaged / "registry.yaml").exists():
-        return packaged
-    return here.parent
 
 
 @dataclass
@@ -175,28 +167,6 @@ def _allowed(name: str) -> bool:
     return name in wanted
 
 
-def _load_catalogue(reg: Registry, path: Path) -> None:
-    """Merge ``registry.yaml``: variants (weights, params) of the built-in families."""
-    if not path.exists():
-        return
-    data = yaml.safe_load(path.read_text()) or {}
-    for family, entry in (data.get("families") or {}).items():
-        for tag, v in (entry.get("variants") or {}).items():
-            weights = v.get("weights")
-            reg.add_variant(
-                VariantSpec(
-                    family=family,
-                    tag=str(tag),
-                    weights=WeightsSpec(**weights) if weights else None,
-                    params=v.get("params"),
-                    config=v.get("config") or {},
-                    aliases=v.get("aliases") or [],
-                    description=v.get("description", ""),
-                    source="registry.yaml",
-                )
-            )
-
-
 def build_registry() -> Registry:
     """Discover plugins and build a fresh :class:`Registry` (uncached; see :func:`get_registry`)."""
     from zoo import weights as _weights
@@ -229,14 +199,75 @@ def build_registry() -> Registry:
             if pm.get_plugin(ep.name) is not None:
                 pm.unregister(name=ep.name)
 
-    _load_catalogue(reg, data_dir() / "registry.yaml")
+    _check_hook_names(reg, pm)
     _call_hooks(reg, pm)
+    _add_local_variants(reg)
+    _resolve_borrowed(reg)
     for scheme, fn in reg.resolvers.items():
         try:
             _weights.register_scheme(scheme, fn)
         except PluginError as exc:  # e.g. a plugin trying to take over https://
             reg.warnings.append(str(exc))
     return reg
+
+
+def _check_hook_names(reg: Registry, pm: pluggy.PluginManager) -> None:
+    """Report hook implementations no spec knows (``zoo_register_familes``): a typo there
+    would otherwise register nothing, silently."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or "?"
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("zoo_")))
+        msg = f"plugin {name}: {exc}; the hooks are {known}"
+        reg.warnings.append(msg)
+        for info in reg.plugins:
+            if info.name == name:
+                info.error = info.error or msg
+
+
+def _add_local_variants(reg: Registry) -> None:
+    """Models trained on this machine (``$ZOO_HOME/local/<family>/<name>/``), one scanner
+    for every family (:mod:`zoo.training.store`)."""
+    from zoo.training import store
+
+    found, problems = store.scan(set(reg.families))
+    reg.warnings.extend(problems)
+    for spec in found:
+        if spec.name in reg.variants:
+            reg.warnings.append(
+                f"local model {spec.source} would hide {spec.name} registered by "
+                f"{reg.variants[spec.name].source or '?'}; rename its folder"
+            )
+            continue
+        reg.add_variant(spec)
+
+
+def _resolve_borrowed(reg: Registry) -> None:
+    """Fill in ``same_as`` checkpoints from the variants they name (SAM2Long on SAM 2)."""
+    for name, v in list(reg.variants.items()):
+        if not any(w.borrowed for w in v.checkpoints.values()):
+            continue
+        files = {}
+        params = v.params
+        for key, w in v.checkpoints.items():
+            if not w.borrowed:
+                files[key] = w
+                continue
+            assert w.same_as is not None
+            ref, _, file = w.same_as.partition("#")
+            base = reg.variants.get(reg.aliases.get(ref, ref))
+            target = None
+            if base is not None:
+                target = base.checkpoints.get(file) if file else base.weights
+            if target is None or target.borrowed:
+                reg.warnings.append(f"{name}: checkpoint {key!r} borrows unknown {w.same_as}")
+                files[key] = w
+                continue
+            files[key] = target.model_copy(update={"same_as": w.same_as, "optional": w.optional})
+            if params is None and len(v.checkpoints) == 1 and base is not None:
+                params = base.params
+        reg.variants[name] = v.model_copy(update={"checkpoints": files, "params": params})
 
 
 def _plugin_source(pm: pluggy.PluginManager, impl: Any, reg: Registry) -> str:
@@ -263,7 +294,7 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
                     if info.distribution == source or info.name == source:
                         info.error = info.error or msg
 
-    def fam_cb(source: str) -> Any:
+    def fam_cb(source: str) -> hookspecs.RegisterFamily:
         def register(spec: FamilySpec) -> None:
             if not isinstance(spec, FamilySpec):
                 raise PluginError(f"{source} registered {spec!r}, expected a FamilySpec")
@@ -271,13 +302,15 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
 
         return register
 
-    def var_cb(source: str) -> Any:
+    def var_cb(source: str) -> hookspecs.RegisterVariant:
         def register(spec: VariantSpec) -> None:
+            if not isinstance(spec, VariantSpec):
+                raise PluginError(f"{source} registered {spec!r}, expected a VariantSpec")
             reg.add_variant(spec.model_copy(update={"source": source}))
 
         return register
 
-    def res_cb(source: str) -> Any:
+    def res_cb(source: str) -> hookspecs.RegisterResolver:
         def register(scheme: str, fn: Any) -> None:
             reg.resolvers[scheme] = fn
 
@@ -286,16 +319,6 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
     run("zoo_register_families", fam_cb)
     run("zoo_register_variants", var_cb)
     run("zoo_register_resolvers", res_cb)
-    # Methods that run on another family's checkpoint (sam2long-video on sam2) borrow its weights.
-    for name, v in list(reg.variants.items()):
-        if v.weights_from and v.weights is None:
-            base = reg.variants.get(reg.aliases.get(v.weights_from, v.weights_from))
-            if base is None:
-                reg.warnings.append(f"{name} borrows weights from unknown {v.weights_from}")
-            else:
-                reg.variants[name] = v.model_copy(
-                    update={"weights": base.weights, "params": v.params or base.params}
-                )
     # Variants whose family never registered (plugin missing or broken) are dropped from view.
     for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
         reg.variants.pop(name)

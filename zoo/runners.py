@@ -1,24 +1,34 @@
 """What ``zoo run`` / ``zoo eval`` / ``zoo train`` hand to a family's runner.
 
 The CLI parses the options every task shares (image, prompts, output, device, weights);
-anything else on the command line (``--pathways 3``) is collected into ``extras`` and
-checked against the options the family declared in its ``FamilySpec.options``. That keeps
-plugins free to add options without the core knowing them, while an unknown or misspelt
-option is still a one-line error instead of being silently ignored.
+anything else on the command line (``--pathways 3``) is checked and cast against the
+:class:`~zoo.specs.OptionSpec` list the family declared, *before* any work starts: an
+unknown, misspelt or ill-typed option is a one-line error naming it, and no runner
+re-states a type or a default (``ctx.opt("pathways")`` returns the declared default).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from zoo.errors import InputError
-from zoo.specs import FamilySpec, VariantSpec
+from zoo.errors import InputError, PluginError
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec
 
-T = TypeVar("T")
+#: Options the core's own runners add for every family of a task.
+TASK_OPTIONS: dict[Task, list[OptionSpec]] = {
+    Task.PROMPTABLE: [
+        OptionSpec(
+            name="multimask",
+            type="bool",
+            default=False,
+            commands=("run", "batch"),
+            help="ask for three candidates per prompt and keep the best (single clicks)",
+        )
+    ],
+}
 
 
 def parse_extras(args: list[str]) -> dict[str, Any]:
@@ -43,74 +53,133 @@ def parse_extras(args: list[str]) -> dict[str, Any]:
     return out
 
 
+def declared_options(family: FamilySpec, command: str, *, core_runner: bool) -> list[OptionSpec]:
+    """The family's options for ``command``, plus the core runner's task options."""
+    opts = list(family.options_for(command))
+    if core_runner:
+        own = {o.name for o in opts}
+        for task in family.tasks:
+            opts += [
+                o for o in TASK_OPTIONS.get(task, []) if command in o.commands and o.name not in own
+            ]
+    return opts
+
+
+def parse_options(
+    family: FamilySpec, command: str, raw: dict[str, Any], *, core_runner: bool = False
+) -> dict[str, Any]:
+    """Cast ``raw`` (from :func:`parse_extras`) against the declarations; fill defaults."""
+    opts = declared_options(family, command, core_runner=core_runner)
+    by_name = {n: o for o in opts for n in (o.name, *o.aliases)}
+    values: dict[str, Any] = {o.name: o.default for o in opts}
+    given: dict[str, str] = {}
+    for key, value in raw.items():
+        opt = by_name.get(key)
+        flag = "--" + key.replace("_", "-")
+        if opt is None:
+            other = family.option(key)
+            if other is not None:
+                where = ", ".join(f"zoo {c}" for c in other.commands)
+                raise InputError(f"{flag} applies to {where}, not `zoo {command} {family.name}`")
+            known = ", ".join(o.flag for o in opts)
+            raise InputError(
+                f"unknown option {flag} for `zoo {command} {family.name}`"
+                + (f"; it accepts {known}" if known else "; it takes no extra options")
+                + f" (see `zoo info {family.name}`)"
+            )
+        if opt.name in given:
+            raise InputError(f"{flag} repeats {given[opt.name]}; give it once")
+        given[opt.name] = flag
+        try:
+            values[opt.name] = opt.cast(value)
+        except ValueError as exc:
+            shown = "(no value)" if value is True and opt.type != "bool" else repr(value)
+            raise InputError(f"bad value for {flag}: {shown} {exc}") from None
+    return values
+
+
 @dataclass
 class RunContext:
-    """What a runner needs; ``opt()`` reads a family option, ``done()`` rejects leftovers."""
+    """What a runner needs: shared options (``get``), typed family options (``opt``)."""
 
     name: str
     family: FamilySpec
     variant: VariantSpec | None
     command: str
     options: dict[str, Any]
-    extras: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     as_json: bool = False
     console: Any = None
-    _used: set[str] = field(default_factory=set)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A shared option (``image``, ``out``, ``device``...)."""
         v = self.options.get(key)
         return default if v is None else v
 
-    def opt(self, key: str, cast: Callable[[Any], T], default: T) -> T:
-        """A family-specific option from ``extras`` converted with ``cast``."""
-        self._used.add(key)
-        if key not in self.extras:
-            return default
-        raw = self.extras[key]
-        try:
-            return cast(raw)
-        except (TypeError, ValueError):
-            flag = "--" + key.replace("_", "-")
-            raise InputError(f"bad value for {flag}: {raw!r}") from None
-
-    def flag(self, key: str) -> bool:
-        self._used.add(key)
-        v = self.extras.get(key, False)
-        return v is True or str(v).lower() in ("1", "true", "yes")
-
-    def done(self) -> None:
-        """Fail on options nobody read: a typo must not silently change nothing."""
-        unknown = sorted(set(self.extras) - self._used)
-        if unknown:
-            flag = "--" + unknown[0].replace("_", "-")
-            known = ", ".join("--" + k.replace("_", "-") for k in sorted(self.family.options))
-            raise InputError(
-                f"unknown option {flag} for `zoo {self.command} {self.family.name}`"
-                + (f"; it accepts {known}" if known else "; it takes no extra options")
+    def opt(self, key: str) -> Any:
+        """A family option, cast to its declared type (its declared default if not given)."""
+        if key not in self.values:
+            raise PluginError(
+                f"{self.family.name} reads option {key!r} but does not declare it for "
+                f"`zoo {self.command}` (FamilySpec.options)"
             )
+        return self.values[key]
+
+    def given(self, key: str) -> bool:
+        """Whether the user set the option (rather than leaving its default)."""
+        opt = self.family.option(key)
+        return opt is not None and self.values.get(key) != opt.default
+
+    def model_options(self) -> dict[str, Any]:
+        """Loader kwargs from options declared with ``model=True`` that have a value."""
+        out = {}
+        for o in self.family.options:
+            if o.model and o.name in self.values and self.values[o.name] is not None:
+                out[o.name] = self.values[o.name]
+        return out
 
     def load_model(self, name: str | None = None, **config: Any) -> Any:
-        from zoo.model import load
+        """Load this command's model (resolved once, by the CLI), or another by ``name``."""
+        from zoo.loading import load, load_resolved
 
-        return load(
-            name or self.name,
+        kwargs = dict(
             device=self.get("device", "auto"),
             weights=self.get("weights"),
             checkpoint=self.get("checkpoint"),
             dtype=self.get("dtype"),
-            **config,
+            seed=self.get("seed"),
+            progress=not self.as_json,
+        )
+        if name is not None and name != self.name:
+            return load(name, **{**kwargs, "checkpoint": None}, **config)
+        return load_resolved(
+            self.family, self.variant, **kwargs, **{**self.model_options(), **config}
         )
 
     def out_dir(self) -> Path:
+        """The ``--out`` folder, checked but *not created*: outputs appear atomically later,
+        so a command that fails leaves nothing behind."""
         out = self.get("out")
         if out is None:
             raise InputError(f"`zoo {self.command}` needs --out DIR for its outputs")
-        from zoo.io.atomic import ensure_writable_dir
-
         path = Path(out)
-        ensure_writable_dir(path)
+        check_out_dir(path)
         return path
+
+
+def check_out_dir(path: Path) -> None:
+    """Fail early (one line) when ``path`` can never hold outputs; create nothing."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path} is an existing file, not a folder; choose a folder")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {path}: {parent} is a file; choose a folder")
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to --out {path}: {parent} is not writable")
 
 
 def parse_boxes(text: str) -> list[list[float]]:
@@ -154,8 +223,8 @@ def parse_labels(text: str) -> list[int]:
 
 
 def prompts_from_options(ctx: RunContext) -> Any:
-    """Build :class:`zoo.tasks.Prompts` from ``--boxes/--points/--labels/--prompts``."""
-    from zoo.tasks import Prompts
+    """Build :class:`zoo.prompts.Prompts` from ``--boxes/--points/--labels/--prompts``."""
+    from zoo.prompts import Prompts
 
     prompts_file = ctx.get("prompts")
     if prompts_file is not None:
@@ -186,26 +255,25 @@ def prompts_from_options(ctx: RunContext) -> Any:
 
 
 def run_promptable(ctx: RunContext) -> dict[str, Any]:
-    """Default ``zoo run`` for ``promptable`` families: masks PNGs + COCO JSON + overlay."""
+    """Default ``zoo run`` for ``promptable`` families: mask PNGs, COCO JSON, overlay.
+
+    Everything the user typed is checked before the model loads and before ``--out``
+    exists: a bad prompt costs a second and leaves no folder behind.
+    """
     from zoo.io.images import load_image
+    from zoo.results import check_formats
 
     image_path = ctx.get("image")
     if image_path is None:
         raise InputError(f"`zoo run {ctx.name}` needs --image PATH")
-    fmt = ctx.get("format", "png,coco")
-    formats = {f.strip() for f in str(fmt).split(",") if f.strip()}
-    bad = formats - {"png", "coco", "json"}
-    if bad:
-        raise InputError(f"unknown --format {sorted(bad)[0]!r}; use png, coco or json")
-    multimask = ctx.flag("multimask")
-    ctx.done()
+    formats = check_formats(ctx.get("format", "png,coco,overlay"))
     out = ctx.out_dir()
     image = load_image(image_path)
     prompts = prompts_from_options(ctx)
     prompts.check_inside(image.shape[0], image.shape[1])
     model = ctx.load_model()
-    result = model.segment(image, prompts, multimask=multimask)
-    files = result.save(out, image=image, formats=sorted(formats), image_id=Path(image_path).stem)
+    result = model.segment(image, prompts, multimask=ctx.opt("multimask"))
+    files = result.save(out, image=image, formats=formats, file_name=Path(str(image_path)).name)
     return {
         "model": model.name,
         "weights": model.weights,

@@ -260,11 +260,14 @@ def davis_palette() -> np.ndarray:
     return palette
 
 
-def save_palette_png(path: str | os.PathLike[str], label_map: np.ndarray) -> None:
+def save_palette_png(
+    path: str | os.PathLike[str], label_map: np.ndarray, text: Mapping[str, str] | None = None
+) -> None:
     """Write an ``HxW`` map of object ids (0 = background, 1..255) as a DAVIS palette PNG.
 
     The pixel values stored are the ids themselves; the palette only colours them for
-    viewers. Evaluation tools read the indices (see :func:`load_palette_png`).
+    viewers. Evaluation tools read the indices (see :func:`load_palette_png`). ``text``
+    goes into tEXt chunks (provenance, the test-mode note).
     """
     arr = np.asarray(label_map)
     if arr.ndim != 2:
@@ -283,8 +286,15 @@ def save_palette_png(path: str | os.PathLike[str], label_map: np.ndarray) -> Non
         )
     im = Image.fromarray(arr.astype(np.uint8), mode="P")
     im.putpalette(davis_palette().reshape(-1).tolist())
+    info = None
+    if text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG")
+        im.save(tmp, format="PNG", pnginfo=info)
 
 
 def load_palette_png(path: str | os.PathLike[str]) -> np.ndarray:
@@ -362,8 +372,11 @@ def write_ply(
     xyz: np.ndarray,
     rgb: np.ndarray | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
+    comments: Sequence[str] = (),
 ) -> None:
     """Write a point cloud as a binary little-endian PLY.
+
+    ``comments`` become ``comment`` header lines (provenance, the test-mode note).
 
     Vertex properties: ``x y z`` (float32), then ``red green blue`` (uchar) if ``rgb`` is
     given, then one property per ``extra`` column in insertion order: integer columns as
@@ -410,6 +423,7 @@ def write_ply(
     for name, _, _ in fields:
         record[name] = columns[name]
     header = ["ply", "format binary_little_endian 1.0", "comment written by sam-zoo"]
+    header.extend(f"comment {' '.join(str(c).split())}" for c in comments)
     header.append(f"element vertex {n}")
     header.extend(f"property {ply_type} {name}" for name, ply_type, _ in fields)
     header.append("end_header")

@@ -151,16 +151,50 @@ def _load_font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+def _wrap(draw: Any, text: str, font: Any, width: int) -> list[str]:
+    """Greedy word wrap of ``text`` to lines no wider than ``width`` pixels."""
+    lines: list[str] = []
+    for word in text.split():
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(trial, font=font) <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def draw_label_text(image: np.ndarray, text: str) -> np.ndarray:
-    """Return a copy of ``image`` with ``text`` in a dark box at the top-left corner."""
+    """Return a copy of ``image`` with ``text`` in a dark banner across the top.
+
+    The banner always fits inside the image: the font shrinks for narrow images and long
+    captions wrap onto further lines (a test-mode label must be readable, never cut off).
+    """
     im = Image.fromarray(np.ascontiguousarray(image))
     draw = ImageDraw.Draw(im)
     h, w = image.shape[:2]
-    font = _load_font(max(10, min(h, w) // 30))
     margin = max(2, min(h, w) // 100)
-    left, top, right, bottom = draw.textbbox((margin * 2, margin * 2), text, font=font)
-    draw.rectangle((left - margin, top - margin, right + margin, bottom + margin), fill=(0, 0, 0))
-    draw.text((margin * 2, margin * 2), text, fill=(255, 255, 255), font=font)
+    avail = max(8, w - 4 * margin)
+    size = max(8, min(h, w) // 30)
+    font = _load_font(size)
+    lines = _wrap(draw, text, font, avail)
+    while size > 8 and (
+        len(lines) > 3 or any(draw.textlength(t, font=font) > avail for t in lines)
+    ):
+        size -= 1
+        font = _load_font(size)
+        lines = _wrap(draw, text, font, avail)
+    y = margin * 2
+    boxes = []
+    for line in lines:
+        box = draw.textbbox((margin * 2, y), line, font=font)
+        boxes.append((line, y))
+        y = box[3] + margin
+    right = min(
+        w - 1, max(int(draw.textbbox((margin * 2, 0), t, font=font)[2]) for t, _ in boxes) + margin
+    )
+    draw.rectangle((margin, margin, right, min(h - 1, y)), fill=(0, 0, 0))
+    for line, ly in boxes:
+        draw.text((margin * 2, ly), line, fill=(255, 255, 255), font=font)
     return np.array(im)
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
 
 FAMILY = "depth-sam"
 
@@ -82,7 +84,7 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             name=FAMILY,
             tasks=[Task.RGBD],
             loader="zoo_depthsam.model:DepthSamModel",
-            card=str(Path(data_dir()) / "cards" / f"{FAMILY}.md"),
+            card=str(CARD),
             default_tag="tiny",
             description="Segment Any RGBD: SAM 2.1 on colour-mapped depth, CLIP classes, 3D points",
             variants=_variants(),

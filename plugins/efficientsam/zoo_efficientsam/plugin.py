@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
 
 #: ``main`` of huggingface.co/yunyangx/EfficientSAM; the checkpoints were added in d53228e
 #: and not changed since (later commits only edit README.md).
@@ -68,7 +70,7 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             name="efficientsam",
             tasks=[Task.PROMPTABLE],
             loader="zoo_efficientsam.loader:EfficientSamModel",
-            card=str(Path(data_dir()) / "cards" / "efficientsam.md"),
+            card=str(CARD),
             default_tag="vitt",
             description=(
                 "EfficientSAM (Xiong et al., CVPR 2024): SAMI-pretrained ViT-T/S encoders with "

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
 
 FAMILY = "opseg-shadow"
 MODELSCOPE_URI = "ms://deyang2000/SAM2_Shadow"
@@ -68,7 +70,7 @@ OPTIONS: dict[str, str] = {
 
 
 def _card() -> str:
-    return str(Path(data_dir()) / "cards" / f"{FAMILY}.md")
+    return str(CARD)
 
 
 VARIANTS = [

@@ -9,7 +9,6 @@ not 100.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,8 @@ import torch.nn.functional as F
 
 from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
+from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.specs import FamilySpec, VariantSpec
 from zoo.tasks import ObjectPrompt, Prompts, SegmentationResult, Task, as_prompts
 
 from .build import build_sam2_model
@@ -45,28 +44,24 @@ class Sam2Model(ZooModel):
     @classmethod
     def create(
         cls,
+        ctx: LoadContext,
         *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
         size: str | None = None,
         image_size: int | None = None,
         apply_postprocessing: bool = False,
         **_: Any,
     ) -> Sam2Model:
-        size = size or (variant.tag if variant else "tiny")
+        size = size or (ctx.variant.tag if ctx.variant else "tiny")
         model = build_sam2_model(
             size,
-            checkpoint,
-            device=device,
+            ctx.path(),
+            device=ctx.device,
             image_size=image_size,
             apply_postprocessing=apply_postprocessing,
-            model_name=variant.name if variant else f"sam2:{size}",
+            model_name=ctx.name,
         )
-        if dtype is not None:
-            model = model.to(dtype)
+        if ctx.dtype is not None:
+            model = model.to(ctx.dtype)
         return cls(model)
 
     # ------------------------------------------------------------------ embedding

@@ -1,26 +1,111 @@
-"""Registration of the ``sam2`` family. Imports nothing heavy: only specs and strings."""
+"""Registration of the ``sam2`` family and its four SAM 2.1 checkpoints.
+
+Imports nothing heavy: only specs and strings. The variant list lives here (not in a core
+catalogue) so that the family, its weights and its card come and go with this distribution.
+
+``sha256`` / ``size`` are the Hugging Face LFS values of each file at the pinned revision.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
-from zoo.specs import FamilySpec, Task
+from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
+
+
+def _variant(
+    tag: str, params: int, aliases: list[str], file: str, rev: str, sha: str, size: int
+) -> VariantSpec:
+    return VariantSpec(
+        family="sam2",
+        tag=tag,
+        params=params,
+        aliases=aliases,
+        config={"size": tag},
+        weights=WeightsSpec(
+            uri=f"hf://facebook/sam2.1-hiera-{tag}/{file}@{rev}",
+            sha256=sha,
+            size=size,
+            license="Apache-2.0",
+        ),
+    )
+
+
+VARIANTS = [
+    _variant(
+        "tiny",
+        38962498,
+        ["sam2.1-hiera-tiny", "sam2.1_hiera_tiny"],
+        "sam2.1_hiera_tiny.pt",
+        "de431c4043854a71d8101e17995dfe596bf101a5",
+        "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69",
+        156008466,
+    ),
+    _variant(
+        "small",
+        46060354,
+        ["sam2.1-hiera-small", "sam2.1_hiera_small"],
+        "sam2.1_hiera_small.pt",
+        "ee5bba1d82bb8749febdf90f45e84b687142ba03",
+        "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38",
+        184416285,
+    ),
+    _variant(
+        "base-plus",
+        80850178,
+        ["sam2.1-hiera-base-plus", "sam2.1_hiera_base_plus", "b+"],
+        "sam2.1_hiera_base_plus.pt",
+        "b7320756a13354e7530a63935656d35b2f91a290",
+        "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5",
+        323606802,
+    ),
+    _variant(
+        "large",
+        224446642,
+        ["sam2.1-hiera-large", "sam2.1_hiera_large"],
+        "sam2.1_hiera_large.pt",
+        "665f8e2ad61cf5f53d65644ff27c8ee525124610",
+        "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
+        898083611,
+    ),
+]
+
+OPTIONS = [
+    OptionSpec(
+        name="multimask",
+        type="bool",
+        default=False,
+        commands=("run", "batch"),
+        help="three candidates per prompt, keep the best (for a single ambiguous click)",
+    ),
+    OptionSpec(
+        name="image_size",
+        type="int",
+        default=None,
+        model=True,
+        minimum=64,
+        commands=("run", "eval", "batch"),
+        help="model input side, a multiple of 64 (default 1024; smaller is faster)",
+    ),
+]
 
 
 @hookimpl
-def zoo_register_families(register: Callable[[Any], None]) -> None:
+def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name="sam2",
             tasks=[Task.PROMPTABLE],
             loader="zoo_sam2.model:Sam2Model",
-            card=str(Path(data_dir()) / "cards" / "sam2.md"),
+            card=str(CARD),
             default_tag="tiny",
             description="SAM 2.1 (Meta): promptable segmentation with boxes, points and masks",
+            variants=VARIANTS,
+            options=OPTIONS,
             license="Apache-2.0",
         )
     )

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
 #: The card lives with the other built-in cards (packaged into the wheel under zoo/_data).
-CARD = Path(data_dir()) / "cards" / "sam2long-video.md"
+CARD = Path(__file__).with_name("card.md")
 
 OPTIONS = {
     "pathways": "memory pathways kept per object (default 3; 1 = no tree)",

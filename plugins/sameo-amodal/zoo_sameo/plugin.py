@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 from .local import FAMILY, read_variant_files
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
 
 _NO_WEIGHTS = (
     "The SAMEO authors published no weights: train a decoder with `zoo train sameo-amodal` "
@@ -66,7 +68,7 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             name=FAMILY,
             tasks=[Task.AMODAL],
             loader="zoo_sameo.model:SameoModel",
-            card=str(Path(data_dir()) / "cards" / f"{FAMILY}.md"),
+            card=str(CARD),
             default_tag="vitt",
             description="SAMEO: EfficientSAM as a plug-in amodal mask decoder for any "
                         "detector's boxes",

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.registry import data_dir
 from zoo.specs import FamilySpec, Task, VariantSpec
 
 from .store import FAMILY, SIZES
+
+#: The model card ships inside this distribution (uninstalling it removes the card).
+CARD = Path(__file__).with_name("card.md")
 
 #: Parameter counts of the SAM 2.1 architectures (as registered for sam2).
 _PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "large": 224446642}
@@ -60,7 +62,7 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
             name=FAMILY,
             tasks=[Task.ADAPT, Task.PROMPTABLE],
             loader="zoo_wesam.model:WesamModel",
-            card=str(Path(data_dir()) / "cards" / f"{FAMILY}.md"),
+            card=str(CARD),
             default_tag="tiny",
             description=(
                 "WeSAM (CVPR 2024): weakly supervised self-training of SAM 2.1 with LoRA for a "

@@ -1,0 +1,274 @@
+"""Turning a name into a built model: ``zoo.load("sam2:tiny")`` and its :class:`LoadContext`.
+
+This is the one place where a variant's *named checkpoints* become files on disk: every
+file is resolved here (sha256, cache, offline rules) and handed to the plugin as a local
+path inside a :class:`LoadContext`. Plugins never call the registry or the resolver, so
+offline mode, ``--checkpoint``, ``zoo pull`` and the cache behave the same for every family.
+
+Why a context object rather than keyword arguments: a family may need several files (SAM 2
++ CLIP for depth-sam; a decoder + its EfficientSAM base for SAMEO), some only on demand
+(the base when a decoder checkpoint lacks the encoder); the context resolves on demand with
+the same rules and remembers what was used, which is what provenance records.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import InputError, PluginError, WeightsError, hint
+from zoo.model import resolve_device, resolve_dtype
+from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec, import_string
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo.model import ZooModel
+
+RANDOM = "random"
+PRETRAINED = "pretrained"
+#: Seed of the random initialisation in test mode when none is given: same command, same bytes.
+DEFAULT_TEST_SEED = 0
+
+CheckpointArg = str | os.PathLike[str] | dict[str, str | os.PathLike[str]] | None
+
+
+@dataclass
+class LoadContext:
+    """Everything a plugin's ``create(ctx, **config)`` needs to build its model.
+
+    ``ctx.path()`` is the primary checkpoint, ``ctx.path("clip")`` a named one; both are
+    ``None`` in test mode (``ctx.random``), where the plugin keeps its random init.
+    """
+
+    name: str
+    family: FamilySpec
+    variant: VariantSpec | None
+    device: str
+    dtype: torch.dtype | None = None
+    random: bool = False
+    seed: int | None = None
+    progress: bool = True
+    overrides: dict[str, Path] = field(default_factory=dict)
+    _resolved: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def checkpoints(self) -> dict[str, WeightsSpec]:
+        return dict(self.variant.checkpoints) if self.variant else {}
+
+    @property
+    def primary(self) -> str:
+        return (self.variant.primary if self.variant else None) or PRIMARY
+
+    def has(self, name: str | None = None) -> bool:
+        """Whether a file of that name is declared or given (in any mode)."""
+        key = name or self.primary
+        return key in self.overrides or key in self.checkpoints
+
+    def path(self, name: str | None = None) -> Path | None:
+        """The local file ``name`` (default: the primary), resolving it now if needed.
+
+        ``None`` in test mode, or when the family has no such file and none was given.
+        """
+        key = name or self.primary
+        if self.random:
+            return None
+        if key in self.overrides:
+            return self.overrides[key]
+        if key in self._resolved:
+            return self._resolved[key]
+        spec = self.checkpoints.get(key)
+        if spec is None:
+            if name is not None and key != self.primary:
+                declared = ", ".join(self.checkpoints) or "none"
+                raise PluginError(
+                    f"{self.family.loader} asked for checkpoint {key!r}, but {self.name} "
+                    f"declares {declared}"
+                )
+            return None
+        self._resolved[key] = _resolve_one(
+            spec, self.name, key, len(self.checkpoints) > 1, self.progress
+        )
+        return self._resolved[key]
+
+    def files(self) -> dict[str, str]:
+        """Every file used so far, by name: the local override path or the registered URI."""
+        out = {k: str(p) for k, p in self.overrides.items()}
+        for k in self._resolved:
+            spec = self.checkpoints[k]
+            out.setdefault(k, spec.uri or str(self._resolved[k]))
+        return out
+
+    @property
+    def weights_label(self) -> str:
+        """What provenance calls these weights: ``random``, the primary URI, or a path.
+
+        A variant trained on a random base (``config.test_mode``) stays labelled random: its
+        outputs are no more real predictions than the base's.
+        """
+        if self.random:
+            return RANDOM
+        p = self.primary
+        spec = self.checkpoints.get(p)
+        if p in self.overrides:
+            label = str(self.overrides[p])
+        elif spec is not None and spec.uri:
+            label = spec.uri
+        else:
+            label = "none (this family has no learned weights)"
+        if self.variant is not None and self.variant.config.get("test_mode"):
+            return f"{RANDOM} (test-mode base) + {label}"
+        return label
+
+
+def _resolve_one(spec: WeightsSpec, name: str, key: str, several: bool, progress: bool) -> Path:
+    from zoo import weights as w
+
+    assert spec.uri is not None, "borrowed checkpoints are filled in by the registry"
+    label = f"{name} ({key})" if several else name
+    return w.resolve(
+        spec.uri, spec.sha256, spec.size, progress=progress, name=label, pattern=spec.pattern
+    )
+
+
+def _overrides(checkpoint: CheckpointArg, variant: VariantSpec | None) -> dict[str, Path]:
+    """``--checkpoint PATH`` replaces the primary file; ``{"clip": PATH}`` a named one."""
+    if checkpoint is None:
+        return {}
+    primary = (variant.primary if variant else None) or PRIMARY
+    items = checkpoint.items() if isinstance(checkpoint, dict) else [(primary, checkpoint)]
+    declared = set(variant.checkpoints) if variant else set()
+    out: dict[str, Path] = {}
+    for key, value in items:
+        if declared and key not in declared:
+            raise InputError(
+                f"{variant.name if variant else '?'} has no checkpoint named {key!r}; "
+                f"its files are {', '.join(sorted(declared))}"
+            )
+        p = Path(os.path.expanduser(str(value)))
+        if not p.exists():
+            flag = hint(f"--checkpoint {value}", f"checkpoint={str(value)!r}")
+            raise InputError(f"checkpoint {p} does not exist; check {flag}")
+        out[key] = p
+    return out
+
+
+def resolve_files(
+    variant: VariantSpec | None,
+    family: FamilySpec,
+    name: str,
+    progress: bool = True,
+    *,
+    include_optional: bool = False,
+) -> dict[str, Path]:
+    """Resolve (download if allowed, verify) every file of a variant: ``zoo pull``."""
+    if variant is None or not variant.checkpoints:
+        raise WeightsError(_no_weights_message(family, name))
+    several = len(variant.checkpoints) > 1
+    return {
+        k: _resolve_one(w, name, k, several, progress)
+        for k, w in variant.checkpoints.items()
+        if include_optional or not w.optional
+    }
+
+
+def _no_weights_message(family: FamilySpec, name: str) -> str:
+    why = f": {family.weights_note}" if family.weights_note else ""
+    fix = hint(
+        "pass --checkpoint PATH (or --weights random for a test run)",
+        "pass checkpoint=PATH (or weights='random' for a test run)",
+    )
+    return f"{name} has no registered weights{why}; {fix}"
+
+
+def load(
+    name: str,
+    *,
+    device: str | None = "auto",
+    weights: str | None = None,
+    checkpoint: CheckpointArg = None,
+    dtype: str | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    **config: Any,
+) -> Any:
+    """Load a model by ``family[:tag]``.
+
+    ``weights``: ``None``/``"pretrained"`` resolves the registered checkpoints (downloading
+    on first use unless ``ZOO_OFFLINE=1``); ``"random"`` builds the architecture at random
+    initialisation (seeded, default seed 0) - the documented test mode, never the default.
+    ``checkpoint`` loads custom or fine-tuned weights into the family while keeping its
+    card: a path replaces the primary file, ``{"clip": path}`` a named one.
+    """
+    from zoo.registry import get_registry
+
+    family, variant = get_registry().resolve_name(name)
+    return load_resolved(
+        family,
+        variant,
+        device=device,
+        weights=weights,
+        checkpoint=checkpoint,
+        dtype=dtype,
+        seed=seed,
+        progress=progress,
+        **config,
+    )
+
+
+def load_resolved(
+    family: FamilySpec,
+    variant: VariantSpec | None,
+    *,
+    device: str | None = "auto",
+    weights: str | None = None,
+    checkpoint: CheckpointArg = None,
+    dtype: str | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    **config: Any,
+) -> Any:
+    """:func:`load` for a name the caller already resolved (the CLI resolves once)."""
+    name = variant.name if variant else family.name
+    if weights is not None and weights not in (RANDOM, PRETRAINED):
+        if checkpoint is not None:
+            raise InputError("give the file as checkpoint= or weights=, not both")
+        checkpoint, weights = weights, None
+    random = weights == RANDOM
+    if random and checkpoint is not None:
+        raise InputError(
+            "choose either "
+            + hint("--weights random or --checkpoint PATH", "weights='random' or a checkpoint")
+            + ", not both"
+        )
+    dev = resolve_device(device)
+    ctx = LoadContext(
+        name=name,
+        family=family,
+        variant=variant,
+        device=dev,
+        dtype=resolve_dtype(dtype),
+        random=random,
+        seed=(DEFAULT_TEST_SEED if seed is None else seed) if random else seed,
+        progress=progress,
+        overrides=_overrides(checkpoint, variant),
+    )
+    if not random:
+        declared = variant.checkpoints if variant else {}
+        if family.requires_weights and not declared and not ctx.overrides:
+            raise WeightsError(_no_weights_message(family, name))
+        for key, spec in declared.items():  # everything the model surely needs, resolved once
+            if not spec.optional:
+                ctx.path(key)
+    if ctx.seed is not None:
+        import torch
+
+        torch.manual_seed(ctx.seed)
+    cls = import_string(family.loader)
+    merged = {**(variant.config if variant else {}), **config}
+    merged.pop("test_mode", None)
+    model: ZooModel = cls.create(ctx, **merged)
+    model._bind(ctx)
+    return model

@@ -1,0 +1,300 @@
+"""Prompt schemas: what a user asks a model to segment, validated where input first arrives.
+
+Coordinates are always pixels of the *input image* (x right, y down), boxes are
+``x1, y1, x2, y2``. Every validation failure raises :class:`zoo.errors.InputError` naming
+the offending field. Prompts round-trip through JSON (:meth:`Prompts.to_json` /
+:meth:`Prompts.from_json`, mask prompts as COCO RLE), which is how manifests, the batch
+engine and the HTTP server carry them.
+
+This module imports numpy and pydantic only (no torch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zoo.errors import InputError
+
+
+def _finite(values: Sequence[float], what: str) -> None:
+    for v in values:
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{what} contains a non-finite value ({v}); use plain numbers")
+
+
+class ObjectPrompt(BaseModel):
+    """The prompt for one object: any mix of a box, clicks and a low-res mask.
+
+    One object prompt yields one mask (or one amodal mask, one track...). Several boxes
+    are several objects, so they are several ``ObjectPrompt``s and go through the decoder
+    as one batch.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    box: tuple[float, float, float, float] | None = None
+    points: list[tuple[float, float]] | None = None
+    labels: list[int] | None = None
+    mask: np.ndarray | None = Field(default=None, description="HxW bool/float mask prompt")
+    object_id: int | None = None
+
+    @field_validator("box")
+    @classmethod
+    def _box_ok(cls, box: tuple[float, float, float, float] | None) -> Any:
+        if box is None:
+            return box
+        _finite(box, "box")
+        x1, y1, x2, y2 = box
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(
+                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; "
+                "write boxes as x1,y1,x2,y2"
+            )
+        return box
+
+    @field_validator("points")
+    @classmethod
+    def _points_ok(cls, pts: list[tuple[float, float]] | None) -> Any:
+        if pts is None:
+            return pts
+        if len(pts) == 0:
+            raise ValueError("points is empty; give at least one x,y point or omit it")
+        for p in pts:
+            _finite(p, "points")
+        return pts
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_ok(cls, labels: list[int] | None) -> Any:
+        if labels is None:
+            return labels
+        bad = [lab for lab in labels if lab not in (0, 1)]
+        if bad:
+            raise ValueError(f"labels must be 1 (foreground) or 0 (background), got {bad[0]}")
+        return labels
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectPrompt:
+        if self.points is not None and self.labels is None:
+            raise ValueError(
+                f"{len(self.points)} points were given without labels; add labels (1 per point)"
+            )
+        if self.labels is not None and self.points is None:
+            raise ValueError("labels were given without points; add points or drop labels")
+        if (
+            self.points is not None
+            and self.labels is not None
+            and len(self.points) != len(self.labels)
+        ):
+            raise ValueError(
+                f"{len(self.points)} points but {len(self.labels)} labels; give one label per point"
+            )
+        if self.box is None and self.points is None and self.mask is None:
+            raise ValueError("empty prompt: give a box, points with labels, or a mask")
+        return self
+
+    def check_inside(self, height: int, width: int, *, where: str = "") -> None:
+        """Reject prompts outside the image: almost always swapped x/y or the wrong image."""
+        tag = f"{where} " if where else ""
+        if self.box is not None:
+            x1, y1, x2, y2 = self.box
+            if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+                raise InputError(
+                    f"{tag}box ({x1:g},{y1:g},{x2:g},{y2:g}) lies outside the {width}x{height} "
+                    "image; boxes are x1,y1,x2,y2 in pixels of this image"
+                )
+        for x, y in self.points or []:
+            if not (0 <= x <= width and 0 <= y <= height):
+                raise InputError(
+                    f"{tag}point ({x:g},{y:g}) lies outside the {width}x{height} image; "
+                    "points are x,y in pixels"
+                )
+        if self.mask is not None and self.mask.ndim != 2:
+            raise InputError(f"{tag}mask prompt must be a 2-D HxW array, got {self.mask.shape}")
+
+
+def _raise_input_error(exc: ValidationError, what: str) -> None:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or what
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    raise InputError(f"bad {what} ({loc}): {msg}") from None
+
+
+class Prompts(BaseModel):
+    """A batch of object prompts for one image (or one video's prompt frame)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    objects: list[ObjectPrompt]
+
+    @field_validator("objects")
+    @classmethod
+    def _non_empty(cls, objs: list[ObjectPrompt]) -> list[ObjectPrompt]:
+        if not objs:
+            raise ValueError("empty prompt: give at least one box, point or mask")
+        return objs
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __iter__(self) -> Iterator[ObjectPrompt]:  # type: ignore[override]
+        return iter(self.objects)
+
+    @classmethod
+    def build(
+        cls,
+        boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+    ) -> Prompts:
+        """Friendly constructor: N boxes are N objects; points+labels are one object.
+
+        When both are given with exactly one box, the points refine that box (SAM's
+        box-plus-clicks mode); with several boxes and points that is ambiguous, so we refuse.
+        """
+        try:
+            box_list = (
+                [tuple(float(v) for v in b) for b in np.asarray(boxes, dtype=float)]
+                if (boxes is not None and len(boxes) > 0)
+                else []
+            )
+            for b in box_list:
+                if len(b) != 4:
+                    raise InputError(f"a box needs 4 numbers x1,y1,x2,y2, got {len(b)}")
+            pts = None
+            if points is not None and len(points) > 0:
+                arr = np.asarray(points, dtype=float)
+                if arr.ndim != 2 or arr.shape[1] != 2:
+                    raise InputError(f"points must be x,y pairs, got shape {arr.shape}")
+                pts = [(float(x), float(y)) for x, y in arr]
+            labs = None if labels is None or len(labels) == 0 else [int(v) for v in labels]
+            if pts is None and labs is not None:
+                raise InputError("labels were given without points; add --points or drop --labels")
+            if pts is not None and box_list and len(box_list) > 1:
+                raise InputError(
+                    "points with several boxes is ambiguous; use a --prompts JSON file with one "
+                    "object per entry"
+                )
+            objects: list[ObjectPrompt] = []
+            if box_list and pts is not None:
+                objects.append(ObjectPrompt(box=box_list[0], points=pts, labels=labs))  # type: ignore[arg-type]
+            else:
+                objects.extend(ObjectPrompt(box=b) for b in box_list)  # type: ignore[arg-type]
+                if pts is not None:
+                    objects.append(ObjectPrompt(points=pts, labels=labs))
+            return cls(objects=objects)
+        except ValidationError as exc:
+            _raise_input_error(exc, "prompt")
+            raise  # pragma: no cover - _raise_input_error always raises
+
+    @classmethod
+    def from_json(cls, data: Any) -> Prompts:
+        """Parse a ``--prompts FILE.json`` payload: a list of objects, or {"objects": [...]}."""
+        if isinstance(data, dict) and "objects" in data:
+            data = data["objects"]
+        if isinstance(data, dict):
+            data = [data]
+        if not isinstance(data, list):
+            raise InputError(
+                'prompts JSON must be a list like [{"box": [x1,y1,x2,y2]}, '
+                '{"points": [[x,y]], "labels": [1]}]'
+            )
+        objects = []
+        for i, o in enumerate(data):
+            if not isinstance(o, dict):
+                raise InputError(f'prompts JSON entry {i} must be an object like {{"box": [...]}}')
+            if isinstance(o.get("mask"), dict):  # a mask prompt carried as COCO RLE
+                from zoo.io.masks import decode_rle
+
+                try:
+                    o = {**o, "mask": decode_rle(o["mask"])}
+                except Exception as exc:
+                    raise InputError(
+                        f"prompts JSON entry {i}: mask is not a COCO RLE ({exc}); give "
+                        '{"size": [h, w], "counts": "..."}'
+                    ) from None
+            try:
+                objects.append(ObjectPrompt(**o))
+            except ValidationError as exc:
+                _raise_input_error(exc, f"prompts JSON entry {i}")
+        try:
+            return cls(objects=objects)
+        except ValidationError as exc:
+            _raise_input_error(exc, "prompts JSON")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """JSON-safe list that :meth:`from_json` reads back exactly (masks as COCO RLE)."""
+        out = []
+        for o in self.objects:
+            d: dict[str, Any] = {}
+            if o.box is not None:
+                d["box"] = [float(v) for v in o.box]
+            if o.points is not None:
+                d["points"] = [[float(x), float(y)] for x, y in o.points]
+                d["labels"] = [int(v) for v in o.labels or []]
+            if o.mask is not None:
+                from zoo.io.masks import encode_rle
+
+                d["mask"] = encode_rle(np.asarray(o.mask) > 0)
+            if o.object_id is not None:
+                d["object_id"] = int(o.object_id)
+            out.append(d)
+        return out
+
+    def check_inside(self, height: int, width: int) -> None:
+        for i, obj in enumerate(self.objects):
+            obj.check_inside(height, width, where=f"prompt {i}:")
+
+    @property
+    def boxes(self) -> np.ndarray | None:
+        """All boxes as Nx4 float32 when every object is a plain box (the batched fast path)."""
+        if all(o.box is not None for o in self.objects):
+            return np.array([o.box for o in self.objects], dtype=np.float32)
+        return None
+
+
+def as_prompts(prompts: Prompts | ObjectPrompt | dict[str, Any] | list[Any]) -> Prompts:
+    """Accept the forms users naturally write in Python and normalise them."""
+    if isinstance(prompts, Prompts):
+        return prompts
+    if isinstance(prompts, ObjectPrompt):
+        return Prompts(objects=[prompts])
+    if isinstance(prompts, dict) and set(prompts) <= {"boxes", "points", "labels"}:
+        return Prompts.build(**prompts)
+    return Prompts.from_json(prompts)
+
+
+class ShadowPrompt(BaseModel):
+    """One object-and-shadow instance: a prompt for the object, for its shadow, or both."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    object: ObjectPrompt | None = None
+    shadow: ObjectPrompt | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> ShadowPrompt:
+        if self.object is None and self.shadow is None:
+            raise ValueError("an instance needs an object prompt, a shadow prompt, or both")
+        return self
+
+
+def as_shadow_prompts(prompts: Any) -> list[ShadowPrompt]:
+    """Accept ``[{"object": {"box": [...]}, "shadow": {"box": [...]}}, ...]`` or ShadowPrompts."""
+    if isinstance(prompts, ShadowPrompt):
+        return [prompts]
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise InputError("empty prompt: give at least one object or shadow prompt")
+    out = []
+    try:
+        for p in prompts:
+            out.append(p if isinstance(p, ShadowPrompt) else ShadowPrompt(**p))
+    except ValidationError as exc:
+        _raise_input_error(exc, "shadow prompt")
+    return out
