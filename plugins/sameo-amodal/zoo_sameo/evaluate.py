@@ -90,10 +90,10 @@ def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Dete
 def _visible_from_detection(d: Detection, h: int, w: int) -> np.ndarray | None:
     if d.segmentation is None:
         return None
-    from zoo.data.occlusion import segmentation_to_mask
+    from zoo.io.masks import decode_segmentation
 
     try:
-        return segmentation_to_mask(d.segmentation, h, w)
+        return decode_segmentation(d.segmentation, h, w)
     except InputError:
         return None  # a malformed modal mask only loses the overlay's visible part
 
