@@ -143,9 +143,8 @@ def bench_train_step(device: str, image_size: int, batch: int, repeat: int,
 
 def bench_train_e2e(device: str, image_size: int, steps: int) -> dict[str, float]:
     """train_sameo end to end: embed_cache=memory vs off, same data and steps."""
+    from zoo_sameo.occlusion import make_synthetic_amodal_dataset
     from zoo_sameo.train import TrainConfig, train_sameo
-
-    from zoo.data.occlusion import make_synthetic_amodal_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ZOO_HOME"] = str(Path(tmp) / "home")

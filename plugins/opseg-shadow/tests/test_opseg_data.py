@@ -1,4 +1,4 @@
-"""The synthetic SOBA generator (zoo.data.shadows) and the SOBA reader (zoo_opseg.soba)."""
+"""The synthetic SOBA generator (zoo_opseg.synthetic) and the SOBA reader (zoo_opseg.soba)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from zoo_opseg.soba import load_soba, mask_box
+from zoo_opseg.synthetic import shadow_scene, soba_dict, write_soba_dataset
 
-from zoo.data.shadows import shadow_scene, soba_dict, write_soba_dataset
 from zoo.errors import InputError
 
 

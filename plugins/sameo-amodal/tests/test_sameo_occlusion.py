@@ -1,4 +1,4 @@
-"""zoo.data.occlusion: the synthetic-occlusion generator (Amodal-LVIS recipe, in small)."""
+"""zoo_sameo.occlusion: the synthetic-occlusion generator (Amodal-LVIS recipe, in small)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from zoo.data.occlusion import (
+from zoo_sameo.occlusion import (
     Instance,
     Scene,
     cutout_from_mask,
@@ -20,6 +19,7 @@ from zoo.data.occlusion import (
     segmentation_to_mask,
     synthesize_from_coco,
 )
+
 from zoo.errors import InputError
 from zoo.io.masks import encode_rle
 

@@ -206,8 +206,7 @@ def test_resume_continues_exactly(shapes_data: dict[str, Path], tmp_path: Path,
     """Interrupted after 3 of 6 steps and resumed == 6 steps in one go (same decoder);
     the disk embedding cache gives the same result as the in-memory one."""
     import zoo_sameo.train as tr
-
-    from zoo.data.occlusion import make_synthetic_amodal_dataset
+    from zoo_sameo.occlusion import make_synthetic_amodal_dataset
 
     ann = make_synthetic_amodal_dataset(tmp_path / "small", 3, height=64, width=64, seed=5)
     small = {"train": ann, "train_images": tmp_path / "small" / "images"}

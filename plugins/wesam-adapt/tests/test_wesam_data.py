@@ -1,4 +1,4 @@
-"""zoo.data.corruptions, weak-label prompts and augmentations (no model)."""
+"""zoo_wesam.corruptions, weak-label prompts and augmentations (no model)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 from zoo_wesam.augment import strong_augment, weak_augment
+from zoo_wesam.corruptions import CORRUPTIONS, corrupt, corrupt_folder, frost_texture
 from zoo_wesam.prompts import coarse_box, coarse_polygon, make_prompts, sample_points
 
 from zoo.data.coco import CocoDataset
-from zoo.data.corruptions import CORRUPTIONS, corrupt, corrupt_folder, frost_texture
 from zoo.errors import InputError
 
 
