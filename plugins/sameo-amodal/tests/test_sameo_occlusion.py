@@ -16,12 +16,11 @@ from zoo_sameo.occlusion import (
     occlusion_pair,
     paste_cutout,
     random_shape_cutout,
-    segmentation_to_mask,
     synthesize_from_coco,
 )
 
 from zoo.errors import InputError
-from zoo.io.masks import encode_rle
+from zoo.io.masks import decode_segmentation, encode_rle
 
 
 def _scene_with_square(h: int = 64, w: int = 64) -> Scene:
@@ -71,8 +70,8 @@ def test_synthetic_dataset_pairs_unoccluded_and_occluded_versions(tmp_path: Path
     anns: dict[int, list[dict]] = {}
     for a in data["annotations"]:
         anns.setdefault(a["image_id"], []).append(a)
-        amodal = segmentation_to_mask(a["segmentation"], 96, 96)
-        visible = segmentation_to_mask(a["visible_mask"], 96, 96)
+        amodal = decode_segmentation(a["segmentation"], 96, 96)
+        visible = decode_segmentation(a["visible_mask"], 96, 96)
         assert not (visible & ~amodal).any()  # the visible part lies inside the amodal mask
         assert a["occlude_rate"] == pytest.approx(1 - visible.sum() / amodal.sum(), abs=1e-3)
     for im in data["images"]:
@@ -120,11 +119,6 @@ def test_synthesize_from_a_modal_coco_dataset(tmp_path: Path) -> None:
         synthesize_from_coco(coco, tmp_path / "nowhere", tmp_path / "out2")
 
 
-def test_segmentation_to_mask_rejects_garbage_with_input_error() -> None:
-    with pytest.raises(InputError):
-        segmentation_to_mask({"size": [4, 4]}, 4, 4)
-    with pytest.raises(InputError, match="image is"):
-        segmentation_to_mask(encode_rle(np.ones((5, 5), bool)), 4, 4)
-    assert not segmentation_to_mask([], 4, 4).any()
+def test_occlusion_pair_needs_donors() -> None:
     with pytest.raises(InputError):
         occlusion_pair(_scene_with_square(), [], np.random.default_rng(0))
