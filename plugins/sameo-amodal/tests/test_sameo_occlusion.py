@@ -98,22 +98,43 @@ def test_synthesize_from_a_modal_coco_dataset(tmp_path: Path) -> None:
         images.append({"id": k + 1, "file_name": f"{k}.png", "height": 80, "width": 100})
         x0 = 10 + 10 * k
         poly = [x0, 10, x0 + 40, 10, x0 + 40, 50, x0, 50]  # a polygon instance
-        annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": 1,
-                            "segmentation": [poly], "bbox": [x0, 10, 40, 40], "iscrowd": 0})
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": k + 1,
+                "category_id": 1,
+                "segmentation": [poly],
+                "bbox": [x0, 10, 40, 40],
+                "iscrowd": 0,
+            }
+        )
         m = np.zeros((80, 100), bool)
         m[55:75, 60:90] = True  # an RLE instance
-        annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": 2,
-                            "segmentation": encode_rle(m), "bbox": [60, 55, 30, 20],
-                            "iscrowd": 0})
-    coco = {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": k + 1,
+                "category_id": 2,
+                "segmentation": encode_rle(m),
+                "bbox": [60, 55, 30, 20],
+                "iscrowd": 0,
+            }
+        )
+    coco = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
     out = synthesize_from_coco(coco, tmp_path / "imgs", tmp_path / "out", seed=0, min_area=100)
     data = json.loads(out.read_text())
     occluded = [im for im in data["images"] if im["occluded_version"]]
     assert occluded, "no occluded version was produced"
     assert {im["source_image_id"] for im in data["images"]} == {1, 2, 3}
-    rates = [a["occlude_rate"] for a in data["annotations"]
-             if a["image_id"] in {im["id"] for im in occluded} and not a["synthetic_occluder"]]
+    rates = [
+        a["occlude_rate"]
+        for a in data["annotations"]
+        if a["image_id"] in {im["id"] for im in occluded} and not a["synthetic_occluder"]
+    ]
     assert max(rates) >= 0.15
     with pytest.raises(InputError, match="missing"):
         synthesize_from_coco(coco, tmp_path / "nowhere", tmp_path / "out2")
