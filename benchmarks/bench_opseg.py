@@ -41,8 +41,8 @@ def bench_inference(
     size: str, image_size: int, device: str, counts: list[int], repeats: int
 ) -> list[dict[str, Any]]:
     import torch
+    from zoo_opseg.synthetic import shadow_scene
 
-    from zoo.data.shadows import shadow_scene
     from zoo.io.masks import mask_bbox
     from zoo.model import load
 
@@ -86,6 +86,7 @@ def bench_inference(
 def bench_training(size: str, image_size: int, device: str, steps: int) -> list[dict[str, Any]]:
     import torch
     from zoo_opseg.soba import load_soba
+    from zoo_opseg.synthetic import write_soba_dataset
     from zoo_opseg.train import (
         SobaTrainSet,
         TrainConfig,
@@ -93,8 +94,6 @@ def bench_training(size: str, image_size: int, device: str, steps: int) -> list[
         trainable_parameters,
     )
     from zoo_sam2.build import build_sam2_model
-
-    from zoo.data.shadows import write_soba_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_opseg_"))
     ann = write_soba_dataset(tmp, n_images=4, height=240, width=320, seed=0)

@@ -82,21 +82,26 @@ def bench_decoder(device: str, ns: list[int], repeat: int, sync: Any) -> dict[st
     for n in ns:
         x1 = rng.uniform(0, w * 0.6, n)
         y1 = rng.uniform(0, h * 0.6, n)
-        boxes = np.stack([x1, y1, x1 + rng.uniform(40, w * 0.4, n),
-                          y1 + rng.uniform(40, h * 0.4, n)], 1)
+        boxes = np.stack(
+            [x1, y1, x1 + rng.uniform(40, w * 0.4, n), y1 + rng.uniform(40, h * 0.4, n)], 1
+        )
         model.max_batch = n  # all N boxes in one decoder call
         t_batch = _timeit(lambda b=boxes: model.segment_amodal(None, b), repeat, sync=sync)
         model.max_batch = 1  # one decoder call per box (same embedding)
         t_loop = _timeit(lambda b=boxes: model.segment_amodal(None, b), repeat, sync=sync)
-        out[str(n)] = {"one_call_s": t_batch, "boxes_per_s": n / t_batch,
-                       "one_call_per_box_boxes_per_s": n / t_loop,
-                       "batching_speedup": t_loop / t_batch}
+        out[str(n)] = {
+            "one_call_s": t_batch,
+            "boxes_per_s": n / t_batch,
+            "one_call_per_box_boxes_per_s": n / t_loop,
+            "batching_speedup": t_loop / t_batch,
+        }
         model.max_batch = None
     return out
 
 
-def bench_train_step(device: str, image_size: int, batch: int, repeat: int,
-                     sync: Any) -> dict[str, float]:
+def bench_train_step(
+    device: str, image_size: int, batch: int, repeat: int, sync: Any
+) -> dict[str, float]:
     """Decoder step with cached embeddings vs. with the encoder re-run for the batch."""
     from zoo_sameo.build import build_network
     from zoo_sameo.losses import sameo_loss
@@ -113,12 +118,12 @@ def bench_train_step(device: str, image_size: int, batch: int, repeat: int,
     opt = torch.optim.AdamW(dec.parameters(), lr=1e-4, foreach=True)
     imgs = torch.rand(batch, 3, 480, 640, device=device)
     with torch.no_grad():
-        cached = torch.cat([net.get_image_embeddings(imgs[i:i + 1]) for i in range(batch)])
+        cached = torch.cat([net.get_image_embeddings(imgs[i : i + 1]) for i in range(batch)])
     boxes = torch.tensor([[50.0, 60.0, 300.0, 400.0]] * batch, device=device)
     hw = torch.tensor([[480.0, 640.0]] * batch, device=device)
     side = image_size // 4
     target = torch.zeros(batch, side, side, device=device)
-    target[:, side // 4: side // 2, side // 4: side // 2] = 1
+    target[:, side // 4 : side // 2, side // 4 : side // 2] = 1
     amp = device.startswith("cuda")
 
     def step(emb: torch.Tensor) -> None:
@@ -131,40 +136,59 @@ def bench_train_step(device: str, image_size: int, batch: int, repeat: int,
 
     def step_uncached() -> None:
         with torch.no_grad():  # every instance of the batch from another image
-            emb = torch.cat([net.get_image_embeddings(imgs[i:i + 1]) for i in range(batch)])
+            emb = torch.cat([net.get_image_embeddings(imgs[i : i + 1]) for i in range(batch)])
         step(emb)
 
     t_cached = _timeit(lambda: step(cached), repeat, sync=sync)
     t_uncached = _timeit(step_uncached, max(1, repeat // 2), warmup=0, sync=sync)
-    return {"image_size": image_size, "batch": batch,
-            "steps_per_s_cached": 1.0 / t_cached, "steps_per_s_encoder_rerun": 1.0 / t_uncached,
-            "cache_speedup": t_uncached / t_cached}
+    return {
+        "image_size": image_size,
+        "batch": batch,
+        "steps_per_s_cached": 1.0 / t_cached,
+        "steps_per_s_encoder_rerun": 1.0 / t_uncached,
+        "cache_speedup": t_uncached / t_cached,
+    }
 
 
 def bench_train_e2e(device: str, image_size: int, steps: int) -> dict[str, float]:
     """train_sameo end to end: embed_cache=memory vs off, same data and steps."""
+    from zoo_sameo.occlusion import make_synthetic_amodal_dataset
     from zoo_sameo.train import TrainConfig, train_sameo
-
-    from zoo.data.occlusion import make_synthetic_amodal_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ZOO_HOME"] = str(Path(tmp) / "home")
         ann = make_synthetic_amodal_dataset(Path(tmp) / "d", 8, height=240, width=320, seed=0)
         out = {}
         for mode in ("memory", "off"):
-            cfg = TrainConfig(annotations=str(ann), images=str(Path(tmp) / "d" / "images"),
-                              name=f"bench-{mode}", image_size=image_size, weights="random",
-                              max_steps=steps, batch_size=8, embed_cache=mode, device=device)
+            cfg = TrainConfig(
+                annotations=str(ann),
+                images=str(Path(tmp) / "d" / "images"),
+                name=f"bench-{mode}",
+                image_size=image_size,
+                weights="random",
+                max_steps=steps,
+                batch_size=8,
+                embed_cache=mode,
+                device=device,
+            )
             t0 = time.perf_counter()
             res = train_sameo(cfg, progress=False)
-            out[mode] = {"total_s": time.perf_counter() - t0, "loop_s": res.seconds,
-                         "embed_s": res.embed_seconds, "images": res.images}
-    return {"image_size": image_size, "steps": steps,
-            "cached_total_s": out["memory"]["total_s"],
-            "uncached_total_s": out["off"]["total_s"],
-            "cached_loop_s": out["memory"]["loop_s"], "uncached_loop_s": out["off"]["loop_s"],
-            "e2e_speedup": out["off"]["loop_s"] / out["memory"]["loop_s"],
-            "images": out["memory"]["images"]}
+            out[mode] = {
+                "total_s": time.perf_counter() - t0,
+                "loop_s": res.seconds,
+                "embed_s": res.embed_seconds,
+                "images": res.images,
+            }
+    return {
+        "image_size": image_size,
+        "steps": steps,
+        "cached_total_s": out["memory"]["total_s"],
+        "uncached_total_s": out["off"]["total_s"],
+        "cached_loop_s": out["memory"]["loop_s"],
+        "uncached_loop_s": out["off"]["loop_s"],
+        "e2e_speedup": out["off"]["loop_s"] / out["memory"]["loop_s"],
+        "images": out["memory"]["images"],
+    }
 
 
 def main() -> None:
@@ -178,7 +202,9 @@ def main() -> None:
     sync = torch.cuda.synchronize if dev.startswith("cuda") else None
     rep = 1 if args.quick else 3
     res: dict[str, Any] = {
-        "device": dev, "threads": args.threads, "torch": torch.__version__,
+        "device": dev,
+        "threads": args.threads,
+        "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "load_avg_at_start": os.getloadavg()[0],
     }
@@ -194,18 +220,29 @@ def main() -> None:
         ("encoder ViT-S 1024px", f"{res['encoder']['vits']['images_per_s']:.3f} img/s"),
     ]
     for n, d in res["decoder"].items():
-        rows.append((f"decode N={n} boxes (1 embedding)",
-                     f"{d['boxes_per_s']:.2f} boxes/s in one call, "
-                     f"{d['one_call_per_box_boxes_per_s']:.2f} one call per box"))
+        rows.append(
+            (
+                f"decode N={n} boxes (1 embedding)",
+                f"{d['boxes_per_s']:.2f} boxes/s in one call, "
+                f"{d['one_call_per_box_boxes_per_s']:.2f} one call per box",
+            )
+        )
     ts = res["train_step_1024"]
     rows.append(("train step, batch 8, cached emb.", f"{ts['steps_per_s_cached']:.3f} steps/s"))
-    rows.append(("train step, batch 8, encoder re-run",
-                 f"{ts['steps_per_s_encoder_rerun']:.4f} steps/s "
-                 f"(cache x{ts['cache_speedup']:.1f})"))
+    rows.append(
+        (
+            "train step, batch 8, encoder re-run",
+            f"{ts['steps_per_s_encoder_rerun']:.4f} steps/s (cache x{ts['cache_speedup']:.1f})",
+        )
+    )
     e2e = res["train_e2e_256"]
-    rows.append((f"train_sameo {e2e['steps']} steps @256 px",
-                 f"cached {e2e['cached_loop_s']:.1f}s vs off {e2e['uncached_loop_s']:.1f}s "
-                 f"(x{e2e['e2e_speedup']:.1f})"))
+    rows.append(
+        (
+            f"train_sameo {e2e['steps']} steps @256 px",
+            f"cached {e2e['cached_loop_s']:.1f}s vs off {e2e['uncached_loop_s']:.1f}s "
+            f"(x{e2e['e2e_speedup']:.1f})",
+        )
+    )
     try:
         from rich.console import Console
         from rich.table import Table

@@ -51,6 +51,7 @@ def _current_rss_mb() -> float:
 def main() -> None:
     import torch
     from zoo_wesam.adapter import save_adapter
+    from zoo_wesam.corruptions import corrupt_folder
     from zoo_wesam.lora import base_fingerprint, inject_lora
     from zoo_wesam.synthetic import make_shapes_dataset
     from zoo_wesam.train import (
@@ -61,7 +62,6 @@ def main() -> None:
     )
 
     from zoo.data.coco import CocoDataset
-    from zoo.data.corruptions import corrupt_folder
     from zoo.model import load
 
     device = bench_device()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,8 +26,10 @@ from zoo.io import (
     atomic_output_dir,
     atomic_write,
     coco_results,
+    compress_rle,
     davis_palette,
     decode_rle,
+    decode_segmentation,
     distinct_colors,
     encode_rle,
     encode_rles,
@@ -47,6 +50,7 @@ from zoo.io import (
     save_mask_png,
     save_palette_png,
     save_png,
+    segmentation_rle,
     write_json,
     write_ply,
 )
@@ -547,6 +551,81 @@ def test_rle_roundtrip_and_known_encoding() -> None:
     assert [decode_rle(r).sum() for r in rles] == [mask.sum(), (~mask).sum(), 0]
     with pytest.raises(InputError):
         decode_rle({"counts": "abc"})
+
+
+# The square with corners (1, 1) and (3, 3) as pycocotools rasterises polygons: pixel
+# (x, y) is in when its centre lies inside, i.e. rows 1-2 and columns 1-2 of a 4x5 image.
+_SQUARE = np.array(
+    [
+        [0, 0, 0, 0, 0],
+        [0, 1, 1, 0, 0],
+        [0, 1, 1, 0, 0],
+        [0, 0, 0, 0, 0],
+    ],
+    dtype=bool,
+)
+
+
+def test_decode_segmentation_polygons() -> None:
+    np.testing.assert_array_equal(decode_segmentation([[1, 1, 3, 1, 3, 3, 1, 3]], 4, 5), _SQUARE)
+    # one flat polygon, and a degenerate two-point "polygon" next to a real one
+    np.testing.assert_array_equal(decode_segmentation([1, 1, 3, 1, 3, 3, 1, 3], 4, 5), _SQUARE)
+    np.testing.assert_array_equal(
+        decode_segmentation([[0, 0, 1, 1], [1, 1, 3, 1, 3, 3, 1, 3]], 4, 5), _SQUARE
+    )
+    # two polygons: their union
+    two = decode_segmentation([[1, 1, 3, 1, 3, 3, 1, 3], [3, 0, 5, 0, 5, 2, 3, 2]], 4, 5)
+    expected = _SQUARE.copy()
+    expected[0:2, 3:5] = True
+    np.testing.assert_array_equal(two, expected)
+    assert decode_segmentation([], 4, 5).shape == (4, 5) and not decode_segmentation([], 4, 5).any()
+
+
+def test_decode_segmentation_rle_forms() -> None:
+    # Uncompressed RLE runs go down columns (Fortran order), starting with background:
+    # off 4 (column 0) + 1, on 2, off 1 + 1, on 2, off 1 + 4 + 4 (columns 3 and 4).
+    runs = [5, 2, 2, 2, 9]
+    uncompressed = {"size": [4, 5], "counts": runs}
+    np.testing.assert_array_equal(decode_segmentation(uncompressed, 4, 5), _SQUARE)
+    compressed = encode_rle(_SQUARE)
+    np.testing.assert_array_equal(decode_segmentation(compressed, 4, 5), _SQUARE)
+    as_bytes = {"size": [4, 5], "counts": compressed["counts"].encode()}
+    np.testing.assert_array_equal(decode_segmentation(as_bytes, 4, 5), _SQUARE)
+    # frPyObjects turns the list runs into the same compressed string
+    assert compress_rle(uncompressed) == {"size": [4, 5], "counts": compressed["counts"].encode()}
+    assert segmentation_rle([[1, 1, 3, 1, 3, 3, 1, 3]], 4, 5) == compressed
+    assert segmentation_rle(compressed, 4, 5) == compressed
+
+
+def test_decode_segmentation_arrays() -> None:
+    np.testing.assert_array_equal(decode_segmentation(_SQUARE, 4, 5), _SQUARE)
+    as_uint8 = _SQUARE.astype(np.uint8) * 255
+    out = decode_segmentation(as_uint8, 4, 5)
+    assert out.dtype == np.bool_
+    np.testing.assert_array_equal(out, _SQUARE)
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "needle"),
+    [
+        (encode_rle(np.ones((5, 5), bool)), "image is 5x4"),  # another image's mask
+        (np.ones((5, 5), bool), "image is 5x4"),
+        (
+            {"size": [4, 5], "counts": [5, 2]},
+            "cover 7 pixels",
+        ),  # short runs: garbage in pycocotools
+        ({"size": [4, 5]}, "not a COCO RLE"),
+        ({"size": [4, 5], "counts": 12}, "not a COCO RLE"),
+        ([[1, 1, 3, 1, 3]], "polygon 0"),  # odd number of coordinates
+        ([[1, "a", 3, 1, 3, 3]], "polygon 0"),
+        ("1 1 3 1", "not COCO"),
+        (None, "not COCO"),
+    ],
+)
+def test_decode_segmentation_rejects_garbage(segmentation: Any, needle: str) -> None:
+    with pytest.raises(InputError, match=needle) as info:
+        decode_segmentation(segmentation, 4, 5)
+    assert "\n" not in str(info.value)
 
 
 def test_mask_png(tmp_path: Path) -> None:

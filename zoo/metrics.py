@@ -423,13 +423,9 @@ def _bytes_counts(rle: Any) -> Any:
     (lists) pass through unchanged."""
     if not isinstance(rle, Mapping):
         return rle
-    counts = rle["counts"]
-    h, w = (int(v) for v in rle["size"])
-    if isinstance(counts, list):
-        from pycocotools import mask as mask_utils
+    from zoo.io.masks import compress_rle
 
-        return mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    return {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+    return compress_rle(rle)
 
 
 def coco_segm_ap(

@@ -1,5 +1,8 @@
-"""Dataset helpers: readers for COCO-style annotations and generators of synthetic data
-(occlusions, shadows, corruptions) so users can make training and test data themselves.
+"""Dataset reading shared by every family: one COCO reader and its dialect adapters.
 
-Each module has one job and imports torch only where it must.
+:mod:`zoo.data.coco` parses and checks COCO JSON once for everyone; :mod:`zoo.data.adapters`
+says where plain COCO, amodal (COCOA-cls, D2SA, KINS) and SOBA files keep masks, boxes and
+visible parts. Masks are decoded by :func:`zoo.io.masks.decode_segmentation` only.
+Generators of method-specific training data live in their plugins (``zoo_sameo.occlusion``,
+``zoo_opseg.synthetic``, ``zoo_wesam.corruptions``): the core never imports a plugin.
 """

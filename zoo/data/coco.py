@@ -1,17 +1,21 @@
-"""A small reader for COCO *instance* annotations: images, boxes and masks.
+"""The one COCO reader: images, boxes and masks of any COCO-style dataset.
 
-Several plugins train or evaluate on "an image folder plus a COCO JSON" (the format every
-labelling tool exports), so the parsing and the error messages live here once. The API is
-three classes and one function:
+Plugins train or evaluate on "an image folder plus a COCO JSON" (the format every
+labelling tool exports, and the base of the amodal and shadow datasets), so the parsing,
+the checks and the error messages live here once:
 
-* :class:`CocoDataset` ``(annotations, images_dir)``: validates the JSON against the folder
-  up front (every referenced image id exists, every image file is present) so that a
-  typo fails in a second instead of half-way through a training run.
-* :class:`CocoImage`: one image entry: ``load()`` the RGB pixels, its ``instances``,
-  ``boxes()`` (``N x 4`` ``x1, y1, x2, y2``) and ``masks()`` (``N x H x W`` bool).
-* :class:`CocoInstance`: one annotation: ``box`` (``x1, y1, x2, y2``), ``category_id``,
-  ``has_mask`` and ``mask(h, w)`` (polygons, uncompressed or compressed RLE, decoded by
-  pycocotools).
+* :func:`read_coco` ``(annotations)`` -> :class:`CocoFile`: the JSON read once and checked
+  for structure (ids, image references, required keys), annotations grouped per image,
+  nothing decoded. Every dataset reader starts here, including the amodal reader of
+  ``zoo_sameo`` and the SOBA reader of ``zoo_opseg``.
+* :class:`CocoDataset` ``(annotations, images_dir)``: a :class:`CocoFile` joined with an
+  image folder and validated up front (every image file is present), so that a typo fails
+  in a second instead of half-way through a training run. Items are :class:`CocoImage`
+  (``load()``, ``boxes()``, ``masks()``) holding :class:`CocoInstance` (``box``,
+  ``category_id``, ``has_mask``, ``mask(h, w)``, ``visible_mask(h, w)``).
+* Dataset dialects are :mod:`zoo.data.adapters` (plain COCO, amodal, SOBA): which keys
+  hold the mask, the box and the visible part. Masks are decoded only by
+  :func:`zoo.io.masks.decode_segmentation` (polygons, compressed or uncompressed RLE).
 * :func:`build_coco`: the reverse direction, ``masks -> COCO dict`` (RLE segmentations),
   for tools that *write* datasets (synthetic data, corrupted copies).
 
@@ -26,36 +30,45 @@ Example::
         boxes = item.boxes()         # N x 4 float32, x1, y1, x2, y2 (pixels)
 
 Conventions: boxes are converted from COCO's ``[x, y, w, h]`` to ``x1, y1, x2, y2``
-(``x2 = x + w``), the convention of :mod:`zoo.tasks`. Annotations marked ``iscrowd`` are
-skipped by default (they describe groups, not instances). Every problem a user can fix
-raises :class:`zoo.errors.InputError` with a one-line message naming the file, the id and
-the fix.
+(``x2 = x + w``), the convention of :mod:`zoo.tasks`. Image ids are integers. Annotations
+marked ``iscrowd`` are skipped by default (they describe groups, not instances). Every
+problem a user can fix raises :class:`zoo.errors.InputError` with a one-line message
+naming the file, the id and the fix. Annotation dicts are kept as parsed (no copies) and
+masks are decoded on demand, so a KINS-size file (~100k instances) costs its JSON only.
 
 Only numpy, Pillow and the standard library are imported at module level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.data.adapters import AMODAL, COCO_INSTANCES, AnnotationAdapter, Box, SobaAdapter, is_mask
+from zoo.errors import InputError, hint
 
 __all__ = [
+    "AMODAL",
+    "COCO_INSTANCES",
     "IMAGE_SUFFIXES",
+    "AnnotationAdapter",
     "CocoDataset",
+    "CocoFile",
     "CocoImage",
     "CocoInstance",
+    "SobaAdapter",
     "build_coco",
     "check_images_dir",
     "list_images",
+    "read_coco",
+    "read_json",
 ]
 
 #: File suffixes treated as images when a folder is scanned.
@@ -91,78 +104,248 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(_iter_images(root))
 
 
+# --------------------------------------------------------------------------- reading
+
+
+def read_json(
+    path: str | os.PathLike[str], what: str = "annotations file", flag: str = "--annotations"
+) -> Any:
+    """Parse a JSON file, or a one-line ``InputError`` naming ``what``, the file and the fix
+    (``flag`` is the CLI option that gave the path). Also for COCO *results* files."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} {path} does not exist; check {hint(flag, 'the path')}")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder; pass the JSON file inside it")
+    try:
+        with path.open("rb") as fh:  # bytes: json detects UTF-8/16/32 and skips one str copy
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{what} {path} is not valid JSON: {exc.msg} (line {exc.lineno}); re-export it"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} {path} ({exc}); check the file") from None
+
+
+def _int_id(value: Any, what: str, src: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{src}: {what} {value!r:.40} is not an integer; fix that entry") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_NO_BOX: Box = (float("nan"),) * 4  # type: ignore[assignment]  # "measure it from the mask"
+
+
+@dataclass
+class CocoFile:
+    """A COCO JSON read once and checked for structure; nothing decoded, nothing copied.
+
+    ``images`` maps each image id to its entry, ``annotations`` lists the annotation
+    dicts in file order (each with an integer ``image_id`` of a listed image and an
+    ``id``), ``by_image`` groups the same dicts per image. The dicts are the parsed JSON
+    itself: read them, do not modify them. Dataset-specific sections (SOBA's
+    ``association_anno``) are in :meth:`section`.
+    """
+
+    source: str
+    images: dict[int, Mapping[str, Any]]
+    annotations: list[Mapping[str, Any]]
+    by_image: dict[int, list[Mapping[str, Any]]]
+    categories: list[Mapping[str, Any]]
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    skipped_unknown_image: int = 0
+
+    def image(self, image_id: int) -> Mapping[str, Any]:
+        """The entry of ``image_id`` (``InputError`` naming the file if it is not listed)."""
+        try:
+            return self.images[int(image_id)]
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                f"image id {image_id!r} is not in {self.source} ({len(self.images)} images "
+                "listed); check the ids you asked for"
+            ) from None
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        """Prefix the file name to an ``InputError`` raised inside: adapters only know the
+        annotation they were given, the user needs to know which file holds it."""
+        try:
+            yield
+        except InputError as exc:
+            if str(exc).startswith(self.source):
+                raise
+            raise InputError(f"{self.source}: {exc}") from None
+
+    def category_names(self) -> dict[int, str]:
+        return {int(c["id"]): str(c.get("name", c["id"])) for c in self.categories}
+
+    def section(self, key: str) -> list[Mapping[str, Any]]:
+        """A top-level list of objects other than images/annotations, ``[]`` if absent."""
+        value = self.raw.get(key) or []
+        if not isinstance(value, list):
+            raise InputError(f"{self.source}: '{key}' must be a list of objects")
+        return [v for v in value if isinstance(v, Mapping)]
+
+    def iter_images(self) -> Iterator[tuple[int, Mapping[str, Any], list[Mapping[str, Any]]]]:
+        """``(image_id, entry, annotations)`` one image at a time, in file order."""
+        for image_id, entry in self.images.items():
+            yield image_id, entry, self.by_image[image_id]
+
+    def find_image(self, image_id: int, images_dir: str | os.PathLike[str]) -> Path | None:
+        """The image file: ``file_name`` under ``images_dir``, else its base name there
+        (exports often keep a ``train2017/`` prefix); ``None`` if neither exists."""
+        name = str(self.image(image_id)["file_name"])
+        for path in (Path(images_dir) / name, Path(images_dir) / Path(name).name):
+            if path.is_file():
+                return path
+        return None
+
+    def image_size(self, image_id: int, path: Path | None = None) -> tuple[int, int]:
+        """``(height, width)`` from the entry, else from the header of ``path``."""
+        entry = self.image(image_id)
+        h, w = entry.get("height"), entry.get("width")
+        if h and w:
+            return _int_id(h, "height", self.source), _int_id(w, "width", self.source)
+        if path is None or not path.is_file():
+            raise InputError(
+                f"{self.source}: image {image_id} has no height/width and its file is not "
+                "there to measure; add them to the entry or check the images folder"
+            )
+        from PIL import Image
+
+        with Image.open(path) as pil:
+            w, h = pil.size
+        return int(h), int(w)
+
+
+def read_coco(
+    annotations: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    what: str = "annotations file",
+    require_annotations: bool = True,
+    unknown_images: Literal["error", "skip"] = "error",
+) -> CocoFile:
+    """Parse a COCO JSON (path or parsed dict) and check what every reader relies on.
+
+    Checked: the file exists and is JSON; ``images`` is a list of objects with an integer
+    ``id`` (unique) and a ``file_name``; ``annotations`` is a list of objects with an
+    integer ``image_id`` of a listed image (``unknown_images="skip"`` counts them in
+    ``skipped_unknown_image`` instead) and integer ``id``s (numbered from 1 in file order
+    where missing); ``categories`` entries have an integer ``id``. Each failure is a
+    one-line :class:`InputError` naming the file and the fix. ``require_annotations=False``
+    accepts an images-only file (unlabelled data). Masks are not decoded here.
+    """
+    if isinstance(annotations, Mapping):
+        src, data = "annotations (dict)", annotations
+    else:
+        path = Path(annotations)
+        src, data = str(path), read_json(path, what)
+    anns = data.get("annotations") if isinstance(data, Mapping) else None
+    if anns is None and not require_annotations and isinstance(data, Mapping):
+        anns = []
+    if not isinstance(anns, list):
+        anns = None
+    if not isinstance(data, Mapping) or not isinstance(data.get("images"), list) or anns is None:
+        raise InputError(
+            f"{src} is not a COCO instance file: a COCO dict needs 'images' and "
+            "'annotations' lists; export COCO format from your labelling tool"
+        )
+    images: dict[int, Mapping[str, Any]] = {}
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, Mapping) or "id" not in im or "file_name" not in im:
+            raise InputError(f"{src}: images[{k}] needs 'id' and 'file_name', got {im!r:.80}")
+        image_id = _int_id(im["id"], "image id", src)
+        if image_id in images:
+            raise InputError(f"{src}: image id {image_id} is listed twice; ids must be unique")
+        images[image_id] = im
+    by_image: dict[int, list[Mapping[str, Any]]] = {i: [] for i in images}
+    kept: list[Mapping[str, Any]] = []
+    skipped = 0
+    for k, ann in enumerate(anns):
+        if not isinstance(ann, Mapping) or "image_id" not in ann:
+            raise InputError(f"{src}: annotations[{k}] is not an object with an 'image_id'")
+        image_id = _int_id(ann["image_id"], "image id", src)
+        ann_id = _int_id(ann.get("id", k + 1), "annotation id", src)
+        if image_id not in images:
+            if unknown_images == "skip":
+                skipped += 1
+                continue
+            raise InputError(
+                f"{src}: annotation {ann_id} refers to image id {image_id}, which is not in "
+                "'images'; the JSON is incomplete or mixes two exports"
+            )
+        if not (_is_int(ann.get("id")) and _is_int(ann["image_id"])):  # normalise, never mutate
+            ann = {**ann, "id": ann_id, "image_id": image_id}
+        kept.append(ann)
+        by_image[image_id].append(ann)
+    categories = data.get("categories") or []
+    if not isinstance(categories, list) or not all(
+        isinstance(c, Mapping) and "id" in c for c in categories
+    ):
+        raise InputError(f"{src}: 'categories' must be a list of objects with an 'id'")
+    for c in categories:
+        _int_id(c["id"], "category id", src)
+    return CocoFile(src, images, kept, by_image, categories, data, skipped)
+
+
 # --------------------------------------------------------------------------- records
 
 
 @dataclass
 class CocoInstance:
-    """One annotation. ``segmentation`` is kept raw and decoded on demand (it is big)."""
+    """One annotation. ``segmentation`` is kept raw and decoded on demand (it is big).
+
+    ``visible_segmentation``/``visible_box`` are the visible part where the adapter
+    knows one (amodal data); for plain COCO they are the instance itself.
+    """
 
     id: int
     image_id: int
     category_id: int
-    box: tuple[float, float, float, float]
+    box: Box
     segmentation: Any = None
     area: float = 0.0
     iscrowd: bool = False
+    visible_segmentation: Any = None
+    visible_box: Box | None = None
+    source: str = field(default="", repr=False)
 
     @property
     def has_mask(self) -> bool:
         """True when the annotation carries a polygon or an RLE (boxes-only sets do not)."""
-        seg = self.segmentation
-        if seg is None:
-            return False
-        if isinstance(seg, Mapping):
-            return "counts" in seg and "size" in seg
-        if isinstance(seg, list):
-            return any(isinstance(p, list) and len(p) >= 6 for p in seg)
-        return False
+        return is_mask(self.segmentation)
 
     def mask(self, height: int, width: int) -> np.ndarray:
-        """Decode the segmentation into an ``H x W`` bool mask (pycocotools)."""
+        """Decode the segmentation into an ``H x W`` bool mask."""
         if not self.has_mask:
             raise InputError(
-                f"annotation {self.id} (image {self.image_id}) has no segmentation mask; "
-                "use annotations with polygons or RLE masks"
+                f"{self._where()} has no segmentation mask; use annotations with polygons or "
+                "RLE masks"
             )
-        from pycocotools import mask as mask_utils
+        return self._decode(self.segmentation, height, width)
 
-        seg = self.segmentation
+    def visible_mask(self, height: int, width: int) -> np.ndarray | None:
+        """The visible part, or ``None`` when the dataset does not annotate it."""
+        seg = self.visible_segmentation
+        return None if seg is None else self._decode(seg, height, width)
+
+    def _where(self) -> str:
+        where = f"annotation {self.id} (image {self.image_id})"
+        return f"{self.source}: {where}" if self.source else where
+
+    def _decode(self, seg: Any, height: int, width: int) -> np.ndarray:
+        from zoo.io.masks import decode_segmentation
+
         try:
-            if isinstance(seg, list):
-                polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
-                rles = mask_utils.frPyObjects(polys, height, width)
-                rle = mask_utils.merge(rles)
-            elif isinstance(seg.get("counts"), list):
-                rle = mask_utils.frPyObjects(seg, height, width)
-            else:
-                counts = seg["counts"]
-                size = [int(v) for v in seg["size"]]
-                if size != [height, width]:
-                    raise InputError(
-                        f"annotation {self.id}: RLE size {size[1]}x{size[0]} differs from "
-                        f"image {self.image_id} ({width}x{height}); the mask belongs to "
-                        "another image size"
-                    )
-                rle = {
-                    "size": size,
-                    "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-                }
-            with warnings.catch_warnings():
-                # pycocotools predates NumPy 2's __array__(copy=) protocol and warns on
-                # every decode; the result is correct.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                decoded = mask_utils.decode(rle)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(
-                f"annotation {self.id} (image {self.image_id}) has an unreadable segmentation "
-                f"({type(exc).__name__}: {exc}); fix or drop it"
-            ) from exc
-        if decoded.ndim == 3:
-            decoded = decoded.max(axis=2)
-        return np.ascontiguousarray(decoded.astype(bool))
+            return decode_segmentation(seg, height, width)
+        except InputError as exc:
+            raise InputError(f"{self._where()}: {exc}") from None
 
 
 @dataclass
@@ -212,31 +395,6 @@ class CocoImage:
 # --------------------------------------------------------------------------- dataset
 
 
-def _int_id(value: Any, what: str, path: Path) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: {what} {value!r} is not an integer id") from None
-
-
-def _box_from(
-    ann: Mapping[str, Any], ann_id: int, path: Path
-) -> tuple[float, float, float, float] | None:
-    bbox = ann.get("bbox")
-    if bbox is None:
-        return None
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"{path}: annotation {ann_id} has a malformed bbox {bbox!r}; "
-            "COCO boxes are [x, y, w, h]"
-        ) from None
-    if not all(np.isfinite([x, y, w, h])):
-        raise InputError(f"{path}: annotation {ann_id} has a non-finite bbox {bbox!r}")
-    return (x, y, x + w, y + h)
-
-
 class CocoDataset(Sequence[CocoImage]):
     """COCO instance annotations joined with an image folder, validated on construction.
 
@@ -249,6 +407,8 @@ class CocoDataset(Sequence[CocoImage]):
         include_crowd: keep ``iscrowd`` annotations (skipped by default).
         image_ids: restrict to these image ids (an unknown id is an error).
         drop_empty: leave out images that have no (non-crowd) instance.
+        adapter: the dataset's dialect (:data:`~zoo.data.adapters.AMODAL` reads the
+            whole-object mask as the instance and fills ``visible_*``).
 
     Raises:
         InputError: missing/invalid JSON, empty or missing folder, an annotation pointing
@@ -265,106 +425,65 @@ class CocoDataset(Sequence[CocoImage]):
         include_crowd: bool = False,
         image_ids: Sequence[int] | None = None,
         drop_empty: bool = False,
+        adapter: AnnotationAdapter = COCO_INSTANCES,
     ) -> None:
         self.images_dir = Path(images_dir)
         check_images_dir(self.images_dir)  # existence / emptiness, with their own messages
-        if isinstance(annotations, Mapping):
-            data: Any = annotations
-            self.annotations_path = Path("<dict>")
-        else:
-            self.annotations_path = Path(annotations)
-            data = self._read_json(self.annotations_path)
-        src = self.annotations_path
-        if not isinstance(data, Mapping) or not isinstance(data.get("images"), list):
-            raise InputError(
-                f"{src} is not a COCO instance file: it needs an 'images' list (and "
-                "'annotations'); export COCO format from your labelling tool"
-            )
-        anns = data.get("annotations")
-        if anns is None:
-            anns = []
-        if not isinstance(anns, list):
-            raise InputError(f"{src}: 'annotations' must be a list")
-        self.categories: dict[int, str] = {}
-        for c in data.get("categories") or []:
-            if isinstance(c, Mapping) and "id" in c:
-                self.categories[_int_id(c["id"], "category id", src)] = str(c.get("name", c["id"]))
-
-        entries: dict[int, dict[str, Any]] = {}
-        for im in data["images"]:
-            if not isinstance(im, Mapping) or "id" not in im or "file_name" not in im:
-                raise InputError(
-                    f"{src}: every image entry needs 'id' and 'file_name', got {im!r:.80}"
-                )
-            entries[_int_id(im["id"], "image id", src)] = dict(im)
-
-        by_image: dict[int, list[CocoInstance]] = {i: [] for i in entries}
-        for k, ann in enumerate(anns):
-            if not isinstance(ann, Mapping) or "image_id" not in ann:
-                raise InputError(f"{src}: annotation #{k} has no 'image_id'")
-            ann_id = _int_id(ann.get("id", k), "annotation id", src)
-            img_id = _int_id(ann["image_id"], "image id", src)
-            if img_id not in entries:
-                raise InputError(
-                    f"{src}: annotation {ann_id} refers to image id {img_id}, which is not in "
-                    "'images'; the JSON is incomplete or mixes two exports"
-                )
+        self.annotations_path = (
+            Path("<dict>") if isinstance(annotations, Mapping) else Path(annotations)
+        )
+        coco = read_coco(annotations, require_annotations=False)
+        src = coco.source
+        self.categories: dict[int, str] = coco.category_names()
+        wanted = list(coco.images) if image_ids is None else [int(i) for i in image_ids]
+        for i in wanted:
+            coco.image(i)  # unknown id: InputError naming the file
+        keep = set(wanted)
+        by_image: dict[int, list[CocoInstance]] = {i: [] for i in keep}
+        for ann in coco.annotations:
+            img_id = int(ann["image_id"])
             crowd = bool(ann.get("iscrowd", 0))
-            if crowd and not include_crowd:
+            if img_id not in keep or (crowd and not include_crowd):
                 continue
+            with coco.context():  # a malformed box
+                box, visible_box = adapter.box(ann), adapter.visible_box(ann)
             inst = CocoInstance(
-                id=ann_id,
+                id=int(ann["id"]),
                 image_id=img_id,
-                category_id=int(ann.get("category_id", 1)),
-                box=(0.0, 0.0, 0.0, 0.0),
-                segmentation=ann.get("segmentation"),
+                category_id=_int_id(ann.get("category_id", 1), "category id", src),
+                box=box or _NO_BOX,
+                segmentation=adapter.segmentation(ann),
                 area=float(ann.get("area", 0.0) or 0.0),
                 iscrowd=crowd,
+                visible_segmentation=adapter.visible_segmentation(ann),
+                visible_box=visible_box,
+                source=src,
             )
-            box = _box_from(ann, ann_id, src)
             if box is None and not inst.has_mask:
                 raise InputError(
-                    f"{src}: annotation {ann_id} has neither a bbox nor a segmentation; "
+                    f"{src}: annotation {inst.id} has neither a bbox nor a segmentation; "
                     "every instance needs at least a box"
                 )
-            if box is not None:
-                inst.box = box
-            else:
-                inst.box = (float("nan"),) * 4  # type: ignore[assignment]  # filled below
             if require_masks and not inst.has_mask:
                 why = require_masks if isinstance(require_masks, str) else "masks are required"
                 raise InputError(
-                    f"{src}: annotation {ann_id} (image {img_id}) has no segmentation mask; {why}"
+                    f"{src}: annotation {inst.id} (image {img_id}) has no segmentation mask; {why}"
                 )
             by_image[img_id].append(inst)
 
-        wanted = list(entries) if image_ids is None else [int(i) for i in image_ids]
-        unknown = [i for i in wanted if i not in entries]
-        if unknown:
-            raise InputError(
-                f"image id {unknown[0]} is not in {src} ({len(entries)} images listed); "
-                "check the ids you asked for"
-            )
         self.images: list[CocoImage] = []
-        for img_id in sorted(wanted):
-            im = entries[img_id]
-            path = self._find_file(str(im["file_name"]), img_id)
-            h, w = im.get("height"), im.get("width")
-            if h is None or w is None:
-                from PIL import Image
-
-                with Image.open(path) as pil:
-                    w, h = pil.size
-            item = CocoImage(
-                id=img_id,
-                file_name=str(im["file_name"]),
-                path=path,
-                height=int(h),
-                width=int(w),
-                instances=by_image[img_id],
-            )
+        for img_id in sorted(keep):
+            path = coco.find_image(img_id, self.images_dir)
+            name = str(coco.image(img_id)["file_name"])
+            if path is None:
+                raise InputError(
+                    f"image {img_id} ({name}) is not in {self.images_dir}; the annotations and "
+                    f"the images folder do not match (check {hint('--images', 'images_dir')})"
+                )
+            h, w = coco.image_size(img_id, path)
+            item = CocoImage(img_id, name, path, h, w, by_image[img_id])
             for inst in item.instances:
-                if not np.isfinite(inst.box[0]):
+                if inst.box is _NO_BOX:  # box measured from the mask
                     from zoo.io.masks import mask_bbox
 
                     x, y, bw, bh = mask_bbox(inst.mask(item.height, item.width))
@@ -373,32 +492,6 @@ class CocoDataset(Sequence[CocoImage]):
                 continue
             self.images.append(item)
         self._by_id = {im.id: im for im in self.images}
-
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _read_json(path: Path) -> Any:
-        if not path.exists():
-            raise InputError(f"annotations file {path} does not exist; check --annotations")
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"annotations file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read annotations file {path}: {exc}") from None
-
-    def _find_file(self, file_name: str, image_id: int) -> Path:
-        direct = self.images_dir / file_name
-        if direct.is_file():
-            return direct
-        base = self.images_dir / Path(file_name).name
-        if base.is_file():
-            return base
-        raise InputError(
-            f"image {image_id} ({file_name}) is not in {self.images_dir}; the annotations and "
-            "the images folder do not match (check --images)"
-        )
 
     # ------------------------------------------------------------------ sequence API
     def __len__(self) -> int:

@@ -24,8 +24,10 @@ from zoo.io.frames import (
 from zoo.io.images import load_image, save_png, to_rgb_uint8
 from zoo.io.masks import (
     coco_results,
+    compress_rle,
     davis_palette,
     decode_rle,
+    decode_segmentation,
     encode_rle,
     encode_rles,
     load_palette_png,
@@ -33,6 +35,7 @@ from zoo.io.masks import (
     read_ply,
     save_mask_png,
     save_palette_png,
+    segmentation_rle,
     write_json,
     write_ply,
 )
@@ -52,8 +55,10 @@ __all__ = [
     "atomic_output_dir",
     "atomic_write",
     "coco_results",
+    "compress_rle",
     "davis_palette",
     "decode_rle",
+    "decode_segmentation",
     "distinct_colors",
     "draw_label_text",
     "encode_rle",
@@ -75,6 +80,7 @@ __all__ = [
     "save_mask_png",
     "save_palette_png",
     "save_png",
+    "segmentation_rle",
     "to_rgb_uint8",
     "write_json",
     "write_ply",

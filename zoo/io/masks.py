@@ -31,8 +31,10 @@ from zoo.io.atomic import atomic_write
 
 __all__ = [
     "coco_results",
+    "compress_rle",
     "davis_palette",
     "decode_rle",
+    "decode_segmentation",
     "encode_rle",
     "encode_rles",
     "load_palette_png",
@@ -40,6 +42,7 @@ __all__ = [
     "read_ply",
     "save_mask_png",
     "save_palette_png",
+    "segmentation_rle",
     "write_json",
     "write_ply",
 ]
@@ -94,31 +97,124 @@ def encode_rles(masks: np.ndarray | Sequence[np.ndarray]) -> list[dict[str, Any]
     return out
 
 
-def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
-    """Decode a COCO RLE (compressed ``str``/``bytes`` counts, or uncompressed list
-    counts) into a ``bool HxW`` mask."""
+def compress_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
+    """A COCO RLE in the form pycocotools' C functions take: compressed, ``bytes`` counts.
+
+    Uncompressed RLE (``counts`` a list of run lengths, what COCO uses for crowd regions)
+    goes through ``frPyObjects``; its runs must cover the image exactly, because
+    pycocotools does not check and decodes a short list into garbage pixels.
+    """
     from pycocotools import mask as mask_utils
 
     try:
         h, w = (int(v) for v in rle["size"])
         counts = rle["counts"]
         if isinstance(counts, list):
-            compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-        else:
-            compressed = {
-                "size": [h, w],
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-            }
+            runs = [int(c) for c in counts]
+            if sum(runs) != h * w or min(runs, default=0) < 0:
+                raise ValueError(f"uncompressed counts cover {sum(runs)} pixels, not {h}x{w}")
+            return dict(mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w))
+        if isinstance(counts, str):
+            counts = counts.encode("ascii")
+        if not isinstance(counts, bytes):
+            raise TypeError(f"counts is a {type(counts).__name__}")
+        return {"size": [h, w], "counts": counts}
+    except (KeyError, TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise InputError(
+            f"not a COCO RLE ({exc!r}); expected {{'size': [H, W], 'counts': ...}}"
+        ) from None
+
+
+def _decode_c(rle: Mapping[str, Any]) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    try:
         with warnings.catch_warnings():
             # pycocotools' RLE wrapper predates NumPy 2's __array__(copy=) protocol and
             # warns on every decode; the result is correct, the warning is just noise.
             warnings.simplefilter("ignore", DeprecationWarning)
-            decoded = mask_utils.decode(compressed)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"not a COCO RLE ({exc!r}); expected {{'size': [H, W], 'counts': ...}}"
-        ) from exc
+            decoded = mask_utils.decode(rle)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"not a COCO RLE ({exc!r}); its 'counts' do not decode") from None
     return np.ascontiguousarray(decoded.astype(bool))
+
+
+def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
+    """Decode a COCO RLE (compressed ``str``/``bytes`` counts, or uncompressed list
+    counts) into a ``bool HxW`` mask; the RLE part of :func:`decode_segmentation`."""
+    return _decode_c(compress_rle(rle))
+
+
+def _polygons(segmentation: Sequence[Any]) -> list[list[float]]:
+    """Polygons as float lists for pycocotools; one flat ``[x1, y1, ...]`` list is one
+    polygon (some labelling tools write that). Polygons of under three points enclose
+    nothing and are dropped; an odd number of coordinates is a broken export."""
+    flat = all(isinstance(v, (int, float)) for v in segmentation)
+    out = []
+    for k, poly in enumerate([segmentation] if flat else segmentation):
+        try:
+            if len(poly) % 2:
+                raise ValueError(f"{len(poly)} coordinates, not x, y pairs")
+            if len(poly) >= 6:
+                out.append([float(v) for v in poly])
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"polygon {k} is not [x1, y1, x2, y2, ...] ({exc})") from None
+    return out
+
+
+def _c_segmentation(segmentation: Any, height: int, width: int) -> dict[str, Any] | None:
+    """Any COCO segmentation as one pycocotools RLE, or ``None`` when it covers nothing."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, Mapping):
+        return compress_rle(segmentation)
+    if not isinstance(segmentation, (list, tuple)):
+        raise InputError(
+            f"a segmentation of type {type(segmentation).__name__} is not COCO; use polygons "
+            "[[x1, y1, ...]] or RLE {'size': [H, W], 'counts': ...}"
+        )
+    polys = _polygons(segmentation)
+    return dict(mask_utils.merge(mask_utils.frPyObjects(polys, height, width))) if polys else None
+
+
+def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Any COCO-style segmentation as a ``bool HxW`` mask: the one decoder of the project.
+
+    Accepts polygons (a list of ``[x1, y1, ...]`` lists, or one flat list), compressed RLE
+    (``str`` or ``bytes`` counts), uncompressed RLE (list counts, through pycocotools'
+    ``frPyObjects``) and ``HxW`` arrays (non-zero = foreground). Datasets mix these
+    (COCOA-cls: polygon amodal masks, RLE visible masks; COCO: RLE for crowds), so no
+    reader should care which one it meets. An empty list is an empty mask. Anything else,
+    or a mask that is not ``height x width``, is a one-line :class:`InputError`.
+    """
+    if isinstance(segmentation, np.ndarray):
+        mask = segmentation.astype(bool, copy=False)
+    else:
+        rle = _c_segmentation(segmentation, height, width)
+        mask = np.zeros((height, width), dtype=bool) if rle is None else _decode_c(rle)
+    if mask.shape != (height, width):
+        shape = "x".join(str(v) for v in mask.shape[::-1])
+        raise InputError(
+            f"a segmentation is {shape} but its image is {width}x{height}; the annotation "
+            "belongs to another image size (fix its 'size' or the image entry)"
+        )
+    return np.ascontiguousarray(mask)
+
+
+def segmentation_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
+    """Any COCO segmentation as compressed RLE with ``str`` counts (JSON-safe), for ground
+    truth handed to pycocotools (polygons resolved against the image size); compressed RLE
+    passes through without being decoded."""
+    if isinstance(segmentation, np.ndarray):
+        return encode_rle(decode_segmentation(segmentation, height, width))
+    rle = _c_segmentation(segmentation, height, width)
+    if rle is None:
+        return encode_rle(np.zeros((height, width), dtype=bool))
+    counts = rle["counts"]
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else str(counts),
+    }
 
 
 def mask_bbox(mask: np.ndarray) -> list[float]:

@@ -27,7 +27,7 @@ def zoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def soba_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """8 synthetic SOBA-format scenes (192x256): ``(annotations.json, images folder)``."""
-    from zoo.data.shadows import write_soba_dataset
+    from zoo_opseg.synthetic import write_soba_dataset
 
     root = tmp_path_factory.mktemp("soba")
     ann = write_soba_dataset(root, n_images=8, height=192, width=256, seed=0)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from zoo_opseg.model import OpSegModel, predict_pairs
+from zoo_opseg.synthetic import shadow_scene
 
-from zoo.data.shadows import shadow_scene
 from zoo.errors import InputError, WeightsError
 from zoo.io.masks import mask_bbox
 from zoo.model import load

@@ -1,5 +1,9 @@
 """Reading SOBA-format instance-shadow annotations.
 
+The JSON is parsed and checked by the core reader (:func:`zoo.data.coco.read_coco`), the
+SOBA keys are known to :class:`zoo.data.adapters.SobaAdapter` and masks are decoded by
+:func:`zoo.io.masks.decode_segmentation`; this module holds the pairing rules below.
+
 SOBA (Wang et al., "Instance Shadow Detection", CVPR 2020) is COCO-like JSON:
 
 * ``annotations``: one entry per object (``category_id`` 1) and per shadow
@@ -24,7 +28,6 @@ What is wrong with a file decides what happens:
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.data.adapters import SobaAdapter
+from zoo.data.coco import read_coco
 from zoo.errors import InputError
-
-OBJECT, SHADOW = 1, 2
 
 
 @dataclass
@@ -59,9 +62,11 @@ class SobaImage:
     height: int
     width: int
     pairs: list[SobaPair] = field(default_factory=list)
+    adapter: SobaAdapter = field(default_factory=SobaAdapter, repr=False)
 
     def decode(self, ann: dict[str, Any] | None) -> np.ndarray | None:
-        return None if ann is None else ann_to_mask(ann, self.height, self.width)
+        """The ``bool HxW`` mask of one of this image's annotations (``None`` for none)."""
+        return None if ann is None else self.adapter.mask(ann, self.height, self.width)
 
 
 @dataclass
@@ -83,51 +88,6 @@ class SobaDataset:
         }
 
 
-def ann_to_mask(ann: dict[str, Any], height: int, width: int) -> np.ndarray:
-    """Decode a polygon / RLE ``segmentation`` into a ``bool HxW`` mask."""
-    import warnings
-
-    from pycocotools import mask as mask_utils
-
-    seg = ann.get("segmentation")
-    try:
-        if isinstance(seg, list):
-            polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-            if not polys:
-                return np.zeros((height, width), dtype=bool)
-            rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-        elif isinstance(seg, dict):
-            counts = seg["counts"]
-            h, w = (int(v) for v in seg["size"])
-            if isinstance(counts, list):
-                rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-            else:
-                rle = {
-                    "size": [h, w],
-                    "counts": counts.encode() if isinstance(counts, str) else counts,
-                }
-        else:
-            raise TypeError(f"segmentation is a {type(seg).__name__}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            m = mask_utils.decode(rle)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"annotation {ann.get('id')} (image {ann.get('image_id')}) has an unreadable "
-            f"segmentation ({exc}); expected COCO polygons or RLE"
-        ) from None
-    m = np.asarray(m).astype(bool)
-    if m.ndim == 3:
-        m = m.any(axis=2)
-    if m.shape != (height, width):
-        raise InputError(
-            f"annotation {ann.get('id')} (image {ann.get('image_id')}) is "
-            f"{m.shape[1]}x{m.shape[0]} "
-            f"but its image is {width}x{height}; the annotation file does not match"
-        )
-    return m
-
-
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     """The tight ``x1, y1, x2, y2`` box of a mask (pixel edges), None if empty."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -135,20 +95,6 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     return float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)
-
-
-def _category_ids(data: dict[str, Any]) -> tuple[int, int]:
-    """Object and shadow category ids: by name when ``categories`` names them, else 1 and 2."""
-    obj, sha = OBJECT, SHADOW
-    for c in data.get("categories") or []:
-        if not isinstance(c, dict):
-            continue
-        name = str(c.get("name", "")).strip().lower()
-        if name == "object":
-            obj = int(c["id"])
-        elif name == "shadow":
-            sha = int(c["id"])
-    return obj, sha
 
 
 def find_split(dataset: Path, split: str) -> tuple[Path, Path]:
@@ -176,82 +122,55 @@ def load_soba(
     image must exist, so an evaluation fails before any model is loaded.
     """
     path = Path(annotations)
-    if not path.is_file():
-        raise InputError(f"annotations {path} does not exist; pass a SOBA-format JSON file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"annotations {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(f"annotations {path} is not a text JSON file") from None
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("images"), list)
-        or not isinstance(data.get("annotations"), list)
-    ):
-        raise InputError(
-            f"annotations {path} is not COCO/SOBA-like: it needs 'images' and 'annotations' lists"
-        )
-    obj_cat, sha_cat = _category_ids(data)
+    coco = read_coco(path, what="annotations", unknown_images="skip")
+    adapter = SobaAdapter.for_categories(coco.categories)
+    obj_cat, sha_cat = adapter.object_category, adapter.shadow_category
     warn: list[str] = []
     img_dir = Path(images) if images is not None else None
     if img_dir is not None and not img_dir.is_dir():
         raise InputError(f"--images {img_dir} is not a folder")
 
     imgs: dict[int, SobaImage] = {}
-    for rec in data["images"]:
+    for iid, rec, _ in coco.iter_images():
         try:
-            iid = int(rec["id"])
-            fname = str(rec["file_name"])
             h, w = int(rec["height"]), int(rec["width"])
         except (KeyError, TypeError, ValueError):
             raise InputError(
                 f"annotations {path}: image entry {str(rec)[:80]} needs id, file_name, "
                 "height, width"
             ) from None
-        imgs[iid] = SobaImage(iid, fname, img_dir / fname if img_dir else None, h, w)
+        fname = str(rec["file_name"])
+        imgs[iid] = SobaImage(iid, fname, img_dir / fname if img_dir else None, h, w, [], adapter)
 
     by_pair: dict[tuple[int, int], SobaPair] = {}
-    skipped_cat = unknown_img = dup = unassoc = 0
+    skipped_cat = dup = unassoc = 0
+    unknown_img = coco.skipped_unknown_image
     solo = -1  # unassociated instances (association 0) get their own negative keys
-    for ann in data["annotations"]:
-        if not isinstance(ann, dict):
-            raise InputError(f"annotations {path}: an annotation is not an object: {str(ann)[:60]}")
-        cat = ann.get("category_id")
-        if cat not in (obj_cat, sha_cat):
+    for ann in coco.annotations:
+        role = adapter.role(ann)
+        if role is None:
             skipped_cat += 1
             continue
-        if "association" not in ann:
+        with coco.context():
+            a = adapter.association(ann)
+        if a is None:
             raise InputError(
                 f"annotations {path}: annotation {ann.get('id')} (image {ann.get('image_id')}) has "
                 "no 'association' field; SOBA pairs each object with its shadow through it - is "
                 "this a plain COCO file?"
             )
-        ann_img = ann.get("image_id")
-        if ann_img not in imgs:
-            unknown_img += 1
-            continue
-        try:
-            a = int(ann["association"])
-        except (TypeError, ValueError):
-            raise InputError(
-                f"annotations {path}: annotation {ann.get('id')} has association "
-                f"{ann['association']!r}; expected an integer"
-            ) from None
+        ann_img = int(ann["image_id"])
         if a <= 0:
             unassoc += 1
             a, solo = solo, solo - 1
         pair = by_pair.setdefault((ann_img, a), SobaPair(association=a))
-        role = "object" if cat == obj_cat else "shadow"
         if getattr(pair, role) is not None:
             dup += 1
             continue
         setattr(pair, role, ann)
 
     # association_anno: by its 'association' field when present, else by order per image
-    assoc_anns = [x for x in data.get("association_anno") or [] if isinstance(x, dict)]
+    assoc_anns = coco.section("association_anno")
     per_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for entry in assoc_anns:
         per_image[entry.get("image_id")].append(entry)
@@ -259,7 +178,8 @@ def load_soba(
     for iid, entries in per_image.items():
         if all("association" in e for e in entries):
             for e in entries:
-                target = by_pair.get((iid, int(e["association"])))
+                with coco.context():
+                    target = by_pair.get((iid, adapter.association(e)))
                 if target is not None:
                     target.association_ann = e
                 else:

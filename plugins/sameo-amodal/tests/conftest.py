@@ -41,7 +41,7 @@ run_zoo = run_cli  # shared with the core suite: zoo.testing.cli
 @pytest.fixture(scope="session")
 def shapes_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small synthetic COCO-amodal sets (128 px): train (paired), held-out (occluded only)."""
-    from zoo.data.occlusion import make_synthetic_amodal_dataset
+    from zoo_sameo.occlusion import make_synthetic_amodal_dataset
 
     root = tmp_path_factory.mktemp("shapes")
     train = make_synthetic_amodal_dataset(root / "train", 32, height=128, width=128, seed=101)

@@ -1,4 +1,4 @@
-"""zoo.data.occlusion: the synthetic-occlusion generator (Amodal-LVIS recipe, in small)."""
+"""zoo_sameo.occlusion: the synthetic-occlusion generator (Amodal-LVIS recipe, in small)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from zoo.data.occlusion import (
+from zoo_sameo.occlusion import (
     Instance,
     Scene,
     cutout_from_mask,
@@ -17,11 +16,11 @@ from zoo.data.occlusion import (
     occlusion_pair,
     paste_cutout,
     random_shape_cutout,
-    segmentation_to_mask,
     synthesize_from_coco,
 )
+
 from zoo.errors import InputError
-from zoo.io.masks import encode_rle
+from zoo.io.masks import decode_segmentation, encode_rle
 
 
 def _scene_with_square(h: int = 64, w: int = 64) -> Scene:
@@ -71,8 +70,8 @@ def test_synthetic_dataset_pairs_unoccluded_and_occluded_versions(tmp_path: Path
     anns: dict[int, list[dict]] = {}
     for a in data["annotations"]:
         anns.setdefault(a["image_id"], []).append(a)
-        amodal = segmentation_to_mask(a["segmentation"], 96, 96)
-        visible = segmentation_to_mask(a["visible_mask"], 96, 96)
+        amodal = decode_segmentation(a["segmentation"], 96, 96)
+        visible = decode_segmentation(a["visible_mask"], 96, 96)
         assert not (visible & ~amodal).any()  # the visible part lies inside the amodal mask
         assert a["occlude_rate"] == pytest.approx(1 - visible.sum() / amodal.sum(), abs=1e-3)
     for im in data["images"]:
@@ -99,32 +98,48 @@ def test_synthesize_from_a_modal_coco_dataset(tmp_path: Path) -> None:
         images.append({"id": k + 1, "file_name": f"{k}.png", "height": 80, "width": 100})
         x0 = 10 + 10 * k
         poly = [x0, 10, x0 + 40, 10, x0 + 40, 50, x0, 50]  # a polygon instance
-        annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": 1,
-                            "segmentation": [poly], "bbox": [x0, 10, 40, 40], "iscrowd": 0})
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": k + 1,
+                "category_id": 1,
+                "segmentation": [poly],
+                "bbox": [x0, 10, 40, 40],
+                "iscrowd": 0,
+            }
+        )
         m = np.zeros((80, 100), bool)
         m[55:75, 60:90] = True  # an RLE instance
-        annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": 2,
-                            "segmentation": encode_rle(m), "bbox": [60, 55, 30, 20],
-                            "iscrowd": 0})
-    coco = {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": k + 1,
+                "category_id": 2,
+                "segmentation": encode_rle(m),
+                "bbox": [60, 55, 30, 20],
+                "iscrowd": 0,
+            }
+        )
+    coco = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
     out = synthesize_from_coco(coco, tmp_path / "imgs", tmp_path / "out", seed=0, min_area=100)
     data = json.loads(out.read_text())
     occluded = [im for im in data["images"] if im["occluded_version"]]
     assert occluded, "no occluded version was produced"
     assert {im["source_image_id"] for im in data["images"]} == {1, 2, 3}
-    rates = [a["occlude_rate"] for a in data["annotations"]
-             if a["image_id"] in {im["id"] for im in occluded} and not a["synthetic_occluder"]]
+    rates = [
+        a["occlude_rate"]
+        for a in data["annotations"]
+        if a["image_id"] in {im["id"] for im in occluded} and not a["synthetic_occluder"]
+    ]
     assert max(rates) >= 0.15
     with pytest.raises(InputError, match="missing"):
         synthesize_from_coco(coco, tmp_path / "nowhere", tmp_path / "out2")
 
 
-def test_segmentation_to_mask_rejects_garbage_with_input_error() -> None:
-    with pytest.raises(InputError):
-        segmentation_to_mask({"size": [4, 4]}, 4, 4)
-    with pytest.raises(InputError, match="image is"):
-        segmentation_to_mask(encode_rle(np.ones((5, 5), bool)), 4, 4)
-    assert not segmentation_to_mask([], 4, 4).any()
+def test_occlusion_pair_needs_donors() -> None:
     with pytest.raises(InputError):
         occlusion_pair(_scene_with_square(), [], np.random.default_rng(0))

@@ -29,9 +29,16 @@ STEPS = 100
 
 def _config(data: dict[str, Path], **kw: Any) -> TrainConfig:
     base: dict[str, Any] = dict(
-        annotations=str(data["train"]), images=str(data["train_images"]), image_size=SIZE,
-        weights="random", lr=1e-3, warmup_frac=0.2, max_steps=STEPS, batch_size=8,
-        epochs=100, seed=0,
+        annotations=str(data["train"]),
+        images=str(data["train_images"]),
+        image_size=SIZE,
+        weights="random",
+        lr=1e-3,
+        warmup_frac=0.2,
+        max_steps=STEPS,
+        batch_size=8,
+        epochs=100,
+        seed=0,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -60,8 +67,7 @@ def trained(shapes_data: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     return {"result": result, "model": model, "home": home}
 
 
-def test_training_improves_held_out_amodal_iou(trained: Any,
-                                                shapes_data: dict[str, Path]) -> None:
+def test_training_improves_held_out_amodal_iou(trained: Any, shapes_data: dict[str, Path]) -> None:
     from zoo.model import load
 
     result = trained["result"]
@@ -75,8 +81,10 @@ def test_training_improves_held_out_amodal_iou(trained: Any,
     before = amodal_miou(untrained, val)
     after = amodal_miou(trained["model"], val)
     after_modal = amodal_miou(trained["model"], val, box_kind="modal")
-    print(f"held-out amodal mIoU: untrained {before:.3f} -> trained {after:.3f} "
-          f"(modal-box prompts {after_modal:.3f})")
+    print(
+        f"held-out amodal mIoU: untrained {before:.3f} -> trained {after:.3f} "
+        f"(modal-box prompts {after_modal:.3f})"
+    )
     # observed over seeds: untrained 0.07-0.08, trained 0.15-0.24
     assert after >= before + 0.05 and after >= 1.5 * before
     assert after_modal > before  # modal (visible) boxes were half the training prompts
@@ -84,10 +92,13 @@ def test_training_improves_held_out_amodal_iou(trained: Any,
     assert np.mean(losses[-20:]) < np.mean(losses[:20])
 
 
-def test_trained_variant_is_registered_with_card_and_runs(trained: Any, zoo_cli: Any,
-                                                           shapes_data: dict[str, Path],
-                                                           tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trained_variant_is_registered_with_card_and_runs(
+    trained: Any,
+    zoo_cli: Any,
+    shapes_data: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from zoo.cards import load_card
 
     monkeypatch.setenv("ZOO_HOME", str(trained["home"]))
@@ -100,24 +111,50 @@ def test_trained_variant_is_registered_with_card_and_runs(trained: Any, zoo_cli:
     assert any("TEST MODE" in n for n in card.zoo.notes)
     img = shapes_data["val_images"] / sorted(os.listdir(shapes_data["val_images"]))[0]
     out = tmp_path / "run"
-    proc = zoo_cli("run", "sameo-amodal:shapes", "--image", str(img), "--boxes",
-                   "10,10,70,70", "--out", str(out), "--device", "cpu", "--json")
+    proc = zoo_cli(
+        "run",
+        "sameo-amodal:shapes",
+        "--image",
+        str(img),
+        "--boxes",
+        "10,10,70,70",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["model"] == "sameo-amodal:shapes" and report["weights"].startswith("file://")
     assert (out / "overlay.png").exists()
 
 
-def test_eval_reports_ap_on_a_tiny_amodal_set(trained: Any, zoo_cli: Any,
-                                              shapes_data: dict[str, Path], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_reports_ap_on_a_tiny_amodal_set(
+    trained: Any,
+    zoo_cli: Any,
+    shapes_data: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """AP through pycocotools, class-aware and -agnostic, all/occluded/unoccluded; the GT
     boxes run and a detections file built from the GT (with a duplicate and a miss)."""
     monkeypatch.setenv("ZOO_HOME", str(trained["home"]))
     out = tmp_path / "ev"
-    proc = zoo_cli("eval", "sameo-amodal:shapes", "--annotations", str(shapes_data["val"]),
-                   "--images", str(shapes_data["val_images"]), "--gt-boxes", "--device",
-                   "cpu", "--out", str(out), "--json")
+    proc = zoo_cli(
+        "eval",
+        "sameo-amodal:shapes",
+        "--annotations",
+        str(shapes_data["val"]),
+        "--images",
+        str(shapes_data["val_images"]),
+        "--gt-boxes",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["counts"]["occluded"] > 0 and rep["counts"]["unoccluded"] > 0
@@ -131,15 +168,32 @@ def test_eval_reports_ap_on_a_tiny_amodal_set(trained: Any, zoo_cli: Any,
     assert len(preds) == rep["counts"]["all"]
 
     gt = json.loads(shapes_data["val"].read_text())
-    dets = [{"image_id": a["image_id"], "bbox": a["bbox"], "score": 0.9,
-             "category_id": a["category_id"]} for a in gt["annotations"]]
+    dets = [
+        {
+            "image_id": a["image_id"],
+            "bbox": a["bbox"],
+            "score": 0.9,
+            "category_id": a["category_id"],
+        }
+        for a in gt["annotations"]
+    ]
     dets.append(dict(dets[0], score=0.4))  # a duplicate: a false positive
     dets = dets[1:]  # and a miss
     det_file = tmp_path / "dets.json"
     det_file.write_text(json.dumps(dets))
-    proc = zoo_cli("eval", "sameo-amodal:shapes", "--annotations", str(shapes_data["val"]),
-                   "--images", str(shapes_data["val_images"]), "--detections", str(det_file),
-                   "--device", "cpu", "--json")
+    proc = zoo_cli(
+        "eval",
+        "sameo-amodal:shapes",
+        "--annotations",
+        str(shapes_data["val"]),
+        "--images",
+        str(shapes_data["val_images"]),
+        "--detections",
+        str(det_file),
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["detections"]["kept"] == len(dets)
@@ -150,27 +204,46 @@ class _Oracle:
     """Returns the ground-truth amodal mask of each box: a perfect amodal decoder."""
 
     def __init__(self, ds: Any) -> None:
-        self.lookup = {(im.height, im.width, *np.round(a.amodal_box, 2)):
-                       a.amodal_mask(im.height, im.width)
-                       for im in ds.images for a in im.annotations}
+        self.lookup = {
+            (im.height, im.width, *np.round(a.amodal_box, 2)): a.amodal_mask(im.height, im.width)
+            for im in ds.images
+            for a in im.annotations
+        }
 
-    def segment_amodal(self, image: Any, boxes: Any, *, scores: Any = None,
-                       category_ids: Any = None, visible_masks: Any = None) -> Any:
+    def segment_amodal(
+        self,
+        image: Any,
+        boxes: Any,
+        *,
+        scores: Any = None,
+        category_ids: Any = None,
+        visible_masks: Any = None,
+    ) -> Any:
         from zoo_sameo.model import SameoResult
 
         from zoo.tasks import AmodalInstance, Provenance
 
         h, w = image.shape[:2]
-        insts = [AmodalInstance(amodal_mask=self.lookup[(h, w, *np.round(b, 2))], score=1.0,
-                                box=tuple(float(v) for v in b),
-                                category_id=None if category_ids is None else category_ids[i])
-                 for i, b in enumerate(np.asarray(boxes, dtype=float))]
-        return SameoResult(instances=insts, image_size=(h, w), pred_ious=[1.0] * len(insts),
-                           provenance=Provenance(model="oracle", weights="gt", task="amodal"))
+        insts = [
+            AmodalInstance(
+                amodal_mask=self.lookup[(h, w, *np.round(b, 2))],
+                score=1.0,
+                box=tuple(float(v) for v in b),
+                category_id=None if category_ids is None else category_ids[i],
+            )
+            for i, b in enumerate(np.asarray(boxes, dtype=float))
+        ]
+        return SameoResult(
+            instances=insts,
+            image_size=(h, w),
+            pred_ious=[1.0] * len(insts),
+            provenance=Provenance(model="oracle", weights="gt", task="amodal"),
+        )
 
 
-def test_occluded_split_ignores_the_other_subset(shapes_data: dict[str, Path],
-                                                 tmp_path: Path) -> None:
+def test_occluded_split_ignores_the_other_subset(
+    shapes_data: dict[str, Path], tmp_path: Path
+) -> None:
     """Perfect masks score AP 1 on every subset, with GT boxes and with detections: the
     other subset's instances are ignored, neither misses nor false positives."""
     from zoo_sameo.data import Detection
@@ -180,34 +253,41 @@ def test_occluded_split_ignores_the_other_subset(shapes_data: dict[str, Path],
     res = evaluate_sameo(oracle, ds, gt_boxes=True)
     assert res.counts["occluded"] > 0 and res.counts["unoccluded"] > 0
     assert res.miou == {"all": 1.0, "occluded": 1.0, "unoccluded": 1.0}
-    dets = {im.id: [Detection(im.id, a.amodal_box, 0.9, a.category_id)
-                    for a in im.annotations] for im in ds.images if im.annotations}
+    dets = {
+        im.id: [Detection(im.id, a.amodal_box, 0.9, a.category_id) for a in im.annotations]
+        for im in ds.images
+        if im.annotations
+    }
     res_d = evaluate_sameo(oracle, ds, detections=dets)
     for r in (res, res_d):
         for sub in ("all", "occluded", "unoccluded"):
             for k in ("AP", "AP_agnostic"):
                 assert r.metrics[sub][k] == pytest.approx(1.0, abs=1e-6), (sub, k)
+
     # dropping the detections of occluded objects hurts only the occluded subset
     def unoccluded(im: Any, a: Any) -> bool:
-        rate = occlusion_rate(a.amodal_mask(im.height, im.width), a.visible_mask(im.height,
-                                                                              im.width))
+        rate = occlusion_rate(
+            a.amodal_mask(im.height, im.width), a.visible_mask(im.height, im.width)
+        )
         return rate is not None and rate <= 0.01  # evaluate_sameo's default threshold
 
     by_id = ds.by_id()
-    visible_only = {i: [d for d, a in zip(v, by_id[i].annotations, strict=True)
-                        if unoccluded(by_id[i], a)] for i, v in dets.items()}
+    visible_only = {
+        i: [d for d, a in zip(v, by_id[i].annotations, strict=True) if unoccluded(by_id[i], a)]
+        for i, v in dets.items()
+    }
     res_v = evaluate_sameo(oracle, ds, detections=visible_only)
     assert res_v.metrics["unoccluded"]["AP"] == pytest.approx(1.0, abs=1e-6)
     assert res_v.metrics["occluded"]["AP"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_resume_continues_exactly(shapes_data: dict[str, Path], tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_continues_exactly(
+    shapes_data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Interrupted after 3 of 6 steps and resumed == 6 steps in one go (same decoder);
     the disk embedding cache gives the same result as the in-memory one."""
     import zoo_sameo.train as tr
-
-    from zoo.data.occlusion import make_synthetic_amodal_dataset
+    from zoo_sameo.occlusion import make_synthetic_amodal_dataset
 
     ann = make_synthetic_amodal_dataset(tmp_path / "small", 3, height=64, width=64, seed=5)
     small = {"train": ann, "train_images": tmp_path / "small" / "images"}
@@ -231,8 +311,9 @@ def test_resume_continues_exactly(shapes_data: dict[str, Path], tmp_path: Path,
     with pytest.raises(InputError, match="--resume"):
         train_sameo(_config(small, name="cut", **kw), progress=False)
     with pytest.raises(InputError, match="different batch_size"):
-        train_sameo(_config(small, name="cut", resume=True, **{**kw, "batch_size": 3}),
-                    progress=False)
+        train_sameo(
+            _config(small, name="cut", resume=True, **{**kw, "batch_size": 3}), progress=False
+        )
     resumed = train_sameo(_config(small, name="cut", resume=True, **kw), progress=False)
     assert [h["step"] for h in resumed.history] == list(range(1, 7))
     from safetensors.torch import load_file
@@ -249,8 +330,18 @@ def test_resume_continues_exactly(shapes_data: dict[str, Path], tmp_path: Path,
 
 
 def test_train_cli_errors(zoo_cli: Any, user_error: Any, shapes_data: dict[str, Path]) -> None:
-    args = ("train", "sameo-amodal", "--annotations", str(shapes_data["train"]), "--images",
-            str(shapes_data["train_images"]), "--weights", "random", "--device", "cpu")
+    args = (
+        "train",
+        "sameo-amodal",
+        "--annotations",
+        str(shapes_data["train"]),
+        "--images",
+        str(shapes_data["train_images"]),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+    )
     user_error(zoo_cli(*args, "--epochs", "0"), "--epochs")
     user_error(zoo_cli(*args, "--base", "vitx"), "vitt")
     user_error(zoo_cli(*args, "--embed-cache", "gpu"), "memory")
@@ -258,5 +349,7 @@ def test_train_cli_errors(zoo_cli: Any, user_error: Any, shapes_data: dict[str, 
     user_error(zoo_cli(*args, "--lr", "abc"), "--lr")
     user_error(zoo_cli("train", "sameo-amodal", "--images", "x"), "--annotations")
     # no EfficientSAM base weights offline and no --checkpoint: say how to get them
-    user_error(zoo_cli(*args[:-4], "--device", "cpu", "--image-size", "64", "--max-steps", "1"),
-               "efficientsam")
+    user_error(
+        zoo_cli(*args[:-4], "--device", "cpu", "--image-size", "64", "--max-steps", "1"),
+        "efficientsam",
+    )

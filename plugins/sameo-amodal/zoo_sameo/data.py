@@ -1,22 +1,20 @@
 """Reading amodal annotations and detections.
 
-Amodal datasets all extend COCO, but name the visible part differently:
+Amodal datasets all extend COCO and name the visible part differently (COCOA-cls / D2SA
+``visible_mask``, KINS ``inmodal_seg`` or ``i_segm``, :mod:`zoo_sameo.occlusion`
+``visible_mask`` plus ``visible_bbox``). The core reader (:func:`zoo.data.coco.read_coco`)
+parses and checks the JSON, the :data:`zoo.data.adapters.AMODAL` adapter knows those keys,
+and :func:`zoo.io.masks.decode_segmentation` decodes the masks; what is left here is
+SAMEO's policy for imperfect data:
 
-* COCOA-cls and D2SA: ``segmentation``/``bbox`` amodal, ``visible_mask`` (RLE or
-  polygons) for the visible part;
-* KINS (the 2020 COCO-style release): ``segmentation``/``bbox`` amodal, ``inmodal_seg``
-  and ``inmodal_bbox`` visible; the original KINS files use ``a_segm``/``a_bbox`` and
-  ``i_segm``/``i_bbox``, also read here;
-* :mod:`zoo.data.occlusion` writes the COCOA convention plus ``visible_bbox``.
-
-An annotation with none of these has no known visible part: its modal box is then its
-amodal box (with a warning), and it belongs to neither the occluded nor the unoccluded
-evaluation subset. Masks are decoded lazily (a KINS-size file holds ~100k instances).
+An annotation with no visible part has its amodal box as modal box (with a warning), and
+belongs to neither the occluded nor the unoccluded evaluation subset. Annotations without
+a usable mask or box are skipped (counted in a warning). Masks are decoded lazily (a
+KINS-size file holds ~100k instances).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -26,27 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.occlusion import segmentation_to_mask
+from zoo.data.adapters import AMODAL
+from zoo.data.coco import read_coco, read_json
 from zoo.errors import InputError
-
-
-def _read_json(path: str | Path, what: str) -> Any:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{what} {p} does not exist")
-    if p.is_dir():
-        raise InputError(f"{what} {p} is a folder; pass the JSON file")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{what} {p} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{what} {p} is not a UTF-8 JSON file") from None
-
-
-def xywh_to_xyxy(b: Sequence[float]) -> tuple[float, float, float, float]:
-    x, y, w, h = (float(v) for v in b)
-    return (x, y, x + w, y + h)
+from zoo.io.masks import decode_segmentation, segmentation_rle
 
 
 def _valid_box(b: Any) -> bool:
@@ -78,13 +59,13 @@ class AmodalAnnotation:
         return self.visible_segmentation is not None
 
     def amodal_mask(self, height: int, width: int) -> np.ndarray:
-        return segmentation_to_mask(self.segmentation, height, width)
+        return decode_segmentation(self.segmentation, height, width)
 
     def visible_mask(self, height: int, width: int) -> np.ndarray | None:
         """The visible part (clipped to the amodal mask), or ``None`` when not annotated."""
         if self.visible_segmentation is None:
             return None
-        return segmentation_to_mask(self.visible_segmentation, height, width)
+        return decode_segmentation(self.visible_segmentation, height, width)
 
 
 @dataclass
@@ -115,30 +96,32 @@ class AmodalDataset:
 
     def coco_gt(self) -> dict[str, Any]:
         """A plain COCO ground-truth dict of the amodal masks (for ``coco_segm_ap``)."""
-        from pycocotools import mask as mask_utils
-
-        images = [{"id": im.id, "file_name": im.file_name, "height": im.height,
-                   "width": im.width} for im in self.images]
+        images = [
+            {"id": im.id, "file_name": im.file_name, "height": im.height, "width": im.width}
+            for im in self.images
+        ]
         anns = []
         for im in self.images:
             for a in im.annotations:
                 seg = a.segmentation
                 if isinstance(seg, list):  # polygons: pycocotools needs the image size
-                    rle = mask_utils.merge(mask_utils.frPyObjects(seg, im.height, im.width))
-                    seg = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+                    seg = segmentation_rle(seg, im.height, im.width)
                 x1, y1, x2, y2 = a.amodal_box
-                anns.append({"id": a.id, "image_id": im.id, "category_id": a.category_id,
-                             "segmentation": seg, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                             "iscrowd": a.iscrowd})
+                anns.append(
+                    {
+                        "id": a.id,
+                        "image_id": im.id,
+                        "category_id": a.category_id,
+                        "segmentation": seg,
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "iscrowd": a.iscrowd,
+                    }
+                )
         return {"images": images, "annotations": anns, "categories": self.categories}
 
 
-def _first(ann: Mapping[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = ann.get(k)
-        if v is not None and not (isinstance(v, (list, dict)) and len(v) == 0):
-            return v
-    return None
+def _usable_box(box: tuple[float, float, float, float] | None) -> bool:
+    return box is not None and box[2] > box[0] and box[3] > box[1]
 
 
 def load_amodal_coco(
@@ -148,71 +131,51 @@ def load_amodal_coco(
     check_images: bool = True,
     skip_crowd: bool = True,
 ) -> AmodalDataset:
-    """Read a COCO-amodal JSON (COCOA-cls, D2SA, KINS or :mod:`zoo.data.occlusion` style).
+    """Read a COCO-amodal JSON (COCOA-cls, D2SA, KINS or :mod:`zoo_sameo.occlusion` style).
 
     ``check_images`` verifies up front that every image with annotations exists in
     ``images_dir`` - far better than failing after an hour of training. Images without
     instances are kept (they still count for false positives in evaluation). Images
     without ``height``/``width`` are measured from the file header.
     """
-    data = annotations if isinstance(annotations, Mapping) else _read_json(
-        annotations, "annotations file")
+    coco = read_coco(annotations)
     src = "" if isinstance(annotations, Mapping) else str(annotations)
-    if not isinstance(data, Mapping) or not isinstance(data.get("images"), list) or not \
-            isinstance(data.get("annotations"), list):
-        raise InputError(
-            f"annotations {src or '(dict)'} is not a COCO dict: it needs 'images' and "
-            "'annotations' lists"
-        )
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise InputError(f"image folder {images_dir} does not exist; check --images")
 
-    images: dict[Any, AmodalImage] = {}
-    for k, im in enumerate(data["images"]):
-        if not isinstance(im, Mapping) or "id" not in im or "file_name" not in im:
-            raise InputError(f"images[{k}] needs an 'id' and a 'file_name'")
-        images[im["id"]] = AmodalImage(
-            id=im["id"], file_name=str(im["file_name"]), path=images_dir / str(im["file_name"]),
-            height=int(im.get("height") or 0), width=int(im.get("width") or 0),
-        )
+    images: dict[int, AmodalImage] = {}
+    for image_id, entry, _ in coco.iter_images():
+        name = str(entry["file_name"])
+        path = coco.find_image(image_id, images_dir) or images_dir / name
+        h, w = int(entry.get("height") or 0), int(entry.get("width") or 0)
+        images[image_id] = AmodalImage(image_id, name, path, h, w)
 
     no_visible = empty = 0
-    skipped_crowd = 0
     needs_modal_box: list[tuple[AmodalImage, AmodalAnnotation]] = []
-    for k, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, Mapping):
-            raise InputError(f"annotations[{k}] is not an object")
-        img = images.get(ann.get("image_id"))
-        if img is None:
-            raise InputError(
-                f"annotations[{k}] refers to image_id {ann.get('image_id')!r}, which is not in "
-                "'images'"
-            )
+    for ann in coco.annotations:
         if skip_crowd and ann.get("iscrowd", 0):
-            skipped_crowd += 1
             continue
-        seg = _first(ann, "segmentation", "a_segm")
-        box = _first(ann, "bbox", "a_bbox")
-        if seg is None or box is None or not _valid_box(box):
+        img = images[int(ann["image_id"])]
+        with coco.context():  # a malformed box
+            amodal_box, modal_box = AMODAL.box(ann), AMODAL.visible_box(ann)
+        seg = AMODAL.segmentation(ann)
+        if not seg or amodal_box is None or not _usable_box(amodal_box):
             empty += 1
             continue
-        amodal_box = xywh_to_xyxy(box)
-        if amodal_box[2] <= amodal_box[0] or amodal_box[3] <= amodal_box[1]:
-            empty += 1
-            continue
-        vis = _first(ann, "visible_mask", "inmodal_seg", "i_segm")
-        vbox = _first(ann, "visible_bbox", "inmodal_bbox", "i_bbox")
-        modal_box = xywh_to_xyxy(vbox) if vbox is not None and _valid_box(vbox) else None
-        if modal_box is not None and (modal_box[2] <= modal_box[0] or
-                                      modal_box[3] <= modal_box[1]):
+        vis = AMODAL.visible_segmentation(ann) or None
+        if not _usable_box(modal_box):
             modal_box = None
         if vis is None:
             no_visible += 1
         a = AmodalAnnotation(
-            id=int(ann.get("id", k + 1)), image_id=img.id,
-            category_id=int(ann.get("category_id", 1)), amodal_box=amodal_box,
-            modal_box=modal_box or amodal_box, segmentation=seg, visible_segmentation=vis,
+            id=int(ann["id"]),
+            image_id=img.id,
+            category_id=int(ann.get("category_id", 1)),
+            amodal_box=amodal_box,
+            modal_box=modal_box or amodal_box,
+            segmentation=seg,
+            visible_segmentation=vis,
             iscrowd=int(ann.get("iscrowd", 0)),
         )
         img.annotations.append(a)
@@ -246,21 +209,19 @@ def load_amodal_coco(
             )
     for im in kept:
         if (im.height <= 0 or im.width <= 0) and im.path.is_file():
-            from PIL import Image
-
-            with Image.open(im.path) as pil:
-                im.width, im.height = pil.size
+            im.height, im.width = coco.image_size(im.id, im.path)
     for im, a in needs_modal_box:
         vm = a.visible_mask(im.height, im.width)
         ys, xs = np.nonzero(vm) if vm is not None else ((), ())
         if len(xs):
-            a.modal_box = (float(min(xs)), float(min(ys)), float(max(xs)) + 1,
-                           float(max(ys)) + 1)
-    categories = data.get("categories") or [
-        {"id": c, "name": str(c)} for c in sorted({a.category_id for im in kept
-                                                   for a in im.annotations})]
-    return AmodalDataset(images=kept, categories=[dict(c) for c in categories], source=src,
-                         warnings=notes)
+            a.modal_box = (float(min(xs)), float(min(ys)), float(max(xs)) + 1, float(max(ys)) + 1)
+    categories = coco.categories or [
+        {"id": c, "name": str(c)}
+        for c in sorted({a.category_id for im in kept for a in im.annotations})
+    ]
+    return AmodalDataset(
+        images=kept, categories=[dict(c) for c in categories], source=src, warnings=notes
+    )
 
 
 def occlusion_rate(amodal: np.ndarray, visible: np.ndarray | None) -> float | None:
@@ -285,8 +246,9 @@ class Detection:
     segmentation: Any = None
 
 
-def load_detections(path: str | Path, *, score_thr: float = 0.0) -> tuple[
-        dict[Any, list[Detection]], dict[str, int]]:
+def load_detections(
+    path: str | Path, *, score_thr: float = 0.0
+) -> tuple[dict[Any, list[Detection]], dict[str, int]]:
     """Read a COCO results-format detections JSON, grouped by image id.
 
     Accepts a plain list (what detectors write for ``COCOeval.loadRes``) or a dict with
@@ -295,7 +257,7 @@ def load_detections(path: str | Path, *, score_thr: float = 0.0) -> tuple[
     outputs a degenerate box does not abort a whole evaluation. Anything else that is
     malformed is an :class:`InputError` naming the entry.
     """
-    data = _read_json(path, "detections file")
+    data = read_json(path, "detections file", "--detections")
     if isinstance(data, Mapping):
         for key in ("detections", "annotations"):
             if isinstance(data.get(key), list):
@@ -324,7 +286,8 @@ def load_detections(path: str | Path, *, score_thr: float = 0.0) -> tuple[
             score = float(score)
         except (TypeError, ValueError):
             raise InputError(
-                f"detections[{k}] in {path} has a non-numeric score {score!r}") from None
+                f"detections[{k}] in {path} has a non-numeric score {score!r}"
+            ) from None
         if not math.isfinite(score):
             raise InputError(f"detections[{k}] in {path} has a non-finite score")
         x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
@@ -339,20 +302,31 @@ def load_detections(path: str | Path, *, score_thr: float = 0.0) -> tuple[
             cat = None if cat is None else int(cat)
         except (TypeError, ValueError):
             raise InputError(
-                f"detections[{k}] in {path} has category_id {cat!r}; use an integer") from None
-        out.setdefault(d["image_id"], []).append(Detection(
-            image_id=d["image_id"], box=(x, y, x + w, y + h), score=score, category_id=cat,
-            segmentation=d.get("segmentation"),
-        ))
+                f"detections[{k}] in {path} has category_id {cat!r}; use an integer"
+            ) from None
+        out.setdefault(d["image_id"], []).append(
+            Detection(
+                image_id=d["image_id"],
+                box=(x, y, x + w, y + h),
+                score=score,
+                category_id=cat,
+                segmentation=d.get("segmentation"),
+            )
+        )
         stats["kept"] += 1
     if stats["zero_area"]:
-        warnings.warn(f"{stats['zero_area']} detection(s) with zero-area boxes were skipped",
-                      stacklevel=2)
+        warnings.warn(
+            f"{stats['zero_area']} detection(s) with zero-area boxes were skipped", stacklevel=2
+        )
     return out, stats
 
 
 def clip_box(box: Sequence[float], height: int, width: int) -> tuple[float, float, float, float]:
     """Clip a box to the image: detectors often overshoot the border by a pixel or two."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    return (min(max(x1, 0.0), width), min(max(y1, 0.0), height),
-            min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+    return (
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+        min(max(x2, 0.0), width),
+        min(max(y2, 0.0), height),
+    )

@@ -47,8 +47,10 @@ class EvalResult:
         for s in SUBSETS:
             m = self.metrics[s]
             row: list[Any] = [s, self.counts[s]]
-            row += [_pct(m[k]) for k in ("AP", "AP50", "AP75", "AP_agnostic", "AP50_agnostic",
-                                          "AP75_agnostic")]
+            row += [
+                _pct(m[k])
+                for k in ("AP", "AP50", "AP75", "AP_agnostic", "AP50_agnostic", "AP75_agnostic")
+            ]
             if self.miou is not None:
                 row.append(_pct(self.miou[s]))
             rows.append(row)
@@ -62,8 +64,14 @@ def _pct(v: float) -> float | str:
 def _progress(enabled: bool, console: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+    )
 
 
 def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Detection]]) -> None:
@@ -90,10 +98,10 @@ def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Dete
 def _visible_from_detection(d: Detection, h: int, w: int) -> np.ndarray | None:
     if d.segmentation is None:
         return None
-    from zoo.data.occlusion import segmentation_to_mask
+    from zoo.io.masks import decode_segmentation
 
     try:
-        return segmentation_to_mask(d.segmentation, h, w)
+        return decode_segmentation(d.segmentation, h, w)
     except InputError:
         return None  # a malformed modal mask only loses the overlay's visible part
 
@@ -125,13 +133,15 @@ def evaluate_sameo(
         missing = [im for im in ds.images if im.annotations and not im.path.is_file()]
         if missing:
             raise InputError(
-                f"image {missing[0].file_name} is missing from {missing[0].path.parent}")
+                f"image {missing[0].file_name} is missing from {missing[0].path.parent}"
+            )
 
     subset_of: dict[int, str | None] = {}
     predictions: list[dict[str, Any]] = []
     ious: dict[str, list[float]] = {s: [] for s in SUBSETS}
-    todo = {im.id for im in ds.images if (im.annotations if gt_boxes else
-                                          (detections or {}).get(im.id))}
+    todo = {
+        im.id for im in ds.images if (im.annotations if gt_boxes else (detections or {}).get(im.id))
+    }
     with _progress(progress, console) as prog:
         task = prog.add_task("evaluating", total=len(ds.images))
         for im in ds.images:
@@ -140,8 +150,9 @@ def evaluate_sameo(
             for a in im.annotations:
                 amodal = a.amodal_mask(h, w)
                 rate = occlusion_rate(amodal, a.visible_mask(h, w))
-                subset_of[a.id] = None if rate is None else (
-                    "occluded" if rate > occluded_thr else "unoccluded")
+                subset_of[a.id] = (
+                    None if rate is None else ("occluded" if rate > occluded_thr else "unoccluded")
+                )
                 gts[a.id] = amodal
             if im.id not in todo:
                 prog.advance(task)
@@ -158,7 +169,8 @@ def evaluate_sameo(
                 boxes = [clip_box(b, h, w) for b in boxes]
                 keep = [i for i, b in enumerate(boxes) if b[2] > b[0] and b[3] > b[1]]
                 result = model.segment_amodal(
-                    image, np.array([boxes[i] for i in keep], dtype=np.float32),
+                    image,
+                    np.array([boxes[i] for i in keep], dtype=np.float32),
                     category_ids=[anns[i].category_id for i in keep],
                     visible_masks=[anns[i].visible_mask(h, w) for i in keep],
                 )
@@ -180,10 +192,12 @@ def evaluate_sameo(
                     prog.advance(task)
                     continue
                 result = model.segment_amodal(
-                    image, np.array([boxes[i] for i in keep], dtype=np.float32),
+                    image,
+                    np.array([boxes[i] for i in keep], dtype=np.float32),
                     scores=[dets[i].score for i in keep],
-                    category_ids=[dets[i].category_id if dets[i].category_id is not None else 1
-                                  for i in keep],
+                    category_ids=[
+                        dets[i].category_id if dets[i].category_id is not None else 1 for i in keep
+                    ],
                     visible_masks=[_visible_from_detection(dets[i], h, w) for i in keep],
                 )
                 entries = result.to_coco(image_id=im.id)
@@ -193,15 +207,19 @@ def evaluate_sameo(
             prog.advance(task)
 
     gt = ds.coco_gt()
-    counts = {"all": len(subset_of),
-              "occluded": sum(1 for s in subset_of.values() if s == "occluded"),
-              "unoccluded": sum(1 for s in subset_of.values() if s == "unoccluded")}
+    counts = {
+        "all": len(subset_of),
+        "occluded": sum(1 for s in subset_of.values() if s == "occluded"),
+        "unoccluded": sum(1 for s in subset_of.values() if s == "unoccluded"),
+    }
     metrics: dict[str, dict[str, float]] = {}
     for sub in SUBSETS:
         if counts[sub] == 0 or not compute_ap:
             nan = float("nan")
-            metrics[sub] = {k: nan for k in ("AP", "AP50", "AP75", "AP_agnostic",
-                                             "AP50_agnostic", "AP75_agnostic")}
+            metrics[sub] = {
+                k: nan
+                for k in ("AP", "AP50", "AP75", "AP_agnostic", "AP50_agnostic", "AP75_agnostic")
+            }
             continue
         g = gt if sub == "all" else _mark_others_crowd(gt, subset_of, sub)
         preds = predictions
@@ -217,12 +235,14 @@ def evaluate_sameo(
     notes = list(ds.warnings)
     if any(s is None for s in subset_of.values()):
         notes.append("instances without a visible mask are in 'all' only")
-    return EvalResult(metrics=metrics, counts=counts, predictions=predictions, miou=miou,
-                      notes=notes)
+    return EvalResult(
+        metrics=metrics, counts=counts, predictions=predictions, miou=miou, notes=notes
+    )
 
 
-def _mark_others_crowd(gt: Mapping[str, Any], subset_of: Mapping[int, str | None],
-                       keep: str) -> dict[str, Any]:
+def _mark_others_crowd(
+    gt: Mapping[str, Any], subset_of: Mapping[int, str | None], keep: str
+) -> dict[str, Any]:
     out = copy.deepcopy(dict(gt))
     for a in out["annotations"]:
         if subset_of.get(a["id"]) != keep:

@@ -29,9 +29,8 @@ def _isolated(
 @pytest.fixture(scope="session")
 def domain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Shapes on textures (3 images, masks) and a COCO-C style noisy copy of them."""
+    from zoo_wesam.corruptions import corrupt_folder
     from zoo_wesam.synthetic import make_shapes_dataset
-
-    from zoo.data.corruptions import corrupt_folder
 
     root = tmp_path_factory.mktemp("shapes")
     clean = make_shapes_dataset(root / "clean", 3, height=96, width=128, seed=0)

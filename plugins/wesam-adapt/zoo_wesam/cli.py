@@ -27,7 +27,7 @@ def corrupt_cmd(
     corruptions (or 'all') each goes to DST/<corruption>/. Frost uses a procedurally
     synthesised frost layer (the benchmark's frost photographs are not bundled).
     """
-    from zoo.data.corruptions import corrupt_folder
+    from .corruptions import corrupt_folder
 
     report = corrupt_folder(src, dst, corruption, severity, seed=seed, progress=not as_json)
     files = report.pop("files")

@@ -4,7 +4,7 @@ Tests, the benchmark and the README demo need a dataset with real instance masks
 download. Each image has a random textured background (stripes, checkers or smooth noise)
 and 2-4 non-overlapping shapes (ellipse, rectangle, triangle); the annotation file holds
 their RLE masks and boxes (or boxes only). Pass the folder through
-:func:`zoo.data.corruptions.corrupt_folder` to get the shifted domain.
+:func:`zoo_wesam.corruptions.corrupt_folder` to get the shifted domain.
 """
 
 from __future__ import annotations

@@ -24,14 +24,14 @@ A caveat the synthetic recipe inherits: objects in a real modal dataset may alre
 occluded in their source image, and their "amodal" mask is then only the visible part.
 Prefer source instances that are complete (``min_solidity`` filters the worst of them).
 
-Only numpy, Pillow, OpenCV and pycocotools are used (no torch).
+Only numpy, Pillow, OpenCV and pycocotools are used (no torch). Source datasets are read
+with the core COCO reader (:func:`zoo.data.coco.read_coco`) and decoded with
+:func:`zoo.io.masks.decode_segmentation`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.io.masks import mask_bbox
 
 __all__ = [
     "SHAPE_CATEGORIES",
@@ -54,7 +55,6 @@ __all__ = [
     "occlusion_pair",
     "paste_cutout",
     "random_shape_cutout",
-    "segmentation_to_mask",
     "synthesize_from_coco",
     "textured_background",
 ]
@@ -132,70 +132,11 @@ class Scene:
 # --------------------------------------------------------------------------- masks
 
 
-def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """A COCO ``segmentation`` (polygons, uncompressed or compressed RLE) -> ``H x W`` bool.
-
-    Every COCO-style dataset uses one of these three encodings, and amodal datasets mix
-    them (COCOA-cls polygons for the amodal mask, RLE for ``visible_mask``), so readers
-    should not have to care which one they meet.
-    """
-    from pycocotools import mask as mask_utils
-
-    try:
-        if isinstance(segmentation, list):
-            polys = [p for p in segmentation if isinstance(p, (list, tuple)) and len(p) >= 6]
-            if not polys:
-                return np.zeros((height, width), dtype=bool)
-            rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-        elif isinstance(segmentation, Mapping):
-            counts = segmentation["counts"]
-            h, w = (int(v) for v in segmentation.get("size", (height, width)))
-            if isinstance(counts, list):
-                rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-            else:
-                rle = {
-                    "size": [h, w],
-                    "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-                }
-        else:
-            raise TypeError(f"unsupported segmentation of type {type(segmentation).__name__}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            mask = mask_utils.decode(rle)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"cannot decode a segmentation ({exc}); use COCO polygons or RLE "
-            "{'size': [H, W], 'counts': ...}"
-        ) from None
-    mask = np.asarray(mask).astype(bool)
-    if mask.ndim == 3:
-        mask = mask.any(axis=2)
-    if mask.shape != (height, width):
-        raise InputError(
-            f"a segmentation is {mask.shape[1]}x{mask.shape[0]} but its image is "
-            f"{width}x{height}; fix the annotation's size or the image entry"
-        )
-    return mask
-
-
-def _bbox_xywh(mask: np.ndarray) -> list[float]:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    cols = np.flatnonzero(mask.any(axis=0))
-    return [
-        float(cols[0]),
-        float(rows[0]),
-        float(cols[-1] - cols[0] + 1),
-        float(rows[-1] - rows[0] + 1),
-    ]
-
-
 def cutout_from_mask(
     image: np.ndarray, mask: np.ndarray, category_id: int, source: str = ""
 ) -> Cutout | None:
     """Crop an object out of ``image``; ``None`` for an empty mask."""
-    x, y, w, h = (int(v) for v in _bbox_xywh(mask))
+    x, y, w, h = (int(v) for v in mask_bbox(mask))
     if w == 0 or h == 0:
         return None
     return Cutout(
@@ -259,7 +200,7 @@ def occlude(
     if t_area == 0 or cutout.area == 0:
         return None
     hh, ww = scene.image.shape[:2]
-    tx, ty, tw, th = _bbox_xywh(tgt.amodal)
+    tx, ty, tw, th = mask_bbox(tgt.amodal)
     for _ in range(tries):
         s = math.sqrt(rng.uniform(*scale) * t_area / cutout.area)
         cut = cutout.resized(s)
@@ -438,11 +379,11 @@ class AmodalCocoWriter:
                     "image_id": image_id,
                     "category_id": int(inst.category_id),
                     "segmentation": encode_rle(inst.amodal),
-                    "bbox": _bbox_xywh(inst.amodal),
+                    "bbox": mask_bbox(inst.amodal),
                     "area": int(inst.amodal.sum()),
                     "iscrowd": 0,
                     "visible_mask": encode_rle(inst.visible & inst.amodal),
-                    "visible_bbox": _bbox_xywh(inst.visible & inst.amodal),
+                    "visible_bbox": mask_bbox(inst.visible & inst.amodal),
                     "occlude_rate": round(inst.occlusion_rate, 4),
                     "synthetic_occluder": bool(inst.occluder),
                 }
@@ -529,75 +470,68 @@ def synthesize_from_coco(
     same object pasted onto itself would teach nothing). Crowd annotations are skipped.
     Returns the path of the written annotations JSON (images under ``out_dir/images``).
     """
+    from zoo.data.coco import read_coco
     from zoo.io.images import load_image
+    from zoo.io.masks import decode_segmentation
 
-    if isinstance(annotations, Mapping):
-        data = dict(annotations)
-    else:
-        path = Path(annotations)
-        if not path.exists():
-            raise InputError(f"annotations file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"annotations file {path} is not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise InputError("annotations must be a COCO dict with 'images' and 'annotations'")
+    coco = read_coco(annotations)
     images_dir = Path(images_dir)
     rng = np.random.default_rng(seed)
-    by_image: dict[Any, list[dict[str, Any]]] = {}
-    for ann in data["annotations"]:
+    by_image: dict[int, list[Mapping[str, Any]]] = {}
+    for ann in coco.annotations:
         if ann.get("iscrowd", 0) or "segmentation" not in ann:
             continue
         by_image.setdefault(ann["image_id"], []).append(ann)
-    entries = [im for im in data["images"] if im["id"] in by_image]
+    entries = [(iid, im) for iid, im, _ in coco.iter_images() if iid in by_image]
     if max_images is not None:
         entries = entries[:max_images]
 
-    def load(im: Mapping[str, Any]) -> tuple[np.ndarray, list[tuple[np.ndarray, int]]]:
-        path = images_dir / im["file_name"]
-        if not path.exists():
-            raise InputError(f"image {path} (id {im['id']}) is missing from {images_dir}")
+    def load(iid: int, im: Mapping[str, Any]) -> tuple[np.ndarray, list[tuple[np.ndarray, int]]]:
+        path = coco.find_image(iid, images_dir)
+        if path is None:
+            raise InputError(
+                f"image {im['file_name']} (id {iid}) is missing from {images_dir}; check the "
+                "images folder"
+            )
         img = load_image(path)
         h, w = img.shape[:2]
         objs = [
-            (segmentation_to_mask(a["segmentation"], h, w), int(a["category_id"]))
-            for a in by_image[im["id"]]
+            (decode_segmentation(a["segmentation"], h, w), int(a["category_id"]))
+            for a in by_image[iid]
         ]
         return img, [(m, c) for m, c in objs if m.sum() >= min_area]
 
-    donors: list[tuple[Any, Cutout]] = []
-    for im in entries:
+    donors: list[tuple[int, Cutout]] = []
+    for iid, im in entries:
         if len(donors) >= max_donors:
             break
-        img, objs = load(im)
+        img, objs = load(iid, im)
         for m, c in objs:
             if _solidity(m) >= min_solidity:
-                cut = cutout_from_mask(img, m, c, source=str(im["id"]))
+                cut = cutout_from_mask(img, m, c, source=str(iid))
                 if cut is not None:
-                    donors.append((im["id"], cut))
+                    donors.append((iid, cut))
     if not donors:
         raise InputError(
             f"no instance is large ({min_area}+ px) and solid enough to paste; lower "
             "min_area/min_solidity or use a dataset with larger objects"
         )
-    categories = data.get("categories") or [
-        {"id": c, "name": str(c)}
-        for c in sorted({int(a["category_id"]) for a in data["annotations"]})
+    categories = coco.categories or [
+        {"id": c, "name": str(c)} for c in sorted({int(a["category_id"]) for a in coco.annotations})
     ]
     writer = AmodalCocoWriter(out_dir, categories)
-    for im in entries:
-        img, objs = load(im)
+    for iid, im in entries:
+        img, objs = load(iid, im)
         if not objs:
             continue
         scene = Scene(image=img, instances=[Instance(m, m.copy(), c) for m, c in objs])
-        pool = [cut for src, cut in donors if src != im["id"]] or [cut for _, cut in donors]
+        pool = [cut for src, cut in donors if src != iid] or [cut for _, cut in donors]
         full, occ = occlusion_pair(scene, pool, rng, occluders=occluders, cover=cover)
         stem = Path(str(im["file_name"])).stem
         if pairs or occ is None:
-            writer.add(full, f"{stem}_full.png", source_image_id=im["id"], occluded_version=False)
+            writer.add(full, f"{stem}_full.png", source_image_id=iid, occluded_version=False)
         if occ is not None:
-            writer.add(occ, f"{stem}_occ.png", source_image_id=im["id"], occluded_version=True)
+            writer.add(occ, f"{stem}_occ.png", source_image_id=iid, occluded_version=True)
     return writer.write()
 
 

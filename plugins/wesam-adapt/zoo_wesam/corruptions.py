@@ -5,7 +5,7 @@ Dietterich, ICLR 2019, at a fixed severity) is the headline distribution shift o
 test-time / domain adaptation papers for SAM (e.g. WeSAM, CVPR 2024). This module lets a
 user make such a copy of *any* image folder::
 
-    from zoo.data.corruptions import corrupt, corrupt_folder
+    from zoo_wesam.corruptions import corrupt, corrupt_folder
 
     noisy = corrupt(rgb, "gaussian_noise", severity=3, seed=0)       # one image
     corrupt_folder("val2017/", "val2017-fog3/", "fog", severity=3)  # a whole folder

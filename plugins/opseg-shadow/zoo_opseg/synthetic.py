@@ -266,6 +266,8 @@ def soba_dict(
             assoc.append(_ann(o | s, assoc_id, image_id, 1, a))
             assoc_id += 1
     return {
+        # The old module path stays in the text so that files written before the move to
+        # zoo_opseg are byte-identical to files written now (same seed, same bytes).
         "info": {"description": "synthetic SOBA-format instance-shadow scenes (zoo.data.shadows)"},
         "licenses": [],
         "images": images,
