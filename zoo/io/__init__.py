@@ -32,12 +32,10 @@ from zoo.io.masks import (
     encode_rles,
     load_palette_png,
     mask_bbox,
-    read_ply,
     save_mask_png,
     save_palette_png,
     segmentation_rle,
     write_json,
-    write_ply,
 )
 from zoo.io.overlay import (
     distinct_colors,
@@ -46,6 +44,7 @@ from zoo.io.overlay import (
     overlay_masks,
     overlay_pairs,
 )
+from zoo.io.ply import read_ply, write_ply
 
 __all__ = [
     "ArrayFrames",

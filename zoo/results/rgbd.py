@@ -77,7 +77,7 @@ class RGBDResult(TaskResult):
         """``points.ply`` (x y z, colour, instance, label) when the cloud was computed."""
         if self.points_xyz is None:
             return []
-        from zoo.io.masks import write_ply
+        from zoo.io.ply import write_ply
 
         n = self.points_xyz.shape[0]
         extra = {
