@@ -249,3 +249,85 @@ def test_unusual_image_modes_are_converted_and_random_outputs_labelled(tmp_path:
         assert mask.size == (80, 64)
         assert "TEST MODE" in mask.text["zoo:note"] and mask.text["zoo:weights"] == "random"
         assert "--weights random" in proc.stderr
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize(
+    "prompt", [["--boxes", "5,5,60,50"], ["--points", "30,30", "--labels", "1"]]
+)
+def test_half_precision_runs_on_cpu(tmp_path: Path, dtype: str, prompt: list[str]) -> None:
+    """Issue 11.1: --dtype bfloat16/float16 on CPU crashed with a dtype mismatch traceback."""
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).save(tmp_path / "im.png")
+    out = tmp_path / "out"
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image",
+        str(tmp_path / "im.png"),
+        *prompt,
+        "--out",
+        str(out),
+        "--image-size",
+        "128",
+        "--dtype",
+        dtype,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "mask_000.png").exists()
+
+
+def test_same_command_same_bytes(tmp_path: Path) -> None:
+    """Issue 11.8: test mode is seeded (default seed 0), so a command repeats byte for byte."""
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).save(tmp_path / "im.png")
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"out{k}"
+        proc = run_zoo(
+            "run",
+            "sam2:tiny",
+            "--weights",
+            "random",
+            "--device",
+            "cpu",
+            "--image",
+            str(tmp_path / "im.png"),
+            "--boxes",
+            "5,5,60,50",
+            "--out",
+            str(out),
+            "--image-size",
+            "128",
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outs[0] == outs[1]
+    other = tmp_path / "seed1"
+    run_zoo(
+        "run",
+        "sam2:tiny",
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image",
+        str(tmp_path / "im.png"),
+        "--boxes",
+        "5,5,60,50",
+        "--out",
+        str(other),
+        "--image-size",
+        "128",
+        "--seed",
+        "1",
+    )
+    assert (other / "results.json").read_bytes() != outs[0]["results.json"]

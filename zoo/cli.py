@@ -441,9 +441,13 @@ def _dispatch(
             "use --checkpoint PATH for a file"
         )
     ref = {"run": fam.runner, "eval": fam.evaluator, "train": fam.trainer}[command]
-    core = ref is None and command == "run" and Task.PROMPTABLE in fam.tasks
-    if core:
+    core = ref is None and command in ("run", "eval") and Task.PROMPTABLE in fam.tasks
+    if core and command == "run":
         fn: Any = run_promptable
+    elif core:
+        from zoo.evaluation import evaluate_promptable
+
+        fn = evaluate_promptable
     elif ref is None:
         raise InputError(
             f"`zoo {command}` is not available for {fam.name} (it has no {command} command)"
@@ -472,20 +476,37 @@ def _dispatch(
         _print_report(report)
 
 
+def _fmt(v: Any) -> str:
+    """A report value for people: 4-decimal floats, short lists, no Python reprs."""
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, (list, tuple)):
+        items = [_fmt(x) for x in v[:12]]
+        return ", ".join(items) + (f", ... ({len(v)} in all)" if len(v) > 12 else "")
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items() if not isinstance(x, dict))
+    return str(v)
+
+
 def _print_report(report: dict[str, Any]) -> None:
+    """The human view of a command's report (``--json`` prints all of it)."""
     table = report.pop("table", None)
     if table:
         t = Table(title=table.get("title", ""), title_justify="left")
         for c in table["columns"]:
             t.add_column(str(c))
         for row in table["rows"]:
-            t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+            t.add_row(*[escape(_fmt(v)) for v in row])
         console.print(t)
     for k, v in report.items():
         if k == "files" and isinstance(v, list):
             console.print(f"files: {len(v)} written" + (f" to {Path(v[0]).parent}" if v else ""))
+        elif isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()):
+            if not table:
+                for sub, x in v.items():
+                    console.print(f"{k} {sub}: {escape(_fmt(x))}", highlight=False)
         else:
-            console.print(f"{k}: {v}")
+            console.print(f"{k}: {escape(_fmt(v))}", highlight=False)
 
 
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InputError, PluginError, WeightsError, hint
-from zoo.model import resolve_device, resolve_dtype
+from zoo.model import dtype_name, resolve_device, resolve_dtype
 from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec, import_string
 
 if TYPE_CHECKING:
@@ -244,6 +244,12 @@ def load_resolved(
             + ", not both"
         )
     dev = resolve_device(device)
+    wanted = dtype_name(dtype)
+    if wanted is not None and wanted not in family.dtypes:
+        raise InputError(
+            f"{family.name} does not run in {wanted}; it supports {', '.join(family.dtypes)} "
+            f"(drop {hint('--dtype', 'dtype=')} for the default)"
+        )
     ctx = LoadContext(
         name=name,
         family=family,

@@ -6,6 +6,7 @@ into files and an object is :mod:`zoo.loading`'s job (``zoo.load``).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,22 +43,32 @@ def resolve_device(device: str | None = "auto") -> str:
     return device
 
 
+DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
+
+
+def dtype_name(dtype: str | None) -> str | None:
+    """``"bf16"`` -> ``"bfloat16"``; ``None``/``auto`` -> ``None``; unknown: one-line error."""
+    if dtype in (None, "", "auto"):
+        return None
+    name = DTYPE_NAMES.get(str(dtype).lower())
+    if name is None:
+        raise InputError(f"unknown --dtype {dtype!r}; use float32, bfloat16 or float16")
+    return name
+
+
 def resolve_dtype(dtype: str | None) -> torch.dtype | None:
     import torch
 
-    if dtype in (None, "", "auto"):
-        return None
-    table = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    if dtype not in table:
-        raise InputError(f"unknown --dtype {dtype!r}; use float32, bfloat16 or float16")
-    return table[dtype]
+    name = dtype_name(dtype)
+    return None if name is None else getattr(torch, name)
 
 
 class ZooModel:
@@ -106,6 +117,21 @@ class ZooModel:
             zoo_version=__version__,
             files=files,
         )
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Run the model's forward passes in the ``--dtype`` it was loaded with.
+
+        Weights stay float32; matrix work runs in bfloat16/float16 through
+        ``torch.autocast`` on CPU and GPU alike, so prompts, features and outputs never
+        disagree about their dtype. A no-op for float32 (the default).
+        """
+        import torch
+
+        dt = self.context.dtype if self.context is not None else None
+        if dt is None or dt == torch.float32:
+            return contextlib.nullcontext()
+        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        return torch.autocast(device_type=device_type, dtype=dt)
 
     def to(self, device: str) -> ZooModel:
         """Move to another device; subclasses with several modules override ``modules()``."""

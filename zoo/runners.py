@@ -26,7 +26,23 @@ TASK_OPTIONS: dict[Task, list[OptionSpec]] = {
             default=False,
             commands=("run", "batch"),
             help="ask for three candidates per prompt and keep the best (single clicks)",
-        )
+        ),
+        # the core evaluator (zoo.evaluation) for promptable families without their own
+        OptionSpec(
+            name="max_images",
+            type="int",
+            default=None,
+            minimum=1,
+            commands=("eval",),
+            help="evaluate only the first N annotated images",
+        ),
+        OptionSpec(
+            name="class_aware",
+            type="bool",
+            default=False,
+            commands=("eval",),
+            help="score COCO AP per category (default: class-agnostic, as fits box prompts)",
+        ),
     ],
 }
 

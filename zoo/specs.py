@@ -312,6 +312,10 @@ class FamilySpec(BaseModel):
         default=None,
         description="shown when a variant has no weights (e.g. 'the authors published none')",
     )
+    dtypes: list[str] = Field(
+        default_factory=lambda: ["float32"],
+        description="what --dtype accepts (float32, bfloat16, float16); others are refused",
+    )
     requires_weights: bool = Field(
         default=True,
         description="False for methods with no learned parameters (they load without a file)",

@@ -331,3 +331,29 @@ def test_results_save_coco_overlay_round_trip(
             continue
         for i, r in enumerate(out if isinstance(out, list) else [out]):
             _check_outputs(r, img, tmp_path / f"{task.value}_{i}")
+
+
+def test_declared_dtypes_run(zoo_model_name: str, zoo_device: str) -> None:
+    """Every dtype a family accepts for ``--dtype`` runs and gives schema-valid results;
+    an undeclared one is a one-line ``InputError`` before anything is built."""
+    import torch
+
+    from zoo.loading import load
+
+    fam = _family(zoo_model_name)
+    tasks = [t for t in fam.tasks if t is not Task.ADAPT]
+    for name in fam.dtypes:
+        if name == "float32" or not tasks:
+            continue
+        if zoo_device == "cpu" and name == "float16" and not hasattr(torch, "float16"):
+            continue
+        torch.manual_seed(0)
+        model = load(
+            zoo_model_name, weights="random", device=zoo_device, dtype=name, **fam.conformance
+        )
+        _run_task(model, tasks[0])
+    undeclared = [d for d in ("bfloat16", "float16") if d not in fam.dtypes]
+    for name in undeclared:
+        with pytest.raises(InputError) as info:
+            load(zoo_model_name, weights="random", device=zoo_device, dtype=name, **fam.conformance)
+        assert "\n" not in str(info.value).strip() and name in str(info.value)

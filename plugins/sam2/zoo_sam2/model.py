@@ -8,6 +8,7 @@ not 100.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from typing import Any
 
@@ -32,9 +33,11 @@ class Sam2Model(ZooModel):
 
         self.model = model
         self.mask_threshold = mask_threshold
-        self._transforms = SAM2Transforms(
-            resolution=model.image_size, mask_threshold=mask_threshold
-        )
+        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates that
+            warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
+            self._transforms = SAM2Transforms(
+                resolution=model.image_size, mask_threshold=mask_threshold
+            )
         s = model.image_size
         self._feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
         self._features: dict[str, Any] | None = None
@@ -60,9 +63,7 @@ class Sam2Model(ZooModel):
             apply_postprocessing=apply_postprocessing,
             model_name=ctx.name,
         )
-        if ctx.dtype is not None:
-            model = model.to(ctx.dtype)
-        return cls(model)
+        return cls(model)  # --dtype runs through self.autocast(); weights stay float32
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -78,12 +79,12 @@ class Sam2Model(ZooModel):
         fp = image_fingerprint(img)
         if fp == self._fingerprint and self._features is not None:
             return
-        dtype = next(self.model.parameters()).dtype
-        x = self._transforms(img)[None].to(self._device, dtype=dtype)
-        backbone_out = self.model.forward_image(x)
-        _, vision_feats, _, _ = self.model._prepare_backbone_features(backbone_out)
-        if self.model.directly_add_no_mem_embed:
-            vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
+        x = self._transforms(img)[None].to(self._device)
+        with self.autocast():
+            backbone_out = self.model.forward_image(x)
+            _, vision_feats, _, _ = self.model._prepare_backbone_features(backbone_out)
+            if self.model.directly_add_no_mem_embed:
+                vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
         feats = [
             feat.permute(1, 2, 0).view(1, -1, *size)
             for feat, size in zip(vision_feats[::-1], self._feat_sizes[::-1], strict=True)
@@ -130,18 +131,22 @@ class Sam2Model(ZooModel):
         if objs[0].mask is not None:
             mask_input = torch.cat([self._mask_prompt(o.mask) for o in objs], dim=0)  # type: ignore[arg-type]
         points = (coords, labels) if coords is not None else None
-        sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=mask_input)
         batched = len(objs) > 1
         high_res = [f[0].unsqueeze(0) for f in self._features["high_res_feats"]]
-        low_res, iou, _, _ = self.model.sam_mask_decoder(
-            image_embeddings=self._features["image_embed"][0].unsqueeze(0),
-            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask,
-            repeat_image=batched,
-            high_res_features=high_res,
-        )
+        with self.autocast():
+            sparse, dense = self.model.sam_prompt_encoder(
+                points=points, boxes=None, masks=mask_input
+            )
+            low_res, iou, _, _ = self.model.sam_mask_decoder(
+                image_embeddings=self._features["image_embed"][0].unsqueeze(0),
+                image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
+                repeat_image=batched,
+                high_res_features=high_res,
+            )
+        low_res, iou = low_res.float(), iou.float()
         if multimask:  # keep the best of the three by predicted IoU
             best = iou.argmax(dim=1)
             idx = torch.arange(len(objs), device=dev)

@@ -76,13 +76,6 @@ VARIANTS = [
 
 OPTIONS = [
     OptionSpec(
-        name="multimask",
-        type="bool",
-        default=False,
-        commands=("run", "batch"),
-        help="three candidates per prompt, keep the best (for a single ambiguous click)",
-    ),
-    OptionSpec(
         name="image_size",
         type="int",
         default=None,
@@ -106,6 +99,7 @@ def zoo_register_families(register: RegisterFamily) -> None:
             description="SAM 2.1 (Meta): promptable segmentation with boxes, points and masks",
             variants=VARIANTS,
             options=OPTIONS,
+            dtypes=["float32", "bfloat16", "float16"],
             license="Apache-2.0",
         )
     )

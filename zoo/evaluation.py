@@ -1,0 +1,147 @@
+"""``zoo eval`` for every promptable family: box prompts from COCO annotations, mask metrics.
+
+Why box prompts from the ground truth: it measures the segmenter, not a detector. Each
+image is embedded once and all its boxes go through the decoder together; the masks are
+scored against the annotated ones (mean IoU, mean Dice) and, as COCO results with the
+model's predicted IoU as score, by COCO mask AP. ``--compare OTHER`` runs a second model on
+the same prompts and prints both columns. Families with their own evaluator (amodal,
+shadow, video...) keep it; this is the default for ``promptable`` ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import InputError
+
+
+def _dataset(ctx: Any) -> Any:
+    from zoo.data.coco import CocoDataset
+
+    ann, images, dataset = ctx.get("annotations"), ctx.get("images"), ctx.get("dataset")
+    if dataset is not None and ann is None:
+        root = Path(dataset)
+        candidates = [root / "annotations.json", *sorted(root.glob("annotations/*.json"))]
+        ann = next((p for p in candidates if p.is_file()), None)
+        if ann is None:
+            raise InputError(
+                f"--dataset {root} has no annotations.json; pass --annotations FILE --images DIR"
+            )
+        images = images or (root / "images" if (root / "images").is_dir() else root)
+    if ann is None or images is None:
+        raise InputError(
+            f"`zoo eval {ctx.name}` needs --annotations FILE.json (COCO instances with masks) "
+            "and --images DIR"
+        )
+    return CocoDataset(
+        ann, images, require_masks="mask metrics need ground-truth masks", drop_empty=True
+    )
+
+
+def score_model(
+    model: Any, images: list[Any], *, progress: Any = None, label: str = ""
+) -> dict[str, Any]:
+    """Run ``model`` with every annotated box of ``images``; IoU, Dice and COCO results."""
+    from zoo.metrics import dice, iou
+
+    ious: list[float] = []
+    dices: list[float] = []
+    results: list[dict[str, Any]] = []
+    task = progress.add_task(f"eval {label}", total=len(images), info="") if progress else None
+    for item in images:
+        img = item.load()
+        gt = item.masks()
+        res = model.segment(img, {"boxes": item.boxes()})
+        res = res.model_copy(update={"category_ids": item.category_ids})
+        for pm, gm in zip(res.masks, gt, strict=True):
+            ious.append(iou(pm, gm))
+            dices.append(dice(pm, gm))
+        results += res.to_coco(image_id=item.id)
+        if task is not None:
+            progress.update(task, advance=1, info=f"mIoU {np.mean(ious):.4f}" if ious else "")
+    return {
+        "miou": float(np.mean(ious)) if ious else float("nan"),
+        "mdice": float(np.mean(dices)) if dices else float("nan"),
+        "instances": len(ious),
+        "results": results,
+    }
+
+
+def evaluate_promptable(ctx: Any) -> dict[str, Any]:
+    """The core ``zoo eval`` for promptable families (see the module docstring)."""
+    from zoo.metrics import coco_segm_ap
+    from zoo.progress import progress_bar
+
+    ds = _dataset(ctx)
+    out = ctx.out_dir() if ctx.get("out") is not None else None
+    limit = ctx.opt("max_images")
+    images = list(ds)[:limit] if limit else list(ds)
+    if not images:
+        raise InputError("the annotations hold no image with instances; nothing to evaluate")
+    gt = {
+        "images": [
+            {"id": im.id, "file_name": im.file_name, "height": im.height, "width": im.width}
+            for im in images
+        ],
+        "annotations": [],
+        "categories": [{"id": c, "name": n} for c, n in sorted(ds.categories.items())]
+        or [{"id": 1, "name": "object"}],
+    }
+    from zoo.io.masks import segmentation_rle
+
+    for im in images:
+        for inst in im.instances:
+            gt["annotations"].append(
+                {
+                    "id": inst.id,
+                    "image_id": im.id,
+                    "category_id": inst.category_id,
+                    "segmentation": segmentation_rle(inst.segmentation, im.height, im.width),
+                    "area": float(inst.mask(im.height, im.width).sum()),
+                    "iscrowd": 0,
+                    "bbox": [
+                        inst.box[0],
+                        inst.box[1],
+                        inst.box[2] - inst.box[0],
+                        inst.box[3] - inst.box[1],
+                    ],
+                }
+            )
+    names = [ctx.name] + ([ctx.get("compare")] if ctx.get("compare") else [])
+    rows: dict[str, dict[str, Any]] = {}
+    with progress_bar(unit="img", enabled=not ctx.as_json, console=ctx.console) as bar:
+        for name in names:
+            model = ctx.load_model(name if name != ctx.name else None)
+            scored = score_model(model, images, progress=bar, label=model.name)
+            ap = coco_segm_ap(gt, scored["results"], class_agnostic=not ctx.opt("class_aware"))
+            rows[model.name] = {
+                **{k: v for k, v in scored.items() if k != "results"},
+                **ap,
+                "weights": model.weights,
+                "results": scored["results"],
+            }
+    metrics = ["miou", "mdice", "AP", "AP50", "AP75"]
+    report: dict[str, Any] = {
+        "images": len(images),
+        "instances": next(iter(rows.values()))["instances"],
+        "metrics": {n: {k: r[k] for k in [*metrics, "weights"]} for n, r in rows.items()},
+        "table": {
+            "title": f"box-prompted segmentation on {len(images)} images (COCO masks)",
+            "columns": ["model", "mIoU", "mDice", "AP", "AP50", "AP75"],
+            "rows": [[n, *(r[k] for k in metrics)] for n, r in rows.items()],
+        },
+    }
+    if out is not None:
+        from zoo.io.atomic import atomic_output_dir
+        from zoo.io.masks import write_json
+
+        with atomic_output_dir(out) as tmp:
+            for n, r in rows.items():
+                stem = n.replace(":", "_")
+                write_json(Path(tmp) / f"{stem}.results.json", r["results"])
+            write_json(Path(tmp) / "metrics.json", report["metrics"], indent=2)
+        report["files"] = [str(out / "metrics.json")]
+    return report
