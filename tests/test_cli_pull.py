@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import weights_loopback as loopback
 from tests.conftest import assert_user_error, run_zoo
 from tests.test_registry import make_distribution
-from tests.test_weights import FakeServer, server  # noqa: F401 (pytest fixture)
+from tests.weights_loopback import FakeServer
 from zoo.registry import reset_registry
+
+# Loopback hub fixtures, bound here so that pytest finds them.
+server = loopback.server
 
 REPO = "acme/sam2-mirror"
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -39,7 +43,7 @@ def zoo_register_variants(register):
 
 
 @pytest.fixture
-def hub(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+def hub(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A mirror variant ``sam2:mirror`` served by the loopback hub, plus its bytes."""
     import hashlib
 

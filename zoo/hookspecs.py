@@ -11,12 +11,18 @@ torch. Heavy code lives behind the ``"module:Class"`` strings in each ``FamilySp
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
 
+if TYPE_CHECKING:  # pragma: no cover - typing only; registration must not import more
+    from zoo.weights.request import AnyResolver
+
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
+
+#: The ``register`` callback of :func:`zoo_register_resolvers`: ``register(scheme, fn)``.
+RegisterResolver: TypeAlias = "Callable[[str, AnyResolver], None]"
 
 
 @hookspec
@@ -30,10 +36,23 @@ def zoo_register_variants(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def zoo_register_resolvers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+def zoo_register_resolvers(register: RegisterResolver) -> None:
     """Call ``register(scheme, fn)`` to add a checkpoint URI scheme, e.g. ``s3``.
 
-    ``fn(uri, sha256)`` returns a local ``Path``.
+    ``fn`` takes one :class:`zoo.weights.ResolveRequest` (``uri``, ``sha256``, ``size``,
+    ``pattern``, ``name``, ``offline``, ``progress``, ``filename``) and returns the local
+    file: a ``Path`` (or ``str``), or a :class:`zoo.weights.ResolvedFile`::
+
+        def resolve_s3(request: ResolveRequest) -> Path:
+            if request.offline:
+                raise OfflineError(f"{request.uri} is not cached and ZOO_OFFLINE=1 ...")
+            return download(request.uri)
+
+    The original form ``fn(uri, sha256) -> Path`` is still accepted (a function taking two
+    positional arguments is called that way). Either way the core then checks that the file
+    exists and matches ``sha256``/``size``. The built-in schemes (hf, ms, https, http,
+    gdrive, file) are registered through this same hook by ``zoo.weights.builtin``, before
+    any plugin; a plugin cannot take one over (the registry records a warning instead).
     """
 
 
