@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import zoo.weights as weights
 from tests import weights_loopback as loopback
-from tests.weights_loopback import FakeServer, sha
-from zoo.errors import ChecksumError, OfflineError, WeightsError, cli_surface
+from tests.weights_loopback import REPO_ROOT, FakeServer, closed_port, sha
+from zoo.errors import ChecksumError, InputError, OfflineError, WeightsError, cli_surface
 from zoo.weights import is_cached, list_cache, resolve, resolve_file
 from zoo.weights.env import hf_cache_dir
 
@@ -122,3 +125,79 @@ def test_hf_uri_parsing() -> None:
     for bad in ("hf://org/repo", "hf://org/repo/file@", "hf://org//file"):
         with pytest.raises(WeightsError, match="hf://org/repo/path"):
             weights.parse_hf_uri(bad)
+
+
+# ------------------------------------------------------------------ an unreachable Hub
+
+
+def test_unreachable_hub_fails_fast_says_where_and_how_to_go_offline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """huggingface_hub alone retries a closed port for ~24 s in silence (issue 11, item 5)."""
+    port = closed_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(WeightsError) as info:
+        resolve("hf://org/repo/ckpt/w.pt@v1", name="sam2:tiny")  # progress=True: announced
+    elapsed = time.monotonic() - start
+
+    assert elapsed < 8, elapsed
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert notes == [f"note: connecting to 127.0.0.1:{port} for org/repo/ckpt/w.pt"]
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"cannot reach the Hugging Face Hub at http://127.0.0.1:{port}" in message
+    assert "w.pt is not cached" in message and "hf://org/repo/ckpt/w.pt@v1" in message
+    assert "2 tries" in message
+    assert "HF_ENDPOINT" in message  # online, a mirror helps...
+    assert "ZOO_OFFLINE=1" in message  # ...and this is how to stop trying
+    assert "checkpoint=PATH" in message and "zoo pull sam2:tiny" in message
+    assert not is_cached("hf://org/repo/ckpt/w.pt@v1")
+
+
+def test_silent_hub_is_bounded_by_zoo_hub_timeout(silent_server: str, tmp_path: Path) -> None:
+    """A hub that accepts and never answers: ~397 s before, 2 tries of ZOO_HUB_TIMEOUT now."""
+    code = (
+        "from zoo.weights import resolve\n"
+        "try:\n"
+        "    resolve('hf://org/repo/w.pt', progress=False)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_ENDPOINT": silent_server,
+        "ZOO_HUB_TIMEOUT": "0.5",
+        "HF_HUB_DISABLE_TELEMETRY": "1",  # else huggingface_hub's agent lookup adds up to 3 s
+    }
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    elapsed = time.monotonic() - start
+    assert out.stdout.startswith("WeightsError cannot reach the Hugging Face Hub"), out
+    assert "2 tries of 0.5s" in out.stdout and "ZOO_OFFLINE=1" in out.stdout
+    assert elapsed < 20, elapsed
+
+
+def test_bad_zoo_hub_timeout_is_a_one_line_input_error(
+    hf_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "soon")
+    with pytest.raises(InputError, match="ZOO_HUB_TIMEOUT='soon'"):
+        resolve("hf://org/repo/w.pt", progress=False)
+    assert hf_server.requests() == []
+
+
+def test_reachable_hub_downloads_after_one_announcement(
+    hf_server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = b"announced" * 100
+    hf_server.add_hf("org/repo", "main", "w.pt", data)
+    first = resolve("hf://org/repo/w.pt", sha(data), name="sam2:tiny")
+    again = resolve("hf://org/repo/w.pt", sha(data), name="sam2:tiny")  # cached: no note
+    assert first == again and first.read_bytes() == data
+    err = capsys.readouterr().err
+    host = hf_server.base.split("://", 1)[1]
+    assert err.count("note:") == 1 and f"note: connecting to {host} for org/repo/w.pt" in err

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,41 @@ def test_unreachable_host_is_a_weights_error(monkeypatch: pytest.MonkeyPatch) ->
         port = s.getsockname()[1]
     with pytest.raises(WeightsError, match="cannot download"):
         resolve(f"http://127.0.0.1:{port}/x.pt", progress=False)
+
+
+def test_silent_server_is_given_up_after_two_tries_of_zoo_hub_timeout(
+    silent_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: 3 tries of ZOO_HTTP_TIMEOUT (30 s) = 93 s of silence."""
+    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "0.3")
+    uri = f"{silent_server}/ckpt/w.pt"
+    start = time.monotonic()
+    with pytest.raises(WeightsError) as info:
+        resolve(uri, name="sam2:tiny")  # progress=True: announced once
+    elapsed = time.monotonic() - start
+
+    assert elapsed < 5, elapsed
+    host = silent_server.split("://", 1)[1]
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if ln.strip()] == [
+        f"note: connecting to {host} for w.pt"
+    ]  # and no per-retry warnings
+    message = str(info.value)
+    assert message.startswith(f"cannot download w.pt: no answer from {host}")
+    assert "2 tries of 0.3s" in message and f"(source: {uri})" in message
+    assert "ZOO_OFFLINE=1" in message and "checkpoint=PATH" in message
+    assert "HF_ENDPOINT" not in message  # not a Hub: no mirror to suggest
+
+
+def test_slow_body_gets_the_stall_allowance_not_the_connect_timeout(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ZOO_HUB_TIMEOUT bounds connecting; a started download may stall ZOO_HTTP_TIMEOUT."""
+    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "0.2")
+    monkeypatch.setenv("ZOO_HTTP_TIMEOUT", "10")
+    data = os.urandom(3 * 64 * 1024)
+    server.files["/slow.pt"] = data
+    server.chunk_delay = 0.5  # each 64 KiB chunk after a pause longer than the connect timeout
+    path = resolve(server.url("/slow.pt"), sha(data), progress=False)
+    assert path.read_bytes() == data
+    assert len(server.requests("GET")) == 1  # no resume was needed

@@ -246,12 +246,13 @@ def pull_cmd(
 
     reg = _registry()
     fam, variant = reg.resolve_name(name)
-    path = resolve_weights(
-        variant,
-        name=variant.name if variant else fam.name,
-        progress=not as_json,
-        note=fam.weights_note,
-    )
+    with weights.without_checkpoint_option():  # `zoo pull` has no --checkpoint to suggest
+        path = resolve_weights(
+            variant,
+            name=variant.name if variant else fam.name,
+            progress=not as_json,
+            note=fam.weights_note,
+        )
     size = path.stat().st_size
     sha = weights.sha256_file(path)
     if as_json:

@@ -169,11 +169,8 @@ def resolve_weights(
     from zoo import weights as w
 
     if variant is None or variant.weights is None:
-        why = f": {note}" if note else ""
-        raise WeightsError(
-            f"{name} has no registered weights{why}; pass --checkpoint PATH (or "
-            "weights='random' for a test run)"
-        )
+        why = f" ({note})" if note else ""
+        raise WeightsError(f"{name} has no registered weights{why}; {w.no_weights_fix()}")
     spec = variant.weights
     return w.resolve(
         spec.uri, spec.sha256, spec.size, progress=progress, name=name, pattern=spec.pattern
