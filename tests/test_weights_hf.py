@@ -152,6 +152,7 @@ def test_unreachable_hub_fails_fast_says_where_and_how_to_go_offline(
     assert "HF_ENDPOINT" in message  # online, a mirror helps...
     assert "ZOO_OFFLINE=1" in message  # ...and this is how to stop trying
     assert "checkpoint=PATH" in message and "zoo pull sam2:tiny" in message
+    assert "ZOO_HUB_TIMEOUT" not in message  # refused, not slow: waiting longer cannot help
     assert not is_cached("hf://org/repo/ckpt/w.pt@v1")
 
 
@@ -178,6 +179,7 @@ def test_silent_hub_is_bounded_by_zoo_hub_timeout(silent_server: str, tmp_path: 
     elapsed = time.monotonic() - start
     assert out.stdout.startswith("WeightsError cannot reach the Hugging Face Hub"), out
     assert "2 tries of 0.5s" in out.stdout and "ZOO_OFFLINE=1" in out.stdout
+    assert "raise ZOO_HUB_TIMEOUT (now 0.5s)" in out.stdout
     assert elapsed < 20, elapsed
 
 

@@ -301,6 +301,7 @@ def test_silent_server_is_given_up_after_two_tries_of_zoo_hub_timeout(
     assert "2 tries of 0.3s" in message and f"(source: {uri})" in message
     assert "ZOO_OFFLINE=1" in message and "checkpoint=PATH" in message
     assert "HF_ENDPOINT" not in message  # not a Hub: no mirror to suggest
+    assert "raise ZOO_HUB_TIMEOUT (now 0.3s)" in message  # it timed out: maybe just slow
 
 
 def test_slow_body_gets_the_stall_allowance_not_the_connect_timeout(

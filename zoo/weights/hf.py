@@ -36,6 +36,7 @@ from zoo.weights.env import (
 from zoo.weights.messages import (
     checkpoint_fix,
     first_line,
+    is_timeout,
     offline_error,
     offline_reason,
     unreachable_error,
@@ -105,9 +106,10 @@ def delete_hf_file(pointer: Path) -> None:
 
 
 def _unreachable(
-    request: ResolveRequest, ref: HfRef, detail: str, tries: int | None = None
+    request: ResolveRequest, ref: HfRef, exc: BaseException | None, tries: int | None = None
 ) -> WeightsError:
     endpoint = hf_endpoint() or HF_DEFAULT_ENDPOINT
+    detail = first_line(exc) if exc is not None else "no answer"
     if tries:
         detail = f"{detail}; {tries} {'try' if tries == 1 else 'tries'} of {hub_timeout():g}s"
     return unreachable_error(
@@ -116,6 +118,7 @@ def _unreachable(
         "is not cached",
         stores=[cache_dir(), hf_cache_dir()],
         mirror="HF_ENDPOINT",
+        timed_out=is_timeout(exc),
     )
 
 
@@ -151,14 +154,14 @@ def hf_error(exc: BaseException, request: ResolveRequest, ref: HfRef) -> Weights
     # recent huggingface_hub releases, so it must be checked first.
     if isinstance(exc, LocalEntryNotFoundError):
         cause = exc.__cause__ or exc.__context__
-        return _unreachable(request, ref, first_line(cause) if cause else "no answer")
+        return _unreachable(request, ref, cause)
     if isinstance(exc, EntryNotFoundError):
         return WeightsError(f"{uri}: file {ref.filename!r} not found in {where}")
     if isinstance(exc, HfHubHTTPError):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WeightsError(f"cannot download {uri}: {first}")
     if _no_answer(exc):
-        return _unreachable(request, ref, first_line(exc))
+        return _unreachable(request, ref, exc)
     if isinstance(exc, ValueError):
         return WeightsError(f"cannot download {uri}: {type(exc).__name__}: {exc}")
     return None
@@ -258,7 +261,7 @@ def _probe(hub: Any, ref: HfRef, request: ResolveRequest, timeout: float) -> Non
     assert last is not None
     if _busy(last):
         raise hf_error(last, request, ref) or WeightsError(str(last)) from last
-    raise _unreachable(request, ref, first_line(last), HUB_TRIES) from last
+    raise _unreachable(request, ref, last, HUB_TRIES) from last
 
 
 def resolve_hf(request: ResolveRequest) -> ResolvedFile:

@@ -37,6 +37,7 @@ from zoo.weights.env import HUB_TRIES, cache_dir, http_timeout, hub_timeout
 from zoo.weights.messages import (
     checkpoint_fix,
     first_line,
+    is_timeout,
     offline_error,
     offline_reason,
     unreachable_error,
@@ -222,6 +223,7 @@ def _download(
             f"cannot download {request.display}: no answer from {host} "
             f"({last.reason}; {tries} of {timeouts[0]:g}s) and it is not cached",
             stores=[cache_dir()],
+            timed_out=is_timeout(last.__cause__),
         )
     if last.done == 0:
         raise WeightsError(f"cannot download {uri}: {last.reason}; check the network or the URL")

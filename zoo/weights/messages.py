@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from zoo.errors import OfflineError, WeightsError, hint
-from zoo.weights.env import hf_offline, is_offline
+from zoo.weights.env import hf_offline, hub_timeout, is_offline
 from zoo.weights.request import ResolveRequest
 
 #: False while a command that has no ``--checkpoint`` option runs (``zoo pull``).
@@ -103,14 +103,19 @@ def unreachable_error(
     *,
     stores: Sequence[Path],
     mirror: str | None = None,
+    timed_out: bool = False,
 ) -> WeightsError:
     """Online, but the source did not answer: the fixes online, then how to go offline.
 
     ``problem`` says what failed and that the file is not cached; ``stores`` are the caches
     that would hold the file; ``mirror`` is the variable that points at a mirror (only the
-    Hub has one, and it helps only online).
+    Hub has one, and it helps only online); ``timed_out``: a slow link may just need longer.
     """
-    online = "check the network" + (f" or set {mirror} to a mirror" if mirror else "")
+    online = ["check the network"]
+    if timed_out:
+        online.append(f"raise ZOO_HUB_TIMEOUT (now {hub_timeout():g}s) on a slow link")
+    if mirror:
+        online.append(f"set {mirror} to a mirror")
     copy = (
         f"copy {' and '.join(short(s) for s in stores)} from a machine that ran "
         f"`zoo pull {request.name or '<model>'}`"
@@ -120,7 +125,18 @@ def unreachable_error(
         offline = f"set ZOO_OFFLINE=1 and {checkpoint}, or {copy}"
     else:
         offline = f"{copy} and set ZOO_OFFLINE=1"
-    return WeightsError(f"{problem} (source: {request.uri}); {online}; to work offline, {offline}")
+    return WeightsError(
+        f"{problem} (source: {request.uri}); {_join(online)}; to work offline, {offline}"
+    )
+
+
+def is_timeout(exc: BaseException | None) -> bool:
+    """Whether a network failure was a timeout (the server may be slow, not gone)."""
+    reason = getattr(exc, "reason", None)  # urllib wraps the socket error in URLError
+    for candidate in (exc, reason):
+        if isinstance(candidate, TimeoutError) or "Timeout" in type(candidate).__name__:
+            return True
+    return False
 
 
 def first_line(exc: BaseException, limit: int = 160) -> str:
