@@ -37,17 +37,19 @@ VARIANTS = [
         aliases=["efficientsam-ti", "efficient_sam_vitt"],
         config={"size": "vitt"},
         description="EfficientSAM-Ti: ViT-Tiny encoder (192-d, 3 heads), 10.2 M parameters",
-        weights=WeightsSpec(
-            uri=f"{HF_REPO}/efficient_sam_vitt.pt@{HF_REVISION}",
-            sha256=None,
-            size=None,
-            license="Apache-2.0",
-            note=(
-                "LFS pointer of this copy not seen; upstream GitHub weights/efficient_sam_vitt.pt "
-                "(d525f62) and merve/EfficientSAM publish sha256 dff858b1...e4e6a, "
-                "40,982,470 bytes, most likely the same file"
-            ),
-        ),
+        checkpoints={
+            "model": WeightsSpec(
+                uri=f"{HF_REPO}/efficient_sam_vitt.pt@{HF_REVISION}",
+                sha256=None,
+                size=None,
+                license="Apache-2.0",
+                note=(
+                    "LFS pointer of this copy not seen; upstream GitHub "
+                    "weights/efficient_sam_vitt.pt (d525f62) and merve/EfficientSAM publish "
+                    "sha256 dff858b1...e4e6a, 40,982,470 bytes, most likely the same file"
+                ),
+            )
+        },
     ),
     VariantSpec(
         family="efficientsam",
@@ -56,12 +58,14 @@ VARIANTS = [
         aliases=["efficientsam-s", "efficient_sam_vits"],
         config={"size": "vits"},
         description="EfficientSAM-S: ViT-Small encoder (384-d, 6 heads), 26.4 M parameters",
-        weights=WeightsSpec(
-            uri=f"{HF_REPO}/efficient_sam_vits.pt@{HF_REVISION}",
-            sha256="339376940b92351ae26dd1162e2305a1cc6f5cde735105e91286251abd9a6b65",
-            size=105_742_022,
-            license="Apache-2.0",
-        ),
+        checkpoints={
+            "model": WeightsSpec(
+                uri=f"{HF_REPO}/efficient_sam_vits.pt@{HF_REVISION}",
+                sha256="339376940b92351ae26dd1162e2305a1cc6f5cde735105e91286251abd9a6b65",
+                size=105_742_022,
+                license="Apache-2.0",
+            )
+        },
     ),
 ]
 

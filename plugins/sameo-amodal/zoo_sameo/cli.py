@@ -245,18 +245,19 @@ def train(ctx: RunContext) -> dict[str, Any]:
     # `zoo train sameo-amodal:vits` means --base vits
     base = ctx.opt("base") or (ctx.variant.config.get("base") if ctx.variant else None)
     known = {f.name for f in fields(TrainConfig)}
-    given = {
+    given: dict[str, Any] = {
         o.name: ctx.opt(o.name)
         for o in ctx.family.options_for("train")
         if o.name in known and o.name != "base" and ctx.opt(o.name) is not None
     }
-    seed = ctx.get("seed")
+    if base:
+        given["base"] = base
+    if ctx.get("seed") is not None:  # the shared --seed; TrainConfig's default otherwise
+        given["seed"] = int(ctx.get("seed"))
     cfg = TrainConfig(
         annotations=str(Path(ann).expanduser().resolve()),
         images=str(Path(images).expanduser().resolve()),
-        **({"base": base} if base else {}),
         **given,
-        **({"seed": int(seed)} if seed is not None else {}),
         out=str(ctx.get("out")) if ctx.get("out") is not None else None,
         device=str(ctx.get("device") or "auto"),
         weights=ctx.get("weights"),

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -67,6 +67,9 @@ from .build import (
 from .config import TrainConfig
 from .data import AmodalDataset, load_amodal_coco
 from .losses import sameo_loss
+
+if TYPE_CHECKING:
+    from zoo_efficientsam.model import EfficientSam
 
 STATE_FILE = "state.pt"
 CKPT_FILE = "decoder.safetensors"
@@ -252,7 +255,7 @@ def check_start(cfg: TrainConfig, paths: RunPaths, name: str) -> None:
         check_out_dir(paths.out)
 
 
-def load_start(cfg: TrainConfig, *, progress: bool = True) -> tuple[torch.nn.Module, str, bool]:
+def load_start(cfg: TrainConfig, *, progress: bool = True) -> tuple[EfficientSam, str, bool]:
     """The network to train, where its weights came from, and whether its encoder is the
     registered EfficientSAM file (then the checkpoint is saved without it).
 
