@@ -82,6 +82,18 @@ def test_max_batch_chunks_give_the_same_masks(model: Any) -> None:
         assert (a.amodal_mask != b.amodal_mask).mean() < 1e-3
 
 
+def test_moving_devices_drops_the_cached_embedding(model: Any) -> None:
+    """The cached embedding lives on the old device: ``to()`` forgets it, the next call on
+    the same pixels embeds again (on the new device)."""
+    img = synthetic_image(H, W, seed=4)
+    model.segment_amodal(img, synthetic_boxes(H, W))
+    assert model._embedding is not None
+    model.to("cpu")
+    assert model._embedding is None and model._fingerprint is None
+    r = model.segment_amodal(img, synthetic_boxes(H, W))
+    assert len(r.instances) == 2 and model._embedding.device.type == "cpu"
+
+
 def test_bad_inputs(model: Any) -> None:
     img = synthetic_image(H, W)
     for bad, needle in [

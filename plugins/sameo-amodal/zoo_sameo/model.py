@@ -10,6 +10,7 @@ the decoder is unsure of should rank below a confident one from an equally good 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,7 @@ class SameoModel(ZooModel):
         net = build_network(base, size)
         if ckpt is not None:
 
-            def base_file() -> Any:
+            def base_file() -> Path | None:
                 return ctx.path("base") if ctx.has("base") else None
 
             load_into(net, ckpt, base=base, model_name=ctx.name, path=path, base_file=base_file)
@@ -99,6 +100,12 @@ class SameoModel(ZooModel):
         for p in net.parameters():
             p.requires_grad_(False)
         return cls(net, base=base, image_size=size, max_batch=max_batch)
+
+    def to(self, device: str) -> SameoModel:
+        super().to(device)
+        self._embedding = None  # the cache lives on the old device; re-embed on demand
+        self._fingerprint = None
+        return self
 
     # ------------------------------------------------------------------ embedding
     @property
