@@ -77,7 +77,7 @@ def _human_params(n: int | None) -> str:
 
 def _is_cached(v: Any) -> bool | None:
     """True when *every* file of the variant is in a cache; None when it has none."""
-    if not v.checkpoints:
+    if not v.checkpoints or v.unpublished:
         return None
     from zoo import weights
 
@@ -113,6 +113,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
                 "size": f.size,
                 "same_as": f.same_as,
                 "optional": f.optional,
+                "published": f.published,
+                "note": f.note,
             }
             for k, f in v.checkpoints.items()
         },
@@ -126,6 +128,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
 def _size_cell(r: dict[str, Any]) -> str:
     if not r["files"]:
         return "-" if not r["requires_weights"] else "none"
+    if not all(f["published"] for f in r["files"].values()):
+        return "unpubl."
     return _human_size(r["size"], "unknown")
 
 
@@ -234,6 +238,10 @@ def info_cmd(
         files = row["files"]
         for key, f in files.items():
             label = f"file {key}" if len(files) > 1 or key != "model" else "weights"
+            if not f["published"]:
+                note = f" ({escape(f['note'])})" if f["note"] else ""
+                lines.append(f"{label}: not published{note}; use --checkpoint")
+                continue
             extra = f"  (same file as {f['same_as']})" if f["same_as"] else ""
             extra += "  (fetched only when needed)" if f["optional"] else ""
             lines += [

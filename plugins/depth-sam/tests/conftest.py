@@ -28,8 +28,18 @@ SMALL = {
 }
 #: the same settings as `zoo run` options (so in-process CLI runs reuse the shared model)
 SMALL_ARGS = [
-    "--image-size", "256", "--points-per-side", "3", "--pred-iou-thresh", "0",
-    "--stability-thresh", "0", "--min-region", "0", "--max-masks", "3",
+    "--image-size",
+    "256",
+    "--points-per-side",
+    "3",
+    "--pred-iou-thresh",
+    "0",
+    "--stability-thresh",
+    "0",
+    "--min-region",
+    "0",
+    "--max-masks",
+    "3",
 ]
 VOCAB = ["wall", "floor", "chair", "table"]
 

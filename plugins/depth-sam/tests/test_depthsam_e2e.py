@@ -20,13 +20,18 @@ from .conftest import VOCAB
 
 
 def _run(model: Any, frame: Path, **kw: Any) -> Any:
-    return model.segment_rgbd(frame / "color.jpg", frame / "depth.png",
-                              intrinsics=load_intrinsics(frame / "intrinsic_depth.txt"),
-                              vocabulary=VOCAB, **kw)
+    return model.segment_rgbd(
+        frame / "color.jpg",
+        frame / "depth.png",
+        intrinsics=load_intrinsics(frame / "intrinsic_depth.txt"),
+        vocabulary=VOCAB,
+        **kw,
+    )
 
 
-def test_fixture_frame_end_to_end(depthsam_model: Any, depthsam_frame: Path,
-                                  tmp_path: Path) -> None:
+def test_fixture_frame_end_to_end(
+    depthsam_model: Any, depthsam_frame: Path, tmp_path: Path
+) -> None:
     _, valid = load_depth(depthsam_frame / "depth.png")
     pose = load_pose(depthsam_frame / "pose.txt")
     r = _run(depthsam_model, depthsam_frame, pose=pose, mode="depth")
@@ -45,12 +50,22 @@ def test_fixture_frame_end_to_end(depthsam_model: Any, depthsam_frame: Path,
     assert r.rendered_depth.shape == (480, 640, 3)
     assert {"render", "masks_depth", "classify", "3d"} <= set(r.timings)
 
-    files = r.save(tmp_path / "out", depthsam_frame / "color.jpg", image_id="1660",
-                   pose_applied=True)
+    files = r.save(
+        tmp_path / "out", depthsam_frame / "color.jpg", image_id="1660", pose_applied=True
+    )
     names = {f.name for f in files}
-    assert names == {"semantic.png", "legend.png", "classes.json", "instances.png",
-                     "results.json", "overlay.png", "depth_render.png", "points.ply",
-                     "cloud_top.png", "cloud_oblique.png"}
+    assert names == {
+        "semantic.png",
+        "legend.png",
+        "classes.json",
+        "instances.png",
+        "results.json",
+        "overlay.png",
+        "depth_render.png",
+        "points.ply",
+        "cloud_top.png",
+        "cloud_oblique.png",
+    }
     out = tmp_path / "out"
     header = (out / "points.ply").read_bytes().split(b"end_header")[0].decode()
     props = [line.split()[-1] for line in header.splitlines() if line.startswith("property")]
@@ -78,8 +93,9 @@ def test_fixture_frame_end_to_end(depthsam_model: Any, depthsam_frame: Path,
 
 
 def test_modes_rgb_and_both(depthsam_model: Any, depthsam_frame: Path) -> None:
-    rgb = depthsam_model.segment_rgbd(depthsam_frame / "color.jpg", depthsam_frame / "depth.png",
-                                      vocabulary=VOCAB, mode="rgb")
+    rgb = depthsam_model.segment_rgbd(
+        depthsam_frame / "color.jpg", depthsam_frame / "depth.png", vocabulary=VOCAB, mode="rgb"
+    )
     assert set(rgb.sources) == {"rgb"}
     assert rgb.points_xyz is None and rgb.points_instance is None  # no intrinsics, no cloud
     both = _run(depthsam_model, depthsam_frame, mode="both")
@@ -88,18 +104,25 @@ def test_modes_rgb_and_both(depthsam_model: Any, depthsam_frame: Path) -> None:
     assert {"masks_depth", "masks_rgb", "merge"} <= set(both.timings)
 
 
-def test_rgb_larger_than_depth_gives_masks_at_rgb_size(depthsam_model: Any,
-                                                       depthsam_frame: Path) -> None:
+def test_rgb_larger_than_depth_gives_masks_at_rgb_size(
+    depthsam_model: Any, depthsam_frame: Path
+) -> None:
     big = np.array(Image.open(depthsam_frame / "color.jpg").resize((1280, 960)))
     depth, valid = load_depth(depthsam_frame / "depth.png")
-    r = depthsam_model.segment_rgbd(big, depth, intrinsics=load_intrinsics(
-        depthsam_frame / "intrinsic_depth.txt"), vocabulary=VOCAB, mode="depth")
+    r = depthsam_model.segment_rgbd(
+        big,
+        depth,
+        intrinsics=load_intrinsics(depthsam_frame / "intrinsic_depth.txt"),
+        vocabulary=VOCAB,
+        mode="depth",
+    )
     assert r.masks.shape[1:] == (960, 1280) and r.semantic_map.shape == (960, 1280)
     assert r.points_xyz.shape[0] == int(valid.sum()) and r.depth_size == (480, 640)
 
 
-def test_zero_masks_give_empty_outputs_not_a_crash(depthsam_model: Any, depthsam_frame: Path,
-                                                   tmp_path: Path) -> None:
+def test_zero_masks_give_empty_outputs_not_a_crash(
+    depthsam_model: Any, depthsam_frame: Path, tmp_path: Path
+) -> None:
     impossible = depthsam_model.with_settings(pred_iou_thresh=2.0)
     r = _run(depthsam_model, depthsam_frame, settings=impossible, mode="depth")
     assert len(r) == 0 and r.masks.shape == (0, 480, 640) and r.labels == []
@@ -110,8 +133,7 @@ def test_zero_masks_give_empty_outputs_not_a_crash(depthsam_model: Any, depthsam
     assert doc["annotations"] == [] and len(files) == 10
 
 
-def test_voxel_downsampling_of_the_lifted_frame(depthsam_model: Any,
-                                                depthsam_frame: Path) -> None:
+def test_voxel_downsampling_of_the_lifted_frame(depthsam_model: Any, depthsam_frame: Path) -> None:
     img = np.array(Image.open(depthsam_frame / "color.jpg"))
     depth, valid = load_depth(depthsam_frame / "depth.png")
     k = load_intrinsics(depthsam_frame / "intrinsic_depth.txt")
@@ -151,8 +173,9 @@ def test_dense_clip_path_matches_open_clip_at_the_native_size(depthsam_model: An
     n = len(visual.transformer.resblocks)
     with torch.inference_mode():
         ours = clf.tokens_before_last_block(x)
-        ref = visual.forward_intermediates(x, indices=[n - 2], intermediates_only=True,
-                                           output_fmt="NLC", output_extra_tokens=True)
+        ref = visual.forward_intermediates(
+            x, indices=[n - 2], intermediates_only=True, output_fmt="NLC", output_extra_tokens=True
+        )
         torch.testing.assert_close(ours[:, 1:], ref["image_intermediates"][0])
         torch.testing.assert_close(ours[:, :1], ref["image_intermediates_prefix"][0])
         pooled = visual.ln_post(visual.transformer.resblocks[-1](ours))[:, 0] @ visual.proj
@@ -166,8 +189,12 @@ def test_dense_clip_path_matches_open_clip_at_the_native_size(depthsam_model: An
 
 
 def _bad(model: Any, frame: Path, **kw: Any) -> str:
-    args: dict[str, Any] = {"image": frame / "color.jpg", "depth": frame / "depth.png",
-                            "intrinsics": (577.0, 578.0, 319.5, 239.5), "vocabulary": VOCAB}
+    args: dict[str, Any] = {
+        "image": frame / "color.jpg",
+        "depth": frame / "depth.png",
+        "intrinsics": (577.0, 578.0, 319.5, 239.5),
+        "vocabulary": VOCAB,
+    }
     args.update(kw)
     with pytest.raises(InputError) as info:
         model.segment_rgbd(**args)
@@ -176,8 +203,9 @@ def _bad(model: Any, frame: Path, **kw: Any) -> str:
     return msg
 
 
-def test_bad_inputs_are_one_line_input_errors(depthsam_model: Any, depthsam_frame: Path,
-                                              tmp_path: Path) -> None:
+def test_bad_inputs_are_one_line_input_errors(
+    depthsam_model: Any, depthsam_frame: Path, tmp_path: Path
+) -> None:
     m, f = depthsam_model, depthsam_frame
     depth, _ = load_depth(f / "depth.png")
     assert "aspect" in _bad(m, f, image=np.zeros((480, 480, 3), np.uint8))
@@ -198,8 +226,9 @@ def test_bad_inputs_are_one_line_input_errors(depthsam_model: Any, depthsam_fram
     assert "mode" in _bad(m, f, mode="stereo")
 
 
-def test_8bit_depth_png_warns_probably_not_metric(depthsam_model: Any, depthsam_frame: Path,
-                                                  tmp_path: Path) -> None:
+def test_8bit_depth_png_warns_probably_not_metric(
+    depthsam_model: Any, depthsam_frame: Path, tmp_path: Path
+) -> None:
     raw = np.array(Image.open(depthsam_frame / "depth.png"))
     p = tmp_path / "depth8.png"
     Image.fromarray((raw // 64).clip(0, 255).astype(np.uint8), mode="L").save(p)
@@ -224,8 +253,12 @@ def test_sad_settings_64_points(depthsam_frame: Path, tmp_path: Path) -> None:
     from .conftest import cached_load
 
     cuda = torch.cuda.is_available()
-    model = cached_load("depth-sam", weights="random", device="cuda" if cuda else "cpu",
-                        image_size=1024 if cuda else 512)
+    model = cached_load(
+        "depth-sam",
+        weights="random",
+        device="cuda" if cuda else "cpu",
+        image_size=1024 if cuda else 512,
+    )
     assert model.settings.points_per_side == 64 and model.settings.min_region_area == 100
     r = _run(model, depthsam_frame, mode="depth", pose=load_pose(depthsam_frame / "pose.txt"))
     _, valid = load_depth(depthsam_frame / "depth.png")

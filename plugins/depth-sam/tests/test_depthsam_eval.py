@@ -36,21 +36,28 @@ def _mask(region: tuple[slice, slice]) -> np.ndarray:
 class StubModel(DepthSamModel):
     """Fixed proposals: depth finds the box and the floor, RGB a shifted box."""
 
-    def propose(self, image: Any, rendered: Any, valid: Any, sources: Any, **_: Any
-                ) -> dict[str, MaskSet]:
+    def propose(
+        self, image: Any, rendered: Any, valid: Any, sources: Any, **_: Any
+    ) -> dict[str, MaskSet]:
         floor = np.ones((H, W), bool)
         floor[BOX] = False
         floor[:2] = False
         sets = {
-            "depth": MaskSet(np.stack([_mask(BOX), floor]), np.array([0.9, 0.8], np.float32),
-                             np.ones(2, np.float32), ["depth", "depth"]),
-            "rgb": MaskSet(_mask(SHIFTED)[None], np.array([0.95], np.float32),
-                           np.ones(1, np.float32), ["rgb"]),
+            "depth": MaskSet(
+                np.stack([_mask(BOX), floor]),
+                np.array([0.9, 0.8], np.float32),
+                np.ones(2, np.float32),
+                ["depth", "depth"],
+            ),
+            "rgb": MaskSet(
+                _mask(SHIFTED)[None], np.array([0.95], np.float32), np.ones(1, np.float32), ["rgb"]
+            ),
         }
         return {s: sets[s] for s in sources}
 
-    def classify(self, image: Any, masks: np.ndarray, vocabulary: Any, dense_probs: Any = None
-                 ) -> tuple[np.ndarray, np.ndarray, None]:
+    def classify(
+        self, image: Any, masks: np.ndarray, vocabulary: Any, dense_probs: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, None]:
         area = masks.reshape(len(masks), -1).sum(axis=1)
         ids = np.where(area < 500, vocabulary.index("box"), vocabulary.index("floor"))
         return ids.astype(np.int64), np.ones(len(masks), np.float32), None
@@ -86,13 +93,29 @@ def stub_loader(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zoo.model, "load", fake_load)
 
 
-def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(tmp_path: Path,
-                                                               stub_loader: None) -> None:
+def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
+    tmp_path: Path, stub_loader: None
+) -> None:
     root = _write_scene(tmp_path / "data")
     out = tmp_path / "eval_out"
-    res = CliRunner().invoke(app, ["eval", "depth-sam", "--dataset", str(root), "--classes",
-                                   "floor,box", "--label-format", "index", "--weights", "random",
-                                   "--out", str(out), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "depth-sam",
+            "--dataset",
+            str(root),
+            "--classes",
+            "floor,box",
+            "--label-format",
+            "index",
+            "--weights",
+            "random",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["frames"] == 1
@@ -111,8 +134,9 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(tmp_path: Path,
     assert rows["box"] == pytest.approx([1.0, box_rgb, box_rgb])
     assert rows["floor"] == pytest.approx([1.0, 0.0, floor_both])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(floor_both,
-                                                                                 abs=1e-4)
+    assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(
+        floor_both, abs=1e-4
+    )
     assert metrics["frames"][0]["masks_both"] == 2
     pred = np.array(Image.open(out / "pred_both" / "scene_a__frame_000.png"))
     assert (pred[SHIFTED] == 2).all()  # value = class index + 1
@@ -127,9 +151,24 @@ def test_eval_subset_of_modes_and_scannet_scene_layout(tmp_path: Path, stub_load
         (scene / "color" / f"{i}.jpg").write_bytes((src / "color.jpg").read_bytes())
         (scene / "depth" / f"{i}.png").write_bytes((src / "depth.png").read_bytes())
         (scene / "label-filt" / f"{i}.png").write_bytes((src / "label.png").read_bytes())
-    res = CliRunner().invoke(app, ["eval", "depth-sam", "--dataset", str(tmp_path / "scans"),
-                                   "--classes", "floor,box", "--label-format", "index",
-                                   "--modes", "depth", "--weights", "random", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "depth-sam",
+            "--dataset",
+            str(tmp_path / "scans"),
+            "--classes",
+            "floor,box",
+            "--label-format",
+            "index",
+            "--modes",
+            "depth",
+            "--weights",
+            "random",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["frames"] == 2 and "mIoU_rgb" not in report

@@ -116,8 +116,10 @@ def _vocabulary(ctx: RunContext) -> list[str]:
 
         key = _ALIASES.get(vocab.lower(), vocab.lower())
         if key not in VOCABULARIES:
-            raise InputError(f"unknown --vocabulary {vocab!r}; use scannet20, scannet200 or nyu40 "
-                             "(or --classes for your own)")
+            raise InputError(
+                f"unknown --vocabulary {vocab!r}; use scannet20, scannet200 or nyu40 "
+                "(or --classes for your own)"
+            )
     return resolve_vocabulary(vocab)
 
 
@@ -165,10 +167,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
             save_png(Path(tmp) / "depth_render.png", rendered)
         for n in notes:
             ctx.console.print(f"[yellow]warning:[/] {n}")
-        return {"depth": str(depth_path), "colormap": colormap,
-                "depth_coding": "inverse" if inverse else "linear",
-                "valid_pixels": int(valid.sum()), "warnings": notes,
-                "files": [str(out / "depth_render.png")]}
+        return {
+            "depth": str(depth_path),
+            "colormap": colormap,
+            "depth_coding": "inverse" if inverse else "linear",
+            "valid_pixels": int(valid.sum()),
+            "warnings": notes,
+            "files": [str(out / "depth_render.png")],
+        }
 
     image_path = ctx.get("image")
     if image_path is None:
@@ -195,11 +201,22 @@ def run(ctx: RunContext) -> dict[str, Any]:
     out = ctx.out_dir()
 
     model = ctx.load_model(**cfg)
-    result = model.segment_rgbd(image, depth, intrinsics=intrinsics, vocabulary=vocab, pose=pose,
-                                mode=mode, voxel_size=voxel)
-    files = result.save(out, image, image_id=Path(str(image_path)).stem,
-                        pose_applied=pose is not None,
-                        extra_json={"intrinsics": intr_src, "pose": pose_src, "warnings": notes})
+    result = model.segment_rgbd(
+        image,
+        depth,
+        intrinsics=intrinsics,
+        vocabulary=vocab,
+        pose=pose,
+        mode=mode,
+        voxel_size=voxel,
+    )
+    files = result.save(
+        out,
+        image,
+        image_id=Path(str(image_path)).stem,
+        pose_applied=pose is not None,
+        extra_json={"intrinsics": intr_src, "pose": pose_src, "warnings": notes},
+    )
     for n in notes:
         ctx.console.print(f"[yellow]warning:[/] {n}")
     counts: dict[str, int] = {}
@@ -352,8 +369,9 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             rendered = model.render(d, valid) if "depth" in sources else None
             proposals = model.propose(img, rendered, valid, sources)
             dense_probs = model.dense_probs(img, vocab) if model.semantics == "pixel" else None
-            per_source = {s: model.classify(img, ms.masks, vocab, dense_probs)
-                          for s, ms in proposals.items()}
+            per_source = {
+                s: model.classify(img, ms.masks, vocab, dense_probs) for s, ms in proposals.items()
+            }
             dense = next(iter(per_source.values()))[2] if per_source else None
             row: dict[str, Any] = {"frame": fr.name}
             for m in modes:
@@ -379,8 +397,10 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         rows.append([vocab[k], *[_fmt(results[m][0][k]) for m in modes]])
     rows.append(["mIoU", *[_fmt(results[m][1]) for m in modes]])
     metrics = {
-        m: {"mIoU": _num(results[m][1]),
-            "per_class_iou": {vocab[k]: _num(results[m][0][k]) for k in range(c)}}
+        m: {
+            "mIoU": _num(results[m][1]),
+            "per_class_iou": {vocab[k]: _num(results[m][0][k]) for k in range(c)},
+        }
         for m in modes
     }
     report: dict[str, Any] = {
@@ -407,10 +427,18 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                     name = row["frame"].replace("/", "__")
                     (tmp / f"pred_{m}").mkdir(exist_ok=True)
                     save_palette_png(tmp / f"pred_{m}" / f"{name}.png", (sem + 1).astype(np.uint8))
-            write_json(tmp / "metrics.json", {
-                "model": model.name, "weights": model.weights, "vocabulary": vocab,
-                "label_format": label_format, "metrics": metrics, "frames": per_frame,
-            }, indent=1)
+            write_json(
+                tmp / "metrics.json",
+                {
+                    "model": model.name,
+                    "weights": model.weights,
+                    "vocabulary": vocab,
+                    "label_format": label_format,
+                    "metrics": metrics,
+                    "frames": per_frame,
+                },
+                indent=1,
+            )
         report["files"] = [str(out / "metrics.json")]
     return report
 

@@ -45,8 +45,13 @@ class MaskSet:
 
     def renumbered(self) -> MaskSet:
         """The same masks with ``ids`` reset to their positions in this set."""
-        return MaskSet(self.masks, self.scores, self.stability, list(self.source),
-                       np.arange(len(self.masks), dtype=np.int64))
+        return MaskSet(
+            self.masks,
+            self.scores,
+            self.stability,
+            list(self.source),
+            np.arange(len(self.masks), dtype=np.int64),
+        )
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -58,20 +63,31 @@ class MaskSet:
     @classmethod
     def empty(cls, hw: Sequence[int]) -> MaskSet:
         h, w = int(hw[0]), int(hw[1])
-        return cls(np.zeros((0, h, w), dtype=bool), np.zeros(0, np.float32),
-                   np.zeros(0, np.float32), [])
+        return cls(
+            np.zeros((0, h, w), dtype=bool), np.zeros(0, np.float32), np.zeros(0, np.float32), []
+        )
 
     def select(self, idx: Sequence[int] | np.ndarray) -> MaskSet:
         ix = np.asarray(idx, dtype=np.int64).reshape(-1)
-        return MaskSet(self.masks[ix], self.scores[ix], self.stability[ix],
-                       [self.source[i] for i in ix], self.ids[ix])
+        return MaskSet(
+            self.masks[ix],
+            self.scores[ix],
+            self.stability[ix],
+            [self.source[i] for i in ix],
+            self.ids[ix],
+        )
 
     def resized(self, hw: Sequence[int]) -> MaskSet:
         """Nearest-neighbour resize (depth-resolution masks -> RGB resolution)."""
         if tuple(hw) == self.hw:
             return self
-        return MaskSet(np.ascontiguousarray(resize_nearest(self.masks, hw)), self.scores,
-                       self.stability, list(self.source), self.ids)
+        return MaskSet(
+            np.ascontiguousarray(resize_nearest(self.masks, hw)),
+            self.scores,
+            self.stability,
+            list(self.source),
+            self.ids,
+        )
 
     @staticmethod
     def concat(sets: Sequence[MaskSet]) -> MaskSet:
@@ -151,16 +167,21 @@ def remove_small_regions(ms: MaskSet, min_area: int, nms_thresh: float) -> MaskS
     if keep.size == 0:
         return MaskSet.empty(ms.hw)
     boxes = torch.from_numpy(_boxes(masks[keep]))
-    order = batched_nms(boxes, torch.from_numpy(unchanged[keep]),
-                        torch.zeros(len(keep), dtype=torch.int64), nms_thresh).numpy()
+    order = batched_nms(
+        boxes,
+        torch.from_numpy(unchanged[keep]),
+        torch.zeros(len(keep), dtype=torch.int64),
+        nms_thresh,
+    ).numpy()
     idx = keep[np.sort(order)]
     out = ms.select(idx)
     out.masks = masks[idx]
     return out
 
 
-def generate(generator: Any, image: np.ndarray, settings: GeneratorSettings,
-             source: str) -> MaskSet:
+def generate(
+    generator: Any, image: np.ndarray, settings: GeneratorSettings, source: str
+) -> MaskSet:
     """Run the generator on an ``HxWx3 uint8`` image; zero proposals give an empty set."""
     anns = generator.generate(np.ascontiguousarray(image))
     h, w = image.shape[:2]

@@ -179,8 +179,17 @@ class DepthSamModel(ZooModel):
         import torch
         from zoo_sam2.build import build_sam2_model
 
-        known = {"mode", "colormap", "inverse_depth", "semantics", "merge_iou", "max_masks",
-                 "voxel_size", "max_invalid_fraction", "dense_short_side"}
+        known = {
+            "mode",
+            "colormap",
+            "inverse_depth",
+            "semantics",
+            "merge_iou",
+            "max_masks",
+            "voxel_size",
+            "max_invalid_fraction",
+            "dense_short_side",
+        }
         unknown = sorted(set(options) - known)
         if unknown:
             raise InputError(
@@ -188,13 +197,20 @@ class DepthSamModel(ZooModel):
                 + ", ".join(sorted(known | {"size", "image_size", "points_per_side", "clip_model"}))
             )
         if dtype not in (None, torch.float32):
-            raise InputError("depth-sam runs in float32 (SAM 2's mask generator feeds float32 "
-                             "images); drop --dtype")
+            raise InputError(
+                "depth-sam runs in float32 (SAM 2's mask generator feeds float32 "
+                "images); drop --dtype"
+            )
         if points_per_side < 1 or points_per_batch < 1:
             raise InputError("points_per_side and points_per_batch must be >= 1")
         size = size or (variant.config.get("size") if variant else None) or "tiny"
-        sam = build_sam2_model(size, checkpoint, device=device, image_size=image_size,
-                               model_name=f"sam2:{size} (for depth-sam)")
+        sam = build_sam2_model(
+            size,
+            checkpoint,
+            device=device,
+            image_size=image_size,
+            model_name=f"sam2:{size} (for depth-sam)",
+        )
         clip_path: Path | None = None
         if checkpoint is not None:
             if clip_checkpoint is not None:
@@ -205,7 +221,9 @@ class DepthSamModel(ZooModel):
                 from zoo import weights
 
                 clip_path = weights.resolve(
-                    clip_weights["uri"], clip_weights.get("sha256"), clip_weights.get("size"),
+                    clip_weights["uri"],
+                    clip_weights.get("sha256"),
+                    clip_weights.get("size"),
                     name=f"{variant.name if variant else family.name} (CLIP {clip_model})",
                 )
             else:
@@ -216,15 +234,19 @@ class DepthSamModel(ZooModel):
         from .classify import ClipClassifier
 
         classifier = ClipClassifier.build(
-            clip_model, clip_path, device=device,
+            clip_model,
+            clip_path,
+            device=device,
             templates=tuple(templates) if templates else DEFAULT_TEMPLATES,
             batch_size=clip_batch_size,
         )
         settings = GeneratorSettings(
-            points_per_side=int(points_per_side), points_per_batch=int(points_per_batch),
+            points_per_side=int(points_per_side),
+            points_per_batch=int(points_per_batch),
             pred_iou_thresh=float(pred_iou_thresh),
             stability_score_thresh=float(stability_score_thresh),
-            box_nms_thresh=float(box_nms_thresh), min_region_area=int(min_region_area),
+            box_nms_thresh=float(box_nms_thresh),
+            min_region_area=int(min_region_area),
         )
         return cls(sam, classifier, settings=settings, **options)
 
@@ -233,8 +255,9 @@ class DepthSamModel(ZooModel):
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
-    def load_inputs(image: Any, depth: Any, depth_scale: float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def load_inputs(
+        image: Any, depth: Any, depth_scale: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rgb uint8 HxWx3, depth metres float32 hxw, valid bool hxw)``, checked."""
         from zoo.io.depth import load_depth
         from zoo.io.images import load_image
@@ -311,9 +334,13 @@ class DepthSamModel(ZooModel):
         """``C x H x W`` per-pixel CLIP class probabilities (``semantics="pixel"``)."""
         return self.classifier.dense_probs(image, vocabulary, self.dense_short_side)
 
-    def classify(self, image: np.ndarray, masks: np.ndarray, vocabulary: Sequence[str],
-                 dense_probs: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def classify(
+        self,
+        image: np.ndarray,
+        masks: np.ndarray,
+        vocabulary: Sequence[str],
+        dense_probs: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(class_ids, class_scores, dense class map or None)`` for the masks.
 
         With ``semantics="pixel"`` the per-pixel map is computed (or taken from
@@ -335,8 +362,9 @@ class DepthSamModel(ZooModel):
         return ids.astype(np.int64), probs[np.arange(len(ids)), ids].astype(np.float32), None
 
     @staticmethod
-    def compose(masks: np.ndarray, class_ids: np.ndarray, hw: Sequence[int],
-                dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def compose(
+        masks: np.ndarray, class_ids: np.ndarray, hw: Sequence[int], dense: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(semantic_map, instance_map)``, int32 at ``hw``, -1 where nothing is painted.
 
         The semantic map starts from the dense per-pixel map when there is one (SAD's
@@ -345,8 +373,9 @@ class DepthSamModel(ZooModel):
         h, w = int(hw[0]), int(hw[1])
         base = dense.astype(np.int32) if dense is not None else np.full((h, w), -1, np.int32)
         semantic = paint(masks, class_ids.astype(np.int32), base)
-        instance = paint(masks, np.arange(len(masks), dtype=np.int32),
-                         np.full((h, w), -1, np.int32))
+        instance = paint(
+            masks, np.arange(len(masks), dtype=np.int32), np.full((h, w), -1, np.int32)
+        )
         return semantic, instance
 
     def lift(
@@ -377,8 +406,12 @@ class DepthSamModel(ZooModel):
             xyz, rgb_v, (inst, lab) = voxel_downsample(xyz, vs, rgb=rgb, labels=(inst, lab))
             assert rgb_v is not None
             rgb = rgb_v
-        return (xyz.astype(np.float32), rgb.astype(np.uint8), inst.astype(np.int32),
-                lab.astype(np.int32))
+        return (
+            xyz.astype(np.float32),
+            rgb.astype(np.uint8),
+            inst.astype(np.int32),
+            lab.astype(np.int32),
+        )
 
     # ------------------------------------------------------------------ task
     def segment_rgbd(
@@ -425,8 +458,7 @@ class DepthSamModel(ZooModel):
         timings["render"] = time.perf_counter() - t0
 
         sources = ("depth", "rgb") if m == "both" else (m,)
-        proposals = self.propose(img, rendered, valid, sources, settings=settings,
-                                 timings=timings)
+        proposals = self.propose(img, rendered, valid, sources, settings=settings, timings=timings)
         t0 = time.perf_counter()
         ms = self.select(proposals, m, hw)
         timings["merge"] = time.perf_counter() - t0
@@ -439,8 +471,9 @@ class DepthSamModel(ZooModel):
         xyz = rgb = inst = lab = None
         if k is not None:
             t0 = time.perf_counter()
-            xyz, rgb, inst, lab = self.lift(img, d, valid, k, instance, semantic, pose_m,
-                                            voxel_size)
+            xyz, rgb, inst, lab = self.lift(
+                img, d, valid, k, instance, semantic, pose_m, voxel_size
+            )
             timings["3d"] = time.perf_counter() - t0
         return DepthSamResult(
             masks=ms.masks.astype(bool),

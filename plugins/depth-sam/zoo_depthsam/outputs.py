@@ -67,12 +67,20 @@ def legend_image(names: Sequence[str], colors: np.ndarray, counts: Sequence[int]
     fig, canvas = _figure(360, 40 + 22 * rows)
     total = max(int(sum(counts)), 1)
     handles = [
-        Patch(facecolor=np.asarray(c) / 255.0, edgecolor="black",
-              label=f"{n} ({100.0 * k / total:.1f}%)")
+        Patch(
+            facecolor=np.asarray(c) / 255.0,
+            edgecolor="black",
+            label=f"{n} ({100.0 * k / total:.1f}%)",
+        )
         for n, c, k in zip(names, colors, counts, strict=True)
     ]
-    fig.legend(handles=handles or [Patch(color="white", label="(no masks)")], loc="upper left",
-               frameon=False, fontsize=10, handlelength=1.6)
+    fig.legend(
+        handles=handles or [Patch(color="white", label="(no masks)")],
+        loc="upper left",
+        frameon=False,
+        fontsize=10,
+        handlelength=1.6,
+    )
     return _to_rgb(canvas)
 
 
@@ -97,8 +105,9 @@ def semantic_overlay(image: np.ndarray, result: DepthSamResult) -> np.ndarray:
     colors = class_colors(len(result.vocabulary))
     mask_colors = colors[result.class_ids[order]] if len(order) else np.zeros((0, 3), np.uint8)
     caption = result.provenance.label if result.provenance.is_random else None
-    out = overlay_masks(image, result.masks[order], colors=mask_colors, alpha=0.5,
-                        label_text=caption)
+    out = overlay_masks(
+        image, result.masks[order], colors=mask_colors, alpha=0.5, label_text=caption
+    )
     h, w = out.shape[:2]
     pil = Image.fromarray(out)
     draw = ImageDraw.Draw(pil)
@@ -135,8 +144,16 @@ def _up_frame(world: bool) -> np.ndarray:
     return np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # camera: x right, z fwd, -y up
 
 
-def render_cloud(xyz: np.ndarray, colors: np.ndarray, *, view: str, world: bool,
-                 size: int = 640, max_points: int = 60000, title: str = "") -> np.ndarray:
+def render_cloud(
+    xyz: np.ndarray,
+    colors: np.ndarray,
+    *,
+    view: str,
+    world: bool,
+    size: int = 640,
+    max_points: int = 60000,
+    title: str = "",
+) -> np.ndarray:
     """Orthographic scatter of a coloured cloud: ``view`` "top" (looking down the up axis)
     or "oblique" (azimuth -45 deg, elevation 35 deg), far points drawn first."""
     fig, canvas = _figure(size, size)
@@ -200,22 +217,39 @@ def save_result(
             legend_colors = np.vstack([legend_colors, [[0, 0, 0]]]).astype(np.uint8)
             legend_counts.append(unl)
         save_png(tmp / "legend.png", legend_image(legend_names, legend_colors, legend_counts))
-        write_json(tmp / "classes.json", [
-            {"index": k, "value": k + 1, "name": n, "color": colors[k].tolist(),
-             "pixels": int(counts[k])}
-            for k, n in enumerate(names)
-        ], indent=1)
+        write_json(
+            tmp / "classes.json",
+            [
+                {
+                    "index": k,
+                    "value": k + 1,
+                    "name": n,
+                    "color": colors[k].tolist(),
+                    "pixels": int(counts[k]),
+                }
+                for k, n in enumerate(names)
+            ],
+            indent=1,
+        )
         inst = (result.instance_map + 1).astype(np.uint16)
         save_png(tmp / "instances.png", inst)
         extra = [
-            {"category_name": lab, "mask_score": float(ms), "class_score": float(cs),
-             "source": src}
-            for lab, ms, cs, src in zip(result.labels, result.mask_scores, result.class_scores,
-                                        result.sources, strict=True)
+            {"category_name": lab, "mask_score": float(ms), "class_score": float(cs), "source": src}
+            for lab, ms, cs, src in zip(
+                result.labels, result.mask_scores, result.class_scores, result.sources, strict=True
+            )
         ]
-        anns = coco_results(result.masks, result.scores, image_id=image_id,
-                            category_ids=[int(c) + 1 for c in result.class_ids],
-                            extra=extra) if len(result) else []
+        anns = (
+            coco_results(
+                result.masks,
+                result.scores,
+                image_id=image_id,
+                category_ids=[int(c) + 1 for c in result.class_ids],
+                extra=extra,
+            )
+            if len(result)
+            else []
+        )
         payload = {
             "provenance": result.provenance.model_dump(mode="json"),
             "image_size": list(result.image_size),
@@ -233,14 +267,25 @@ def save_result(
             save_png(tmp / "depth_render.png", result.rendered_depth)
         if result.points_xyz is not None:
             assert result.points_instance is not None and result.points_label is not None
-            write_ply(tmp / "points.ply", result.points_xyz, result.points_rgb,
-                      extra={"instance": result.points_instance.astype(np.int32),
-                             "label": result.points_label.astype(np.int32)})
+            write_ply(
+                tmp / "points.ply",
+                result.points_xyz,
+                result.points_rgb,
+                extra={
+                    "instance": result.points_instance.astype(np.int32),
+                    "label": result.points_label.astype(np.int32),
+                },
+            )
             pc = _point_colors(result)
             for view in ("top", "oblique"):
-                pic = render_cloud(result.points_xyz, pc, view=view, world=pose_applied,
-                                   title=f"{len(result.points_xyz)} points, {view} view"
-                                   + (" (world frame)" if pose_applied else " (camera frame)"))
+                pic = render_cloud(
+                    result.points_xyz,
+                    pc,
+                    view=view,
+                    world=pose_applied,
+                    title=f"{len(result.points_xyz)} points, {view} view"
+                    + (" (world frame)" if pose_applied else " (camera frame)"),
+                )
                 save_png(tmp / f"cloud_{view}.png", pic)
         written = sorted(p.name for p in tmp.iterdir())
     out = Path(out_dir)

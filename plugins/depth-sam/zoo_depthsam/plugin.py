@@ -69,8 +69,11 @@ def _variants() -> list[VariantSpec]:
                 tag=size,
                 weights_from=f"sam2:{size}",
                 params=params + CLIP_VIT_B_16_PARAMS,
-                config={"size": size, "clip_model": "ViT-B-16",
-                        "clip_weights": dict(CLIP_VIT_B_16)},
+                config={
+                    "size": size,
+                    "clip_model": "ViT-B-16",
+                    "clip_weights": dict(CLIP_VIT_B_16),
+                },
                 description=f"SAM 2.1 {size} on rendered depth + CLIP ViT-B/16 (OpenAI) classes",
             )
         )
