@@ -109,7 +109,8 @@ class OpSegModel(Sam2Model):
         read and recognised (:func:`read_sam21_checkpoint`) *before* the model is built, so
         a SAM 1 file or a checkpoint of another size fails in the time it takes to read it,
         with a sentence naming the mistake. ``ctx.path()`` is ``None`` in test mode: the
-        random init (seeded by the core) is kept.
+        random init (seeded by the core) is kept. ``ctx.dtype`` is not applied to the
+        weights: :class:`Sam2Model` runs its forward passes under ``self.autocast()``.
         """
         from zoo.model import load_state_dict_strict
 
@@ -126,10 +127,8 @@ class OpSegModel(Sam2Model):
         if sd is not None:
             load_state_dict_strict(model, sd, model_name=ctx.name, path=path)
             del sd
-        model = model.to(ctx.device).eval()
-        if ctx.dtype is not None:
-            model = model.to(ctx.dtype)
-        return cls(model)
+        # --dtype runs through Sam2Model's autocast(); the weights stay float32
+        return cls(model.to(ctx.device).eval())
 
     def segment_shadows(
         self, image: Any = None, instances: Any = None, *, multimask: bool = False

@@ -326,6 +326,8 @@ def zoo_register_families(register: RegisterFamily) -> None:
             trainer="zoo_opseg.train:train_command",
             options=OPTIONS,
             conformance={"image_size": 256},
+            # half precision through ZooModel.autocast (inherited from Sam2Model)
+            dtypes=["float32", "bfloat16", "float16"],
             license="Apache-2.0",
         )
     )

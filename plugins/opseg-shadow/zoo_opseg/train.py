@@ -191,11 +191,15 @@ class SobaTrainSet:
     """
 
     def __init__(self, data: Any, image_size: int):
+        import warnings
+
         from sam2.utils.transforms import SAM2Transforms
 
         self.data = data
         self.size = image_size
-        self.transforms = SAM2Transforms(resolution=image_size, mask_threshold=0.0)
+        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates that
+            warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
+            self.transforms = SAM2Transforms(resolution=image_size, mask_threshold=0.0)
 
     def __len__(self) -> int:
         return len(self.data.images)
