@@ -403,10 +403,19 @@ def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
     val = report.get("val")
     if val:
         b, a = val["before"], val["after"]
+
+        def change(target: str) -> str:
+            after = f"{a[target]['mIoU']:.3f}"
+            return f"{b[target]['mIoU']:.3f} -> {after}" if b else after
+
         notes.append(
             f"Validation on {Path(str(cfg.val_annotations)).name}: shadow mIoU "
-            f"{b['shadows']['mIoU']:.3f} -> {a['shadows']['mIoU']:.3f}, object mIoU "
-            f"{b['objects']['mIoU']:.3f} -> {a['objects']['mIoU']:.3f} (before -> after)."
+            f"{change('shadows')}, object mIoU {change('objects')}"
+            + (
+                " (before -> after)."
+                if b
+                else " (after; the run was resumed without a score from before training)."
+            )
         )
     zoo_block = card.zoo.model_copy(update={"reported_metrics": [], "notes": notes})
     body = (
@@ -419,9 +428,9 @@ def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
     )
     if val:
         b, a = val["before"], val["after"]
+        before = f"before {b['objects']['mIoU']:.4f}/{b['shadows']['mIoU']:.4f}, " if b else ""
         body += (
-            f"- validation (`{cfg.val_annotations}`), mIoU objects/shadows: before "
-            f"{b['objects']['mIoU']:.4f}/{b['shadows']['mIoU']:.4f}, after "
+            f"- validation (`{cfg.val_annotations}`), mIoU objects/shadows: {before}after "
             f"{a['objects']['mIoU']:.4f}/{a['shadows']['mIoU']:.4f}\n"
         )
     body += f"\n```bash\nzoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ...\n```\n"
@@ -588,8 +597,10 @@ def train(
         "train_images": len(data),
         "run_dir": str(run_dir),
     }
-    if state is not None and state.get("val_before"):
-        report["val_before"] = state["val_before"]
+    if state is not None:
+        # a resumed run's "before" is the start's, when that run scored one (never the
+        # partly trained weights at the resume point)
+        report["val_before"] = state.get("val_before")
     elif val is not None:
         report["val_before"] = _validate_model(base, val)
 
@@ -879,7 +890,11 @@ def validation_table(val: dict[str, Any], annotations: str) -> dict[str, Any]:
     rows: list[list[Any]] = []
     for target, label in (("objects", "object"), ("shadows", "shadow")):
         for m in METRIC_KEYS:
-            b, a = float(val["before"][target][m]), float(val["after"][target][m])
+            a = float(val["after"][target][m])
+            if val["before"] is None:  # resumed without a score from before training
+                rows.append([f"{label} {METRIC_LABELS[m]}", "-", a, "-"])
+                continue
+            b = float(val["before"][target][m])
             rows.append([f"{label} {METRIC_LABELS[m]}", b, a, f"{a - b:+.4f}"])
     return {
         "title": f"validation on {Path(annotations).name}",
