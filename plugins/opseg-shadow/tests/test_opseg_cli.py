@@ -481,7 +481,8 @@ def test_missing_modelscope_client_hint_fits_this_environment(
     the hint installs it into the interpreter that runs zoo, with the installer it has."""
     import sys
 
-    from zoo_opseg.runners import MODELSCOPE_REQUIREMENT, install_hint
+    from zoo.errors import install_hint
+    from zoo.weights.ms import MODELSCOPE_REQUIREMENT
 
     monkeypatch.setitem(sys.modules, "modelscope", None)  # importing it now fails
     ann, images = soba_set
@@ -498,7 +499,7 @@ def test_install_hint_detects_pip_and_uv(monkeypatch: pytest.MonkeyPatch) -> Non
     import shutil
     import sys
 
-    from zoo_opseg.runners import install_hint
+    from zoo.errors import install_hint
 
     real = importlib.util.find_spec
 

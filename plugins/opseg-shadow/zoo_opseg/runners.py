@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import InputError, WeightsError
+from zoo.errors import InputError
 from zoo.runners import RunContext, parse_boxes
 
 if TYPE_CHECKING:
@@ -42,52 +42,6 @@ def _image_size(ctx: RunContext) -> None:
     size = ctx.opt("image_size")
     if size is not None and size % 64:
         raise InputError(f"--image-size must be a multiple of 64 (e.g. 256, 512, 1024), got {size}")
-
-
-MODELSCOPE_REQUIREMENT = "modelscope>=1.10"
-
-
-def install_hint(requirement: str) -> str:
-    """The command that installs ``requirement`` into *this* interpreter's environment.
-
-    Detected, not guessed: a uv-made virtual environment has no ``pip`` module, so
-    ``pip install`` there fails or, worse, installs into another Python. The interpreter is
-    named by path so the package lands where ``zoo`` runs.
-    """
-    import importlib.util
-    import shutil
-    import sys
-
-    py = sys.executable or "python"
-    if importlib.util.find_spec("pip") is not None:
-        return f"{py} -m pip install '{requirement}'"
-    if shutil.which("uv"):
-        return f"uv pip install --python {py} '{requirement}'"
-    return (
-        f"install uv (https://docs.astral.sh/uv/) and run uv pip install --python {py} "
-        f"'{requirement}'"
-    )
-
-
-def load_model(ctx: RunContext, name: str | None = None, **config: Any) -> Any:
-    """``ctx.load_model`` with the missing-ModelScope-client error phrased for this machine.
-
-    ``modelscope`` is a dependency of this distribution (the published weights live on
-    ModelScope), so it is missing only from a broken or ``--no-deps`` install; the core's
-    generic hint then says ``pip install``, which a uv-made environment does not have.
-    """
-    import importlib.util
-
-    try:
-        return ctx.load_model(name, **config)
-    except WeightsError as exc:
-        if "modelscope" not in str(exc) or importlib.util.find_spec("modelscope") is not None:
-            raise
-        raise WeightsError(
-            f"{name or ctx.name} downloads its weights from ModelScope, but the modelscope "
-            f"client (a dependency of zoo-opseg-shadow) is not installed here: "
-            f"{install_hint(MODELSCOPE_REQUIREMENT)} (or pass --checkpoint PATH)"
-        ) from None
 
 
 def instances_from_options(
@@ -183,7 +137,7 @@ def run_shadows(ctx: RunContext) -> dict[str, Any]:
     instances = as_shadow_prompts(instances_from_options(objects, shadows, ctx.get("prompts")))
     image = load_image(image_path)
     flatten_instances(instances, image.shape[0], image.shape[1])  # bounds checks, before loading
-    model = load_model(ctx)
+    model = ctx.load_model()
     result = model.segment_shadows(image, instances, multimask=ctx.opt("multimask"))
     files = result.save(out, image=image, formats=formats, file_name=Path(str(image_path)).name)
     report: dict[str, Any] = {
@@ -241,13 +195,13 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     out = ctx.out_dir() if ctx.get("out") is not None else None
     data = load_soba(annotations, images, max_images=max_images)
 
-    main = load_model(ctx)
+    main = ctx.load_model()
     models: dict[str, Any] = {}
     compare = ctx.get("compare")
     if compare:
         # only the input size carries over: --size is this family's, not the baseline's
         size = ctx.opt("image_size")
-        models[compare] = load_model(ctx, compare, **({"image_size": size} if size else {}))
+        models[compare] = ctx.load_model(compare, **({"image_size": size} if size else {}))
     main_name = main.name if main.name not in models else f"{main.name} (evaluated)"
     models[main_name] = main
 
