@@ -122,6 +122,8 @@ def test_every_file_says_test_mode(
     out = tmp_path / "run"
     proc = _run(depthsam_frame, out, "--classes", ",".join(VOCAB), *SMALL_ARGS)
     assert proc.returncode == 0, proc.stderr
+    for stage in ("SAM masks on depth", "CLIP classes of masks", "3-D labelled points"):
+        assert stage in proc.stderr  # each slow stage shows a bar (its final state here)
     files = sorted(p.name for p in out.iterdir())
     assert files and not [f for f in files if f.startswith(".")]
     for name in files:

@@ -67,18 +67,17 @@ class RichStages:
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
+        rate, eta = _average_columns()
         columns = [
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            _rate_column(),
+            rate,
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            eta,
         ]
         with Progress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task(description, total=total, unit=unit)
@@ -105,19 +104,41 @@ class RichStages:
             yield
 
 
-def _rate_column() -> Any:
-    """Units per second, or seconds per unit when slower than one a second."""
+def _average_columns() -> tuple[Any, Any]:
+    """Rate and ETA from the average since the stage began.
+
+    rich's own speed keeps only the last 30 s of samples and needs two of them, so for a
+    stage whose steps take a minute each (a 64-point decoder batch at SAM's 1024 input on a
+    CPU) it would never show a rate or an ETA; the whole-stage average always can.
+    """
     from rich.progress import ProgressColumn
     from rich.text import Text
 
+    def speed(task: Any) -> float | None:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not task.completed or not elapsed:
+            return None
+        return float(task.completed) / float(elapsed)
+
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            if not speed:
-                return Text("-/s", style="progress.data.speed")
-            unit = task.fields.get("unit", "")
-            if speed >= 1:
-                return Text(f"{speed:.1f} {unit}/s", style="progress.data.speed")
-            return Text(f"{1 / speed:.1f} s/{unit}", style="progress.data.speed")
+            s, unit = speed(task), task.fields.get("unit", "")
+            if s is None:
+                text = f"-/{unit}"
+            elif s >= 1:
+                text = f"{s:.1f} {unit}/s"
+            else:
+                text = f"{1 / s:.1f} s/{unit}"
+            return Text(text, style="progress.data.speed")
 
-    return RateColumn()
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            s = speed(task)
+            if task.finished or task.total is None or s is None:
+                return Text("")
+            left = max(float(task.total) - float(task.completed), 0.0) / s
+            m, sec = divmod(round(left), 60)
+            h, m = divmod(m, 60)
+            return Text(f"eta {h}:{m:02d}:{sec:02d}", style="progress.remaining")
+
+    return RateColumn(), EtaColumn()
