@@ -68,7 +68,7 @@ def legend_image(
     total = max(int(sum(counts)), 1)
     handles = [
         Patch(
-            facecolor=np.asarray(c) / 255.0,
+            facecolor=(float(c[0]) / 255.0, float(c[1]) / 255.0, float(c[2]) / 255.0),
             edgecolor="black",
             label=f"{n} ({100.0 * k / total:.1f}%)",
         )
@@ -123,7 +123,7 @@ def semantic_overlay(
         if masks[i].sum() < min_area:
             continue
         x, y = _inside_point(masks[i])
-        text = labels[i]
+        text = labels[int(i)]
         box = draw.textbbox((x, y), text, font=font, anchor="mm")
         draw.rectangle(box, fill=(0, 0, 0))
         draw.text((x, y), text, fill=(255, 255, 255), font=font, anchor="mm")

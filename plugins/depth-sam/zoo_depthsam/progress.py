@@ -16,6 +16,10 @@ from typing import Any, Protocol
 Advance = Callable[[int], None]
 
 
+def _ignore(n: int = 1) -> None:
+    """The :data:`Advance` of a stage nobody watches."""
+
+
 class Stages(Protocol):
     """Where the model reports its stages; ``total`` units each (``None``: unknown)."""
 
@@ -29,7 +33,7 @@ class Silent:
 
     @contextmanager
     def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
-        yield lambda n=1: None
+        yield _ignore
 
 
 class Forward:
@@ -45,7 +49,7 @@ class Forward:
 
     @contextmanager
     def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
-        yield self.advance if unit in self.units else (lambda n=1: None)
+        yield self.advance if unit in self.units else _ignore
 
 
 class RichStages:
@@ -58,7 +62,7 @@ class RichStages:
     @contextmanager
     def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
         if not self.enabled:
-            yield lambda n=1: None
+            yield _ignore
             return
         from rich.progress import (
             BarColumn,
