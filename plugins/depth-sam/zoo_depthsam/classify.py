@@ -25,7 +25,7 @@ Text embeddings are the mean of the L2-normalised embeddings of a few templates 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,18 +177,38 @@ class ClipClassifier:
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
     # ------------------------------------------------------------------ text
+    def _text_key(self, classes: Sequence[str]) -> tuple[str, ...]:
+        return (*self.templates, "\x00", *classes)
+
+    def text_cached(self, classes: Sequence[str]) -> bool:
+        """Whether :meth:`text_features` of ``classes`` is already computed (no work)."""
+        cached = self._text_cache.get(self._text_key(classes))
+        return cached is not None and cached.device == self.device
+
+    def num_prompts(self, classes: Sequence[str]) -> int:
+        return len(classes) * len(self.templates)
+
     @torch.inference_mode()
-    def text_features(self, classes: Sequence[str]) -> torch.Tensor:
-        """``C x D`` unit vectors: per class, the renormalised mean over templates."""
-        key = (*self.templates, "\x00", *classes)
+    def text_features(
+        self, classes: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> torch.Tensor:
+        """``C x D`` unit vectors: per class, the renormalised mean over templates.
+
+        The prompts go through the text tower in chunks of 64; ``on_batch(k)`` follows
+        each chunk of ``k`` prompts (ScanNet200 is 1000 prompts: seconds on a CPU).
+        """
+        key = self._text_key(classes)
         cached = self._text_cache.get(key)
         if cached is not None and cached.device == self.device:
             return cached
         prompts = build_prompts(classes, self.templates)
         feats = []
-        for i in range(0, len(prompts), 256):
-            tokens = self.tokenizer(prompts[i : i + 256]).to(self.device)
+        for i in range(0, len(prompts), 64):
+            chunk = prompts[i : i + 64]
+            tokens = self.tokenizer(chunk).to(self.device)
             feats.append(F.normalize(self.model.encode_text(tokens).float(), dim=-1))
+            if on_batch is not None:
+                on_batch(len(chunk))
         emb = torch.cat(feats).reshape(len(classes), len(self.templates), -1)
         out = F.normalize(emb.mean(dim=1), dim=-1)
         self._text_cache[key] = out
@@ -213,11 +233,13 @@ class ClipClassifier:
         masks: np.ndarray,
         classes: Sequence[str],
         batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """``N x C`` class probabilities of each mask's crop (softmax over the vocabulary).
 
         All crops go through the image encoder in batches of ``batch_size`` (default the
-        classifier's; ``len(masks)`` means one forward for everything).
+        classifier's; ``len(masks)`` means one forward for everything); ``on_batch(k)`` is
+        called after each batch of ``k`` crops (progress).
         """
         c = len(classes)
         if len(masks) == 0:
@@ -230,6 +252,8 @@ class ClipClassifier:
             feats = self.model.encode_image(self._normalise(crops[i : i + bs])).float()
             logits = self.logit_scale * F.normalize(feats, dim=-1) @ text.T
             probs.append(logits.softmax(dim=-1).cpu())
+            if on_batch is not None:
+                on_batch(len(feats))
         return torch.cat(probs).numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ pixels
