@@ -204,6 +204,25 @@ def _options_rows(fam: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _print_options(options: list[dict[str, Any]]) -> None:
+    """Options as a definition list that reads well at 80 columns and in a pipe:
+    ``--flag TYPE (commands; default: X)`` then the help, wrapped and indented."""
+    import textwrap
+
+    width = max(40, min(console.width, 100))
+    console.print("[bold]options[/] (family-specific; `zoo info NAME --json` lists every field)")
+    for o in options:
+        flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
+        meta = ", ".join(o["commands"])
+        if o["default"] not in (None, False):
+            meta += f"; default {o['default']}"
+        if o["aliases"]:
+            meta += f"; also {', '.join(o['aliases'])}"
+        console.print(f"  [cyan]{escape(flag)}[/]  [dim]({escape(meta)})[/]", highlight=False)
+        for line in textwrap.wrap(o["help"], width - 6):
+            console.print(f"      {escape(line)}", highlight=False)
+
+
 @app.command("info")
 def info_cmd(
     name: Annotated[str, typer.Argument(help="Model name, e.g. sam2:tiny.")],
@@ -276,18 +295,7 @@ def info_cmd(
     lines.append(f"plugin:  {fam.source}")
     console.print(Panel("\n".join(lines), title="zoo info", expand=False))
     if options:
-        t = Table(title="options (zoo run/eval/train/batch)", title_justify="left")
-        t.add_column("option", no_wrap=True)
-        t.add_column("default")
-        t.add_column("for")
-        t.add_column("meaning")
-        for o in options:
-            default = "-" if o["default"] is None else str(o["default"])
-            flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
-            if o["aliases"]:
-                flag += " (" + ", ".join(o["aliases"]) + ")"
-            t.add_row(escape(flag), escape(default), ",".join(o["commands"]), escape(o["help"]))
-        console.print(t)
+        _print_options(options)
     if card and card.zoo.reported_metrics:
         t = Table(
             title="metrics reported by the authors (not re-measured by sam-zoo)",
@@ -463,7 +471,10 @@ def _dispatch(
         )
     else:
         fn = import_string(ref)
-    values = parse_options(fam, command, parse_extras(list(ctx.args)), core_runner=core)
+    given: set[str] = set()
+    values = parse_options(
+        fam, command, parse_extras(list(ctx.args)), core_runner=core, given=given
+    )
     rc = RunContext(
         name=variant.name if variant else fam.name,
         family=fam,
@@ -473,6 +484,7 @@ def _dispatch(
         values=values,
         as_json=as_json,
         console=err_console,
+        explicit=given,
     )
     report = fn(rc)
     if str(options.get("weights") or "") == RANDOM and not as_json:

@@ -284,6 +284,24 @@ def test_create_signature(zoo_family_name: str, zoo_registry: Any) -> None:
     )
 
 
+def test_model_option_defaults_match_the_loader(zoo_family_name: str, zoo_registry: Any) -> None:
+    """A ``model=True`` option left unset is not passed to ``create``: its declared default
+    (what `zoo info` shows) must be the loader's own default, or the two would drift."""
+    from zoo.specs import import_string
+
+    fam = zoo_registry.families[zoo_family_name]
+    params = inspect.signature(import_string(fam.loader).create).parameters
+    for o in fam.options:
+        p = params.get(o.name)
+        if not o.model or p is None or p.default is inspect.Parameter.empty:
+            continue
+        if o.default is not None and p.default is not None:  # None: the loader decides
+            assert p.default == o.default, (
+                f"option --{o.name.replace('_', '-')} declares default {o.default!r} but "
+                f"{fam.loader}.create defaults to {p.default!r}"
+            )
+
+
 def _check_outputs(result: TaskResult, img: np.ndarray, folder: Any) -> None:
     """save / to_coco / overlay / to_dict round trip: the promises of every task result."""
     import json
