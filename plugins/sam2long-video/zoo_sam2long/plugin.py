@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import Command, FamilySpec, OptionSpec, Task, VariantSpec
+from zoo.specs import PRIMARY, Command, FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
@@ -92,7 +92,8 @@ def _variants() -> list[VariantSpec]:
         VariantSpec(
             family=FAMILY,
             tag=size,
-            weights_from=f"sam2:{size}",
+            # = weights_from="sam2:<size>", spelt out so type checkers see the field
+            checkpoints={PRIMARY: WeightsSpec(same_as=f"sam2:{size}")},
             config={"size": size},
             description=f"SAM2Long memory tree on SAM 2.1 {size} (its weights, no extra params)",
         )
