@@ -30,7 +30,7 @@ OPTIONS = [
         minimum=1,
         model=True,
         commands=_MODEL_COMMANDS,
-        help="memory pathways kept per object (1 = no tree, plain SAM 2 memory rules)",
+        help="memory pathways per object (1 = no tree)",
     ),
     OptionSpec(
         name="iou_threshold",
@@ -40,7 +40,7 @@ OPTIONS = [
         model=True,
         aliases=("iou_thre",),
         commands=_MODEL_COMMANDS,
-        help="predicted IoU a frame needs to serve as memory (--iou-thre: upstream's name)",
+        help="predicted IoU a frame needs to serve as memory",
     ),
     OptionSpec(
         name="uncertainty",
@@ -49,8 +49,7 @@ OPTIONS = [
         minimum=0.0,
         model=True,
         commands=_MODEL_COMMANDS,
-        help="keep the top pathways outright when max |object score| exceeds this, "
-        "else drop near-duplicate masks",
+        help="up to this max |object score|, near-duplicate masks are dropped",
     ),
     OptionSpec(
         name="image_size",
@@ -59,7 +58,7 @@ OPTIONS = [
         minimum=64,
         model=True,
         commands=_MODEL_COMMANDS,
-        help="SAM input side, a multiple of 64 (default 1024; smaller is faster on CPU)",
+        help="SAM input side, a multiple of 64 (default 1024)",
     ),
     OptionSpec(
         name="frame",
@@ -68,21 +67,21 @@ OPTIONS = [
         minimum=0,
         aliases=("prompt_frame",),
         commands=("run",),
-        help="index of the frame the --boxes/--points/--mask prompts were drawn on",
+        help="index of the frame the prompts were drawn on",
     ),
     OptionSpec(
         name="mask",
         type="path",
         default=None,
         commands=("run",),
-        help="DAVIS palette PNG of the prompt frame with object ids (instead of --boxes)",
+        help="palette PNG of the prompt frame, pixel = object id",
     ),
     OptionSpec(
         name="no_baseline",
         type="bool",
         default=False,
         commands=("eval",),
-        help="skip the plain SAM 2 column (halves the eval time)",
+        help="skip the plain SAM 2 column",
     ),
 ]
 
