@@ -345,9 +345,13 @@ def test_card_example_verbatim(tmp_path: Path, home: dict[str, str]) -> None:
 
 def test_eval_reports_j_and_f_for_sam2long_and_sam2(tmp_path: Path, home: dict[str, str]) -> None:
     data = make_davis(tmp_path / "davis", videos=2)
-    proc = _zoo(home, "eval", "sam2long-video", "--dataset", str(data), "--json", *FAST)
+    out = tmp_path / "metrics"
+    args = ["--dataset", str(data), "--out", str(out), "--json", *FAST]
+    proc = _zoo(home, "eval", "sam2long-video", *args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["mean"] == report["mean"] and saved["test_mode"] is True
     assert set(report["videos"]) == {"shapes0", "shapes1"}
     for model in ("sam2long", "sam2"):
         for m in ("J", "F", "J&F"):
@@ -465,6 +469,23 @@ def test_bad_videos_leave_no_out(tmp_path: Path, home: dict[str, str]) -> None:
     for what, video, needles in cases:
         out = tmp_path / what.replace(" ", "_")
         proc = _zoo(home, "run", "sam2long-video", *video, *BOX, "--out", str(out), *FAST)
+        assert_user_error(proc, *needles)
+        assert not _leftovers(out), what
+
+
+def test_bad_eval_inputs_leave_no_out(tmp_path: Path, home: dict[str, str]) -> None:
+    data = make_davis(tmp_path / "davis", frames=2)
+    (data / "Annotations" / "shapes0" / "00001.png").unlink()
+    cases = [
+        ("no dataset", [], ("needs --dataset",)),
+        ("not davis", ["--dataset", str(tmp_path)], ("not a DAVIS-layout dataset",)),
+        ("missing annotation", ["--dataset", str(data)], ("2 frames but 1 annotation",)),
+        ("compare", ["--dataset", str(data), "--compare", "sam2:tiny"], ("drop --compare",)),
+        ("run-only option", ["--dataset", str(data), "--frame", "1"], ("applies to zoo run",)),
+    ]
+    for what, extra, needles in cases:
+        out = tmp_path / what.replace(" ", "_")
+        proc = _zoo(home, "eval", "sam2long-video", *extra, "--out", str(out), *FAST)
         assert_user_error(proc, *needles)
         assert not _leftovers(out), what
 

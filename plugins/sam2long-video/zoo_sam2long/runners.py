@@ -466,7 +466,14 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     dataset = ctx.get("dataset")
     if dataset is None:
         raise InputError(f"`zoo eval {ctx.name}` needs --dataset DIR (DAVIS layout)")
+    for flag in ("annotations", "images", "compare"):  # shared flags this eval has no use for
+        if ctx.get(flag) is not None:
+            raise InputError(
+                f"`zoo eval {ctx.name}` reads a DAVIS-layout --dataset and compares with plain "
+                f"SAM 2 itself; drop --{flag}"
+            )
     baseline = not ctx.opt("no_baseline")
+    out = ctx.out_dir() if ctx.get("out") is not None else None
     videos = _davis_videos(Path(dataset))
     checked = []
     for name, frames_dir, annot_dir in videos:  # every video checked before the model loads
@@ -533,7 +540,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         mean_row += [mean("sam2", "J"), mean("sam2", "F"), mean("sam2", "J&F")]
         columns += ["SAM 2 J", "SAM 2 F", "SAM 2 J&F"]
     rows.append(mean_row)
-    return {
+    report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
         "videos": per_video,
@@ -547,3 +554,22 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             "rows": rows,
         },
     }
+    if out is not None:
+        from zoo.io.atomic import atomic_output_dir
+        from zoo.io.masks import write_json
+
+        provenance = model.provenance("video")
+        with atomic_output_dir(out) as tmp:
+            write_json(
+                Path(tmp) / "metrics.json",
+                {
+                    **report,
+                    "dataset": str(dataset),
+                    "options": {k: ctx.opt(k) for k in ctx.model_options()},
+                    "provenance": provenance.record(),
+                    "test_mode": provenance.is_random,
+                },
+                indent=2,
+            )
+        report["out"] = str(out)
+    return report
