@@ -435,13 +435,37 @@ def _davis_videos(root: Path) -> list[tuple[str, Path, Path]]:
     return vids
 
 
+@contextmanager
+def _without_sam2_bars() -> Iterator[None]:
+    """Silence the ``sam2`` predictor's own tqdm bars while the baseline runs.
+
+    They would interleave with this command's rich bar (which already counts the baseline's
+    frames); ``sam2`` offers no switch, so its module-level ``tqdm`` names are swapped for a
+    pass-through and restored afterwards.
+    """
+    import sam2.sam2_video_predictor as predictor_module
+    import sam2.utils.misc as misc_module
+
+    def plain(iterable: Any, *args: Any, **kwargs: Any) -> Any:
+        return iterable
+
+    saved = [(m, m.tqdm) for m in (predictor_module, misc_module) if hasattr(m, "tqdm")]
+    for m, _ in saved:
+        m.tqdm = plain
+    try:
+        yield
+    finally:
+        for m, bar in saved:
+            m.tqdm = bar
+
+
 def _sam2_propagate(
     predictor: Any, frames_dir: Path, first: np.ndarray, advance: Any
 ) -> list[np.ndarray]:
     """Plain SAM 2 propagation with the ``sam2`` package's own video predictor."""
     import torch
 
-    with torch.inference_mode():
+    with torch.inference_mode(), _without_sam2_bars():
         state = predictor.init_state(video_path=str(frames_dir))
         ids = [int(i) for i in np.unique(first) if i not in (0, 255)]
         for oid in ids:
@@ -572,4 +596,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 indent=2,
             )
         report["out"] = str(out)
+    if not ctx.as_json:  # the table says it all; the nested dicts would print as wrapped noise
+        del report["videos"], report["mean"]
     return report
