@@ -265,8 +265,8 @@ def empty_mask_note(empty: int, tracked: int, absent: int, random: bool, frame: 
     if random:
         return (
             f"{head}: expected with random weights (the untrained presence head scored the "
-            f"object absent on {absent} of them); another --seed shows masks, real weights "
-            "real tracks"
+            f"object absent on {absent} of them); try another --seed for visible masks, or "
+            "real weights for real tracks"
         )
     return (
         f"{head}: the model judged the object absent there (occluded, out of view or lost); "
