@@ -8,13 +8,12 @@ purpose: next to a user's own adapter they would read as if they were its result
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from zoo.cards import load_card, render_card
-from zoo.registry import data_dir
 
 from .adapter import describe_base
+from .plugin import CARD
 from .store import FAMILY
 
 NOT_MEASURED = "not measured (no masks to compare against, or evaluation switched off)"
@@ -24,12 +23,11 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def write_card(
-    path: Path, *, name: str, meta: dict[str, Any], result: Any, cfg: Any, ds: Any, val_size: int
-) -> None:
-    from zoo.io.atomic import atomic_write
-
-    family_card = load_card(Path(data_dir()) / "cards" / f"{FAMILY}.md")
+def card_text(
+    *, name: str, meta: dict[str, Any], result: Any, cfg: Any, ds: Any, val_size: int
+) -> str:
+    """The card of ``wesam-adapt:<name>`` (the core store writes it beside variant.json)."""
+    family_card = load_card(CARD)
     size = meta["size"]
     measured = None
     if result.miou_after is not None:
@@ -71,7 +69,7 @@ def write_card(
     )
     adapted = family_card.model_copy(update={"body": body})
     adapted.zoo.reported_metrics = []
-    text = render_card(
+    return render_card(
         adapted,
         name=f"{FAMILY}:{name}",
         tags=["adapted", "lora", "wesam"],
@@ -102,5 +100,3 @@ def write_card(
             }
         },
     )
-    with atomic_write(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
