@@ -390,30 +390,37 @@ def test_failed_command_leaves_no_folder(
 # --------------------------------------------------------------------------- issue 11 item 3
 
 
+def _ok(proc: Any) -> dict[str, Any]:
+    """The JSON report of a command that must succeed."""
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+def _train_json(cli: Any, domain: dict[str, Any], name: str, **opts: Any) -> dict[str, Any]:
+    flags = [str(x) for k, v in opts.items() for x in ("--" + k.replace("_", "-"), v)]
+    return _ok(cli(*_train(domain, "--name", name, "--holdout", "0", *flags, "--json")))
+
+
+def _run_json(cli: Any, name: str, image: Path, out: Path, *extra: str) -> dict[str, Any]:
+    box = ["--boxes", "10,10,60,60"]
+    return _ok(
+        cli("run", name, "--image", image, *box, "--device", "cpu", "--out", out, *extra, "--json")
+    )
+
+
+def _eval_json(cli: Any, name: str, domain: dict[str, Any], *extra: str) -> dict[str, Any]:
+    data = ["--images", domain["images"], "--annotations", domain["annotations"]]
+    return _ok(cli("eval", name, *data, "--device", "cpu", *extra, "--json"))
+
+
 def test_trained_variant_shows_files_runs_and_evaluates(
     cli: Any, domain: dict[str, Any], tmp_path: Path
 ) -> None:
     """zoo train ... --name t1 -> zoo info wesam-adapt:t1 -> zoo run -> zoo eval."""
-    proc = cli(
-        *_train(
-            domain,
-            "--name",
-            "t1",
-            "--steps",
-            "1",
-            "--image-size",
-            "128",
-            "--holdout",
-            "0",
-            "--max-instances",
-            "1",
-            "--eval-images",
-            "1",
-            "--json",
-        )
+    trained = _train_json(
+        cli, domain, "t1", steps=1, image_size=128, max_instances=1, eval_images=1
     )
-    assert proc.returncode == 0, proc.stderr
-    trained = json.loads(proc.stdout)
     assert trained["variant"] == "wesam-adapt:t1" and trained["steps"] == 1
     folder = variant_dir(FAMILY, "t1")
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -422,9 +429,7 @@ def test_trained_variant_shows_files_runs_and_evaluates(
         "variant.json",
     ]
 
-    proc = cli("info", "wesam-adapt:t1", "--json")
-    assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout)
+    info = _ok(cli("info", "wesam-adapt:t1", "--json"))
     adapter = info["files"]["adapter"]
     assert adapter["uri"] == str(folder / "adapter.safetensors")
     assert adapter["size"] == (folder / "adapter.safetensors").stat().st_size
@@ -433,23 +438,8 @@ def test_trained_variant_shows_files_runs_and_evaluates(
     proc = cli("info", "wesam-adapt:t1")
     assert proc.returncode == 0 and "none registered" not in proc.stdout, proc.stdout
 
-    img = sorted(Path(domain["images"]).iterdir())[0]
     out = tmp_path / "masks"
-    proc = cli(
-        "run",
-        "wesam-adapt:t1",
-        "--image",
-        str(img),
-        "--boxes",
-        "10,10,60,60",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    ran = json.loads(proc.stdout)
+    ran = _run_json(cli, "wesam-adapt:t1", sorted(Path(domain["images"]).iterdir())[0], out)
     assert ran["masks"] == 1 and ran["weights"].startswith("random (test-mode base)")
     record = json.loads((out / "run.json").read_text())
     assert record["provenance"]["test_mode"] is True  # trained on a random base: test mode
@@ -457,21 +447,7 @@ def test_trained_variant_shows_files_runs_and_evaluates(
     with Image.open(next(out.glob("*.png"))) as png:
         assert png.text["zoo:weights"].startswith("random")
 
-    proc = cli(
-        "eval",
-        "wesam-adapt:t1",
-        "--images",
-        str(domain["images"]),
-        "--annotations",
-        str(domain["annotations"]),
-        "--max-images",
-        "1",
-        "--device",
-        "cpu",
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    ev = json.loads(proc.stdout)
+    ev = _eval_json(cli, "wesam-adapt:t1", domain, "--max-images", "1")
     assert ev["model"] == "wesam-adapt:t1" and ev["weights"].startswith("random")
     # the numbers training measured on that image after adapting
     assert ev["results"][0]["miou"] == pytest.approx(trained["miou_after"], abs=1e-9)
@@ -480,66 +456,17 @@ def test_trained_variant_shows_files_runs_and_evaluates(
 @pytest.mark.slow
 def test_train_run_eval_end_to_end(cli: Any, domain: dict[str, Any], tmp_path: Path) -> None:
     """zoo train (box) -> variant -> zoo run -> zoo eval --compare source (the paper's layout)."""
-    proc = cli(
-        *_train(
-            domain,
-            "--name",
-            "e2e",
-            "--steps",
-            "2",
-            "--image-size",
-            "256",
-            "--holdout",
-            "0",
-            "--max-instances",
-            "2",
-            "--json",
-        )
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = _train_json(cli, domain, "e2e", steps=2, image_size=256, max_instances=2)
     assert report["variant"] == "wesam-adapt:e2e" and report["steps"] == 2
     assert report["miou_before"] is not None and report["miou_after"] is not None
-    folder = variant_dir(FAMILY, "e2e")
-    card = (folder / "card.md").read_text()
+    card = (variant_dir(FAMILY, "e2e") / "card.md").read_text()
     assert "sam2:tiny" in card and "box" in card and "mIoU" in card
     img = sorted(Path(domain["images"]).iterdir())[0]
-    runs = []
-    for weights in ([], ["--weights", "random"]):  # a test-mode variant: the same model
-        proc = cli(
-            "run",
-            "wesam-adapt:e2e",
-            "--image",
-            str(img),
-            "--boxes",
-            "10,10,60,60",
-            *weights,
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / f"m{len(weights)}"),
-            "--json",
-        )
-        assert proc.returncode == 0, proc.stderr
-        runs.append(json.loads(proc.stdout))
-    assert runs[0]["masks"] == 1 and runs[0]["scores"] == runs[1]["scores"]
-    proc = cli(
-        "eval",
-        "wesam-adapt:e2e",
-        "--images",
-        str(domain["images"]),
-        "--annotations",
-        str(domain["annotations"]),
-        "--prompt",
-        "box",
-        "--compare",
-        "source",
-        "--device",
-        "cpu",
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    ev = json.loads(proc.stdout)
+    plain = _run_json(cli, "wesam-adapt:e2e", img, tmp_path / "m0")
+    # a test-mode variant: --weights random changes nothing but the label
+    random = _run_json(cli, "wesam-adapt:e2e", img, tmp_path / "m1", "--weights", "random")
+    assert plain["masks"] == 1 and plain["scores"] == random["scores"]
+    ev = _eval_json(cli, "wesam-adapt:e2e", domain, "--prompt", "box", "--compare", "source")
     rows = ev["table"]["rows"]
     assert rows[0][0] == "source sam2:tiny" and rows[1][0] == "wesam-adapt:e2e"
     # the eval's numbers are the ones training measured on the same (training) images

@@ -8,6 +8,7 @@ purpose: next to a user's own adapter they would read as if they were its result
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from zoo.cards import load_card, render_card
@@ -21,6 +22,28 @@ NOT_MEASURED = "not measured (no masks to compare against, or evaluation switche
 
 def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4f}"
+
+
+def data_record(ds: Any) -> dict[str, Any]:
+    """What an adaptation was trained on (card and ``variant.json``'s ``zoo_train``)."""
+    return {
+        "annotations": str(Path(ds.annotations_path).resolve()),
+        "images": str(Path(ds.images_dir).resolve()),
+        "num_images": len(ds),
+        "num_instances": ds.num_instances,
+    }
+
+
+def metrics_record(result: Any) -> dict[str, Any]:
+    """The before/after numbers ``zoo train`` measured (card and ``variant.json``)."""
+    return {
+        "miou_before": result.miou_before,
+        "miou_after": result.miou_after,
+        "f1_before": result.f1_before,
+        "f1_after": result.f1_after,
+        "eval_on": result.eval_on,
+        "eval_images": result.eval_images,
+    }
 
 
 def card_text(
@@ -82,19 +105,9 @@ def card_text(
                 "steps": result.steps,
                 "rank": cfg.rank,
                 "image_size": meta["image_size"],
-                "data": {
-                    "annotations": str(ds.annotations_path),
-                    "images": str(ds.images_dir),
-                    "num_images": len(ds),
-                    "num_instances": ds.num_instances,
-                },
+                "data": data_record(ds),
                 "measured": {
-                    "miou_before": result.miou_before,
-                    "miou_after": result.miou_after,
-                    "f1_before": result.f1_before,
-                    "f1_after": result.f1_after,
-                    "eval_on": result.eval_on,
-                    "eval_images": result.eval_images,
+                    **metrics_record(result),
                     "source": "measured by sam-zoo during zoo train",
                 },
             }

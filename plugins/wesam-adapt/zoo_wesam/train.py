@@ -703,10 +703,10 @@ def adapt(
     resume = _resume_state(ckpt_path, cfg, signature)
 
     with progress_bar(unit="step", console=console, enabled=cfg.progress) as bar:
-        extra: dict[str, Any] = json.loads(resume["extra"]) if resume else {}
-        before = extra.get("before")
-        if can_eval and before is None:
-            before = evaluate_model(
+
+        def measure() -> dict[str, Any]:
+            """mIoU/F1 on the held-out images, the same prompts before and after."""
+            return evaluate_model(
                 model,
                 val_set,
                 kind,
@@ -716,7 +716,11 @@ def adapt(
                 tolerance=cfg.coarse_tolerance,
                 progress=bar,
             )
-            extra["before"] = before
+
+        extra: dict[str, Any] = json.loads(resume["extra"]) if resume else {}
+        before = extra.get("before")
+        if can_eval and before is None:
+            before = extra["before"] = measure()
         trainer = WesamTrainer(model, kind, cfg, train_set)
         start = 0
         if resume is not None:
@@ -751,18 +755,7 @@ def adapt(
         state = trainer.finish()
         model.adapter_meta = adapter_metadata(model, kind, cfg, fingerprint, base, ds)
         model.reset_cache()
-        after = None
-        if can_eval:
-            after = evaluate_model(
-                model,
-                val_set,
-                kind,
-                seed=cfg.seed,
-                max_images=cfg.eval_images,
-                num_points=cfg.num_points,
-                tolerance=cfg.coarse_tolerance,
-                progress=bar,
-            )
+        after = measure() if can_eval else None
 
     result = AdaptResult(
         variant=f"{FAMILY}:{cfg.name}" if cfg.name else None,
@@ -806,7 +799,7 @@ def _publish(
     from zoo.registry import reset_registry
 
     from .adapter import save_adapter
-    from .card import card_text
+    from .card import card_text, data_record, metrics_record
 
     name = cfg.name or ""
     (folder / VARIANT_FILE).unlink(missing_ok=True)
@@ -837,20 +830,8 @@ def _publish(
         "steps": result.steps,
         "rank": cfg.rank,
         "adapter_bytes": result.adapter_bytes,
-        "metrics": {
-            "miou_before": result.miou_before,
-            "miou_after": result.miou_after,
-            "f1_before": result.f1_before,
-            "f1_after": result.f1_after,
-            "eval_on": result.eval_on,
-            "eval_images": result.eval_images,
-        },
-        "data": {
-            "annotations": str(Path(ds.annotations_path).resolve()),
-            "images": str(Path(ds.images_dir).resolve()),
-            "num_images": len(ds),
-            "num_instances": ds.num_instances,
-        },
+        "metrics": metrics_record(result),
+        "data": data_record(ds),
     }
     card = card_text(name=name, meta=meta, result=result, cfg=cfg, ds=ds, val_size=val_size)
     write_variant(folder, spec, card=card, extra=extra)
