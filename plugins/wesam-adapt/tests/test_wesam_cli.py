@@ -269,6 +269,21 @@ def test_variant_of_real_weights_follows_its_base(
     user_error(base, "sam2.1_hiera_tiny.pt")  # offline, not cached: both need the same file
     user_error(ours, "sam2.1_hiera_tiny.pt")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    user_error(
+        cli(
+            "run",
+            "wesam-adapt:real",
+            *args,
+            "--weights",
+            "random",
+            "--adapter",
+            adapter,
+            "--out",
+            tmp_path / "c",
+        ),
+        "already carries an adapter",
+    )
+    assert not (tmp_path / "c").exists()
     proc = cli("run", "wesam-adapt:real", *args, "--weights", "random", "--json", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     ran = json.loads(proc.stdout)

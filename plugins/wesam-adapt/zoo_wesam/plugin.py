@@ -21,6 +21,7 @@ from typing import Any
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
+from .config import AdaptConfig
 from .store import BASE_FILE, FAMILY, PROMPT_KINDS, SIZES
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
@@ -29,6 +30,9 @@ CARD = Path(__file__).with_name("card.md")
 #: Parameter counts of the SAM 2.1 architectures (as registered for sam2). An adapted
 #: variant has the same count: its LoRA update is merged into the base weights.
 PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "large": 224446642}
+
+#: ``zoo train``'s defaults are the Python API's (one declaration: :class:`AdaptConfig`).
+_RUN = AdaptConfig()
 
 OPTIONS = [
     OptionSpec(
@@ -54,18 +58,23 @@ OPTIONS = [
     OptionSpec(
         name="steps",
         type="int",
-        default=2000,
+        default=_RUN.steps,
         minimum=1,
         commands=("train",),
         help="optimisation steps",
     ),
     OptionSpec(
-        name="batch", type="int", default=1, minimum=1, commands=("train",), help="images per step"
+        name="batch",
+        type="int",
+        default=_RUN.batch_size,
+        minimum=1,
+        commands=("train",),
+        help="images per step",
     ),
     OptionSpec(
         name="lr",
         type="float",
-        default=1e-4,
+        default=_RUN.lr,
         minimum=0,
         commands=("train",),
         help="Adam learning rate (step decay by 10 at 2/3 and 8/9 of the steps)",
@@ -73,7 +82,7 @@ OPTIONS = [
     OptionSpec(
         name="warmup",
         type="int",
-        default=250,
+        default=_RUN.warmup_steps,
         minimum=0,
         commands=("train",),
         help="linear warm-up steps (at most a quarter of --steps)",
@@ -81,25 +90,25 @@ OPTIONS = [
     OptionSpec(
         name="max_instances",
         type="int",
-        default=40,
+        default=_RUN.max_instances,
         minimum=1,
         commands=("train",),
         help="instances sampled per image and step",
     ),
     OptionSpec(
-        name="rank", type="int", default=4, minimum=1, commands=("train",), help="LoRA rank"
+        name="rank", type="int", default=_RUN.rank, minimum=1, commands=("train",), help="LoRA rank"
     ),
     OptionSpec(
         name="ema",
         type="bool",
-        default=False,
+        default=_RUN.ema_teacher,
         commands=("train",),
         help="an EMA teacher instead of the shared-weights one (off, as upstream)",
     ),
     OptionSpec(
         name="save_every",
         type="int",
-        default=100,
+        default=_RUN.save_every,
         minimum=1,
         commands=("train",),
         help="steps between resumable checkpoints (rerun the same command to resume)",
@@ -107,7 +116,7 @@ OPTIONS = [
     OptionSpec(
         name="holdout",
         type="int",
-        default=7,
+        default=_RUN.holdout,
         minimum=0,
         commands=("train",),
         help="every k-th image is held out to measure before/after mIoU (upstream's 6:1 "
@@ -116,7 +125,7 @@ OPTIONS = [
     OptionSpec(
         name="eval_images",
         type="int",
-        default=200,
+        default=_RUN.eval_images,
         minimum=1,
         commands=("train",),
         help="at most this many held-out images for the before/after mIoU",
@@ -124,7 +133,7 @@ OPTIONS = [
     OptionSpec(
         name="overwrite",
         type="bool",
-        default=False,
+        default=_RUN.overwrite,
         commands=("train",),
         help="replace an existing adaptation (or unfinished run) of that name",
     ),

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from zoo.data.coco import CocoDataset, CocoImage
 from zoo.errors import InputError, hint
@@ -52,10 +52,10 @@ from zoo.training.checkpoint import (
     restore_rng,
     save_state,
 )
-from zoo.training.schedules import warmup_step_decay, warmup_steps
 from zoo.training.store import TRAIN_DIR, VARIANT_FILE, write_variant
 
 from .augment import strong_augment, weak_augment
+from .config import AdaptConfig
 from .lora import (
     base_fingerprint,
     inject_lora,
@@ -67,7 +67,7 @@ from .lora import (
     merge_adapter,
     swapped_lora,
 )
-from .losses import LossWeights, wesam_losses
+from .losses import wesam_losses
 from .prompts import check_kind, make_prompts, needs_masks
 from .store import ADAPTER_FILE, FAMILY, adapter_dir, variant_spec
 
@@ -86,85 +86,6 @@ BAR_TERMS = {
 
 
 # --------------------------------------------------------------------------- config
-
-
-class AdaptConfig(BaseModel):
-    """Every knob of a WeSAM run; defaults are the paper's / upstream's settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(
-        default=None, description="save as wesam-adapt:<name> (None: in memory)"
-    )
-    steps: int = Field(default=2000, ge=1)
-    batch_size: int = Field(default=1, ge=1)
-    lr: float = Field(default=1e-4, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    warmup_steps: int = Field(default=250, ge=0, description="capped at steps // 4")
-    decay_at: tuple[float, ...] = Field(
-        default=(2 / 3, 8 / 9), description="step decay points, as fractions of steps"
-    )
-    decay_factor: float = Field(default=10.0, ge=1)
-    rank: int = Field(default=4, ge=1)
-    alpha: float | None = Field(default=None, description="LoRA scale = alpha / rank; None: 1")
-    max_instances: int = Field(default=40, ge=1)
-    num_points: int = Field(default=5, ge=1)
-    coarse_tolerance: float = Field(default=0.05, gt=0, lt=1)
-    focal_weight: float = 20.0
-    anchor_weight: float = 1.0
-    contrastive_weight: float = 1.0
-    temperature: float = Field(default=0.3, gt=0)
-    ema_teacher: bool = False
-    ema_rate: float = Field(default=0.999, gt=0, lt=1)
-    seed: int = 0
-    save_every: int = Field(default=100, ge=1)
-    holdout: int = Field(
-        default=7, ge=0, description="every k-th image held out for before/after mIoU"
-    )
-    eval_images: int = Field(default=200, ge=1)
-    evaluate: bool = True
-    overwrite: bool = False
-    progress: bool = True
-
-    @classmethod
-    def parse(cls, config: Any) -> AdaptConfig:
-        if config is None:
-            return cls()
-        if isinstance(config, cls):
-            return config
-        try:
-            return cls(**dict(config))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
-            raise InputError(f"bad adapt config {loc}: {err.get('msg')}") from None
-        except TypeError as exc:
-            raise InputError(f"bad adapt config: {exc}") from None
-
-    def warmup(self) -> int:
-        """Warm-up length: ``warmup_steps``, capped at a quarter of the run."""
-        return warmup_steps(self.steps, steps=self.warmup_steps, at_most=0.25)
-
-    def lr_factor(self, step: int) -> float:
-        """Linear warm-up, then a step decay by ``decay_factor`` at each ``decay_at`` point.
-
-        A pure function of the step, so a resumed run needs no scheduler state.
-        """
-        return warmup_step_decay(
-            step,
-            self.steps,
-            warmup=self.warmup(),
-            decay_at=self.decay_at,
-            factor=self.decay_factor,
-        )
-
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            focal=self.focal_weight,
-            anchor=self.anchor_weight,
-            contrastive=self.contrastive_weight,
-            temperature=self.temperature,
-        )
 
 
 class AdaptResult(BaseModel):
