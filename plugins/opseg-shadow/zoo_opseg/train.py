@@ -517,7 +517,6 @@ def train(
     from zoo.io.masks import write_json
     from zoo.model import resolve_device
     from zoo.progress import format_terms, progress_bar
-    from zoo.registry import reset_registry
     from zoo.runners import check_out_dir
     from zoo.specs import PRIMARY, VariantSpec, WeightsSpec
     from zoo.training.checkpoint import (
@@ -725,9 +724,6 @@ def train(
         **({"val": report["val"]} if "val" in report else {}),
     }
     variant_file = write_variant(reg_dir, spec, card=card_text(cfg, report), extra=_jsonable(extra))
-    # zoo.load("opseg-shadow:<name>") in this process must see the new variant; the core's
-    # registry is cached per process and write_variant does not invalidate it
-    reset_registry()
     report["files"] = [str(weights), str(reg_dir / "card.md"), str(variant_file), str(state_path)]
     return report
 

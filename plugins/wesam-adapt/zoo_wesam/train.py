@@ -717,7 +717,6 @@ def _publish(
     An older variant of the name (``--overwrite``) is unpublished first, so no moment
     exists where its ``variant.json`` names the new adapter with the old hash.
     """
-    from zoo.registry import reset_registry
 
     from .adapter import save_adapter
     from .card import card_text, data_record, metrics_record
@@ -757,9 +756,6 @@ def _publish(
     card = card_text(name=name, meta=meta, result=result, cfg=cfg, ds=ds, val_size=val_size)
     write_variant(folder, spec, card=card, extra=extra)
     shutil.rmtree(folder / TRAIN_DIR, ignore_errors=True)
-    # The registry is cached per process and write_variant does not invalidate it: without
-    # this, zoo.load("wesam-adapt:<name>") right after adapt() would not find the variant.
-    reset_registry()
 
 
 def _sha256(path: Path) -> str:
