@@ -9,7 +9,6 @@ re-states a type or a default (``ctx.opt("pathways")`` returns the declared defa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,15 +260,9 @@ def prompts_from_options(ctx: RunContext) -> Any:
     if prompts_file is not None:
         if any(ctx.get(k) for k in ("boxes", "points", "labels")):
             raise InputError("use either --prompts FILE or --boxes/--points, not both")
-        path = Path(prompts_file)
-        if not path.exists():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            ) from None
+        from zoo.io.jsonfiles import read_json
+
+        data = read_json(prompts_file, "prompts file", "--prompts")
         return Prompts.from_json(data)
     boxes = parse_boxes(ctx.get("boxes")) if ctx.get("boxes") else None
     points = parse_points(ctx.get("points")) if ctx.get("points") else None

@@ -13,7 +13,6 @@ JSON: ``[{"object": {"box": [..]}, "shadow": {"points": [[x, y]], "labels": [1]}
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,15 +50,9 @@ def instances_from_options(
     if prompts_file is not None:
         if objects or shadows:
             raise InputError("use either --prompts FILE or --objects/--shadows, not both")
-        path = Path(prompts_file)
-        if not path.is_file():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            ) from None
+        from zoo.io.jsonfiles import read_json
+
+        data = read_json(prompts_file, "prompts file", "--prompts")
         if isinstance(data, dict) and "instances" in data:
             data = data["instances"]
         if not isinstance(data, list):

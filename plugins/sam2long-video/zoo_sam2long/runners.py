@@ -173,13 +173,9 @@ def prompts_from_cli(ctx: RunContext, hw: tuple[int, int]) -> Prompts:
     if mask_path is not None:
         return Prompts(objects=_mask_prompts(Path(mask_path), hw))
     if prompts_file is not None:
-        path = Path(prompts_file)
-        if not path.is_file():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"prompts file {path} is not valid JSON: {exc.msg}") from None
+        from zoo.io.jsonfiles import read_json
+
+        data = read_json(prompts_file, "prompts file", "--prompts")
         return Prompts.from_json(data)
     if labels_text and not points_text:
         raise InputError('--labels given without --points; add --points "ID:x,y;..."')
