@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -92,14 +92,13 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def _page_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        if request.url.path.startswith("/static/"):
-            response.headers.update(PAGE_HEADERS)
-        return response
-
-    app.add_middleware(GuardMiddleware, config=cfg)  # type: ignore[arg-type]
+    # pure ASGI (not @app.middleware): a body-limit error raised while a route reads the
+    # body must reach the error handlers as itself, not wrapped in a task group
+    app.add_middleware(
+        GuardMiddleware,  # type: ignore[arg-type]
+        config=cfg,
+        page_headers={k.lower().encode(): v.encode() for k, v in PAGE_HEADERS.items()},
+    )
     if cfg.cors_origins:  # outermost: preflights are answered before the token check
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -89,8 +89,8 @@ class LRUCache:
             raise ApiError(
                 413,
                 "too_large",
-                f"one {self._family(kind)} needs {size / 2**20:.0f} MiB, more than the whole "
-                f"cache ({self.max_bytes / 2**20:.0f} MiB, --max-cache-mb); send a smaller "
+                f"one {self._family(kind)} needs {size / 1e6:.3g} MB, more than the whole "
+                f"cache ({self.max_bytes / 1e6:.3g} MB, --max-cache-mb); send a smaller "
                 "input or raise the limit",
             )
         evicted: list[tuple[str, Hashable, Any]] = []

@@ -68,11 +68,11 @@ class ServeConfig:
 
     @property
     def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
+        return int(self.max_upload_mb * 1e6)
 
     @property
     def max_cache_bytes(self) -> int:
-        return int(self.max_cache_mb * 1024 * 1024)
+        return int(self.max_cache_mb * 1e6)
 
     @property
     def exposed(self) -> bool:

@@ -46,7 +46,7 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
         raise ApiError(
             413,
             "too_large",
-            f"the file is over {limit / 1e6:.1f} MB, this server's limit (--max-upload-mb)",
+            f"the file is over {limit / 1e6:.3g} MB, this server's limit (--max-upload-mb)",
         )
     return data
 

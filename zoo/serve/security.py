@@ -79,9 +79,12 @@ def _host_name(host_header: str) -> str:
 class GuardMiddleware:
     """Token, host/origin and body-size checks, before any route or body parser runs."""
 
-    def __init__(self, app: ASGIApp, config: ServeConfig) -> None:
+    def __init__(
+        self, app: ASGIApp, config: ServeConfig, page_headers: dict[bytes, bytes] | None = None
+    ) -> None:
         self.app = app
         self.config = config
+        self.page_headers = page_headers or {}
 
     async def _reject(self, send: Send, status: int, code: str, message: str) -> None:
         payload = json.dumps(body(code, message)).encode()
@@ -130,8 +133,8 @@ class GuardMiddleware:
             return (
                 413,
                 "too_large",
-                f"the request body is {int(length) / 1e6:.1f} MB; this server accepts "
-                f"at most {limit / 1e6:.1f} MB (--max-upload-mb)",
+                f"the request body is {int(length) / 1e6:.3g} MB; this server accepts "
+                f"at most {limit / 1e6:.3g} MB (--max-upload-mb)",
             )
         return None
 
@@ -162,9 +165,21 @@ class GuardMiddleware:
 
                     raise HTTPException(
                         413,
-                        f"the request body passed {limit / 1e6:.1f} MB; this server accepts "
+                        f"the request body passed {limit / 1e6:.3g} MB; this server accepts "
                         "at most that (--max-upload-mb)",
                     )
             return message
 
-        await self.app(scope, counted, send)
+        if not scope.get("path", "").startswith("/static/") or not self.page_headers:
+            await self.app(scope, counted, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            """The page's assets get the same security headers as the page itself."""
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.page_headers.items() if k not in names]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, counted, with_headers)

@@ -165,7 +165,7 @@ class Service:
         existing = self.cache.get("image", image_id)
         stored = existing or StoredImage(image_id, pixels, _safe_name(name))
         self.cache.put("image", image_id, stored, pixels.nbytes)
-        return {**stored.info(), "cached": existing is not None}
+        return {**stored.info(), "name": _safe_name(name), "cached": existing is not None}
 
     def add_image_path(self, path: str) -> dict[str, Any]:
         from zoo.serve.security import allowed_path

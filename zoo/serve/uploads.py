@@ -69,8 +69,8 @@ def check_size(n_bytes: int, limit: int, what: str = "upload") -> None:
         raise ApiError(
             413,
             "too_large",
-            f"the {what} is {n_bytes / 1e6:.1f} MB; this server accepts at most "
-            f"{limit / 1e6:.1f} MB (--max-upload-mb)",
+            f"the {what} is {n_bytes / 1e6:.3g} MB; this server accepts at most "
+            f"{limit / 1e6:.3g} MB (--max-upload-mb)",
         )
     if n_bytes == 0:
         raise ApiError(400, "empty_upload", f"the {what} is empty; send the file's bytes")
@@ -81,8 +81,8 @@ def check_pixels(width: int, height: int, limit: int, what: str = "image") -> No
         raise ApiError(
             413,
             "too_many_pixels",
-            f"the {what} is {width}x{height} ({width * height / 1e6:.1f} MP); this server "
-            f"accepts at most {limit / 1e6:.1f} MP (--max-pixels); downscale it first",
+            f"the {what} is {width}x{height} ({width * height / 1e6:.3g} MP); this server "
+            f"accepts at most {limit / 1e6:.3g} MP (--max-pixels); downscale it first",
         )
 
 
@@ -101,9 +101,12 @@ def decode_image(data: bytes, *, max_pixels: int, what: str = "image") -> np.nda
             return load_image(im)
     except ApiError:
         raise
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:  # Pillow refuses before we see the size
         raise ApiError(
-            413, "too_many_pixels", f"the {what} declares too many pixels to decode safely"
+            413,
+            "too_many_pixels",
+            f"the {what} declares too many pixels to decode safely ({exc}); this server "
+            f"accepts at most {max_pixels / 1e6:.3g} MP (--max-pixels)",
         ) from None
     except InputError as exc:
         raise ApiError(400, "bad_image", f"the {what} cannot be decoded: {exc}") from None
@@ -146,8 +149,10 @@ def decode_depth(data: bytes, *, max_pixels: int) -> np.ndarray:
             return np.array(im)
     except ApiError:
         raise
-    except Image.DecompressionBombError:
-        raise ApiError(413, "too_many_pixels", "the depth map declares too many pixels") from None
+    except Image.DecompressionBombError as exc:
+        raise ApiError(
+            413, "too_many_pixels", f"the depth map declares too many pixels ({exc})"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ApiError(400, "bad_depth", f"the depth map is truncated or corrupt ({exc})") from None
 
