@@ -148,6 +148,7 @@
       canvas.height = info.height;
       canvas.hidden = false;
       $("drop").hidden = true;
+      fit();
       state.objects = [];
       state.history = [];
       state.nextColor = 0;
@@ -371,6 +372,19 @@
     });
   }
 
+  // Show the image as large as the stage allows (never above 2x), keeping its aspect; the
+  // canvas keeps the image's own resolution, so masks stay pixel-exact.
+  function fit() {
+    if (!state.image) return;
+    const stage = $("stage");
+    const pad = 32;
+    const availW = Math.max(100, stage.clientWidth - pad);
+    const availH = Math.max(100, stage.clientHeight - pad);
+    const s = Math.min(availW / canvas.width, availH / canvas.height, 2);
+    canvas.style.width = Math.floor(canvas.width * s) + "px";
+    canvas.style.height = Math.floor(canvas.height * s) + "px";
+  }
+
   function displayScale() {
     const rect = canvas.getBoundingClientRect();
     return rect.width ? canvas.width / rect.width : 1;
@@ -407,7 +421,11 @@
       label.className = "label";
       const what = o.box ? "box" + (o.points.length ? " + " : "") : "";
       const clicks = o.points.length ? `${o.points.length} click${o.points.length > 1 ? "s" : ""}` : "";
-      label.textContent = `object ${o.n}` + (what || clicks ? ` · ${what}${clicks}` : "");
+      const name = document.createElement("span");
+      name.textContent = `object ${o.n}`;
+      const sub = document.createElement("small");
+      sub.textContent = what || clicks ? what + clicks : o.annotation ? "automatic" : "no prompt yet";
+      label.append(name, sub);
       const score = document.createElement("span");
       score.className = "score";
       score.textContent = o.score === null || o.score === undefined ? "—" : "score " + o.score.toFixed(3);
@@ -615,7 +633,10 @@
       if (e.key === "n" || e.key === "N") newObject();
       else if (e.key === "z" || e.key === "Z") undo();
     });
-    window.addEventListener("resize", render);
+    window.addEventListener("resize", () => {
+      fit();
+      render();
+    });
   }
 
   readToken();
