@@ -780,6 +780,11 @@ def test_token_rule() -> None:
         assert_error(upload(c, b"x" * 1000), 401, "unauthorized")
         ok = c.get("/v1/models", headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200
+        proxied = c.get(
+            "/v1/models",
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Forwarded-For": "203.0.113.9"},
+        )
+        assert proxied.status_code == 200  # with a token, a proxy in front is fine
         # the page, its assets and the health check need no token (they reveal nothing)
         assert c.get("/").status_code == 200 and c.get("/healthz").status_code == 200
 
@@ -801,6 +806,9 @@ def test_loopback_guards_and_cors() -> None:
             "/v1/images", files={"file": ("a", b"x")}, headers={"Origin": "https://evil.example"}
         )
         assert_error(resp, 403, "cross_origin", "--cors-origin")
+        # behind a reverse proxy the server is not local any more: it needs a token
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            assert_error(c.get("/", headers={header: "203.0.113.9"}), 403, "proxy_needs_token")
         same = c.get("/v1/models", headers={"Origin": "http://127.0.0.1"})
         assert same.status_code == 200
     app = create_app(ServeConfig(cors_origins=["https://app.example.org"]))

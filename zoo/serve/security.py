@@ -7,7 +7,8 @@
   to ``127.0.0.1``; DNS rebinding can even make them look same-origin. So a token-less
   server accepts only ``Host: localhost/127.0.0.1/[::1]`` and rejects ``/v1`` requests whose
   ``Origin`` is another site (CORS being off, their answers would be unreadable anyway,
-  but an upload would still run a model).
+  but an upload would still run a model). A request that came through a reverse proxy
+  (``X-Forwarded-For`` and kin) is refused too: behind a proxy the server is not local.
 * **Body size.** ``Content-Length`` over ``--max-upload-mb`` is refused up front; a body
   without one is counted as it streams in.
 * **Paths.** A client may name a file only with ``--allow-paths DIR``, and only inside DIR
@@ -69,6 +70,10 @@ def token_ok(header: str | None, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+#: Headers a reverse proxy adds: their presence means "not only this machine" after all.
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
 def _host_name(host_header: str) -> str:
     """``127.0.0.1:8000`` -> ``127.0.0.1``; ``[::1]:8000`` -> ``::1``."""
     if host_header.startswith("["):
@@ -111,6 +116,15 @@ class GuardMiddleware:
                     "page reads it from the URL printed at start, after #token=)",
                 )
         else:
+            proxied = [h for h in _PROXY_HEADERS if h in headers]
+            if proxied:
+                return (
+                    403,
+                    "proxy_needs_token",
+                    f"this request came through a proxy ({proxied[0]} header) but the server "
+                    "has no token, so anyone reaching the proxy could use it; start it with "
+                    "--token",
+                )
             host = _host_name(headers.get("host", ""))
             if host and not is_loopback(host):
                 return (
