@@ -322,7 +322,8 @@ def pull_cmd(
         else:
             console.print(f"[green]ok[/] {label} has no learned weights: nothing to download")
         return
-    paths = resolve_files(variant, fam, label, progress=not as_json, include_optional=True)
+    with weights.without_checkpoint_option():  # `zoo pull` has no --checkpoint to suggest
+        paths = resolve_files(variant, fam, label, progress=not as_json, include_optional=True)
     rows: dict[str, dict[str, Any]] = {}
     for key, path in paths.items():
         rows[key] = {
