@@ -321,13 +321,15 @@ def main() -> None:
     base = load_image(args.photo)
     load = os.getloadavg()
     print(f"photo {args.photo.name} {base.shape[1]}x{base.shape[0]}, load average {load[0]:.1f}")
-    baseline = baseline_click_ms(base, args.image_size, args.clicks)
-    print(f"in-process click (segment + to_coco): {baseline:.0f} ms")
+    baseline = float("nan")
+    if clients:
+        baseline = baseline_click_ms(base, args.image_size, args.clicks)
+        print(f"in-process click (segment + to_coco): {baseline:.0f} ms")
 
     rows: list[dict[str, Any]] = []
-    server = start_server(args.image_size, max_images=16)
+    server = start_server(args.image_size, max_images=16) if clients else None
     try:
-        for think in thinks:
+        for think in thinks if server else []:
             for n in clients:
                 row = click_phase(server, base, n, args.clicks, think, deadline)
                 row["in_process_ms"] = baseline
@@ -339,7 +341,8 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     memory: dict[str, Any] = {}
     if args.images:
         server = start_server(args.image_size, max_images=16)
@@ -348,8 +351,8 @@ def main() -> None:
         finally:
             server.stop()
     report(
-        "bench_serve",
-        [{k: v for k, v in r.items() if k != "first_error"} for r in rows],
+        "bench_serve" if rows else "bench_serve_memory",
+        [{k: v for k, v in r.items() if k != "first_error"} for r in rows] or [memory],
         meta={
             "photo": args.photo.name,
             "image_size": args.image_size or 1024,
