@@ -185,3 +185,32 @@ def test_video_session_equals_track(serve: Any, shared: Path) -> None:
         assert [decode_rle(a["segmentation"]).sum() for a in got["annotations"]] == [
             decode_rle(a["segmentation"]).sum() for a in exp
         ]
+
+
+@pytest.mark.parametrize("name", ["efficientsam", "sameo-amodal"])  # sam2: test_serve_api
+def test_image_state_snapshots_replace_the_encoder(name: str) -> None:
+    """What the server's embedding cache relies on: after another image was set, restoring
+    an image's snapshot gives the same masks as embedding it again, with no encoder pass."""
+    from zoo.specs import Task
+
+    model = load_or_skip(name, "set_image")
+    if not getattr(model, "image_state_attrs", ()):
+        pytest.skip(f"{name} declares no image_state_attrs (no cached embeddings in zoo serve)")
+    a, b = synthetic_image(120, 160, seed=1), synthetic_image(120, 160, seed=2)[::-1].copy()
+    boxes = [[20.0, 20.0, 90.0, 80.0]]
+
+    def run() -> Any:
+        if Task.AMODAL in model.tasks:
+            return model.segment_amodal(None, np.asarray(boxes))
+        return model.segment(None, {"boxes": boxes})
+
+    model.set_image(a)
+    snap = model.image_state()
+    first = run().to_coco(1)
+    model.set_image(b)
+    other = run().to_coco(1)  # the model now answers for b ...
+    assert [x["segmentation"] for x in other] != [x["segmentation"] for x in first]
+    model.restore_image_state(snap)  # ... and for a again, without seeing a's pixels
+    again = run().to_coco(1)
+    assert [x["segmentation"] for x in again] == [x["segmentation"] for x in first]
+    assert [x["score"] for x in again] == pytest.approx([x["score"] for x in first], abs=1e-6)

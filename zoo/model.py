@@ -127,7 +127,8 @@ class ZooModel:
         """A snapshot of the current image's embedding (``None``: not declared, or no image).
 
         The snapshot holds references, not copies: ``set_image`` must *replace* these
-        attributes for a new image (as every zoo model does), never write into them.
+        attributes for a new image (as every zoo model does), never write into them. It
+        belongs to the device the model was on when it was taken.
         """
         if not self.image_state_attrs:
             return None

@@ -140,7 +140,7 @@ class Service:
         limits["embedding"] = config.max_images
         self.cache = LRUCache(config.max_cache_bytes, limits, on_evict=self._evicted)
         self._tmp = Path(tempfile.mkdtemp(prefix="zoo-serve-"))
-        self.counters = {"embeddings_computed": 0, "embeddings_reused": 0, "requests": 0}
+        self.counters = {"embeddings_computed": 0, "embeddings_reused": 0, "segment_requests": 0}
         self._counter_lock = threading.Lock()
 
     def close(self) -> None:
@@ -295,7 +295,8 @@ class Service:
         slot.current_image = None  # a failing set_image leaves no stale claim behind
         model.set_image(image.pixels)
         self._count("embeddings_computed")
-        snapshot = model.image_state() if callable(getattr(model, "image_state", None)) else None
+        can_restore = callable(getattr(model, "restore_image_state", None))
+        snapshot = model.image_state() if can_restore and hasattr(model, "image_state") else None
         if snapshot is not None:
             # larger than the whole budget: keep serving, just uncached
             with contextlib.suppress(ApiError):
@@ -364,7 +365,7 @@ class Service:
     ) -> dict[str, Any]:
         from zoo.prompts import Prompts
 
-        self._count("requests")
+        self._count("segment_requests")
         image = self.image(image_id)
         slot = self.slot(model, Task.PROMPTABLE, "segment")
         parsed = Prompts.from_json(prompts)
