@@ -357,6 +357,7 @@ def test_health_models_card_and_docs(sam2: TestClient) -> None:
         "/v1/videos/{video_id}/track",
     ):
         assert path in spec["paths"], path
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]  # /docs can send the token
     docs = sam2.get("/docs").text
     assert "/docs-static/swagger-ui-bundle.js" in docs  # served here: no CDN needed
     assert sam2.get("/docs-static/swagger-ui-bundle.js").status_code == 200

@@ -11,8 +11,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Security, UploadFile
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from zoo.serve.errors import ApiError, body, from_zoo_error
@@ -52,7 +53,10 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
 
 
 def build_router() -> APIRouter:
-    api = APIRouter(prefix="/v1", responses=ERRORS)
+    # The token is enforced by GuardMiddleware before any body is read; this no-op security
+    # dependency only declares it in the OpenAPI schema, so /docs offers "Authorize".
+    bearer = HTTPBearer(auto_error=False, description="the server's --token")
+    api = APIRouter(prefix="/v1", responses=ERRORS, dependencies=[Security(bearer)])
 
     @api.get("/models", summary="Every model served (the rows of `zoo list --json`)")
     async def models(request: Request) -> list[dict[str, Any]]:
