@@ -385,6 +385,30 @@
     canvas.style.height = Math.floor(canvas.height * s) + "px";
   }
 
+  // Each mask's score, in its colour, at the top-left corner of its bounding box.
+  function drawScores(g, scale) {
+    const size = Math.max(11, Math.round(13 * scale));
+    g.font = `600 ${size}px system-ui, sans-serif`;
+    g.textBaseline = "top";
+    const placed = [];
+    const hits = (r) => placed.some((q) => r.x < q.x + q.w && q.x < r.x + r.w && r.y < q.y + q.h && q.y < r.y + r.h);
+    for (const o of state.objects) {
+      if (!o.annotation || o.score === null || o.score === undefined) continue;
+      const [bx, by] = o.annotation.bbox;
+      const text = `${o.n} · ${o.score.toFixed(2)}`;
+      const w = g.measureText(text).width + size * 0.8;
+      const h = size * 1.5;
+      const x = Math.min(Math.max(0, bx), canvas.width - w);
+      let y = Math.min(Math.max(0, by - h), canvas.height - h);
+      while (hits({ x, y, w, h }) && y + h < canvas.height) y += h + 2; // masks sharing a corner
+      placed.push({ x, y, w, h });
+      g.fillStyle = `rgba(${o.color.join(",")},0.92)`;
+      g.fillRect(x, y, w, h);
+      g.fillStyle = "#ffffff";
+      g.fillText(text, x + size * 0.4, y + size * 0.25);
+    }
+  }
+
   function displayScale() {
     const rect = canvas.getBoundingClientRect();
     return rect.width ? canvas.width / rect.width : 1;
@@ -397,6 +421,7 @@
     for (const o of state.objects) if (o.layer) ctx.drawImage(o.layer, 0, 0);
     const scale = displayScale();
     drawPrompts(ctx, scale);
+    drawScores(ctx, scale);
     if (state.drag && state.drag.moved) {
       const d = state.drag;
       ctx.lineWidth = Math.max(2, 2 * scale);
