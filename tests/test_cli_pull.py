@@ -247,7 +247,7 @@ def test_no_weights_message_fits_the_surface() -> None:
     from zoo.registry import get_registry
 
     pulled = run_zoo("pull", "sameo-amodal:vitt")
-    assert_user_error(pulled, "no registered weights", "nothing to pull")
+    assert_user_error(pulled, "no registered decoder", "nothing to pull")
     assert "--checkpoint" not in pulled.stderr and "weights='random'" not in pulled.stderr
 
     with cli_surface(), pytest.raises(WeightsError) as on_cli:

@@ -77,7 +77,7 @@ def _human_params(n: int | None) -> str:
 
 def _is_cached(v: Any) -> bool | None:
     """True when *every* file of the variant is in a cache; None when it has none."""
-    if not v.checkpoints:
+    if not v.checkpoints or v.unpublished:
         return None
     from zoo import weights
 
@@ -113,6 +113,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
                 "size": f.size,
                 "same_as": f.same_as,
                 "optional": f.optional,
+                "published": f.published,
+                "note": f.note,
             }
             for k, f in v.checkpoints.items()
         },
@@ -126,6 +128,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
 def _size_cell(r: dict[str, Any]) -> str:
     if not r["files"]:
         return "-" if not r["requires_weights"] else "none"
+    if not all(f["published"] for f in r["files"].values()):
+        return "unpubl."
     return _human_size(r["size"], "unknown")
 
 
@@ -200,6 +204,25 @@ def _options_rows(fam: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _print_options(options: list[dict[str, Any]]) -> None:
+    """Options as a definition list that reads well at 80 columns and in a pipe:
+    ``--flag TYPE (commands; default: X)`` then the help, wrapped and indented."""
+    import textwrap
+
+    width = max(40, min(console.width, 100))
+    console.print("[bold]options[/] (family-specific; `zoo info NAME --json` lists every field)")
+    for o in options:
+        flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
+        meta = ", ".join(o["commands"])
+        if o["default"] not in (None, False):
+            meta += f"; default {o['default']}"
+        if o["aliases"]:
+            meta += f"; also {', '.join(o['aliases'])}"
+        console.print(f"  [cyan]{escape(flag)}[/]  [dim]({escape(meta)})[/]", highlight=False)
+        for line in textwrap.wrap(o["help"], width - 6):
+            console.print(f"      {escape(line)}", highlight=False)
+
+
 @app.command("info")
 def info_cmd(
     name: Annotated[str, typer.Argument(help="Model name, e.g. sam2:tiny.")],
@@ -234,6 +257,10 @@ def info_cmd(
         files = row["files"]
         for key, f in files.items():
             label = f"file {key}" if len(files) > 1 or key != "model" else "weights"
+            if not f["published"]:
+                note = f" ({escape(f['note'])})" if f["note"] else ""
+                lines.append(f"{label}: not published{note}; use --checkpoint")
+                continue
             extra = f"  (same file as {f['same_as']})" if f["same_as"] else ""
             extra += "  (fetched only when needed)" if f["optional"] else ""
             lines += [
@@ -268,18 +295,7 @@ def info_cmd(
     lines.append(f"plugin:  {fam.source}")
     console.print(Panel("\n".join(lines), title="zoo info", expand=False))
     if options:
-        t = Table(title="options (zoo run/eval/train/batch)", title_justify="left")
-        t.add_column("option", no_wrap=True)
-        t.add_column("default")
-        t.add_column("for")
-        t.add_column("meaning")
-        for o in options:
-            default = "-" if o["default"] is None else str(o["default"])
-            flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
-            if o["aliases"]:
-                flag += " (" + ", ".join(o["aliases"]) + ")"
-            t.add_row(escape(flag), escape(default), ",".join(o["commands"]), escape(o["help"]))
-        console.print(t)
+        _print_options(options)
     if card and card.zoo.reported_metrics:
         t = Table(
             title="metrics reported by the authors (not re-measured by sam-zoo)",
@@ -455,7 +471,10 @@ def _dispatch(
         )
     else:
         fn = import_string(ref)
-    values = parse_options(fam, command, parse_extras(list(ctx.args)), core_runner=core)
+    given: set[str] = set()
+    values = parse_options(
+        fam, command, parse_extras(list(ctx.args)), core_runner=core, given=given
+    )
     rc = RunContext(
         name=variant.name if variant else fam.name,
         family=fam,
@@ -465,6 +484,7 @@ def _dispatch(
         values=values,
         as_json=as_json,
         console=err_console,
+        explicit=given,
     )
     report = fn(rc)
     if str(options.get("weights") or "") == RANDOM and not as_json:

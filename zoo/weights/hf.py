@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, install_hint
 from zoo.weights.env import (
     HF_DEFAULT_ENDPOINT,
     HUB_TRIES,
@@ -276,7 +276,7 @@ def resolve_hf(request: ResolveRequest) -> ResolvedFile:
     except ImportError as exc:
         raise WeightsError(
             f"{uri} is on the Hugging Face Hub, which needs huggingface_hub: "
-            "pip install huggingface-hub"
+            f"{install_hint('huggingface-hub')}"
         ) from exc
     cache = str(hf_cache_dir())
     found = huggingface_hub.try_to_load_from_cache(

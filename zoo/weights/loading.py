@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, install_hint
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -61,7 +61,7 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
         try:
             from safetensors.torch import load_file
         except ImportError as exc:
-            raise WeightsError(f"{p} is a safetensors file: pip install safetensors") from exc
+            raise WeightsError(f"{p} is a safetensors file: {install_hint('safetensors')}") from exc
         try:
             return load_file(str(p), device="cpu")
         except Exception as exc:

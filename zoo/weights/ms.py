@@ -15,15 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, install_hint
 from zoo.weights.env import cache_dir, ms_cache_dir
-from zoo.weights.messages import offline_error, offline_reason
+from zoo.weights.messages import checkpoint_fix, offline_error, offline_reason
 from zoo.weights.request import ResolvedFile, ResolveRequest
 from zoo.weights.store import index_hit, record_external, unlink
 from zoo.weights.uris import parse_ms_uri
 from zoo.weights.verify import sha256_file, verify_file
 
 logger = logging.getLogger(__name__)
+
+
+#: What the ModelScope client must be (the opseg-shadow distribution depends on it).
+MODELSCOPE_REQUIREMENT = "modelscope>=1.10"
 
 
 def ms_index_key(uri: str, pattern: str | None) -> str:
@@ -74,7 +78,8 @@ def resolve_ms(request: ResolveRequest) -> ResolvedFile:
     except ImportError as exc:
         raise WeightsError(
             f"{uri} is hosted on ModelScope, which needs the modelscope package: "
-            "pip install modelscope (or pip install 'sam-zoo[modelscope]')"
+            f"{install_hint(MODELSCOPE_REQUIREMENT)}"
+            + (f" (or {fix})" if (fix := checkpoint_fix()) else "")
         ) from exc
 
     stores = [cache_dir(), ms_cache_dir()]

@@ -107,6 +107,7 @@ def zoo_register_families(register: RegisterFamily) -> None:
             ),
             variants=VARIANTS,
             options=OPTIONS,
+            dtypes=["float32", "bfloat16", "float16"],
             license="Apache-2.0",
         )
     )

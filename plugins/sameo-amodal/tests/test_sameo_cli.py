@@ -202,7 +202,11 @@ def test_info_lists_the_options_and_no_weights(zoo_cli: Any) -> None:
     assert opts["--epochs"]["default"] == 10 and opts["--epochs"]["commands"] == ["train"]
     assert opts["--embed-cache"]["type"] == "auto|memory|disk|off"
     assert info["card"]["zoo"]["family"] == "sameo-amodal"
-    assert info["weights"] is None and info["files"] == {}
+    assert info["weights"] is None and info["files"]["decoder"]["published"] is False
+    assert info["files"]["base"]["optional"] and info["files"]["base"]["same_as"] == (
+        "efficientsam:vitt"
+    )
+    assert info["size"] is None and info["cached"] is None
 
 
 def test_option_defaults_are_the_python_api_defaults() -> None:

@@ -254,7 +254,7 @@ def load_into(
             fix = hint(
                 "run it as the trained variant it came from (`zoo run sameo-amodal:NAME`), "
                 "whose base file is declared",
-                f"pass checkpoint={{'model': {str(path)!r}, 'base': 'efficient_sam_{base}.pt'}}",
+                f"pass checkpoint={{'decoder': {str(path)!r}, 'base': 'efficient_sam_{base}.pt'}}",
             )
             raise WeightsError(
                 f"checkpoint {path} holds only SAMEO's decoder and {model_name} declares no "

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from zoo_efficientsam.model import EfficientSam
 
-from zoo.errors import InputError, WeightsError, hint
+from zoo.errors import InputError, hint
 from zoo.io.images import image_fingerprint
 from zoo.loading import LoadContext
 from zoo.model import ZooModel
@@ -75,13 +75,7 @@ class SameoModel(ZooModel):
         else EfficientSAM's 1024.
         """
         base = check_base(base or ctx.family.default_tag)
-        path = ctx.path()
-        if path is None and not ctx.random:  # only a named file (e.g. base=) was given
-            fix = hint(
-                "pass --checkpoint PATH to a SAMEO checkpoint",
-                "pass checkpoint={'model': SAMEO_CHECKPOINT, ...}",
-            )
-            raise WeightsError(f"{ctx.name} needs a SAMEO decoder checkpoint; {fix}")
+        path = ctx.path()  # the decoder (an unpublished one is a one-line error in the core)
         ckpt = read_checkpoint(path) if path is not None else None
         trained_at = ckpt.image_size if ckpt is not None else None
         if image_size is not None and trained_at is not None and int(image_size) != trained_at:

@@ -4,13 +4,11 @@ Imports nothing heavy (specs, strings and the torch-free :mod:`zoo_sameo.config`
 trained with ``zoo train sameo-amodal`` are found by the core's local-variant scanner
 (``$ZOO_HOME/local/sameo-amodal/<name>/variant.json``), not here.
 
-Why the two registered variants declare no file: SAMEO's authors published no weights.
-A variant with a decoder file (a trained one) declares ``{"decoder": ..., "base":
-WeightsSpec(same_as="efficientsam:<base>", optional=True)}``; the published architectures
-cannot declare ``decoder`` (a file needs a source), and declaring only ``base`` would make
-it their *primary* file, so ``--checkpoint PATH`` would replace the EfficientSAM base
-instead of loading a SAMEO checkpoint, and ``zoo list`` would call a model with no decoder
-``cached``.
+Every SAMEO variant declares two files: ``decoder`` (its primary file, the one
+``--checkpoint PATH`` replaces) and ``base``, the EfficientSAM checkpoint its encoder comes
+from (``same_as="efficientsam:<base>"``, optional: only resolved when a decoder checkpoint
+lacks the encoder). SAMEO's authors published no decoder, so the registered variants mark it
+``published=False``: `zoo list` says so, and loading them asks for a checkpoint in one line.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
 from . import FAMILY
 from .config import BASES, EMBED_CACHE_MODES, TrainConfig
@@ -193,7 +191,15 @@ OPTIONS = [
 
 def _variant(tag: str, params: int, description: str) -> VariantSpec:
     return VariantSpec(
-        family=FAMILY, tag=tag, params=params, config={"base": tag}, description=description
+        family=FAMILY,
+        tag=tag,
+        params=params,
+        config={"base": tag},
+        description=description,
+        checkpoints={
+            "decoder": WeightsSpec(published=False),  # why: the family's weights_note
+            "base": WeightsSpec(same_as=f"efficientsam:{tag}", optional=True),
+        },
     )
 
 
@@ -216,6 +222,7 @@ def zoo_register_families(register: RegisterFamily) -> None:
             evaluator="zoo_sameo.cli:evaluate",
             trainer="zoo_sameo.cli:train",
             options=OPTIONS,
+            dtypes=["float32", "bfloat16", "float16"],
             conformance={"image_size": 256},
             weights_note=(
                 "the SAMEO authors published none; train a decoder with "
