@@ -46,6 +46,8 @@ class EfficientSamModel(ZooModel):
     """
 
     tasks = (Task.PROMPTABLE,)
+    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
+    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
 
     def __init__(self, model: EfficientSam, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         if max_batch < 1:

@@ -26,6 +26,7 @@ from .build import build_sam2_model
 
 class Sam2Model(ZooModel):
     tasks = (Task.PROMPTABLE,)
+    image_state_attrs = ("_features", "_orig_hw", "_fingerprint")
 
     def __init__(self, model: Any, *, mask_threshold: float = 0.0) -> None:
         from sam2.utils.transforms import SAM2Transforms

@@ -42,6 +42,8 @@ class SameoModel(ZooModel):
     """EfficientSAM encoder + prompt encoder (frozen) and SAMEO's amodal mask decoder."""
 
     tasks = (Task.AMODAL,)
+    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
+    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
 
     def __init__(
         self, model: EfficientSam, *, base: str, image_size: int, max_batch: int | None = None
