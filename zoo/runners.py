@@ -168,6 +168,15 @@ class RunContext:
             if o.model and o.name in self.explicit and o.name in self.values
         }
 
+    def model_settings(self) -> dict[str, Any]:
+        """Every ``model=True`` option's effective value (given or declared default): what
+        a run records in ``run.json``."""
+        return {
+            o.name: self.values[o.name]
+            for o in self.family.options
+            if o.model and o.name in self.values
+        }
+
     def load_model(self, name: str | None = None, **config: Any) -> Any:
         """Load this command's model (resolved once, by the CLI), or another by ``name``."""
         from zoo.loading import load, load_resolved

@@ -364,7 +364,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
                 "video": str(video),
                 "prompt_frame": frame,
                 "objects": [_describe(o) for o in objects],
-                "options": {k: ctx.opt(k) for k in ctx.model_options()},
+                "options": ctx.model_settings(),
                 "images": images,
                 "categories": [{"id": 1, "name": "object"}],
                 "empty_frames": empty,
@@ -585,7 +585,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 {
                     **report,
                     "dataset": str(dataset),
-                    "options": {k: ctx.opt(k) for k in ctx.model_options()},
+                    "options": ctx.model_settings(),
                     "provenance": provenance.record(),
                     "test_mode": provenance.is_random,
                 },
