@@ -331,3 +331,67 @@ def test_same_command_same_bytes(tmp_path: Path) -> None:
         "1",
     )
     assert (other / "results.json").read_bytes() != outs[0]["results.json"]
+
+
+class _Evil:
+    """A pickle that would run code when loaded: checkpoints must never execute it."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:  # pragma: no cover - never runs
+        return (print, ("pwned",))
+
+
+def _bad_run_inputs(tmp: Path, image: Path) -> dict[str, list[str]]:
+    import pickle
+
+    evil = tmp / "evil.pt"
+    evil.write_bytes(pickle.dumps({"model": _Evil()}))
+    box = ["--boxes", "5,5,40,40"]
+    random = ["--weights", "random"]
+    return {
+        "missing image": ["--image", str(tmp / "nope.jpg"), *box, *random],
+        "bad box": ["--image", str(image), "--boxes", "5,5,1", *random],
+        "box outside": ["--image", str(image), "--boxes", "0,0,900,900", *random],
+        "no prompt": ["--image", str(image), *random],
+        "cuda without cuda": ["--image", str(image), *box, *random, "--device", "cuda"],
+        "malicious checkpoint": ["--image", str(image), *box, "--checkpoint", str(evil)],
+        "hub unreachable offline": ["--image", str(image), *box],
+        "bad option value": ["--image", str(image), *box, *random, "--image-size", "big"],
+        "unknown option": ["--image", str(image), *box, *random, "--pathways", "3"],
+        "bad format": ["--image", str(image), *box, *random, "--format", "tiff"],
+        "bad dtype": ["--image", str(image), *box, *random, "--dtype", "int8"],
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing image",
+        "bad box",
+        "box outside",
+        "no prompt",
+        "cuda without cuda",
+        "malicious checkpoint",
+        "hub unreachable offline",
+        "bad option value",
+        "unknown option",
+        "bad format",
+        "bad dtype",
+    ],
+)
+def test_failed_run_leaves_no_out_folder(
+    image: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11.2: every bad input is refused before anything is created - no --out, not
+    even its missing parent (and a malicious pickle is refused, never run)."""
+    import torch
+
+    if case == "cuda without cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    args = _bad_run_inputs(tmp_path, image)[case]
+    out = tmp_path / "parent" / "out"
+    proc = run_zoo("run", "sam2:tiny", "--device", "cpu", *args, "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "pwned" not in proc.stdout + proc.stderr
+    assert "\n" not in proc.stderr.strip() and "Traceback" not in proc.stderr
+    assert not (tmp_path / "parent").exists()
