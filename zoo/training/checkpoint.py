@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def save_state(path: Path, state: dict[str, Any]) -> Path:
 def load_state(path: Path, *, what: str = "training state") -> dict[str, Any]:
     """Read a state written by :func:`save_state` without unpickling code."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a refused pickle gets our one line, not torch's notes
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"no {what} at {path}; start a new run without --resume") from None
     except Exception as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,9 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
     import torch
 
     try:
-        return torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a refused pickle gets our one line, not torch's notes
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         message = str(exc)
         if "weights only" not in message.lower() and "weights_only" not in message.lower():
