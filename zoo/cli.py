@@ -662,6 +662,11 @@ def train_cmd(
     _dispatch("train", name, ctx, opts, as_json)
 
 
+from zoo.batch.cli import register as _register_batch  # noqa: E402  (typer only, no torch)
+
+_register_batch(app)
+
+
 # --------------------------------------------------------------------------- plugins / doctor
 
 

@@ -71,8 +71,13 @@ class Item:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"key": self.key, "uri": self.uri, "video": self.video, "row": self.row,
-             "error": self.error},
+            {
+                "key": self.key,
+                "uri": self.uri,
+                "video": self.video,
+                "row": self.row,
+                "error": self.error,
+            },
             separators=(",", ":"),
         )
 
@@ -113,8 +118,18 @@ def item_from_row(row: dict[str, Any], position: int, base: str | None, where: s
                 raise ValueError
         except (TypeError, ValueError):
             problems.append("image_id is not a non-negative integer")
-    for k in ("prompts", "boxes", "points", "labels", "category_ids", "scores", "objects",
-              "shadows", "intrinsics", "vocabulary"):
+    for k in (
+        "prompts",
+        "boxes",
+        "points",
+        "labels",
+        "category_ids",
+        "scores",
+        "objects",
+        "shadows",
+        "intrinsics",
+        "vocabulary",
+    ):
         if isinstance(row.get(k), str) and k not in ("intrinsics", "vocabulary"):
             try:  # Parquet and CSV-made manifests often carry JSON as text
                 row[k] = json.loads(row[k])

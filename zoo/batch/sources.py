@@ -136,8 +136,12 @@ class Source:
                         raise ValueError("not a JSON object")
                 except ValueError as exc:
                     msg = getattr(exc, "msg", str(exc))
-                    yield Item(position, "", self.video,
-                               error=f"{self.location} row {position}: not valid JSON ({msg})")
+                    yield Item(
+                        position,
+                        "",
+                        self.video,
+                        error=f"{self.location} row {position}: not valid JSON ({msg})",
+                    )
                     continue
                 yield self._with_task_video(item_from_row(row, position, self.base, self.location))
 
@@ -155,13 +159,16 @@ class Source:
             ) from None
         try:
             if scheme_of(self.location):
-                from .remote import read_bytes
                 import pyarrow as pa
+
+                from .remote import read_bytes
 
                 return pq.ParquetFile(pa.BufferReader(read_bytes(self.location)))
             return pq.ParquetFile(self.location)
         except (OSError, ValueError) as exc:
-            raise InputError(f"--input {self.location} is not a readable Parquet file ({exc})")
+            raise InputError(
+                f"--input {self.location} is not a readable Parquet file ({exc})"
+            ) from None
 
     def _parquet(self) -> Iterator[Item]:
         pf = self._parquet_file()
@@ -193,8 +200,11 @@ class Source:
                 cats.append(int(ann.get("category_id", 1)))
                 if score is not None:
                     scores.append(float(score))
-            row: dict[str, Any] = {"file_name": str(entry["file_name"]), "boxes": boxes,
-                                   "category_ids": cats}
+            row: dict[str, Any] = {
+                "file_name": str(entry["file_name"]),
+                "boxes": boxes,
+                "category_ids": cats,
+            }
             if scores and len(scores) == len(boxes):
                 row["scores"] = scores
             yield Item(image_id, uri, self.video, row, error)
@@ -258,7 +268,7 @@ class _TextFile:
 
             self._cm = open_remote(self.location, "rb")
             return io.TextIOWrapper(self._cm.__enter__(), encoding="utf-8")
-        self._cm = open(self.location, encoding="utf-8")  # noqa: SIM115
+        self._cm = open(self.location, encoding="utf-8")
         return self._cm.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
@@ -333,7 +343,7 @@ def _check_first_jsonl(src: Source) -> None:
             "object a line"
         ) from None
     if not isinstance(row, dict):
-        raise InputError(f"--input {src.location}: rows must be JSON objects like {{\"image\": ...}}")
+        raise InputError(f'--input {src.location}: rows must be JSON objects like {{"image": ...}}')
     check_columns(list(row), f"--input {src.location}")
 
 

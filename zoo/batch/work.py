@@ -12,6 +12,7 @@ signature takes them; ``model=True`` ones went to ``zoo.load`` already.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -46,10 +47,8 @@ class Prepared:
 
     def cleanup(self) -> None:
         for p in self.temp_files:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(p)
-            except OSError:
-                pass
         self.image = None
 
 
@@ -157,9 +156,9 @@ class ItemRunner:
                 vals = list(row[key])
                 if len(vals) != n:
                     raise InputError(f"{len(vals)} {key} for {n} prompts; give one per box")
-                prep.inputs[key] = [int(v) for v in vals] if key == "category_ids" else [
-                    float(v) for v in vals
-                ]
+                prep.inputs[key] = (
+                    [int(v) for v in vals] if key == "category_ids" else [float(v) for v in vals]
+                )
         if self.task is Task.AMODAL:
             boxes = prompts.boxes
             if boxes is None:
@@ -177,8 +176,9 @@ class ItemRunner:
         if t is Task.PROMPTABLE:
             if self.plan.everything is not None:
                 return [self.model.segment_everything(prep.image, **self.plan.everything)]
-            res = self.method(prep.image, inp["prompts"], multimask=self.plan.multimask,
-                              **self._kwargs)
+            res = self.method(
+                prep.image, inp["prompts"], multimask=self.plan.multimask, **self._kwargs
+            )
             if res.low_res_logits is not None:  # 256 KB of floats per mask: not a batch output
                 res = res.model_copy(update={"low_res_logits": None})
             if "category_ids" in inp and res.category_ids is None:
@@ -194,8 +194,9 @@ class ItemRunner:
             return [self.method(prep.image, inp["prompts"], **self._kwargs)]
         if t is Task.RGBD:
             return [
-                self.method(prep.image, inp["depth"], inp["intrinsics"], inp["vocabulary"],
-                            **self._kwargs)
+                self.method(
+                    prep.image, inp["depth"], inp["intrinsics"], inp["vocabulary"], **self._kwargs
+                )
             ]
         return list(self.method(inp["frames"], inp["prompts"], **self._kwargs))
 
@@ -210,8 +211,10 @@ class ItemRunner:
         if self.task is Task.SHADOW:
             return ShadowResult(instances=[], image_size=(h, w), provenance=prov)
         return SegmentationResult(
-            masks=np.zeros((0, h, w), dtype=bool), scores=np.zeros(0, dtype=np.float32),
-            image_size=(h, w), provenance=prov,
+            masks=np.zeros((0, h, w), dtype=bool),
+            scores=np.zeros(0, dtype=np.float32),
+            image_size=(h, w),
+            provenance=prov,
         )
 
 
