@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -20,6 +21,8 @@ from zoo.errors import InputError
 from .remote import read_bytes, scheme_of
 
 __all__ = ["DEFAULT_MAX_PIXELS", "decode_image"]
+
+_OPEN_LOCK = threading.Lock()
 
 #: 100 megapixels: a 10000x10000 scan passes, a decompression bomb does not.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -39,7 +42,12 @@ def decode_image(uri: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)  # reads the header only
+            with _OPEN_LOCK:  # our own limit replaces Pillow's for this header read only
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    im = Image.open(source)  # reads the header only
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
         with im:
             w, h = im.size
             if w * h > max_pixels:
