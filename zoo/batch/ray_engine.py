@@ -79,21 +79,29 @@ class BatchActor:
         return rows
 
 
-def _stage(items: Iterator[Item], layout: Layout | None, folder: Path) -> Iterator[Status | int]:
-    """Write pending items as Parquet parts; yield skip statuses, then the count staged."""
+def _stage(
+    items: Iterator[Item], layout: Layout | None, folder: Path, first: int
+) -> Iterator[Status | int]:
+    """Write pending items as Parquet parts; yield skip statuses, then the count staged.
+
+    Ray Data makes one block per file, and blocks are what actors share out: parts start
+    at ``first`` rows and double up to :data:`STAGE_ROWS`, so a short run still feeds every
+    actor and a long one does not make a million files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[str] = []
     part = staged = 0
+    size = max(1, first)
 
     def flush() -> None:
-        nonlocal part, rows
+        nonlocal part, rows, size
         if rows:
             pq.write_table(pa.table({"item": rows}), folder / f"part-{part:05d}.parquet")
             part += 1
             rows = []
+            size = min(STAGE_ROWS, size * 2)
 
     for item in items:
         if layout is not None and layout.is_done(item.key):
@@ -101,10 +109,11 @@ def _stage(items: Iterator[Item], layout: Layout | None, folder: Path) -> Iterat
             continue
         rows.append(item.to_json())
         staged += 1
-        if len(rows) >= STAGE_ROWS:
+        if len(rows) >= size:
             flush()
     flush()
     yield staged
+    yield -part  # the number of parts, negated (the caller tells the two apart)
 
 
 def _init_ray(address: str | None, num_cpus: int | None) -> bool:
@@ -126,6 +135,17 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
     return True
+
+
+def _actor_cpus(workers: int, gpus: bool) -> float:
+    """CPUs each actor reserves: a GPU actor needs one; CPU actors share the cluster but
+    leave one CPU to Ray Data's read tasks (else a full pool waits for reads forever)."""
+    import ray
+
+    if gpus:
+        return 1.0
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    return max(0.1, min(1.0, (total - 1.0) / max(1, workers))) if total > 1 else 0.5
 
 
 def run_ray(
@@ -153,22 +173,24 @@ def run_ray(
     if folder.exists():
         shutil.rmtree(folder)
     try:
-        staged = 0
-        for st in _stage(items, layout, folder):
-            if isinstance(st, int):
+        staged = parts = 0
+        for st in _stage(items, layout, folder, batch_size):
+            if isinstance(st, Status):
+                yield st
+            elif st >= 0:
                 staged = st
             else:
-                yield st
+                parts = -st
         if staged == 0:
             return
-        ds = ray.data.read_parquet(str(folder))
+        ds = ray.data.read_parquet(str(folder), override_num_blocks=parts)
         ds = ds.map_batches(
             BatchActor,
             fn_constructor_kwargs={"plan_dict": plan.to_dict(), "device": "cuda" if gpus else None},
             batch_size=batch_size,
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_gpus=1 if gpus else 0,
-            num_cpus=1,
+            num_cpus=_actor_cpus(workers, gpus),
             batch_format="numpy",
         )
         for row in ds.iter_rows():
