@@ -26,7 +26,7 @@ import numpy as np
 
 from zoo.hookspecs import hookimpl
 from zoo.model import ZooModel
-from zoo.specs import FamilySpec, OptionSpec, Task
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec
 from zoo.tasks import (AmodalInstance, AmodalResult, RGBDResult, SegmentationResult,
                        ShadowInstance, ShadowResult, VideoFrameResult, as_prompts,
                        as_shadow_prompts)
@@ -157,9 +157,9 @@ class ToyVideo(Toy):
 
 
 def _fam(name, task_list, cls, options=()):
-    return FamilySpec(name=name, tasks=task_list, loader=f"toy_zoo:{cls}", card=None,
-                      default_tag=None, license="MIT", requires_weights=False,
-                      options=list(options))
+    return FamilySpec(name=name, tasks=task_list, loader=f"toy_zoo:{cls}",
+                      default_tag="v1", license="MIT", requires_weights=False,
+                      variants=[VariantSpec(family=name, tag="v1")], options=list(options))
 
 
 @hookimpl

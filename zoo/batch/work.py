@@ -106,12 +106,14 @@ class ItemRunner:
             raise
 
     def _boxes_row(self, item: Item) -> dict[str, Any]:
-        """The item's own columns, else its detections, else the fixed prompts."""
+        """``--detections`` for this item's id, else its own columns (else: fixed prompts).
+
+        Detections replace the boxes a COCO ``--input`` carries (its annotations)."""
         row = item.row
-        if any(k in row for k in ("prompts", "boxes", "points", "objects", "shadows")):
-            return row
         if self._detections is not None:
             return self._detections.get(item.key, {"boxes": []})
+        if any(k in row for k in ("prompts", "boxes", "points", "objects", "shadows")):
+            return row
         return {}
 
     def _prompts(self, item: Item, prep: Prepared) -> Any:
