@@ -228,9 +228,9 @@ def prepare(
 
         gpus = resolve_device(device).startswith("cuda")
         plan.device = "cuda" if gpus else "cpu"
-    plan.torch_threads = threads_for(workers) if not gpus and engine == "local" else None
-    if engine == "ray" and not address and not gpus:
-        plan.torch_threads = threads_for(workers) if workers > 1 else None
+    plan.torch_threads = None
+    if not gpus and (engine == "local" or not address):  # this machine's cores, shared out
+        plan.torch_threads = threads_for(workers)
     model = None
     if engine == "local" and workers == 1:
         model = plan.load_model()  # a bad checkpoint fails here, before --out exists
