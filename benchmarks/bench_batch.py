@@ -68,8 +68,9 @@ def throughput_rows(tmp: Path, device: str, size: int, n: int) -> tuple[list[dic
         b = time.perf_counter()
         res = model.segment(img, {"boxes": row["boxes"]})
         c = time.perf_counter()
-        res.save(tmp / "loop" / f"{i:05d}", image=img, image_id=i + 1,
-                 file_name=Path(row["image"]).name)
+        res.save(
+            tmp / "loop" / f"{i:05d}", image=img, image_id=i + 1, file_name=Path(row["image"]).name
+        )
         d = time.perf_counter()
         stages["load"] += b - a
         stages["segment"] += c - b
@@ -79,8 +80,16 @@ def throughput_rows(tmp: Path, device: str, size: int, n: int) -> tuple[list[dic
 
     def run_batch(engine: str, out: Path) -> float:
         t = time.perf_counter()
-        for r in zoo.batch("sam2:tiny", str(manifest), out=out, engine=engine, weights="random",
-                           device=device, image_size=size, formats="coco,png,overlay"):
+        for r in zoo.batch(
+            "sam2:tiny",
+            str(manifest),
+            out=out,
+            engine=engine,
+            weights="random",
+            device=device,
+            image_size=size,
+            formats="coco,png,overlay",
+        ):
             assert r.ok, r.error
         return time.perf_counter() - t
 
@@ -92,24 +101,51 @@ def throughput_rows(tmp: Path, device: str, size: int, n: int) -> tuple[list[dic
         "batch_merge_s": run["timings"]["merge_s"],
     }
     rows = [
-        {"case": f"user loop, {n} items", "seconds": loop_s, "items_per_s": n / loop_s,
-         "ratio": 1.0, "goal": ""},
-        {"case": f"zoo batch local, {n} items", "seconds": local_s, "items_per_s": n / local_s,
-         "ratio": loop_s / local_s, "goal": ">= 1.3x faster"},
+        {
+            "case": f"user loop, {n} items",
+            "seconds": loop_s,
+            "items_per_s": n / loop_s,
+            "ratio": 1.0,
+            "goal": "",
+        },
+        {
+            "case": f"zoo batch local, {n} items",
+            "seconds": local_s,
+            "items_per_s": n / local_s,
+            "ratio": loop_s / local_s,
+            "goal": ">= 1.3x faster",
+        },
     ]
     try:
         import ray
 
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
         ray_s = run_batch("ray", tmp / "ray")
-        rows.append({"case": f"zoo batch ray (local cluster), {n} items", "seconds": ray_s,
-                     "items_per_s": n / ray_s, "ratio": ray_s / local_s,
-                     "goal": "<= 1.15x of local"})
+        rows.append(
+            {
+                "case": f"zoo batch ray (local cluster), {n} items",
+                "seconds": ray_s,
+                "items_per_s": n / ray_s,
+                "ratio": ray_s / local_s,
+                "goal": "<= 1.15x of local",
+            }
+        )
         ray.shutdown()
     except ImportError:
-        rows.append({"case": "ray engine", "seconds": None, "items_per_s": None,
-                     "ratio": None, "goal": "ray not installed"})
+        rows.append(
+            {
+                "case": "ray engine",
+                "seconds": None,
+                "items_per_s": None,
+                "ratio": None,
+                "goal": "ray not installed",
+            }
+        )
     return rows, where
 
 
@@ -135,27 +171,59 @@ def rss_rows(tmp: Path, device: str, size: int, counts: tuple[int, int]) -> list
             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
         )
-        cmd = [sys.executable, "-c", code, sys.executable, "-m", "zoo", "batch", "sam2:tiny",
-               "--input", str(manifest), "--out", str(tmp / f"rss-out{n}"), "--weights",
-               "random", "--device", device, "--image-size", str(size), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-c",
+            code,
+            sys.executable,
+            "-m",
+            "zoo",
+            "batch",
+            "sam2:tiny",
+            "--input",
+            str(manifest),
+            "--out",
+            str(tmp / f"rss-out{n}"),
+            "--weights",
+            "random",
+            "--device",
+            device,
+            "--image-size",
+            str(size),
+            "--no-progress",
+        ]
         t = time.perf_counter()
         kb = int(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
         peaks[n] = kb / 1024
-        out_rows.append({"case": f"peak RSS, {n} items", "seconds": time.perf_counter() - t,
-                         "items_per_s": None, "ratio": None, "goal": f"{kb / 1024:.0f} MiB"})
+        out_rows.append(
+            {
+                "case": f"peak RSS, {n} items",
+                "seconds": time.perf_counter() - t,
+                "items_per_s": None,
+                "ratio": None,
+                "goal": f"{kb / 1024:.0f} MiB",
+            }
+        )
     lo, hi = counts
-    out_rows.append({"case": f"peak RSS {hi} / {lo} items", "seconds": None, "items_per_s": None,
-                     "ratio": peaks[hi] / peaks[lo], "goal": "<= 1.1"})
+    out_rows.append(
+        {
+            "case": f"peak RSS {hi} / {lo} items",
+            "seconds": None,
+            "items_per_s": None,
+            "ratio": peaks[hi] / peaks[lo],
+            "goal": "<= 1.1",
+        }
+    )
     return out_rows
 
 
 def everything_rows(device: str, size: int, sides: tuple[int, ...]) -> list[dict]:
+    from PIL import Image
+    from zoo_sam2.everything import make_generator
+
     import zoo
     from zoo.everything import grid_everything, resolve_settings
     from zoo.io.images import load_image
-    from zoo_sam2.everything import make_generator
-
-    from PIL import Image
 
     im = Image.open(FIXTURES / "truck.jpg")
     photo = load_image(np.array(im.resize((1024, round(1024 * im.height / im.width)))))
@@ -171,31 +239,62 @@ def everything_rows(device: str, size: int, sides: tuple[int, ...]) -> list[dict
         anns = gen.generate(photo)  # the package's generator, called directly
         pkg_s = time.perf_counter() - t
         same = len(anns) == len(ours) and (
-            not anns or np.array_equal(np.stack([a["segmentation"] for a in anns]), ours.masks))
-        rows.append({"case": f"everything sam2:tiny pps={pps} (sam2 generator via zoo)",
-                     "seconds": ours_s, "items_per_s": None, "ratio": ours_s / pkg_s,
-                     "goal": f"<= 1.05x; {len(ours)} masks; identical={same}"})
-        rows.append({"case": f"everything sam2:tiny pps={pps} (SAM2AutomaticMaskGenerator)",
-                     "seconds": pkg_s, "items_per_s": None, "ratio": 1.0,
-                     "goal": f"{len(anns)} masks"})
+            not anns or np.array_equal(np.stack([a["segmentation"] for a in anns]), ours.masks)
+        )
+        rows.append(
+            {
+                "case": f"everything sam2:tiny pps={pps} (sam2 generator via zoo)",
+                "seconds": ours_s,
+                "items_per_s": None,
+                "ratio": ours_s / pkg_s,
+                "goal": f"<= 1.05x; {len(ours)} masks; identical={same}",
+            }
+        )
+        rows.append(
+            {
+                "case": f"everything sam2:tiny pps={pps} (SAM2AutomaticMaskGenerator)",
+                "seconds": pkg_s,
+                "items_per_s": None,
+                "ratio": 1.0,
+                "goal": f"{len(anns)} masks",
+            }
+        )
         t = time.perf_counter()
         grid = grid_everything(model, photo, resolve_settings(model, points_per_side=pps))
-        rows.append({"case": f"everything sam2:tiny pps={pps} (core grid)",
-                     "seconds": time.perf_counter() - t, "items_per_s": None, "ratio": None,
-                     "goal": f"{len(grid)} masks"})
+        rows.append(
+            {
+                "case": f"everything sam2:tiny pps={pps} (core grid)",
+                "seconds": time.perf_counter() - t,
+                "items_per_s": None,
+                "ratio": None,
+                "goal": f"{len(grid)} masks",
+            }
+        )
     try:
         eff = zoo.load("efficientsam:vitt", weights="random", device=device)
     except Exception as exc:
-        rows.append({"case": "everything efficientsam:vitt", "seconds": None,
-                     "items_per_s": None, "ratio": None,
-                     "goal": f"skipped: not loadable yet ({type(exc).__name__})"})
+        rows.append(
+            {
+                "case": "everything efficientsam:vitt",
+                "seconds": None,
+                "items_per_s": None,
+                "ratio": None,
+                "goal": f"skipped: not loadable yet ({type(exc).__name__})",
+            }
+        )
         return rows
     for pps in sides:
         t = time.perf_counter()
         res = eff.segment_everything(photo, points_per_side=pps)
-        rows.append({"case": f"everything efficientsam:vitt pps={pps} (core grid)",
-                     "seconds": time.perf_counter() - t, "items_per_s": None, "ratio": None,
-                     "goal": f"{len(res)} masks"})
+        rows.append(
+            {
+                "case": f"everything efficientsam:vitt pps={pps} (core grid)",
+                "seconds": time.perf_counter() - t,
+                "items_per_s": None,
+                "ratio": None,
+                "goal": f"{len(res)} masks",
+            }
+        )
     return rows
 
 
@@ -230,10 +329,19 @@ def main() -> None:
         rows += rss_rows(tmp, device, 128, (50, 500))
         rows += everything_rows(device, 512 if QUICK else 1024, (8, 16) if QUICK else (16, 32))
     note = cluster_note(where, size)
-    report("bench_batch", rows, {"device": device, "quick": QUICK, "image_size": size,
-                                 "items": n, "where_time_goes": where, "cluster_note": note,
-                                 "rusage_self_maxrss_mib":
-                                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    report(
+        "bench_batch",
+        rows,
+        {
+            "device": device,
+            "quick": QUICK,
+            "image_size": size,
+            "items": n,
+            "where_time_goes": where,
+            "cluster_note": note,
+            "rusage_self_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        },
+    )
     print("\nwhere the time goes:", json.dumps(where, indent=1))
     print("\n" + note)
 

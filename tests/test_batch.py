@@ -42,14 +42,16 @@ def model():  # one load for the module: the reference the batch outputs must eq
     return zoo.load("sam2:tiny", weights="random", device="cpu", image_size=int(SIZE))
 
 
-def _manifest(path: Path, photos: list[Path], repeat: int = 1,
-              prompts: dict[str, list] | None = None) -> Path:
+def _manifest(
+    path: Path, photos: list[Path], repeat: int = 1, prompts: dict[str, list] | None = None
+) -> Path:
     prompts = prompts or PROMPTS
     rows = []
     for r in range(repeat):
         for i, p in enumerate(photos):
-            rows.append({"image": str(p), "image_id": 1 + r * len(photos) + i,
-                         "prompts": prompts[p.name]})
+            rows.append(
+                {"image": str(p), "image_id": 1 + r * len(photos) + i, "prompts": prompts[p.name]}
+            )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -57,8 +59,17 @@ def _manifest(path: Path, photos: list[Path], repeat: int = 1,
 def test_local_engine_equals_segment_item_by_item(tmp_path: Path, photos, model) -> None:
     manifest = _manifest(tmp_path / "m.jsonl", photos)
     out = tmp_path / "out"
-    got = list(zoo.batch("sam2:tiny", str(manifest), out=out, weights="random", device="cpu",
-                         image_size=int(SIZE), formats="coco,jsonl,parquet,png"))
+    got = list(
+        zoo.batch(
+            "sam2:tiny",
+            str(manifest),
+            out=out,
+            weights="random",
+            device="cpu",
+            image_size=int(SIZE),
+            formats="coco,jsonl,parquet,png",
+        )
+    )
     assert [g.key for g in got] == [1, 2, 3] and all(g.ok for g in got)
     for g, photo in zip(got, photos, strict=True):
         ref = model.segment(str(photo), PROMPTS[photo.name])
@@ -94,9 +105,23 @@ def test_local_engine_equals_segment_item_by_item(tmp_path: Path, photos, model)
 
 def test_cli_fixed_boxes_and_rerun_skips(tmp_path: Path, photos, model) -> None:
     out = tmp_path / "out"
-    args = ("batch", "sam2:tiny", "--input", str(photos[0].parent), "--out", str(out),
-            "--boxes", "10,10,120,90", "--weights", "random", "--device", "cpu",
-            "--image-size", SIZE, "--json")
+    args = (
+        "batch",
+        "sam2:tiny",
+        "--input",
+        str(photos[0].parent),
+        "--out",
+        str(out),
+        "--boxes",
+        "10,10,120,90",
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image-size",
+        SIZE,
+        "--json",
+    )
     proc = run_zoo(*args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -119,9 +144,25 @@ def test_cli_fixed_boxes_and_rerun_skips(tmp_path: Path, photos, model) -> None:
 def test_everything_on_one_photo(tmp_path: Path, photos, model) -> None:
     photo = photos[0]
     out = tmp_path / "out"
-    proc = run_zoo("batch", "sam2:tiny", "--input", str(photo), "--out", str(out),
-                   "--everything", "--points-per-side", "4", "--weights", "random",
-                   "--device", "cpu", "--image-size", SIZE, "--format", "coco,png")
+    proc = run_zoo(
+        "batch",
+        "sam2:tiny",
+        "--input",
+        str(photo),
+        "--out",
+        str(out),
+        "--everything",
+        "--points-per-side",
+        "4",
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image-size",
+        SIZE,
+        "--format",
+        "coco,png",
+    )
     assert proc.returncode == 0, proc.stderr
     ref = model.segment_everything(str(photo), points_per_side=4)
     rec = json.loads((out / "items" / "000000" / "000000001.json").read_text())
@@ -154,8 +195,20 @@ def test_mixed_bad_manifest_exit_3(tmp_path: Path, photos) -> None:
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
     out = tmp_path / "out"
-    proc = run_zoo("batch", "sam2:tiny", "--input", str(manifest), "--out", str(out),
-                   "--weights", "random", "--device", "cpu", "--image-size", SIZE)
+    proc = run_zoo(
+        "batch",
+        "sam2:tiny",
+        "--input",
+        str(manifest),
+        "--out",
+        str(out),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image-size",
+        SIZE,
+    )
     assert proc.returncode == 3, proc.stderr
     assert "errors.jsonl" in proc.stderr
     errors = {e["key"]: e for e in map(json.loads, (out / "errors.jsonl").read_text().splitlines())}
@@ -177,15 +230,20 @@ def _huge_png(path: Path, w: int, h: int) -> None:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     row = b"\x00" + b"\x00" * ((w + 7) // 8)
     comp = zlib.compressobj(9)
     data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_input_is_one_line_and_leaves_no_out(tmp_path: Path, photos) -> None:
@@ -200,12 +258,17 @@ def test_bad_input_is_one_line_and_leaves_no_out(tmp_path: Path, photos) -> None
     weird = tmp_path / "list.xyz"
     weird.write_text("x")
     assert_user_error(run_zoo(*base, "--input", str(weird)), "unknown kind of file")
-    assert_user_error(run_zoo(*base, "--input", str(photos[0]), "--format", "coco,tiff"),
-                      "unknown --format 'tiff'")
-    assert_user_error(run_zoo(*base, "--input", str(photos[0]), "--pathways", "3"),
-                      "unknown option --pathways")
-    assert_user_error(run_zoo(*base, "--input", str(photos[0]), "--resume"), "nothing to resume"
-                      if False else "no batch run to resume")
+    assert_user_error(
+        run_zoo(*base, "--input", str(photos[0]), "--format", "coco,tiff"),
+        "unknown --format 'tiff'",
+    )
+    assert_user_error(
+        run_zoo(*base, "--input", str(photos[0]), "--pathways", "3"), "unknown option --pathways"
+    )
+    assert_user_error(
+        run_zoo(*base, "--input", str(photos[0]), "--resume"),
+        "nothing to resume" if False else "no batch run to resume",
+    )
     assert not out.exists()
 
 
@@ -213,9 +276,26 @@ def test_bad_input_is_one_line_and_leaves_no_out(tmp_path: Path, photos) -> None
 
 
 def _run_args(manifest: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "zoo", "batch", "sam2:tiny", "--input", str(manifest),
-            "--out", str(out), "--weights", "random", "--device", "cpu", "--image-size", SIZE,
-            "--format", "coco,jsonl,parquet,png,overlay", "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "zoo",
+        "batch",
+        "sam2:tiny",
+        "--input",
+        str(manifest),
+        "--out",
+        str(out),
+        "--weights",
+        "random",
+        "--device",
+        "cpu",
+        "--image-size",
+        SIZE,
+        "--format",
+        "coco,jsonl,parquet,png,overlay",
+        "--no-progress",
+    ]
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -253,8 +333,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, photos) -> Non
     full = tmp_path / "full"
     subprocess.run(_run_args(manifest, full), env=env, check=True, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_run_args(manifest, killed), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _run_args(manifest, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     items = killed / "items" / "000000"
     while time.time() < deadline:
@@ -265,8 +346,12 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, photos) -> Non
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "run.json").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run([*_run_args(manifest, killed), "--resume", "--json"], env=env,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*_run_args(manifest, killed), "--resume", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert 3 <= report["resumed_past"] < 9 and report["done_total"] == 9

@@ -9,7 +9,9 @@ import pytest
 
 import zoo
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'sam-zoo[ray]')")
+ray = pytest.importorskip(
+    "ray", reason="the ray extra is not installed (pip install 'sam-zoo[ray]')"
+)
 
 SIZE = 128
 
@@ -19,8 +21,7 @@ def ray_cluster():
     """One local cluster for the session, offline, no dashboard."""
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     if started:
         ray.shutdown()
@@ -41,14 +42,19 @@ def _merged(out: Path) -> list[tuple]:
 def test_ray_engine_equals_local(tmp_path: Path, ray_cluster) -> None:
     photos = _photos()
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("".join(
-        json.dumps({"image": str(p), "boxes": [[10, 10, 300, 200], [50, 60, 250, 400]]}) + "\n"
-        for p in photos * 2
-    ))
+    manifest.write_text(
+        "".join(
+            json.dumps({"image": str(p), "boxes": [[10, 10, 300, 200], [50, 60, 250, 400]]}) + "\n"
+            for p in photos * 2
+        )
+    )
     common = dict(weights="random", device="cpu", image_size=SIZE, formats="coco,parquet")
     local = list(zoo.batch("sam2:tiny", str(manifest), out=tmp_path / "local", **common))
-    remote = list(zoo.batch("sam2:tiny", str(manifest), out=tmp_path / "ray", engine="ray",
-                            workers=2, **common))
+    remote = list(
+        zoo.batch(
+            "sam2:tiny", str(manifest), out=tmp_path / "ray", engine="ray", workers=2, **common
+        )
+    )
     assert sorted(r.key for r in remote) == [r.key for r in local] == list(range(1, 7))
     assert all(r.ok for r in remote)
     assert _merged(tmp_path / "ray") == _merged(tmp_path / "local")

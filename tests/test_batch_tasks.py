@@ -204,25 +204,48 @@ def _rows(path: Path, rows: list[dict]) -> Path:
 
 
 def _batch(manifest: Path, out: Path, name: str, *extra: str) -> list[dict]:
-    proc = run_zoo("batch", name, "--input", str(manifest), "--out", str(out), "--json",
-                   "--format", "coco,png,overlay", *extra)
+    proc = run_zoo(
+        "batch",
+        name,
+        "--input",
+        str(manifest),
+        "--out",
+        str(out),
+        "--json",
+        "--format",
+        "coco,png,overlay",
+        *extra,
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return json.loads((out / "results.json").read_text())
 
 
 def test_amodal_detections_with_scores_and_categories(toys, tmp_path: Path) -> None:
     a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png")
-    coco = {"images": [{"id": 7, "file_name": "a.png"}, {"id": 9, "file_name": "b.png"}],
-            "categories": [{"id": 3, "name": "cup"}, {"id": 5, "name": "box"}]}
+    coco = {
+        "images": [{"id": 7, "file_name": "a.png"}, {"id": 9, "file_name": "b.png"}],
+        "categories": [{"id": 3, "name": "cup"}, {"id": 5, "name": "box"}],
+    }
     (tmp_path / "images.json").write_text(json.dumps(coco))
-    dets = [{"image_id": 7, "bbox": [5, 5, 20, 20], "score": 0.9, "category_id": 3},
-            {"image_id": 7, "bbox": [30, 10, 20, 30], "score": 0.2, "category_id": 5},
-            {"image_id": 9, "bbox": [1, 1, 10, 10], "score": 0.6, "category_id": 5}]
+    dets = [
+        {"image_id": 7, "bbox": [5, 5, 20, 20], "score": 0.9, "category_id": 3},
+        {"image_id": 7, "bbox": [30, 10, 20, 30], "score": 0.2, "category_id": 5},
+        {"image_id": 9, "bbox": [1, 1, 10, 10], "score": 0.6, "category_id": 5},
+    ]
     (tmp_path / "dets.json").write_text(json.dumps(dets))
-    anns = _batch(tmp_path / "images.json", tmp_path / "out", "toy-amodal",
-                  "--detections", str(tmp_path / "dets.json"), "--score-thr", "0.5")
+    anns = _batch(
+        tmp_path / "images.json",
+        tmp_path / "out",
+        "toy-amodal",
+        "--detections",
+        str(tmp_path / "dets.json"),
+        "--score-thr",
+        "0.5",
+    )
     assert [(x["image_id"], x["category_id"], x["det_score"]) for x in anns] == [
-        (7, 3, 0.9), (9, 5, 0.6)]
+        (7, 3, 0.9),
+        (9, 5, 0.6),
+    ]
     images = json.loads((tmp_path / "out" / "images.json").read_text())
     assert images["categories"] == coco["categories"]
     assert (tmp_path / "out" / "masks" / "000000007" / "amodal_000.png").is_file()
@@ -231,13 +254,19 @@ def test_amodal_detections_with_scores_and_categories(toys, tmp_path: Path) -> N
 
 def test_shadow_object_and_shadow_boxes(toys, tmp_path: Path) -> None:
     a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png")
-    manifest = _rows(tmp_path / "m.jsonl", [
-        {"image": a.name, "objects": [[5, 5, 20, 20]], "shadows": [[20, 5, 40, 25]]},
-        {"image": b.name, "prompts": [{"shadow": {"box": [1, 1, 9, 9]}}]},
-    ])
+    manifest = _rows(
+        tmp_path / "m.jsonl",
+        [
+            {"image": a.name, "objects": [[5, 5, 20, 20]], "shadows": [[20, 5, 40, 25]]},
+            {"image": b.name, "prompts": [{"shadow": {"box": [1, 1, 9, 9]}}]},
+        ],
+    )
     anns = _batch(manifest, tmp_path / "out", "toy-shadow")
     assert [(x["image_id"], x["category_id"], x["association"]) for x in anns] == [
-        (1, 1, 1), (1, 2, 1), (2, 2, 1)]
+        (1, 1, 1),
+        (1, 2, 1),
+        (2, 2, 1),
+    ]
 
 
 def test_rgbd_depth_column_and_method_option(toys, tmp_path: Path) -> None:
@@ -246,12 +275,15 @@ def test_rgbd_depth_column_and_method_option(toys, tmp_path: Path) -> None:
     depth[:, :32] = 1000  # 1 m
     depth[:, 32:] = 3000
     Image.fromarray(depth).save(tmp_path / "d.png")
-    manifest = _rows(tmp_path / "m.jsonl", [
-        {"image": a.name, "depth": "d.png", "intrinsics": [50, 50, 32, 24]},
-        {"image": b.name, "depth": "d.png", "vocabulary": ["floor", "wall"]},
-    ])
+    manifest = _rows(
+        tmp_path / "m.jsonl",
+        [
+            {"image": a.name, "depth": "d.png", "intrinsics": [50, 50, 32, 24]},
+            {"image": b.name, "depth": "d.png", "vocabulary": ["floor", "wall"]},
+        ],
+    )
     anns = _batch(manifest, tmp_path / "out", "toy-rgbd", "--near", "2.0")
-    near = [x for x in anns if x["image_id"] == 1 and x["category_id"] == 1][0]
+    near = next(x for x in anns if x["image_id"] == 1 and x["category_id"] == 1)
     assert near["area"] == 48 * 32  # --near 2.0 reached segment_rgbd
     assert [x["label"] for x in anns if x["image_id"] == 2] == ["floor", "wall"]
 
@@ -261,13 +293,22 @@ def test_video_one_row_per_video(toys, tmp_path: Path) -> None:
         (tmp_path / v).mkdir()
         for i in range(3):
             _img(tmp_path / v / f"{i:05d}.jpg", value=40 * i)
-    manifest = _rows(tmp_path / "m.jsonl", [
-        {"video": "v1", "boxes": [[5, 5, 20, 20]]},
-        {"video": "v2", "boxes": [[1, 1, 10, 10], [30, 10, 50, 30]]},
-    ])
+    manifest = _rows(
+        tmp_path / "m.jsonl",
+        [
+            {"video": "v1", "boxes": [[5, 5, 20, 20]]},
+            {"video": "v2", "boxes": [[1, 1, 10, 10], [30, 10, 50, 30]]},
+        ],
+    )
     anns = _batch(manifest, tmp_path / "out", "toy-video", "--stride", "2")
     assert sorted((x["image_id"], x["frame_index"], x["object_id"]) for x in anns) == [
-        (1, 0, 1), (1, 2, 1), (2, 0, 1), (2, 0, 2), (2, 2, 1), (2, 2, 2)]
+        (1, 0, 1),
+        (1, 2, 1),
+        (2, 0, 1),
+        (2, 0, 2),
+        (2, 2, 1),
+        (2, 2, 2),
+    ]
     assert (tmp_path / "out" / "masks" / "000000002" / "00002.png").is_file()
 
 
@@ -275,8 +316,7 @@ def test_promptable_core_everything_and_loader_option(toys, tmp_path: Path) -> N
     import zoo
 
     a = _img(tmp_path / "a.png")
-    out = list(zoo.batch("toy-promptable", [str(a)], everything=True, points_per_side=4,
-                         gain=2.0))
+    out = list(zoo.batch("toy-promptable", [str(a)], everything=True, points_per_side=4, gain=2.0))
     res = out[0].result
     assert res.extra["everything"]["generator"] == "zoo.everything (grid)"
     model = zoo.load("toy-promptable", gain=2.0)
@@ -332,13 +372,24 @@ def test_real_family_two_items(task: str, tmp_path: Path, shared_dir: Path) -> N
     rgbd = shared_dir / "rgbd" / "scannet_scene0000_00_1660"
     rows = {
         "amodal": [{"image": str(img), "boxes": [[60, 40, 400, 380]], "scores": [0.9]}] * 2,
-        "shadow": [{"image": str(shared_dir / "shadow" / "web-shadow0573.jpg"),
-                    "objects": [[100, 100, 400, 500]], "shadows": [[300, 400, 700, 700]]},
-                   {"image": str(img), "objects": [[60, 40, 400, 380]]}],
-        "rgbd": [{"image": str(rgbd / "color.jpg"), "depth": str(rgbd / "depth.png"),
-                  "intrinsics": str(rgbd / "intrinsic_depth.txt")}] * 2,
-        "video": [{"video": str(shared_dir / "video" / "bedroom"),
-                   "boxes": [[300, 100, 600, 500]]}] * 2,
+        "shadow": [
+            {
+                "image": str(shared_dir / "shadow" / "web-shadow0573.jpg"),
+                "objects": [[100, 100, 400, 500]],
+                "shadows": [[300, 400, 700, 700]],
+            },
+            {"image": str(img), "objects": [[60, 40, 400, 380]]},
+        ],
+        "rgbd": [
+            {
+                "image": str(rgbd / "color.jpg"),
+                "depth": str(rgbd / "depth.png"),
+                "intrinsics": str(rgbd / "intrinsic_depth.txt"),
+            }
+        ]
+        * 2,
+        "video": [{"video": str(shared_dir / "video" / "bedroom"), "boxes": [[300, 100, 600, 500]]}]
+        * 2,
         "adapted promptable": [{"image": str(img), "boxes": [[60, 40, 400, 380]]}] * 2,
     }[task]
     rows = [{**r, "image_id": i + 1} for i, r in enumerate(rows)]
@@ -346,8 +397,9 @@ def test_real_family_two_items(task: str, tmp_path: Path, shared_dir: Path) -> N
     extra = ["--image-size", "128", "--weights", "random", "--device", "cpu"]
     if task == "rgbd":
         extra += ["--points-per-side", "4"]
-    proc = run_zoo("batch", family, "--input", str(manifest), "--out", str(tmp_path / "out"),
-                   "--json", *extra)
+    proc = run_zoo(
+        "batch", family, "--input", str(manifest), "--out", str(tmp_path / "out"), "--json", *extra
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["done"] == 2 and report["failed"] == 0

@@ -153,7 +153,7 @@ def _clean_regions(mask: np.ndarray, area: int, mode: str) -> tuple[np.ndarray, 
 
     holes = mode == "holes"
     working = (holes ^ mask).astype(np.uint8)
-    n_labels, regions, stats, _ = cv2.connectedComponentsWithStats(working, 8)
+    n_labels, regions, stats, _ = cv2.connectedComponentsWithStats(working, connectivity=8)  # type: ignore[call-overload]
     sizes = stats[:, -1][1:]
     small = [i + 1 for i, s in enumerate(sizes) if s < area]
     if not small:

@@ -49,7 +49,8 @@ class _JsonArray:
 def _records(layout: Layout) -> Iterator[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """``(shard, records, errors)`` per shard; an error whose item has a record is stale."""
     for shard, files in layout.iter_shards():
-        recs, errs = [], []
+        recs: list[dict[str, Any]] = []
+        errs: list[dict[str, Any]] = []
         for f in files:
             data = json.loads(f.read_text())
             (errs if f.name.endswith(".error.json") else recs).append(data)

@@ -187,7 +187,7 @@ class ItemRunner:
                 res = res.model_copy(update={"category_ids": inp["category_ids"]})
             return [res]
         if t is Task.AMODAL:
-            extra = {k: inp[k] for k in ("scores", "category_ids") if k in inp}
+            extra: dict[str, Any] = {k: inp[k] for k in ("scores", "category_ids") if k in inp}
             kw = {**self._kwargs, **_accepted(self.method, extra)}
             res = self.method(prep.image, inp["prompts"], **kw)
             _fill_amodal(res, inp)
