@@ -403,3 +403,100 @@ def test_real_family_two_items(task: str, tmp_path: Path, shared_dir: Path) -> N
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["done"] == 2 and report["failed"] == 0
+
+
+# --------------------------------------------------------------------------- engines, URIs
+
+
+def test_local_workers_two_processes_equal_one(toys, tmp_path: Path) -> None:
+    imgs = [_img(tmp_path / f"{i}.png", value=20 * i) for i in range(6)]
+    manifest = _rows(
+        tmp_path / "m.jsonl",
+        [{"image": p.name, "boxes": [[2, 2, 30 + i, 40]]} for i, p in enumerate(imgs)],
+    )
+    one = _batch(manifest, tmp_path / "one", "toy-promptable")
+    proc = run_zoo(
+        "batch",
+        "toy-promptable",
+        "--input",
+        str(manifest),
+        "--out",
+        str(tmp_path / "two"),
+        "--workers",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "two" / "results.json").read_text()) == one
+
+
+def test_https_input_through_fsspec_and_missing_extra(toys, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    pytest.importorskip("aiohttp", reason="fsspec's http filesystem needs the http extra")
+    _img(tmp_path / "a.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        manifest = _rows(
+            tmp_path / "m.jsonl",
+            [
+                {"image": f"{url}/a.png", "boxes": [[5, 5, 20, 20]]},
+                {"image": f"{url}/missing.png", "boxes": [[5, 5, 20, 20]]},
+                {"image": "ftp://host/x.png", "boxes": [[5, 5, 20, 20]]},
+            ],
+        )
+        proc = run_zoo(
+            "batch",
+            "toy-promptable",
+            "--input",
+            str(manifest),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 3, proc.stderr
+    anns = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [a["image_id"] for a in anns] == [1]
+    errors = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [e["key"] for e in errors] == [2, 3]
+    assert "unsupported scheme 'ftp'" in errors[1]["error"]
+
+
+def test_everything_options_need_everything(toys, tmp_path: Path) -> None:
+    from tests.conftest import assert_user_error
+
+    a = _img(tmp_path / "a.png")
+    proc = run_zoo(
+        "batch",
+        "toy-promptable",
+        "--input",
+        str(a),
+        "--out",
+        str(tmp_path / "o"),
+        "--points-per-side",
+        "4",
+    )
+    assert_user_error(proc, "--points-per-side applies to --everything")
+    proc = run_zoo(
+        "run",
+        "toy-promptable",
+        "--image",
+        str(a),
+        "--out",
+        str(tmp_path / "r"),
+        "--everything",
+        "--points-per-side",
+        "2",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "o").exists()

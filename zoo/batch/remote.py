@@ -47,9 +47,9 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
         fs, path = fsspec.core.url_to_fs(uri)
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or "fsspec"
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else "fsspec is missing"
         raise InputError(
-            f"reading {scheme}:// needs {missing}; pip install 'sam-zoo[{extra}]'"
+            f"reading {scheme}:// needs an optional package ({why}); pip install 'sam-zoo[{extra}]'"
         ) from None
     return fs, path
 
