@@ -198,7 +198,7 @@ def prepare(
     plan = Plan(
         name=variant.name if variant else fam.name,
         task=t.value,
-        input=os.fspath(input),
+        input=os.fspath(input) if "://" in os.fspath(input) else os.path.abspath(input),
         formats=fmts,
         out=os.path.abspath(os.fspath(out)) if out is not None else None,
         device=device,

@@ -111,7 +111,7 @@ def run_items(
                 timings=timings,
                 provenance=prov,
                 record=record if collect else None,
-                results=results if collect and writer is None else None,
+                results=results if collect else None,
                 uri=item.uri,
             )
         except Exception as exc:  # a write failed (disk full, a mask that cannot encode)

@@ -25,7 +25,7 @@ __all__ = ["BATCH_FORMATS", "Plan", "check_batch_formats", "read_detections"]
 BATCH_FORMATS = ("coco", "jsonl", "parquet", "png", "overlay")
 
 #: Fields that do not change what is written (how it runs, not what it computes).
-_RUNTIME = ("out", "torch_threads", "device")
+_RUNTIME = ("out", "torch_threads", "device", "keep_results")
 
 
 def check_batch_formats(text: str | list[str]) -> list[str]:

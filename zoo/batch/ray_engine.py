@@ -137,6 +137,21 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+def _rows(ds: Any) -> Iterator[dict[str, Any]]:
+    """The status rows; a failure of the job itself (an actor that cannot load the model)
+    becomes one line naming its cause instead of Ray's multi-page traceback."""
+    from zoo.errors import ZooError
+
+    try:
+        yield from ds.iter_rows()
+    except Exception as exc:
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        text = str(cause).strip().splitlines()
+        raise ZooError(f"the Ray job failed: {text[-1] if text else type(cause).__name__}") from exc
+
+
 def _actor_cpus(workers: int, gpus: bool) -> float:
     """CPUs each actor reserves: a GPU actor needs one; CPU actors share the cluster but
     leave one CPU to Ray Data's read tasks (else a full pool waits for reads forever)."""
@@ -193,7 +208,7 @@ def run_ray(
             num_cpus=_actor_cpus(workers, gpus),
             batch_format="numpy",
         )
-        for row in ds.iter_rows():
+        for row in _rows(ds):
             extra = json.loads(row["status"])
             yield Status(
                 int(row["key"]),

@@ -24,7 +24,7 @@ from zoo.errors import InputError
 
 from .layout import ItemWriter, Layout, write_json_atomic
 from .local import Status, cpu_threads, run_items, run_workers
-from .plan import Plan
+from .plan import _RUNTIME, Plan
 from .sources import Source
 
 __all__ = ["EXIT_SOME_FAILED", "BatchRun", "check_out"]
@@ -47,7 +47,7 @@ def check_out(plan: Plan, resume: bool) -> bool:
             diff = [
                 k
                 for k, v in Plan.from_dict(saved["plan"]).to_dict().items()
-                if k not in ("out", "torch_threads", "device") and v != plan.to_dict().get(k)
+                if k not in _RUNTIME and v != plan.to_dict().get(k)
             ]
             raise InputError(
                 f"--out {out} holds another batch run (it differs in {', '.join(diff) or '?'}); "
@@ -202,7 +202,7 @@ class BatchRun:
                 "model": self.plan.name,
                 "task": self.plan.task,
                 "provenance": self.provenance or self._saved_provenance(),
-                "versions": versions(self.engine),
+                "versions": versions(self.engine, self.plan.name),
                 "arguments": self.plan.to_dict(),
                 "fingerprint": self.plan.fingerprint(),
                 "engine": {"name": self.engine, "workers": self.workers, "address": self.address},
@@ -240,13 +240,17 @@ class BatchRun:
         return EXIT_SOME_FAILED if failed else 0
 
 
-def versions(engine: str) -> dict[str, str]:
+def versions(engine: str, name: str) -> dict[str, str]:
+    """Versions that decide the outputs: zoo, the family's plugin, torch, numpy..."""
     from importlib import metadata
 
     from zoo import __version__
+    from zoo.registry import get_registry
 
     out = {"zoo": __version__, "python": platform.python_version()}
-    for dist in ("torch", "numpy", "pycocotools", *(("ray", "pyarrow") if engine == "ray" else ())):
+    plugin = get_registry().resolve_name(name)[0].source
+    deps = ("torch", "numpy", "pycocotools", *(("ray", "pyarrow") if engine == "ray" else ()))
+    for dist in (*((plugin,) if plugin else ()), *deps):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
     return out
