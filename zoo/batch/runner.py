@@ -273,4 +273,8 @@ def default_workers_devices(device: str, workers: int) -> tuple[list[str | None]
 
 
 def threads_for(workers: int) -> int:
-    return cpu_threads(workers) if workers > 1 else (os.cpu_count() or 1)
+    """``torch`` threads per model process on CPU: the cores shared out between workers,
+    less one core for the decode and write threads when there is a single worker (on a
+    busy 2-core machine, 2 spinning OpenMP threads made the encoder ~10x slower than 1)."""
+    cores = os.cpu_count() or 1
+    return cpu_threads(workers) if workers > 1 else max(1, cores - 1)
