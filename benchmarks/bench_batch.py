@@ -93,7 +93,6 @@ def throughput_rows(tmp: Path, device: str, size: int, n: int) -> tuple[list[dic
     loop_s, stages = loop(batch_threads, "loop")
     loop_default_s, _ = loop(default_threads, "loop-default")
     torch.set_num_threads(batch_threads)
-    del model
 
     def run_batch(engine: str, out: Path) -> float:
         t = time.perf_counter()
