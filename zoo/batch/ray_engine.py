@@ -170,7 +170,7 @@ def run_ray(
     address: str | None,
     workers: int,
     gpus: bool,
-    batch_size: int = 4,
+    batch_size: int = 16,
 ) -> Iterator[Status]:
     """Run ``plan`` on Ray; yields a :class:`Status` per item (skipped ones first)."""
     started = _init_ray(address, None)
