@@ -6,7 +6,9 @@ Measures, on the real ScanNet frame in ``../shared/fixtures/rgbd`` (640x480 RGB 
    3D lifting for ``--mode depth``, ``rgb`` and ``both`` (``segment_rgbd``'s own timings);
 2. **grid size**: the mask generator with 32 vs 64 points per side (SAD used 64);
 3. **classification**: N mask crops through CLIP ViT-B/16 in one batched forward vs one
-   forward per mask, plus the one-off (cached) text embedding of the vocabulary.
+   forward per mask, plus the one-off (cached) text embedding of the vocabulary;
+4. **test mode's relaxed thresholds**: mask generation at SAD's thresholds vs the relaxed
+   (0, 0) ones that ``weights="random"`` uses when the caller sets none.
 
 No pretrained weights exist on this machine, so the models run at random init. That does
 not change the arithmetic of any stage, but it changes how many masks survive the
@@ -73,8 +75,12 @@ def depth_bin_masks(depth: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny settings, for a smoke run")
-    ap.add_argument("--image-size", type=int, default=None,
-                    help="SAM input side for the mode and grid runs (default 512, see below)")
+    ap.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="SAM input side for the mode and grid runs (default 512, see below)",
+    )
     ap.add_argument("--masks", type=int, default=None, help="masks to classify (32)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -90,14 +96,17 @@ def main() -> None:
 
     from zoo.io.depth import load_depth, load_intrinsics
     from zoo.io.images import load_image
-    from zoo.model import load
+    from zoo.loading import load
+
+    # SAD's thresholds, explicitly: left unset, test mode relaxes them (measured below)
+    sad = {"pred_iou_thresh": 0.7, "stability_score_thresh": 0.8}
 
     image = load_image(FRAME / "color.jpg")
     depth, valid = load_depth(FRAME / "depth.png")
     k = load_intrinsics(FRAME / "intrinsic_depth.txt")
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    model = load("depth-sam:tiny", weights="random", device="cpu", image_size=image_size)
+    model = load("depth-sam:tiny", weights="random", device="cpu", image_size=image_size, **sad)
     build_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -108,13 +117,20 @@ def main() -> None:
     stage_keys = ("render", "masks_depth", "masks_rgb", "merge", "classify", "3d")
     settings = model.with_settings(points_per_side=grid_modes)
     for mode in ("depth", "rgb", "both"):
-        r = model.segment_rgbd(image, depth, intrinsics=k, vocabulary=list(SCANNET20),
-                               mode=mode, settings=settings)
+        r = model.segment_rgbd(
+            image, depth, intrinsics=k, vocabulary=list(SCANNET20), mode=mode, settings=settings
+        )
         t = r.timings
         total = sum(t.get(s, 0.0) for s in stage_keys)
-        rows.append({"bench": f"stages, mode={mode}", "points_per_side": grid_modes,
-                     **{f"{s}_s": round(t.get(s, 0.0), 3) for s in stage_keys},
-                     "total_s": round(total, 3), "masks": len(r)})
+        rows.append(
+            {
+                "bench": f"stages, mode={mode}",
+                "points_per_side": grid_modes,
+                **{f"{s}_s": round(t.get(s, 0.0), 3) for s in stage_keys},
+                "total_s": round(total, 3),
+                "masks": len(r),
+            }
+        )
         print(f"mode {mode}: {total:.1f} s", flush=True)
 
     grid_s = {}
@@ -125,21 +141,80 @@ def main() -> None:
         model.propose(image, rendered, valid, ("depth",), settings=st, timings=timings)
         grid_s[g] = timings["masks_depth"]
         print(f"grid {g}: {grid_s[g]:.1f} s", flush=True)
-        rows.append({"bench": "mask generation (depth)", "points_per_side": g,
-                     "masks_depth_s": round(grid_s[g], 3)})
+        rows.append(
+            {
+                "bench": "mask generation (depth)",
+                "points_per_side": g,
+                "masks_depth_s": round(grid_s[g], 3),
+            }
+        )
 
     if not args.quick and image_size != 1024:
         # SAM's real 1024 input, one decoder batch (8x8 grid = 64 points): the per-batch
         # cost at full size, from which a 64x64 grid (64 batches) can be scaled.
         torch.manual_seed(0)
-        full = load("depth-sam:tiny", weights="random", device="cpu")
+        full = load("depth-sam:tiny", weights="random", device="cpu", **sad)
         timings = {}
-        full.propose(image, rendered, valid, ("depth",),
-                     settings=full.with_settings(points_per_side=8), timings=timings)
-        rows.append({"bench": "mask generation (depth), SAM input 1024", "points_per_side": 8,
-                     "masks_depth_s": round(timings["masks_depth"], 3)})
+        full.propose(
+            image,
+            rendered,
+            valid,
+            ("depth",),
+            settings=full.with_settings(points_per_side=8),
+            timings=timings,
+        )
+        rows.append(
+            {
+                "bench": "mask generation (depth), SAM input 1024",
+                "points_per_side": 8,
+                "masks_depth_s": round(timings["masks_depth"], 3),
+            }
+        )
         print(f"1024, grid 8: {timings['masks_depth']:.1f} s", flush=True)
         del full
+
+    # test mode's relaxed thresholds (0, 0): every candidate mask survives and is
+    # run-length encoded at the image size, which dominates a random model's generation
+    relaxed_grid = 8 if args.quick else 16
+    timings = {}
+    model.propose(
+        image,
+        rendered,
+        valid,
+        ("depth",),
+        settings=model.with_settings(points_per_side=relaxed_grid),
+        timings=timings,
+    )
+    sad_s = timings["masks_depth"]
+    timings = {}
+    model.propose(
+        image,
+        rendered,
+        valid,
+        ("depth",),
+        timings=timings,
+        settings=model.with_settings(
+            points_per_side=relaxed_grid, pred_iou_thresh=0.0, stability_score_thresh=0.0
+        ),
+    )
+    relaxed_s = timings["masks_depth"]
+    rows.append(
+        {
+            "bench": "mask generation (depth), SAD thresholds",
+            "points_per_side": relaxed_grid,
+            "masks_depth_s": round(sad_s, 3),
+        }
+    )
+    rows.append(
+        {
+            "bench": "mask generation (depth), test-mode relaxed thresholds",
+            "points_per_side": relaxed_grid,
+            "masks_depth_s": round(relaxed_s, 3),
+        }
+    )
+    print(
+        f"grid {relaxed_grid}: SAD thresholds {sad_s:.1f} s, relaxed {relaxed_s:.1f} s", flush=True
+    )
 
     masks = depth_bin_masks(depth, valid, n_masks)
     vocab = list(SCANNET20)
@@ -151,21 +226,34 @@ def main() -> None:
     p_single = clf.classify_masks(image, masks, vocab, batch_size=1)
     single_s = time.perf_counter() - t0
     same = bool(np.array_equal(p_batched.argmax(1), p_single.argmax(1)))
-    rows.append({"bench": "classification, one forward", "masks": len(masks),
-                 "classify_s": round(batched_s, 3),
-                 "per_mask_ms": round(1000 * batched_s / len(masks), 1)})
-    rows.append({"bench": "classification, per mask", "masks": len(masks),
-                 "classify_s": round(single_s, 3),
-                 "per_mask_ms": round(1000 * single_s / len(masks), 1)})
+    rows.append(
+        {
+            "bench": "classification, one forward",
+            "masks": len(masks),
+            "classify_s": round(batched_s, 3),
+            "per_mask_ms": round(1000 * batched_s / len(masks), 1),
+        }
+    )
+    rows.append(
+        {
+            "bench": "classification, per mask",
+            "masks": len(masks),
+            "classify_s": round(single_s, 3),
+            "per_mask_ms": round(1000 * single_s / len(masks), 1),
+        }
+    )
 
     lo, hi = grids
     meta = {
-        "frame": str(FRAME.name), "device": "cpu", "image_size": image_size,
+        "frame": str(FRAME.name),
+        "device": "cpu",
+        "image_size": image_size,
         "weights": "random (stage times are compute; surviving mask counts are not real)",
         "model_build_s": round(build_s, 2),
         "text_embedding_scannet20_x5_templates_s": round(text_s, 2),
         f"grid_cost_ratio_{hi}_vs_{lo}": round(grid_s[hi] / grid_s[lo], 2),
         "classification_speedup_batched_vs_per_mask": round(single_s / batched_s, 2),
+        f"test_mode_relaxed_vs_sad_thresholds_grid_{relaxed_grid}": round(relaxed_s / sad_s, 2),
         "batched_and_per_mask_argmax_equal": same,
     }
     report("depthsam", [{k: v for k, v in r.items()} for r in rows], meta)

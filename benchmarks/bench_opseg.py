@@ -40,14 +40,14 @@ def _median_time(fn: Any, repeats: int) -> float:
 def bench_inference(
     size: str, image_size: int, device: str, counts: list[int], repeats: int
 ) -> list[dict[str, Any]]:
-    import torch
     from zoo_opseg.synthetic import shadow_scene
 
     from zoo.io.masks import mask_bbox
-    from zoo.model import load
+    from zoo.loading import load
 
-    torch.manual_seed(0)
-    model = load("opseg-shadow", weights="random", device=device, size=size, image_size=image_size)
+    model = load(
+        "opseg-shadow", weights="random", seed=0, device=device, size=size, image_size=image_size
+    )
     scene = shadow_scene(480, 640, n_objects=3, seed=1)
 
     def box(m: np.ndarray) -> list[float]:
@@ -91,9 +91,9 @@ def bench_training(size: str, image_size: int, device: str, steps: int) -> list[
         SobaTrainSet,
         TrainConfig,
         _micro_step,
+        load_base,
         trainable_parameters,
     )
-    from zoo_sam2.build import build_sam2_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_opseg_"))
     ann = write_soba_dataset(tmp, n_images=4, height=240, width=320, seed=0)
@@ -116,9 +116,10 @@ def bench_training(size: str, image_size: int, device: str, steps: int) -> list[
             init="random",
             cache_embeddings=cache,
             lr=1e-4,
+            device=device,
         )
-        torch.manual_seed(0)
-        model = build_sam2_model(size, None, image_size=image_size).to(device)
+        # the trainer's own start: zoo.load("sam2:<size>", weights="random", seed=0)
+        model = load_base(cfg, progress=False).model
         for p in model.parameters():
             p.requires_grad_(False)
         params = trainable_parameters(model, cfg.frozen)

@@ -35,20 +35,15 @@ BOX = (300.0, 0.0, 500.0, 400.0)
 
 
 def _model(device: str, image_size: int | None = None):  # type: ignore[no-untyped-def]
-    import torch
-    from zoo_sam2.build import build_sam2_model
-    from zoo_sam2long.tracker import REFERENCE_OVERRIDES
+    """The SAM 2 video network exactly as ``zoo.load("sam2long-video:tiny")`` builds it."""
+    import zoo
 
-    ckpt = GOLDEN / "sam2.1_hiera_tiny_random_fp16.pt" if GOLDEN.exists() else None
-    torch.manual_seed(0)
-    return build_sam2_model(
-        "tiny",
-        ckpt,
-        device=device,
-        video=True,
-        image_size=image_size,
-        overrides=list(REFERENCE_OVERRIDES),
+    ckpt = GOLDEN / "sam2.1_hiera_tiny_random_fp16.pt"
+    weights: dict[str, object] = (
+        {"checkpoint": ckpt} if ckpt.is_file() else {"weights": "random", "seed": 0}
     )
+    config = {"image_size": image_size} if image_size else {}
+    return zoo.load("sam2long-video:tiny", device=device, progress=False, **weights, **config).model
 
 
 def _frames_dir() -> Path:

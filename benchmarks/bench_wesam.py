@@ -78,7 +78,7 @@ def main() -> None:
     )
     corrupt_folder(data["images"], tmp / "fog", "fog", 3, progress=False)
     ds = CocoDataset(data["annotations"], tmp / "fog", require_masks=True)
-    model = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, base_seed=0)
+    model = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, seed=0)
     rss_model = _current_rss_mb()
     cfg = AdaptConfig(steps=1000, warmup_steps=0, seed=0, max_instances=4, progress=False)
     fp = base_fingerprint(model.model)
@@ -120,7 +120,7 @@ def main() -> None:
             "detail": f"{actual} params + header",
         }
     )
-    from zoo_wesam.plugin import _PARAMS
+    from zoo_wesam.plugin import PARAMS
 
     assert lora_param_count("tiny") == actual, "analytic count disagrees with the real adapter"
     for s in ("tiny", "small", "base-plus", "large"):
@@ -130,17 +130,15 @@ def main() -> None:
                 "case": f"rank-4 adapter, sam2:{s}",
                 "value": n,
                 "unit": "params",
-                "detail": f"{n * 4 / 1e6:.2f} MB fp32, {n / _PARAMS[s]:.3%} of the base",
+                "detail": f"{n * 4 / 1e6:.2f} MB fp32, {n / PARAMS[s]:.3%} of the base",
             }
         )
 
     # ---------------------------------------------------------------- 3. inference overhead
     img = ds[0].load()
     boxes = {"boxes": ds[0].boxes()}
-    base = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, base_seed=0)
-    unmerged = load(
-        "wesam-adapt:tiny", weights="random", device=device, image_size=size, base_seed=0
-    )
+    base = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, seed=0)
+    unmerged = load("wesam-adapt:tiny", weights="random", device=device, image_size=size, seed=0)
     inject_lora(unmerged.model, rank=4)
     candidates = {"base": base, "merged": model, "unmerged": unmerged}  # model: merged by finish()
     times: dict[str, list[float]] = {k: [] for k in candidates}

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests import weights_loopback as loopback
 from tests.conftest import assert_user_error, run_zoo
 from tests.test_registry import make_distribution
-from tests.test_weights import FakeServer, server  # noqa: F401 (pytest fixture)
+from tests.weights_loopback import FakeServer, closed_port
 from zoo.registry import reset_registry
+
+# Loopback hub fixtures, bound here so that pytest finds them.
+server = loopback.server
+silent_server = loopback.silent_server
 
 REPO = "acme/sam2-mirror"
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -39,7 +47,7 @@ def zoo_register_variants(register):
 
 
 @pytest.fixture
-def hub(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+def hub(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A mirror variant ``sam2:mirror`` served by the loopback hub, plus its bytes."""
     import hashlib
 
@@ -152,3 +160,103 @@ def test_unreachable_hub_is_one_line_naming_file_source_and_fix(
     )
     assert_user_error(proc, "cannot reach", "sam2.1_hiera_tiny.pt", "hf://facebook", "--checkpoint")
     assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------------ hub failures, as the CLI says them
+#
+# Issue 11, items 4 and 5: offline, suggest only what works offline; online but unreachable,
+# say where we connect, give up within seconds and say how to go offline; `zoo pull` has no
+# --checkpoint option, so it never suggests one; CLI messages use CLI syntax.
+
+
+def _notes(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("note:")]
+
+
+def test_pull_from_unreachable_hub_is_fast_announced_and_offers_no_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    start = time.monotonic()
+    proc = run_zoo("pull", "sam2:tiny")
+    elapsed = time.monotonic() - start
+
+    assert_user_error(proc, "cannot reach", "sam2.1_hiera_tiny.pt", "HF_ENDPOINT", "ZOO_OFFLINE=1")
+    assert "--checkpoint" not in proc.stderr and "checkpoint=" not in proc.stderr
+    assert _notes(proc.stderr) == [
+        f"note: connecting to 127.0.0.1:{port} for facebook/sam2.1-hiera-tiny/sam2.1_hiera_tiny.pt"
+    ]
+    assert elapsed < 10, elapsed  # huggingface_hub's own retries took ~24 s
+
+
+def test_pull_from_silent_hub_gives_up_within_zoo_hub_timeout(silent_server: str) -> None:
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": silent_server,
+        "ZOO_HUB_TIMEOUT": "0.5",
+        "HF_HUB_DISABLE_TELEMETRY": "1",  # else huggingface_hub's agent lookup adds up to 3 s
+    }
+    env.pop("ZOO_OFFLINE", None)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo", "pull", "sam2:tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # it used to take ~400 s
+    )
+    elapsed = time.monotonic() - start
+    assert_user_error(proc, "cannot reach", "2 tries of 0.5s", "ZOO_OFFLINE=1")
+    assert len(_notes(proc.stderr)) == 1
+    assert elapsed < 30, elapsed
+
+
+def test_offline_pull_suggests_only_what_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    proc = run_zoo("pull", "sam2:tiny", env={"ZOO_OFFLINE": "1"})
+    assert_user_error(proc, "not cached", "ZOO_OFFLINE=1", "zoo pull sam2:tiny", "copy")
+    assert "HF_ENDPOINT" not in proc.stderr  # a mirror cannot help offline
+    assert "--checkpoint" not in proc.stderr  # and `zoo pull` has no such option
+    assert _notes(proc.stderr) == []  # nothing was contacted
+
+
+def test_offline_run_suggests_the_checkpoint_option_and_no_mirror(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_zoo(
+        "run",
+        "sam2:tiny",
+        "--image",
+        "example:grace-hopper",
+        "--boxes",
+        "60,40,460,590",
+        "--out",
+        str(out),
+        env={"ZOO_OFFLINE": "1"},
+    )
+    assert_user_error(proc, "not cached", "ZOO_OFFLINE=1", "--checkpoint PATH", "copy")
+    assert "HF_ENDPOINT" not in proc.stderr
+    assert "checkpoint=PATH" not in proc.stderr
+
+
+def test_no_weights_message_fits_the_surface() -> None:
+    import zoo
+    from zoo.errors import WeightsError, cli_surface
+    from zoo.loading import resolve_files
+    from zoo.registry import get_registry
+
+    pulled = run_zoo("pull", "sameo-amodal:vitt")
+    assert_user_error(pulled, "no registered decoder", "nothing to pull")
+    assert "--checkpoint" not in pulled.stderr and "weights='random'" not in pulled.stderr
+
+    with cli_surface(), pytest.raises(WeightsError) as on_cli:
+        resolve_files(None, get_registry().families["sam2"], "acme:v1")
+    assert "--checkpoint PATH" in str(on_cli.value) and "--weights random" in str(on_cli.value)
+    assert "weights='random'" not in str(on_cli.value)
+
+    with pytest.raises(WeightsError) as in_python:
+        zoo.load("sameo-amodal:vitt", device="cpu")
+    message = str(in_python.value)
+    assert "checkpoint=PATH" in message and "weights='random'" in message
+    assert "--checkpoint" not in message and "--weights" not in message

@@ -795,3 +795,18 @@ def test_overlay_amodal_and_pairs() -> None:
     assert pair.shape == (40, 40, 3) and (pair[0, 39] == 50).all()
     with pytest.raises(InputError, match="one shadow per object"):
         overlay_pairs(image, obj, np.zeros((2, 40, 40), bool))
+
+
+def test_atomic_output_dir_creates_no_parent_on_failure(tmp_path: Path) -> None:
+    """A failed command leaves nothing behind: not --out, not a missing parent of it."""
+    from zoo.io.atomic import atomic_output_dir
+
+    target = tmp_path / "a" / "b" / "out"
+    with pytest.raises(RuntimeError), atomic_output_dir(target) as tmp:
+        (tmp / "x.txt").write_text("half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output_dir(target) as tmp:
+        (tmp / "x.txt").write_text("whole")
+    assert (target / "x.txt").read_text() == "whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]

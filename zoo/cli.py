@@ -77,7 +77,7 @@ def _human_params(n: int | None) -> str:
 
 def _is_cached(v: Any) -> bool | None:
     """True when *every* file of the variant is in a cache; None when it has none."""
-    if not v.checkpoints:
+    if not v.checkpoints or v.unpublished:
         return None
     from zoo import weights
 
@@ -113,6 +113,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
                 "size": f.size,
                 "same_as": f.same_as,
                 "optional": f.optional,
+                "published": f.published,
+                "note": f.note,
             }
             for k, f in v.checkpoints.items()
         },
@@ -126,6 +128,8 @@ def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
 def _size_cell(r: dict[str, Any]) -> str:
     if not r["files"]:
         return "-" if not r["requires_weights"] else "none"
+    if not all(f["published"] for f in r["files"].values()):
+        return "unpubl."
     return _human_size(r["size"], "unknown")
 
 
@@ -200,6 +204,25 @@ def _options_rows(fam: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _print_options(options: list[dict[str, Any]]) -> None:
+    """Options as a definition list that reads well at 80 columns and in a pipe:
+    ``--flag TYPE (commands; default: X)`` then the help, wrapped and indented."""
+    import textwrap
+
+    width = max(40, min(console.width, 100))
+    console.print("[bold]options[/] (family-specific; `zoo info NAME --json` lists every field)")
+    for o in options:
+        flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
+        meta = ", ".join(o["commands"])
+        if o["default"] not in (None, False):
+            meta += f"; default {o['default']}"
+        if o["aliases"]:
+            meta += f"; also {', '.join(o['aliases'])}"
+        console.print(f"  [cyan]{escape(flag)}[/]  [dim]({escape(meta)})[/]", highlight=False)
+        for line in textwrap.wrap(o["help"], width - 6):
+            console.print(f"      {escape(line)}", highlight=False)
+
+
 @app.command("info")
 def info_cmd(
     name: Annotated[str, typer.Argument(help="Model name, e.g. sam2:tiny.")],
@@ -234,6 +257,10 @@ def info_cmd(
         files = row["files"]
         for key, f in files.items():
             label = f"file {key}" if len(files) > 1 or key != "model" else "weights"
+            if not f["published"]:
+                note = f" ({escape(f['note'])})" if f["note"] else ""
+                lines.append(f"{label}: not published{note}; use --checkpoint")
+                continue
             extra = f"  (same file as {f['same_as']})" if f["same_as"] else ""
             extra += "  (fetched only when needed)" if f["optional"] else ""
             lines += [
@@ -268,18 +295,7 @@ def info_cmd(
     lines.append(f"plugin:  {fam.source}")
     console.print(Panel("\n".join(lines), title="zoo info", expand=False))
     if options:
-        t = Table(title="options (zoo run/eval/train/batch)", title_justify="left")
-        t.add_column("option", no_wrap=True)
-        t.add_column("default")
-        t.add_column("for")
-        t.add_column("meaning")
-        for o in options:
-            default = "-" if o["default"] is None else str(o["default"])
-            flag = o["option"] + ("" if o["type"] == "bool" else f" {o['type'].upper()}")
-            if o["aliases"]:
-                flag += " (" + ", ".join(o["aliases"]) + ")"
-            t.add_row(escape(flag), escape(default), ",".join(o["commands"]), escape(o["help"]))
-        console.print(t)
+        _print_options(options)
     if card and card.zoo.reported_metrics:
         t = Table(
             title="metrics reported by the authors (not re-measured by sam-zoo)",
@@ -322,7 +338,8 @@ def pull_cmd(
         else:
             console.print(f"[green]ok[/] {label} has no learned weights: nothing to download")
         return
-    paths = resolve_files(variant, fam, label, progress=not as_json, include_optional=True)
+    with weights.without_checkpoint_option():  # `zoo pull` has no --checkpoint to suggest
+        paths = resolve_files(variant, fam, label, progress=not as_json, include_optional=True)
     rows: dict[str, dict[str, Any]] = {}
     for key, path in paths.items():
         rows[key] = {
@@ -454,7 +471,10 @@ def _dispatch(
         )
     else:
         fn = import_string(ref)
-    values = parse_options(fam, command, parse_extras(list(ctx.args)), core_runner=core)
+    given: set[str] = set()
+    values = parse_options(
+        fam, command, parse_extras(list(ctx.args)), core_runner=core, given=given
+    )
     rc = RunContext(
         name=variant.name if variant else fam.name,
         family=fam,
@@ -464,6 +484,7 @@ def _dispatch(
         values=values,
         as_json=as_json,
         console=err_console,
+        explicit=given,
     )
     report = fn(rc)
     if str(options.get("weights") or "") == RANDOM and not as_json:
@@ -660,6 +681,119 @@ def train_cmd(
         seed=seed,
     )
     _dispatch("train", name, ctx, opts, as_json)
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _split_serve_args(tokens: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Model names and loader options (``--image-size 256``) as click hands them over.
+
+    Unknown options arrive among the positional names; a ``--name`` token takes the next
+    token as its value unless that is another option (write ``--flag=true`` before names).
+    """
+    from zoo.runners import parse_extras
+
+    names: list[str] = []
+    extras: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--") and tok != "--":
+            extras.append(tok)
+            if "=" not in tok and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                extras.append(tokens[i + 1])
+                i += 1
+        else:
+            names.append(tok)
+        i += 1
+    return names, parse_extras(extras)
+
+
+@app.command("serve", context_settings=EXTRA)
+def serve_cmd(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Models to load now (any other loads on first use)."),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface; anything but loopback requires --token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+    device: DeviceOpt = "auto",
+    dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
+    weights: WeightsOpt = None,
+    seed: SeedOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ZOO_SERVE_TOKEN",
+            show_envvar=True,
+            help="Every /v1 request must send 'Authorization: Bearer TOKEN'.",
+        ),
+    ] = None,
+    max_images: Annotated[
+        int, typer.Option(help="Images (and embeddings per model) kept in memory.")
+    ] = 32,
+    max_cache_mb: Annotated[
+        float, typer.Option(help="Memory for kept images and embeddings together.")
+    ] = 2048,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body.")] = 25,
+    max_pixels: Annotated[int, typer.Option(help="Largest image (width x height).")] = 40_000_000,
+    max_video_frames: Annotated[int, typer.Option(help="Longest video.")] = 600,
+    allow_paths: Annotated[
+        Path | None,
+        typer.Option(help="Let clients name image files inside this folder (off by default)."),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="A web origin allowed to call the API from its pages (repeatable)."),
+    ] = None,
+    only: Annotated[bool, typer.Option("--only", help="Serve only the named models.")] = False,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn log level (info shows every request).")
+    ] = "warning",
+) -> None:
+    """Serve models over HTTP with a click-to-segment page at / (API docs at /docs).
+
+    Loader options of the named models go after them, e.g.
+    `zoo serve sam2:tiny --image-size 512`. Needs `pip install 'sam-zoo\\[serve]'`.
+    """
+    from zoo.serve.config import ServeConfig
+
+    model_names, options = _split_serve_args(list(names or []) + list(ctx.args))
+    if only and not model_names:
+        raise InputError("--only needs model names, e.g. zoo serve sam2:tiny --only")
+    config = ServeConfig(
+        host=host,
+        port=port,
+        models=model_names,
+        device=device,
+        weights=weights,
+        dtype=dtype,
+        seed=seed,
+        model_options=options,
+        token=token,
+        max_images=max_images,
+        max_cache_mb=max_cache_mb,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        max_video_frames=max_video_frames,
+        allow_paths=allow_paths,
+        cors_origins=list(cors_origin or []),
+        only_named=only,
+    ).check()
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            f"zoo serve needs the serve extra ({exc.name} is missing): pip install 'sam-zoo[serve]'"
+        ) from None
+    from zoo.serve.server import run
+
+    run(config, log_level=log_level)
 
 
 from zoo.batch.cli import register as _register_batch  # noqa: E402  (typer only, no torch)

@@ -73,3 +73,25 @@ def hint(cli: str, python: str) -> str:
     """Pick the phrasing of a hint for the current surface, e.g.
     ``hint("--weights random", "weights='random'")``."""
     return cli if surface() == "cli" else python
+
+
+def install_hint(requirement: str) -> str:
+    """The command that installs ``requirement`` into *this* interpreter's environment.
+
+    Detected, not guessed: a uv-made virtual environment has no ``pip`` module, so
+    ``pip install`` there fails or, worse, installs into another Python. The interpreter is
+    named by path so the package lands where ``zoo`` runs.
+    """
+    import importlib.util
+    import shutil
+    import sys
+
+    py = sys.executable or "python"
+    if importlib.util.find_spec("pip") is not None:
+        return f"{py} -m pip install '{requirement}'"
+    if shutil.which("uv"):
+        return f"uv pip install --python {py} '{requirement}'"
+    return (
+        f"install uv (https://docs.astral.sh/uv/) and run uv pip install --python {py} "
+        f"'{requirement}'"
+    )

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; specs are imported by the registry
+if TYPE_CHECKING:  # pragma: no cover - typing only; registration must not import more
     from zoo.specs import FamilySpec, VariantSpec
+    from zoo.weights.request import AnyResolver
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
@@ -27,8 +28,8 @@ hookimpl = pluggy.HookimplMarker("zoo")
 RegisterFamily: TypeAlias = "Callable[[FamilySpec], None]"
 #: ``register(VariantSpec(...))``
 RegisterVariant: TypeAlias = "Callable[[VariantSpec], None]"
-#: ``register("s3", resolver)``; see :mod:`zoo.weights` for the resolver's signature.
-RegisterResolver: TypeAlias = "Callable[[str, Callable[..., Any]], None]"
+#: The ``register`` callback of :func:`zoo_register_resolvers`: ``register(scheme, fn)``.
+RegisterResolver: TypeAlias = "Callable[[str, AnyResolver], None]"
 
 
 @hookspec
@@ -45,7 +46,20 @@ def zoo_register_variants(register: RegisterVariant) -> None:
 def zoo_register_resolvers(register: RegisterResolver) -> None:
     """Call ``register(scheme, fn)`` to add a checkpoint URI scheme, e.g. ``s3``.
 
-    ``fn(uri, sha256)`` returns a local ``Path``.
+    ``fn`` takes one :class:`zoo.weights.ResolveRequest` (``uri``, ``sha256``, ``size``,
+    ``pattern``, ``name``, ``offline``, ``progress``, ``filename``) and returns the local
+    file: a ``Path`` (or ``str``), or a :class:`zoo.weights.ResolvedFile`::
+
+        def resolve_s3(request: ResolveRequest) -> Path:
+            if request.offline:
+                raise OfflineError(f"{request.uri} is not cached and ZOO_OFFLINE=1 ...")
+            return download(request.uri)
+
+    The original form ``fn(uri, sha256) -> Path`` is still accepted (a function taking two
+    positional arguments is called that way). Either way the core then checks that the file
+    exists and matches ``sha256``/``size``. The built-in schemes (hf, ms, https, http,
+    gdrive, file) are registered through this same hook by ``zoo.weights.builtin``, before
+    any plugin; a plugin cannot take one over (the registry records a warning instead).
     """
 
 

@@ -80,6 +80,12 @@ class LoadContext:
         if key in self._resolved:
             return self._resolved[key]
         spec = self.checkpoints.get(key)
+        if spec is not None and not spec.published:
+            raise WeightsError(
+                _unpublished_message(
+                    self.family, self.name, key, spec.note, primary=key == self.primary
+                )
+            )
         if spec is None:
             if name is not None and key != self.primary:
                 declared = ", ".join(self.checkpoints) or "none"
@@ -166,12 +172,33 @@ def resolve_files(
     """Resolve (download if allowed, verify) every file of a variant: ``zoo pull``."""
     if variant is None or not variant.checkpoints:
         raise WeightsError(_no_weights_message(family, name))
+    for k, w in variant.checkpoints.items():
+        if not w.published:
+            raise WeightsError(
+                _unpublished_message(family, name, k, w.note, primary=k == variant.primary)
+            )
     several = len(variant.checkpoints) > 1
     return {
         k: _resolve_one(w, name, k, several, progress)
         for k, w in variant.checkpoints.items()
         if include_optional or not w.optional
     }
+
+
+def _unpublished_message(
+    family: FamilySpec, name: str, key: str, note: str | None, *, primary: bool = True
+) -> str:
+    """One line: which file nobody published, why, and how to give one (per surface)."""
+    from zoo.weights import no_weights_fix
+
+    why = note or family.weights_note
+    what = "weights" if key == PRIMARY else f"{key} file"
+    fix = no_weights_fix()
+    if not primary:
+        fix = fix.replace("--checkpoint PATH", f"--checkpoint {key}=PATH").replace(
+            "checkpoint=PATH", f"checkpoint={{{key!r}: PATH}}"
+        )
+    return f"{name} has no registered {what}" + (f" ({why})" if why else "") + f"; {fix}"
 
 
 def _no_weights_message(family: FamilySpec, name: str) -> str:

@@ -80,6 +80,11 @@ class ZooModel:
     """
 
     tasks: ClassVar[tuple[Task, ...]] = ()
+    #: The attributes ``set_image`` fills with the current image's embedding. Declaring them
+    #: lets a caller that interleaves images (``zoo serve``, batch engines) keep several
+    #: embeddings and switch between them without re-running the encoder, through
+    #: :meth:`image_state` / :meth:`restore_image_state`; the plugin code stays unaware.
+    image_state_attrs: ClassVar[tuple[str, ...]] = ()
 
     family: FamilySpec
     variant: VariantSpec | None
@@ -117,6 +122,29 @@ class ZooModel:
             zoo_version=__version__,
             files=files,
         )
+
+    def image_state(self) -> dict[str, Any] | None:
+        """A snapshot of the current image's embedding (``None``: not declared, or no image).
+
+        The snapshot holds references, not copies: ``set_image`` must *replace* these
+        attributes for a new image (as every zoo model does), never write into them. It
+        belongs to the device the model was on when it was taken.
+        """
+        if not self.image_state_attrs:
+            return None
+        state = {a: getattr(self, a, None) for a in self.image_state_attrs}
+        return None if all(v is None for v in state.values()) else state
+
+    def restore_image_state(self, state: dict[str, Any]) -> None:
+        """Make a snapshot from :meth:`image_state` current again: no encoder pass."""
+        unknown = set(state) - set(self.image_state_attrs)
+        if unknown:
+            raise InputError(
+                f"image state of another model (unknown fields {sorted(unknown)}); restore "
+                "only what this model's image_state() returned"
+            )
+        for attr, value in state.items():
+            setattr(self, attr, value)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Run the model's forward passes in the ``--dtype`` it was loaded with.

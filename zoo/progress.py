@@ -1,9 +1,10 @@
 """Progress bars for long work: one look everywhere (training, eval, batch, video, masks).
 
 Every bar shows what it is doing, done/total, a rate in the work's own unit (``steps/s``,
-``frames/s``, ``items/s``), elapsed time and ETA, plus an optional text field (current
-losses, failures). Bars draw on stderr, so stdout stays clean for reports and ``--json``,
-and they switch themselves off when stderr is not a terminal unless asked for.
+``frames/s``, ``items/s``), elapsed time and ETA (``0:12<0:30``), plus an optional text
+field (current losses, failures); the fixed part fits an 80-column terminal. Bars draw on
+stderr, so stdout stays clean for reports and ``--json``, and they switch themselves off
+when stderr is not a terminal unless asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +14,22 @@ from typing import Any
 
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
+
+
+class TimeColumn(ProgressColumn):
+    """``0:12<0:30``: elapsed, then the estimated time left (blank until it is known)."""
+
+    def render(self, task: Task) -> Text:
+        def hms(seconds: float | None) -> str:
+            if seconds is None:
+                return "-:--"
+            m, sec = divmod(int(seconds), 60)
+            h, m = divmod(m, 60)
+            return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+        left = None if task.finished else task.time_remaining
+        text = hms(task.finished_time if task.finished else task.elapsed)
+        return Text(text if task.finished else f"{text}<{hms(left)}", style="progress.elapsed")
 
 
 class RateColumn(ProgressColumn):
@@ -40,23 +57,14 @@ def progress_bar(
     ``enabled=False`` (``--json``, or a caller's choice) draws nothing.
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     columns: list[Any] = [
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         RateColumn(unit),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
+        TimeColumn(),
     ]
     if info:
         columns.append(TextColumn("{task.fields[info]}"))

@@ -298,3 +298,48 @@ def as_shadow_prompts(prompts: Any) -> list[ShadowPrompt]:
     except ValidationError as exc:
         _raise_input_error(exc, "shadow prompt")
     return out
+
+
+# --------------------------------------------------------------------------- wire schemas
+
+
+class RLEJSON(BaseModel):
+    """A COCO run-length encoding: ``{"size": [h, w], "counts": "..."}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: tuple[int, int]
+    counts: str | list[int]
+
+
+class ObjectPromptJSON(BaseModel):
+    """The JSON form of :class:`ObjectPrompt`: what :meth:`Prompts.to_json` writes and
+    :meth:`Prompts.from_json` reads (the HTTP API, manifests).
+
+    Types only: the rules (``x2 > x1``, one label per point, inside the image) stay in
+    :class:`ObjectPrompt`, which ``from_json`` applies, so the server, the CLI and Python
+    report a bad prompt with the same words.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    box: tuple[float, float, float, float] | None = Field(
+        default=None, description="x1, y1, x2, y2 in pixels of the image"
+    )
+    points: list[tuple[float, float]] | None = Field(
+        default=None, description="clicks as [x, y] pixels; needs labels"
+    )
+    labels: list[int] | None = Field(
+        default=None, description="one per point: 1 foreground, 0 background"
+    )
+    mask: RLEJSON | None = Field(default=None, description="a mask prompt as COCO RLE")
+    object_id: int | None = None
+
+
+class ShadowPromptJSON(BaseModel):
+    """The JSON form of :class:`ShadowPrompt`: an object prompt, a shadow prompt, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: ObjectPromptJSON | None = None
+    shadow: ObjectPromptJSON | None = None

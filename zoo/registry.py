@@ -169,12 +169,11 @@ def _allowed(name: str) -> bool:
 
 def build_registry() -> Registry:
     """Discover plugins and build a fresh :class:`Registry` (uncached; see :func:`get_registry`)."""
-    from zoo import weights as _weights
-
     reg = Registry()
     pm = pluggy.PluginManager("zoo")
     pm.add_hookspecs(hookspecs)
     reg.pm = pm
+    _register_core(reg, pm)
     for ep in sorted(_entry_points(), key=lambda e: e.name):
         if not _allowed(ep.name):
             continue
@@ -203,12 +202,30 @@ def build_registry() -> Registry:
     _call_hooks(reg, pm)
     _add_local_variants(reg)
     _resolve_borrowed(reg)
-    for scheme, fn in reg.resolvers.items():
-        try:
-            _weights.register_scheme(scheme, fn)
-        except PluginError as exc:  # e.g. a plugin trying to take over https://
-            reg.warnings.append(str(exc))
     return reg
+
+
+def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
+    """Core features that are plugins too: the built-in URI schemes (hf, https, ...).
+
+    Registered before the entry-point plugins, so their hooks run first and a plugin can
+    neither replace nor precede them.
+    """
+    from zoo import __version__
+    from zoo.weights import builtin
+    from zoo.weights.schemes import BUILTIN_PLUGIN
+
+    pm.register(builtin, name=BUILTIN_PLUGIN)
+    reg.plugins.append(
+        PluginInfo(
+            name=BUILTIN_PLUGIN,
+            distribution="sam-zoo",
+            version=__version__,
+            module=builtin.__name__,
+            hooks=sorted(h.name for h in pm.get_hookcallers(builtin) or []),  # type: ignore[union-attr]
+            builtin=True,
+        )
+    )
 
 
 def _check_hook_names(reg: Registry, pm: pluggy.PluginManager) -> None:
@@ -286,7 +303,7 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
         for impl in caller.get_hookimpls():
             source = _plugin_source(pm, impl, reg)
             try:
-                impl.function(make_cb(source))
+                impl.function(make_cb(source, impl.plugin))
             except Exception as exc:
                 msg = f"plugin {source} failed in {hook_name}: {type(exc).__name__}: {exc}"
                 reg.warnings.append(msg)
@@ -294,7 +311,7 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
                     if info.distribution == source or info.name == source:
                         info.error = info.error or msg
 
-    def fam_cb(source: str) -> hookspecs.RegisterFamily:
+    def fam_cb(source: str, _plugin: object) -> hookspecs.RegisterFamily:
         def register(spec: FamilySpec) -> None:
             if not isinstance(spec, FamilySpec):
                 raise PluginError(f"{source} registered {spec!r}, expected a FamilySpec")
@@ -302,7 +319,7 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
 
         return register
 
-    def var_cb(source: str) -> hookspecs.RegisterVariant:
+    def var_cb(source: str, _plugin: object) -> hookspecs.RegisterVariant:
         def register(spec: VariantSpec) -> None:
             if not isinstance(spec, VariantSpec):
                 raise PluginError(f"{source} registered {spec!r}, expected a VariantSpec")
@@ -310,9 +327,19 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
 
         return register
 
-    def res_cb(source: str) -> hookspecs.RegisterResolver:
+    def res_cb(source: str, plugin: object) -> hookspecs.RegisterResolver:
+        from zoo.weights import builtin as core
+        from zoo.weights.schemes import add_resolver
+
+        builtin = plugin is core  # only the core may register (and so own) built-in schemes
+
         def register(scheme: str, fn: Any) -> None:
-            reg.resolvers[scheme] = fn
+            try:
+                key = add_resolver(scheme, fn, source=source, builtin=builtin)
+            except PluginError as exc:  # e.g. a plugin trying to take over https://
+                reg.warnings.append(str(exc))
+                return
+            reg.resolvers[key] = fn
 
         return register
 

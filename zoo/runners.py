@@ -9,7 +9,6 @@ re-states a type or a default (``ctx.opt("pathways")`` returns the declared defa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,13 +139,22 @@ def declared_options(family: FamilySpec, command: str, *, core_runner: bool) -> 
 
 
 def parse_options(
-    family: FamilySpec, command: str, raw: dict[str, Any], *, core_runner: bool = False
+    family: FamilySpec,
+    command: str,
+    raw: dict[str, Any],
+    *,
+    core_runner: bool = False,
+    given: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Cast ``raw`` (from :func:`parse_extras`) against the declarations; fill defaults."""
+    """Cast ``raw`` (from :func:`parse_extras`) against the declarations; fill defaults.
+
+    ``given`` (when passed) receives the names the user set explicitly, so later code can
+    tell "left at its default" from "set to the default's value".
+    """
     opts = declared_options(family, command, core_runner=core_runner)
     by_name = {n: o for o in opts for n in (o.name, *o.aliases)}
     values: dict[str, Any] = {o.name: o.default for o in opts}
-    given: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for key, value in raw.items():
         opt = by_name.get(key)
         flag = "--" + key.replace("_", "-")
@@ -161,14 +169,16 @@ def parse_options(
                 + (f"; it accepts {known}" if known else "; it takes no extra options")
                 + f" (see `zoo info {family.name}`)"
             )
-        if opt.name in given:
-            raise InputError(f"{flag} repeats {given[opt.name]}; give it once")
-        given[opt.name] = flag
+        if opt.name in seen:
+            raise InputError(f"{flag} repeats {seen[opt.name]}; give it once")
+        seen[opt.name] = flag
         try:
             values[opt.name] = opt.cast(value)
         except ValueError as exc:
             shown = "(no value)" if value is True and opt.type != "bool" else repr(value)
             raise InputError(f"bad value for {flag}: {shown} {exc}") from None
+    if given is not None:
+        given.update(seen)
     return values
 
 
@@ -184,6 +194,7 @@ class RunContext:
     values: dict[str, Any] = field(default_factory=dict)
     as_json: bool = False
     console: Any = None
+    explicit: set[str] = field(default_factory=set)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A shared option (``image``, ``out``, ``device``...)."""
@@ -200,17 +211,29 @@ class RunContext:
         return self.values[key]
 
     def given(self, key: str) -> bool:
-        """Whether the user set the option (rather than leaving its default)."""
-        opt = self.family.option(key)
-        return opt is not None and self.values.get(key) != opt.default
+        """Whether the user set the option on the command line (even to its default)."""
+        return key in self.explicit
 
     def model_options(self) -> dict[str, Any]:
-        """Loader kwargs from options declared with ``model=True`` that have a value."""
-        out = {}
-        for o in self.family.options:
-            if o.model and o.name in self.values and self.values[o.name] is not None:
-                out[o.name] = self.values[o.name]
-        return out
+        """Loader kwargs: the ``model=True`` options the user set.
+
+        Options left alone are not passed, so the loader applies its own default (which the
+        conformance kit checks equals the declared one) and can tell "unset" from "set".
+        """
+        return {
+            o.name: self.values[o.name]
+            for o in self.family.options
+            if o.model and o.name in self.explicit and o.name in self.values
+        }
+
+    def model_settings(self) -> dict[str, Any]:
+        """Every ``model=True`` option's effective value (given or declared default): what
+        a run records in ``run.json``."""
+        return {
+            o.name: self.values[o.name]
+            for o in self.family.options
+            if o.model and o.name in self.values
+        }
 
     def load_model(self, name: str | None = None, **config: Any) -> Any:
         """Load this command's model (resolved once, by the CLI), or another by ``name``."""
@@ -304,15 +327,9 @@ def prompts_from_options(ctx: RunContext) -> Any:
     if prompts_file is not None:
         if any(ctx.get(k) for k in ("boxes", "points", "labels")):
             raise InputError("use either --prompts FILE or --boxes/--points, not both")
-        path = Path(prompts_file)
-        if not path.exists():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            ) from None
+        from zoo.io.jsonfiles import read_json
+
+        data = read_json(prompts_file, "prompts file", "--prompts")
         return Prompts.from_json(data)
     boxes = parse_boxes(ctx.get("boxes")) if ctx.get("boxes") else None
     points = parse_points(ctx.get("points")) if ctx.get("points") else None

@@ -67,6 +67,11 @@ class WeightsSpec(BaseModel):
     same_as: str | None = Field(
         default=None, description="'family:tag[#file]': the same file as that variant's"
     )
+    published: bool = Field(
+        default=True,
+        description="False: the method needs this file but nobody published one (train it, "
+        "or pass it with --checkpoint); `note` says why",
+    )
     optional: bool = Field(
         default=False,
         description="resolved only when the model asks for it (e.g. a base encoder that a "
@@ -92,14 +97,20 @@ class WeightsSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> WeightsSpec:
-        if self.uri is None and self.same_as is None:
-            raise ValueError("a checkpoint needs uri= (or same_as= another variant's file)")
+        if not self.published:
+            if self.uri is not None or self.same_as is not None:
+                raise ValueError("an unpublished checkpoint has no uri= or same_as=")
+        elif self.uri is None and self.same_as is None:
+            raise ValueError(
+                "a checkpoint needs uri= (or same_as= another variant's file, or "
+                "published=False when none exists)"
+            )
         return self
 
     @property
     def borrowed(self) -> bool:
         """True while this is still an unresolved ``same_as`` reference."""
-        return self.uri is None
+        return self.published and self.uri is None
 
 
 class VariantSpec(BaseModel):
@@ -168,11 +179,16 @@ class VariantSpec(BaseModel):
         return self.checkpoints[self.primary] if self.primary else None
 
     @property
+    def unpublished(self) -> list[str]:
+        """Names of the files the method needs that nobody published."""
+        return [k for k, w in self.checkpoints.items() if not w.published]
+
+    @property
     def total_size(self) -> int | None:
         """Bytes of every file (``None`` when any size is unknown), shared files once."""
         seen: dict[str, int | None] = {}
-        for w in self.checkpoints.values():
-            seen[w.uri or w.same_as or ""] = w.size
+        for key, w in self.checkpoints.items():
+            seen[w.uri or w.same_as or key] = w.size
         if not seen or any(s is None for s in seen.values()):
             return None
         return sum(s or 0 for s in seen.values())

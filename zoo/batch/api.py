@@ -105,15 +105,18 @@ def _fixed_prompts(
 
 
 def _split_options(
-    fam: FamilySpec, task: Task, values: dict[str, Any]
+    fam: FamilySpec, values: dict[str, Any], explicit: set[str]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(loader kwargs, core task options, task-method kwargs) of the parsed values."""
+    """(loader kwargs, core task options, task-method kwargs) of the parsed values.
+
+    Loader options go to ``zoo.load`` only when the user set them (as ``zoo run`` does:
+    the family's own default applies otherwise)."""
     from zoo.runners import TASK_OPTIONS
 
     core = {o.name for t in fam.tasks for o in TASK_OPTIONS.get(t, [])}
     model = {o.name for o in fam.options if o.model}
     own = {o.name for o in fam.options}
-    loader = {k: v for k, v in values.items() if k in model and v is not None}
+    loader = {k: v for k, v in values.items() if k in model and k in explicit}
     task_opts = {k: v for k, v in values.items() if k in core and k not in own}
     call = {k: v for k, v in values.items() if k in own and k not in model and v is not None}
     if "multimask" in own and "multimask" in values:  # a family that declares it itself
@@ -165,10 +168,11 @@ def prepare(
     if address and engine != "ray":
         raise InputError("--address is for --engine ray; add --engine ray")
     fam, variant = get_registry().resolve_name(name)
-    values = parse_options(fam, "batch", dict(options or {}), core_runner=True)
+    explicit: set[str] = set()
+    values = parse_options(fam, "batch", dict(options or {}), core_runner=True, given=explicit)
     everything = bool(values.get("everything"))
     t = choose_task(fam, task, everything)
-    loader, task_opts, call = _split_options(fam, t, values)
+    loader, task_opts, call = _split_options(fam, values, explicit)
     fixed = _fixed_prompts(t, boxes, points, labels, prompts_file, prompts)
     if everything and (fixed is not None or detections is not None):
         raise InputError(

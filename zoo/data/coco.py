@@ -42,7 +42,6 @@ Only numpy, Pillow and the standard library are imported at module level.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ import numpy as np
 
 from zoo.data.adapters import AMODAL, COCO_INSTANCES, AnnotationAdapter, Box, SobaAdapter, is_mask
 from zoo.errors import InputError, hint
+from zoo.io.jsonfiles import read_json
 
 __all__ = [
     "AMODAL",
@@ -105,27 +105,6 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def read_json(
-    path: str | os.PathLike[str], what: str = "annotations file", flag: str = "--annotations"
-) -> Any:
-    """Parse a JSON file, or a one-line ``InputError`` naming ``what``, the file and the fix
-    (``flag`` is the CLI option that gave the path). Also for COCO *results* files."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{what} {path} does not exist; check {hint(flag, 'the path')}")
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a folder; pass the JSON file inside it")
-    try:
-        with path.open("rb") as fh:  # bytes: json detects UTF-8/16/32 and skips one str copy
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{what} {path} is not valid JSON: {exc.msg} (line {exc.lineno}); re-export it"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what} {path} ({exc}); check the file") from None
 
 
 def _int_id(value: Any, what: str, src: str) -> int:

@@ -120,7 +120,12 @@ def atomic_output_dir(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(out_dir)
     if target.exists():
         ensure_writable_dir(target)
-    parent = ensure_writable_dir(target.parent)
+    # The temporary folder lives in the nearest folder that already exists: nothing new
+    # (not even a missing parent of --out) appears before the work has succeeded.
+    anchor = target.parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    parent = ensure_writable_dir(anchor)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
     try:
         yield tmp

@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.errors import InputError, install_hint
 from zoo.io.images import load_image, to_rgb_uint8
 
 __all__ = [
@@ -273,7 +273,7 @@ class VideoFrames(FrameSource):
             import av
         except ImportError as exc:  # pragma: no cover - av is the optional "video" extra
             raise InputError(
-                f"reading video {self._file} needs PyAV (pip install 'sam-zoo[video]'); or "
+                f"reading video {self._file} needs PyAV ({install_hint('av>=12')}); or "
                 f"{_convert_hint(self._file)}"
             ) from exc
         try:

@@ -26,7 +26,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from zoo.errors import InputError
+from zoo.errors import InputError, install_hint
 from zoo.io.atomic import atomic_write
 
 __all__ = ["ImageInput", "load_image", "save_png", "to_rgb_uint8"]
@@ -192,7 +192,7 @@ def resolve_image_path(source: str | os.PathLike[str]) -> Path:
     package, rel = EXAMPLES[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"example:{name} needs the {package} package; pip install {package}")
+        raise InputError(f"example:{name} needs the {package} package; {install_hint(package)}")
     return Path(next(iter(spec.submodule_search_locations))) / rel
 
 

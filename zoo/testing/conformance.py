@@ -80,6 +80,9 @@ def test_variants_weights_well_formed(zoo_family_name: str, zoo_registry: Any) -
     supported = {sch.split("://")[0] for sch in weights.supported_schemes()}
     for v in variants:
         for key, w in v.checkpoints.items():
+            if not w.published:
+                assert w.note or fam.weights_note, f"{v.name}: say why {key!r} is unpublished"
+                continue
             assert w.uri, f"{v.name}: checkpoint {key!r} borrows {w.same_as}, which is unknown"
             weights.check_uri(w.uri)  # raises on a malformed built-in URI
             scheme = w.uri.split("://", 1)[0] if "://" in w.uri else "file"
@@ -279,6 +282,24 @@ def test_create_signature(zoo_family_name: str, zoo_registry: Any) -> None:
     assert any(p.kind is p.VAR_KEYWORD for p in params), (
         f"{cls.__name__}.create must accept **config (variant and caller loader kwargs)"
     )
+
+
+def test_model_option_defaults_match_the_loader(zoo_family_name: str, zoo_registry: Any) -> None:
+    """A ``model=True`` option left unset is not passed to ``create``: its declared default
+    (what `zoo info` shows) must be the loader's own default, or the two would drift."""
+    from zoo.specs import import_string
+
+    fam = zoo_registry.families[zoo_family_name]
+    params = inspect.signature(import_string(fam.loader).create).parameters
+    for o in fam.options:
+        p = params.get(o.name)
+        if not o.model or p is None or p.default is inspect.Parameter.empty:
+            continue
+        if o.default is not None and p.default is not None:  # None: the loader decides
+            assert p.default == o.default, (
+                f"option --{o.name.replace('_', '-')} declares default {o.default!r} but "
+                f"{fam.loader}.create defaults to {p.default!r}"
+            )
 
 
 def _check_outputs(result: TaskResult, img: np.ndarray, folder: Any) -> None:

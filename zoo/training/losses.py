@@ -50,10 +50,10 @@ def sigmoid_focal_loss(
     ce = F.binary_cross_entropy_with_logits(logits, t, reduction="none")
     if alpha_mode == "constant":
         p_t = torch.exp(-ce)
-        loss = ce * (1.0 - p_t) ** gamma
-        if alpha is not None:
-            loss = alpha * loss
-        return _reduce(loss, reduction)
+        # (alpha * (1 - p_t)^gamma) * BCE, in this order: float products are not associative,
+        # and this is the order WeSAM's published numbers come from
+        weight = (1.0 - p_t) ** gamma if alpha is None else alpha * (1.0 - p_t) ** gamma
+        return _reduce(weight * ce, reduction)
     p = logits.sigmoid()
     p_t = p * t + (1 - p) * (1 - t)
     loss = ce * (1 - p_t) ** gamma

@@ -5,7 +5,7 @@ A model trained on this machine is a folder ``$ZOO_HOME/local/<family>/<name>/``
     variant.json   what the registry needs to list and load it (written last)
     card.md        the generated model card (base, data, steps, measured metrics)
     <files>        its checkpoint files, named in variant.json's "checkpoints"
-    train/         resumable state of an unfinished run (removed when it finishes)
+    train/         resumable state (kept after a run, so ``--resume --steps N`` can extend it)
 
 ``variant.json`` is a :class:`zoo.specs.VariantSpec` in JSON; checkpoint URIs may be
 relative to the folder (``"decoder.safetensors"``), so a folder can be moved or copied to
@@ -90,6 +90,9 @@ def write_variant(
     if extra:
         data["zoo_train"] = extra
     _atomic_text(folder / VARIANT_FILE, json.dumps(data, indent=2) + "\n")
+    from zoo.registry import reset_registry
+
+    reset_registry()  # the new variant loads in this process too (zoo.load right after)
     return folder / VARIANT_FILE
 
 

@@ -3,8 +3,8 @@
 Building the model (SAM 2.1 tiny + CLIP ViT-B/16 at random init) is the expensive part on
 CPU, so one instance is built per session with the settings that keep a run small
 (256 px SAM input, a 3x3 point grid, thresholds off so random weights still yield masks)
-and shared; ``zoo.model.load`` is memoised for the CLI tests so `zoo run` in-process reuses
-the same build for the same settings.
+and shared; ``zoo.loading.load_resolved`` is memoised for the CLI tests so an in-process
+``zoo run`` reuses the same build for the same settings.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ SMALL = {
 }
 #: the same settings as `zoo run` options (so in-process CLI runs reuse the shared model)
 SMALL_ARGS = [
-    "--image-size", "256", "--points-per-side", "3", "--pred-iou-thresh", "0",
-    "--stability-thresh", "0", "--min-region", "0", "--max-masks", "3",
+    *("--image-size", "256", "--points-per-side", "3", "--pred-iou-thresh", "0"),
+    *("--stability-thresh", "0", "--min-region", "0", "--max-masks", "3"),
 ]
 VOCAB = ["wall", "floor", "chair", "table"]
 
@@ -44,16 +44,16 @@ def depthsam_frame() -> Path:
 _CACHE: dict[Any, Any] = {}
 
 
+def _key(name: str, kwargs: dict[str, Any]) -> Any:
+    return name, tuple(sorted((k, repr(v)) for k, v in kwargs.items() if v is not None))
+
+
 def cached_load(name: str, **kwargs: Any) -> Any:
-    """``zoo.model.load`` memoised on its arguments (a fresh seed-0 build on a miss)."""
-    import torch
+    """``zoo.load`` memoised on its arguments (seeded, so a miss builds the same model)."""
+    from zoo.loading import load
 
-    from zoo.model import load
-
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    key = _key(name, kwargs)
     if key not in _CACHE:
-        torch.manual_seed(0)
         _CACHE[key] = load(name, **kwargs)
     return _CACHE[key]
 
@@ -66,14 +66,20 @@ def depthsam_model() -> Any:
 
 @pytest.fixture
 def depthsam_memo_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make in-process `zoo run/eval` reuse models built with the same arguments."""
-    import zoo.model
+    """Make in-process `zoo run/eval` (which load through ``load_resolved``) reuse models
+    built with the same arguments; other weights than random go through unchanged."""
+    import zoo.loading
 
-    real = zoo.model.load
+    real = zoo.loading.load_resolved
 
-    def memo(name: str, **kwargs: Any) -> Any:
-        if kwargs.get("weights") != "random":
-            return real(name, **kwargs)
-        return cached_load(name, **kwargs)
+    def memo(family: Any, variant: Any, **kwargs: Any) -> Any:
+        if kwargs.get("weights") != "random" or kwargs.get("checkpoint") is not None:
+            return real(family, variant, **kwargs)
+        name = variant.name if variant is not None else family.name
+        kw = {k: v for k, v in kwargs.items() if k != "progress"}
+        key = _key(name, kw)
+        if key not in _CACHE:
+            _CACHE[key] = real(family, variant, **kwargs)
+        return _CACHE[key]
 
-    monkeypatch.setattr(zoo.model, "load", memo)
+    monkeypatch.setattr(zoo.loading, "load_resolved", memo)

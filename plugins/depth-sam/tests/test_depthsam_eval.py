@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,6 @@ from zoo_depthsam.masks import GeneratorSettings, MaskSet
 from zoo_depthsam.model import DepthSamModel
 
 from zoo.cli import app, main
-from zoo.registry import get_registry
 
 H, W = 40, 60
 BOX = (slice(10, 20), slice(20, 40))  # ground-truth box: 200 px
@@ -36,21 +36,28 @@ def _mask(region: tuple[slice, slice]) -> np.ndarray:
 class StubModel(DepthSamModel):
     """Fixed proposals: depth finds the box and the floor, RGB a shifted box."""
 
-    def propose(self, image: Any, rendered: Any, valid: Any, sources: Any, **_: Any
-                ) -> dict[str, MaskSet]:
+    def propose(
+        self, image: Any, rendered: Any, valid: Any, sources: Any, **_: Any
+    ) -> dict[str, MaskSet]:
         floor = np.ones((H, W), bool)
         floor[BOX] = False
         floor[:2] = False
         sets = {
-            "depth": MaskSet(np.stack([_mask(BOX), floor]), np.array([0.9, 0.8], np.float32),
-                             np.ones(2, np.float32), ["depth", "depth"]),
-            "rgb": MaskSet(_mask(SHIFTED)[None], np.array([0.95], np.float32),
-                           np.ones(1, np.float32), ["rgb"]),
+            "depth": MaskSet(
+                np.stack([_mask(BOX), floor]),
+                np.array([0.9, 0.8], np.float32),
+                np.ones(2, np.float32),
+                ["depth", "depth"],
+            ),
+            "rgb": MaskSet(
+                _mask(SHIFTED)[None], np.array([0.95], np.float32), np.ones(1, np.float32), ["rgb"]
+            ),
         }
         return {s: sets[s] for s in sources}
 
-    def classify(self, image: Any, masks: np.ndarray, vocabulary: Any, dense_probs: Any = None
-                 ) -> tuple[np.ndarray, np.ndarray, None]:
+    def classify(
+        self, image: Any, masks: np.ndarray, vocabulary: Any, dense_probs: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, None]:
         area = masks.reshape(len(masks), -1).sum(axis=1)
         ids = np.where(area < 500, vocabulary.index("box"), vocabulary.index("floor"))
         return ids.astype(np.int64), np.ones(len(masks), np.float32), None
@@ -73,26 +80,50 @@ def _write_scene(root: Path) -> Path:
 
 @pytest.fixture
 def stub_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    import zoo.model
+    """``zoo eval`` loads through ``zoo.loading.load_resolved``: hand it the stub instead."""
+    import zoo.loading
+    from zoo.loading import LoadContext
 
-    reg = get_registry()
-    fam, variant = reg.resolve_name("depth-sam")
-
-    def fake_load(name: str, **kwargs: Any) -> StubModel:
-        m = StubModel(None, None, settings=GeneratorSettings(), merge_iou=0.7)
-        m._bind(fam, variant, "random", "cpu")
+    def fake_load(family: Any, variant: Any, **kwargs: Any) -> StubModel:
+        m = StubModel(
+            SimpleNamespace(image_size=256), None, settings=GeneratorSettings(), merge_iou=0.7
+        )
+        ctx = LoadContext(
+            name=variant.name,
+            family=family,
+            variant=variant,
+            device="cpu",
+            random=kwargs.get("weights") == "random",
+        )
+        m._bind(ctx)
         return m
 
-    monkeypatch.setattr(zoo.model, "load", fake_load)
+    monkeypatch.setattr(zoo.loading, "load_resolved", fake_load)
 
 
-def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(tmp_path: Path,
-                                                               stub_loader: None) -> None:
+def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
+    tmp_path: Path, stub_loader: None
+) -> None:
     root = _write_scene(tmp_path / "data")
     out = tmp_path / "eval_out"
-    res = CliRunner().invoke(app, ["eval", "depth-sam", "--dataset", str(root), "--classes",
-                                   "floor,box", "--label-format", "index", "--weights", "random",
-                                   "--out", str(out), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "depth-sam",
+            "--dataset",
+            str(root),
+            "--classes",
+            "floor,box",
+            "--label-format",
+            "index",
+            "--weights",
+            "random",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["frames"] == 1
@@ -111,8 +142,12 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(tmp_path: Path,
     assert rows["box"] == pytest.approx([1.0, box_rgb, box_rgb])
     assert rows["floor"] == pytest.approx([1.0, 0.0, floor_both])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(floor_both,
-                                                                                 abs=1e-4)
+    assert metrics["test_mode"] is True and metrics["provenance"]["weights"] == "random"
+    with Image.open(out / "pred_depth" / "scene_a__frame_000.png") as im:
+        assert im.text["zoo:weights"] == "random" and "TEST MODE" in im.text["zoo:note"]
+    assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(
+        floor_both, abs=1e-4
+    )
     assert metrics["frames"][0]["masks_both"] == 2
     pred = np.array(Image.open(out / "pred_both" / "scene_a__frame_000.png"))
     assert (pred[SHIFTED] == 2).all()  # value = class index + 1
@@ -127,9 +162,24 @@ def test_eval_subset_of_modes_and_scannet_scene_layout(tmp_path: Path, stub_load
         (scene / "color" / f"{i}.jpg").write_bytes((src / "color.jpg").read_bytes())
         (scene / "depth" / f"{i}.png").write_bytes((src / "depth.png").read_bytes())
         (scene / "label-filt" / f"{i}.png").write_bytes((src / "label.png").read_bytes())
-    res = CliRunner().invoke(app, ["eval", "depth-sam", "--dataset", str(tmp_path / "scans"),
-                                   "--classes", "floor,box", "--label-format", "index",
-                                   "--modes", "depth", "--weights", "random", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "depth-sam",
+            "--dataset",
+            str(tmp_path / "scans"),
+            "--classes",
+            "floor,box",
+            "--label-format",
+            "index",
+            "--modes",
+            "depth",
+            "--weights",
+            "random",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["frames"] == 2 and "mIoU_rgb" not in report
@@ -146,10 +196,14 @@ def test_eval_without_frames_or_with_bad_modes_is_a_clean_error(
         (["--dataset", str(tmp_path / "empty"), "--modes", "stereo"], "unknown mode"),
         (["--dataset", str(tmp_path / "empty"), "--label-format", "coco"], "label-format"),
         (["--dataset", str(tmp_path / "empty"), "--colour", "x"], "unknown option --colour"),
+        (["--dataset", str(tmp_path / "empty"), "--mode", "rgb"], "applies to zoo run"),
+        (["--dataset", str(tmp_path / "empty"), "--max-frames", "-1"], "minimum"),
     ):
+        out = tmp_path / "eval_out"
         with pytest.raises(SystemExit) as info:
-            main(["eval", "depth-sam", "--weights", "random", *args])
+            main(["eval", "depth-sam", "--weights", "random", *args, "--out", str(out)])
         err = capsys.readouterr().err
         assert info.value.code == 2, err
         assert needle in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
+        assert not out.exists()

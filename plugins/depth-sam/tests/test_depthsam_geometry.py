@@ -80,13 +80,13 @@ def test_nearest_resize_is_pixel_centre_aligned() -> None:
     np.testing.assert_array_equal(nearest_index(2, 4), [0, 0, 1, 1])
     np.testing.assert_array_equal(nearest_index(4, 2), [1, 3])  # centre 0.5 -> src 1.0
     m = np.array([[[1, 2], [3, 4]]])
-    np.testing.assert_array_equal(resize_nearest(m, (4, 4))[0],
-                                  [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]])
+    np.testing.assert_array_equal(
+        resize_nearest(m, (4, 4))[0], [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
+    )
 
 
 def test_voxel_downsample_means_positions_and_votes_labels() -> None:
-    xyz = np.array([[0.01, 0.01, 0.01], [0.02, 0.03, 0.04], [0.04, 0.0, 0.0],
-                    [0.11, 0.0, 0.0]])
+    xyz = np.array([[0.01, 0.01, 0.01], [0.02, 0.03, 0.04], [0.04, 0.0, 0.0], [0.11, 0.0, 0.0]])
     rgb = np.array([[0, 0, 0], [30, 30, 30], [60, 60, 60], [200, 100, 0]], np.uint8)
     inst = np.array([5, 7, 7, 1])
     out, col, (lab,) = voxel_downsample(xyz, 0.05, rgb=rgb, labels=(inst,))

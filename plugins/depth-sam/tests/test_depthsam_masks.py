@@ -15,8 +15,12 @@ def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
 
 
 def _set(masks: list[np.ndarray], scores: list[float], src: str) -> MaskSet:
-    return MaskSet(np.stack(masks), np.array(scores, np.float32),
-                   np.ones(len(masks), np.float32), [src] * len(masks))
+    return MaskSet(
+        np.stack(masks),
+        np.array(scores, np.float32),
+        np.ones(len(masks), np.float32),
+        [src] * len(masks),
+    )
 
 
 def test_mask_iou_matrix_matches_hand_counts() -> None:
@@ -56,8 +60,7 @@ def test_small_region_cleanup_fills_holes_drops_islands_and_tiny_masks() -> None
     big[10:12, 10:12] = False  # 4 px hole
     big[38:40, 38:40] = True  # 4 px island
     tiny = _box(40, 40, 0, 2, 0, 2)
-    out = remove_small_regions(_set([big, tiny], [0.9, 0.8], "rgb"), min_area=10,
-                               nms_thresh=0.7)
+    out = remove_small_regions(_set([big, tiny], [0.9, 0.8], "rgb"), min_area=10, nms_thresh=0.7)
     assert len(out) == 1
     np.testing.assert_array_equal(out.masks[0], _box(40, 40, 5, 30, 5, 30))
 

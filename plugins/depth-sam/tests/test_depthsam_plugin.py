@@ -1,96 +1,300 @@
-"""Registration, weights wiring (SAM borrowed from sam2, CLIP through the resolver), tokenizer."""
+"""Registration and the two named checkpoints (``sam2`` borrowed from the sam2 family,
+``clip``), resolved by the core: ``zoo list`` size/cached, ``zoo pull``, ``zoo.load`` with
+the files or overrides, against a loopback HTTP stand-in for the hub (never the network)."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from zoo.errors import WeightsError
-from zoo.registry import get_registry
+from zoo.errors import InputError
+from zoo.registry import get_registry, reset_registry
+from zoo.specs import WeightsSpec
+from zoo.testing.cli import assert_user_error, run_cli
 
 CLIP_SHA = "4b8699299b1e8997753c64b052ba32031449d5d853f55a039148560ee02b820f"
+CLIP_SIZE = 598516980
+ONLY = {"ZOO_PLUGINS": "sam2,depth-sam"}
 
 
-def test_variants_borrow_sam2_weights_and_carry_the_clip_checkpoint() -> None:
+def test_variants_declare_a_sam2_and_a_clip_file() -> None:
     reg = get_registry()
     fam = reg.families["depth-sam"]
     assert fam.default_tag == "tiny" and [t.value for t in fam.tasks] == ["rgbd"]
     for size in ("tiny", "small", "base-plus", "large"):
         v = reg.variants[f"depth-sam:{size}"]
-        assert v.weights_from == f"sam2:{size}"
-        assert v.weights == reg.variants[f"sam2:{size}"].weights  # resolved by the registry
-        clip = v.config["clip_weights"]
-        assert clip["uri"] == ("hf://timm/vit_base_patch16_clip_224.openai/"
-                               "open_clip_model.safetensors")
-        assert clip["sha256"] == CLIP_SHA and clip["size"] == 598516980
-        assert v.config["size"] == size and v.config["clip_model"] == "ViT-B-16"
+        assert list(v.checkpoints) == ["sam2", "clip"] and v.primary == "sam2"
+        sam2 = v.checkpoints["sam2"]
+        assert sam2.same_as == f"sam2:{size}"
+        assert sam2.uri == reg.variants[f"sam2:{size}"].weights.uri  # filled by the registry
+        assert sam2.sha256 == reg.variants[f"sam2:{size}"].weights.sha256
+        clip = v.checkpoints["clip"]
+        assert clip.uri == "hf://timm/vit_base_patch16_clip_224.openai/open_clip_model.safetensors"
+        assert clip.sha256 == CLIP_SHA and clip.size == CLIP_SIZE and clip.license == "MIT"
+        assert v.total_size == sam2.size + CLIP_SIZE  # zoo list's size includes CLIP
+        assert v.config == {"size": size, "clip_model": "ViT-B-16"}
 
 
-def test_pretrained_load_resolves_clip_through_zoo_weights(monkeypatch: pytest.MonkeyPatch,
-                                                           tmp_path: Path) -> None:
-    """With a SAM checkpoint, the CLIP file comes from zoo.weights.resolve with the
-    registered URI, sha256 and size (builders stubbed: no weights exist here)."""
-    import zoo_depthsam.classify as classify
-    import zoo_sam2.build as sam_build
+def test_options_are_typed_with_their_real_defaults() -> None:
+    fam = get_registry().families["depth-sam"]
+    opt = {o.name: o for o in fam.options}
+    assert opt["points_per_side"].type == "int" and opt["points_per_side"].default == 64
+    assert opt["pred_iou_thresh"].default == 0.7 and opt["stability_score_thresh"].default == 0.8
+    assert opt["image_size"].default == 1024 and opt["mode"].choices == ("depth", "rgb", "both")
+    generator = (
+        "points_per_side",
+        "points_per_batch",
+        "pred_iou_thresh",
+        "stability_score_thresh",
+        "box_nms_thresh",
+        "min_region_area",
+        "image_size",
+    )
+    assert all(opt[n].model for n in generator)
+    assert fam.option("stability_thresh") is opt["stability_score_thresh"]  # old spelling
+    assert fam.option("min_region") is opt["min_region_area"]
     from zoo_depthsam.model import DepthSamModel
 
-    import zoo.weights
+    create = inspect.signature(DepthSamModel.create).parameters
+    assert all(o.name in create for o in fam.options if o.model)  # every model option is a kwarg
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.fixture
+def stub_builders(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Record the files ``create`` builds from (no weights exist here to load for real)."""
+    import zoo_depthsam.classify as classify
+    import zoo_sam2.build as sam_build
 
     calls: dict[str, Any] = {}
-    fake_clip = tmp_path / "open_clip_model.safetensors"
-
-    def fake_resolve(uri: str, sha256: Any = None, size: Any = None, **kw: Any) -> Path:
-        calls["resolve"] = (uri, sha256, size, kw.get("name"))
-        return fake_clip
 
     class FakeSam:
         image_size = 1024
 
     def fake_sam(size: str, checkpoint: Any, **kw: Any) -> FakeSam:
-        calls["sam"] = (size, checkpoint)
+        calls["sam2"] = (size, checkpoint)
         return FakeSam()
 
-    def fake_build(cls: Any, model_name: str, checkpoint: Any, **kw: Any) -> str:
+    def fake_clip(cls: Any, model_name: str, checkpoint: Any, **kw: Any) -> str:
         calls["clip"] = (model_name, checkpoint)
         return "clip"
 
-    monkeypatch.setattr(zoo.weights, "resolve", fake_resolve)
     monkeypatch.setattr(sam_build, "build_sam2_model", fake_sam)
-    monkeypatch.setattr(classify.ClipClassifier, "build", classmethod(fake_build))
-    reg = get_registry()
-    fam, variant = reg.resolve_name("depth-sam:small")
-    sam_ckpt = tmp_path / "sam2.1_hiera_small.pt"
-    model = DepthSamModel.create(family=fam, variant=variant, checkpoint=sam_ckpt, device="cpu",
-                                 **variant.config)
-    assert calls["sam"] == ("small", sam_ckpt)
-    uri, sha, size, name = calls["resolve"]
-    assert uri.endswith("open_clip_model.safetensors") and sha == CLIP_SHA and size == 598516980
-    assert "depth-sam:small" in name
-    assert calls["clip"] == ("ViT-B-16", fake_clip)
-    assert model.classifier == "clip"
-    # random test mode: neither checkpoint is resolved
-    calls.clear()
-    DepthSamModel.create(family=fam, variant=variant, checkpoint=None, device="cpu",
-                         **variant.config)
-    assert "resolve" not in calls and calls["clip"] == ("ViT-B-16", None)
-    # a SAM checkpoint without any CLIP weights configured is a clear WeightsError
-    cfg = {k: v for k, v in variant.config.items() if k != "clip_weights"}
-    with pytest.raises(WeightsError, match="no CLIP weights"):
-        DepthSamModel.create(family=fam, variant=variant, checkpoint=sam_ckpt, device="cpu",
-                             **cfg)
+    monkeypatch.setattr(classify.ClipClassifier, "build", classmethod(fake_clip))
+    return calls
+
+
+def test_create_builds_from_the_files_the_core_hands_it(
+    stub_builders: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zoo.weights
+    from zoo.loading import load
+
+    def no_resolver(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the plugin must not resolve files itself")
+
+    monkeypatch.setattr(zoo.weights, "resolve", no_resolver)
+    sam_file, clip_file = tmp_path / "sam.pt", tmp_path / "clip.safetensors"
+    sam_file.write_bytes(b"s")
+    clip_file.write_bytes(b"c")
+    model = load("depth-sam:small", checkpoint={"sam2": sam_file, "clip": clip_file}, device="cpu")
+    assert stub_builders["sam2"] == ("small", sam_file)
+    assert stub_builders["clip"] == ("ViT-B-16", clip_file)
+    assert model.weights == str(sam_file) and not model.weights.startswith("random")
+    assert model.test_mode_relaxed == {}  # real weights: SAD's thresholds
+    assert (model.settings.pred_iou_thresh, model.settings.stability_score_thresh) == (0.7, 0.8)
+    prov = model.provenance("rgbd")
+    assert prov.files == {"sam2": str(sam_file), "clip": str(clip_file)}
+
+    stub_builders.clear()
+    model = load("depth-sam:small", weights="random", device="cpu")
+    assert stub_builders == {"sam2": ("small", None), "clip": ("ViT-B-16", None)}
+    assert model.settings.pred_iou_thresh == 0.0 and set(model.test_mode_relaxed) == {
+        "pred_iou_thresh",
+        "stability_score_thresh",
+    }
+    model = load("depth-sam:small", weights="random", device="cpu", pred_iou_thresh=0.5)
+    assert model.settings.pred_iou_thresh == 0.5 and set(model.test_mode_relaxed) == {
+        "stability_score_thresh"
+    }
+
+
+def test_removed_clip_kwargs_name_their_replacement(stub_builders: dict[str, Any]) -> None:
+    from zoo.loading import load
+
+    with pytest.raises(InputError, match=r"checkpoint=\{'clip': PATH\}"):
+        load("depth-sam", weights="random", device="cpu", clip_checkpoint="x.safetensors")
+    with pytest.raises(InputError, match="unknown depth-sam setting 'pointz'"):
+        load("depth-sam", weights="random", device="cpu", pointz=3)
+    assert "sam2" not in stub_builders  # refused before anything was built
+
+
+# --------------------------------------------------------------------------- loopback hub
+
+
+class _Files(BaseHTTPRequestHandler):
+    files: ClassVar[dict[str, bytes]] = {}
+    gets: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        data = self.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        type(self).gets.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Both files of depth-sam:tiny served from 127.0.0.1 (stand-ins, a few bytes each):
+    the sam2 family's tiny variant and depth-sam's CLIP spec point there."""
+    import zoo_depthsam.plugin as ds_plugin
+    import zoo_sam2.plugin as sam2_plugin
+
+    blobs = {"/sam2_tiny.pt": b"sam2 stand-in" * 7, "/clip.safetensors": b"clip stand-in" * 11}
+    handler = type("Handler", (_Files,), {"files": blobs, "gets": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def spec(path: str) -> WeightsSpec:
+        data = blobs[path]
+        return WeightsSpec(
+            uri=base + path, sha256=hashlib.sha256(data).hexdigest(), size=len(data), license="test"
+        )
+
+    variants = [
+        v.model_copy(update={"checkpoints": {"model": spec("/sam2_tiny.pt")}})
+        if v.tag == "tiny"
+        else v
+        for v in sam2_plugin.VARIANTS
+    ]
+    monkeypatch.setattr(sam2_plugin, "VARIANTS", variants)
+    monkeypatch.setattr(ds_plugin, "CLIP_WEIGHTS", spec("/clip.safetensors"))
+    for k, v in {**ONLY, "ZOO_HOME": str(tmp_path / "home"), "NO_PROXY": "127.0.0.1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    reset_registry()
+    yield {"base": base, "blobs": blobs, "gets": handler.gets}
+    server.shutdown()
+    server.server_close()
+    reset_registry()
+
+
+def _listing(name: str) -> dict[str, Any]:
+    proc = run_cli("list", name, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_pull_fetches_both_files_and_list_shows_their_total(
+    hub: dict[str, Any], stub_builders: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = {k: len(v) for k, v in hub["blobs"].items()}
+    row = _listing("depth-sam:tiny")
+    assert row["size"] == sum(sizes.values()) and row["cached"] is False
+    assert set(row["files"]) == {"sam2", "clip"}
+    assert row["files"]["sam2"]["same_as"] == "sam2:tiny"
+
+    pulled = run_cli("pull", "depth-sam:tiny", "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    files = json.loads(pulled.stdout)["files"]
+    assert set(files) == {"sam2", "clip"}
+    assert Path(files["sam2"]["path"]).read_bytes() == hub["blobs"]["/sam2_tiny.pt"]
+    assert Path(files["clip"]["path"]).read_bytes() == hub["blobs"]["/clip.safetensors"]
+    assert sorted(hub["gets"]) == ["/clip.safetensors", "/sam2_tiny.pt"]
+    assert _listing("depth-sam:tiny")["cached"] is True
+    assert _listing("sam2:tiny")["cached"] is True  # the same bytes, shared with sam2:tiny
+
+    # offline now: zoo.load hands create both cached files, without the network
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    reset_registry()
+    from zoo.loading import load
+
+    model = load("depth-sam:tiny", device="cpu")
+    assert stub_builders["sam2"] == ("tiny", Path(files["sam2"]["path"]))
+    assert stub_builders["clip"] == ("ViT-B-16", Path(files["clip"]["path"]))
+    assert set(model.provenance("rgbd").files) == {"sam2", "clip"}
+    assert len(hub["gets"]) == 2
+
+    # one file missing: not cached, and the offline message names the missing file
+    Path(files["clip"]["path"]).unlink()
+    assert _listing("depth-sam:tiny")["cached"] is False
+    proc = run_cli("pull", "depth-sam:tiny")
+    assert_user_error(proc, "clip")
+
+
+def test_clip_override_on_the_cli_replaces_only_the_clip_file(
+    hub: dict[str, Any],
+    stub_builders: dict[str, Any],
+    tmp_path: Path,
+    depthsam_frame: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--checkpoint clip=PATH``: the core resolves sam2 from the registry, CLIP is the
+    given file. The run is stopped right after loading (the models are stubs)."""
+    from zoo_depthsam.model import DepthSamModel
+
+    def stop(*_: Any, **__: Any) -> Any:
+        raise InputError("stopped after loading")
+
+    monkeypatch.setattr(DepthSamModel, "segment_rgbd", stop)
+    mine = tmp_path / "my_clip.safetensors"
+    mine.write_bytes(b"mine")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "run",
+        "depth-sam:tiny",
+        "--image",
+        str(depthsam_frame / "color.jpg"),
+        "--depth",
+        str(depthsam_frame / "depth.png"),
+        "--checkpoint",
+        f"clip={mine}",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 2 and "stopped after loading" in proc.stderr, proc.stderr
+    assert stub_builders["clip"] == ("ViT-B-16", mine)
+    assert stub_builders["sam2"][1] is not None and stub_builders["sam2"][1].is_file()
+    assert hub["gets"] == ["/sam2_tiny.pt"]  # CLIP was not downloaded
+    assert not out.exists()
 
 
 def test_vit_b_16_tokenizer_is_bundled_and_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """The BPE vocabulary ships inside open_clip; tokenising needs no network."""
     import open_clip
 
-    for var, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ZOO_OFFLINE": "1",
-                       "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"
-                       }.items():
+    for var, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ZOO_OFFLINE": "1",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }.items():
         monkeypatch.setenv(var, value)
     tok = open_clip.get_tokenizer("ViT-B-16")
     assert type(tok).__name__ == "SimpleTokenizer"
@@ -99,10 +303,18 @@ def test_vit_b_16_tokenizer_is_bundled_and_works_offline(monkeypatch: pytest.Mon
     assert (Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz").is_file()
 
 
-def test_plugin_module_is_cheap_to_import() -> None:
-    code = ("import sys, zoo_depthsam.plugin, zoo_depthsam.cli;"
-            "bad = [m for m in ('torch', 'open_clip', 'sam2') if m in sys.modules];"
-            "assert not bad, bad")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+def test_plugin_modules_are_cheap_to_import_and_acyclic() -> None:
+    code = (
+        "import sys, zoo_depthsam.plugin, zoo_depthsam.cli, zoo_depthsam.results;"
+        "bad = [m for m in ('torch', 'open_clip', 'sam2') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    src = Path(__file__).resolve().parents[1] / "zoo_depthsam"
+    for name in ("results.py", "draw.py"):
+        text = (src / name).read_text(encoding="utf-8")
+        assert "from .model" not in text and "import model" not in text, name
+    for path in src.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "weights.resolve" not in text and "get_registry" not in text, path.name

@@ -67,8 +67,12 @@ def test_empty_class_file_duplicates_and_typos(tmp_path: Path) -> None:
 
 def test_prompts_are_class_major_and_use_clip_friendly_names() -> None:
     prompts = build_prompts(["otherfurniture", "coffee_table"], ["a {}.", "the {} here."])
-    assert prompts == ["a other furniture.", "the other furniture here.",
-                       "a coffee table.", "the coffee table here."]
+    assert prompts == [
+        "a other furniture.",
+        "the other furniture here.",
+        "a coffee table.",
+        "the coffee table here.",
+    ]
     assert prompt_name("refridgerator") == "refrigerator"
     assert len(build_prompts(SCANNET20)) == 20 * len(DEFAULT_TEMPLATES)
     with pytest.raises(InputError, match="exactly one"):

@@ -25,7 +25,7 @@ Text embeddings are the mean of the L2-normalised embeddings of a few templates 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,12 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DEFAULT_CLIP_MODEL = "ViT-B-16"
 
 
-def build_clip(model_name: str = DEFAULT_CLIP_MODEL, checkpoint: str | Path | None = None,
-               *, device: str = "cpu") -> Any:
+def build_clip(
+    model_name: str = DEFAULT_CLIP_MODEL,
+    checkpoint: str | Path | None = None,
+    *,
+    device: str = "cpu",
+) -> Any:
     """Build an open_clip model; ``checkpoint=None`` keeps the random initialisation.
 
     OpenAI's CLIP weights were trained with QuickGELU, so the architecture is always built
@@ -90,8 +94,9 @@ def _square_box(mask: np.ndarray, context: float) -> tuple[int, int, int] | None
     return round(cx - side / 2.0), round(cy - side / 2.0), side
 
 
-def mask_crops(image: np.ndarray, masks: np.ndarray, size: int = 224,
-               context: float = 0.1) -> np.ndarray:
+def mask_crops(
+    image: np.ndarray, masks: np.ndarray, size: int = 224, context: float = 0.1
+) -> np.ndarray:
     """``N x size x size x 3 uint8`` crops: a square around each mask, outside filled grey.
 
     The fill is CLIP's mean colour, i.e. exactly zero after CLIP's normalisation, so the
@@ -115,7 +120,7 @@ def mask_crops(image: np.ndarray, masks: np.ndarray, size: int = 224,
         sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
         crop = image[sy0:sy1, sx0:sx1].copy()
         crop[~m[sy0:sy1, sx0:sx1]] = fill
-        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = crop
+        canvas[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = crop
         interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
         out[i] = cv2.resize(canvas, (size, size), interpolation=interp)
     return out
@@ -124,8 +129,14 @@ def mask_crops(image: np.ndarray, masks: np.ndarray, size: int = 224,
 class ClipClassifier:
     """CLIP image and text towers plus the prompt templates and a text-embedding cache."""
 
-    def __init__(self, model: Any, tokenizer: Any, *,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        batch_size: int = 32,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.templates = check_templates(templates)
@@ -135,16 +146,26 @@ class ClipClassifier:
         self._text_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     @classmethod
-    def build(cls, model_name: str = DEFAULT_CLIP_MODEL, checkpoint: str | Path | None = None, *,
-              device: str = "cpu", templates: Sequence[str] = DEFAULT_TEMPLATES,
-              batch_size: int = 32) -> ClipClassifier:
+    def build(
+        cls,
+        model_name: str = DEFAULT_CLIP_MODEL,
+        checkpoint: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        batch_size: int = 32,
+    ) -> ClipClassifier:
         import open_clip
 
         # The ViT-B-16 tokenizer is open_clip's SimpleTokenizer, whose BPE vocabulary
         # (bpe_simple_vocab_16e6.txt.gz) ships inside the package: no network needed.
         tokenizer = open_clip.get_tokenizer(model_name)
-        return cls(build_clip(model_name, checkpoint, device=device), tokenizer,
-                   templates=templates, batch_size=batch_size)
+        return cls(
+            build_clip(model_name, checkpoint, device=device),
+            tokenizer,
+            templates=templates,
+            batch_size=batch_size,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -156,18 +177,38 @@ class ClipClassifier:
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
     # ------------------------------------------------------------------ text
+    def _text_key(self, classes: Sequence[str]) -> tuple[str, ...]:
+        return (*self.templates, "\x00", *classes)
+
+    def text_cached(self, classes: Sequence[str]) -> bool:
+        """Whether :meth:`text_features` of ``classes`` is already computed (no work)."""
+        cached = self._text_cache.get(self._text_key(classes))
+        return cached is not None and cached.device == self.device
+
+    def num_prompts(self, classes: Sequence[str]) -> int:
+        return len(classes) * len(self.templates)
+
     @torch.inference_mode()
-    def text_features(self, classes: Sequence[str]) -> torch.Tensor:
-        """``C x D`` unit vectors: per class, the renormalised mean over templates."""
-        key = (*self.templates, "\x00", *classes)
+    def text_features(
+        self, classes: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> torch.Tensor:
+        """``C x D`` unit vectors: per class, the renormalised mean over templates.
+
+        The prompts go through the text tower in chunks of 64; ``on_batch(k)`` follows
+        each chunk of ``k`` prompts (ScanNet200 is 1000 prompts: seconds on a CPU).
+        """
+        key = self._text_key(classes)
         cached = self._text_cache.get(key)
         if cached is not None and cached.device == self.device:
             return cached
         prompts = build_prompts(classes, self.templates)
         feats = []
-        for i in range(0, len(prompts), 256):
-            tokens = self.tokenizer(prompts[i:i + 256]).to(self.device)
+        for i in range(0, len(prompts), 64):
+            chunk = prompts[i : i + 64]
+            tokens = self.tokenizer(chunk).to(self.device)
             feats.append(F.normalize(self.model.encode_text(tokens).float(), dim=-1))
+            if on_batch is not None:
+                on_batch(len(chunk))
         emb = torch.cat(feats).reshape(len(classes), len(self.templates), -1)
         out = F.normalize(emb.mean(dim=1), dim=-1)
         self._text_cache[key] = out
@@ -186,12 +227,19 @@ class ClipClassifier:
         return ((x - mean) / std).to(dtype)
 
     @torch.inference_mode()
-    def classify_masks(self, image: np.ndarray, masks: np.ndarray, classes: Sequence[str],
-                       batch_size: int | None = None) -> np.ndarray:
+    def classify_masks(
+        self,
+        image: np.ndarray,
+        masks: np.ndarray,
+        classes: Sequence[str],
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """``N x C`` class probabilities of each mask's crop (softmax over the vocabulary).
 
         All crops go through the image encoder in batches of ``batch_size`` (default the
-        classifier's; ``len(masks)`` means one forward for everything).
+        classifier's; ``len(masks)`` means one forward for everything); ``on_batch(k)`` is
+        called after each batch of ``k`` crops (progress).
         """
         c = len(classes)
         if len(masks) == 0:
@@ -201,9 +249,11 @@ class ClipClassifier:
         bs = int(batch_size or self.batch_size)
         probs = []
         for i in range(0, len(crops), bs):
-            feats = self.model.encode_image(self._normalise(crops[i:i + bs])).float()
+            feats = self.model.encode_image(self._normalise(crops[i : i + bs])).float()
             logits = self.logit_scale * F.normalize(feats, dim=-1) @ text.T
             probs.append(logits.softmax(dim=-1).cpu())
+            if on_batch is not None:
+                on_batch(len(feats))
         return torch.cat(probs).numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ pixels
@@ -230,8 +280,9 @@ class ClipClassifier:
         return x if batch_first else x.transpose(0, 1)
 
     @torch.inference_mode()
-    def dense_probs(self, image: np.ndarray, classes: Sequence[str],
-                    short_side: int = 448) -> np.ndarray:
+    def dense_probs(
+        self, image: np.ndarray, classes: Sequence[str], short_side: int = 448
+    ) -> np.ndarray:
         """``C x H x W`` per-pixel class probabilities (MaskCLIP), at the image's size."""
         import cv2
 
@@ -239,8 +290,11 @@ class ClipClassifier:
         if not hasattr(visual, "conv1") or not hasattr(visual, "transformer"):
             raise InputError("semantics='pixel' needs a ViT CLIP (e.g. ViT-B-16)")
         h, w = image.shape[:2]
-        patch = int(visual.patch_size[0] if isinstance(visual.patch_size, (tuple, list))
-                    else visual.patch_size)
+        patch = int(
+            visual.patch_size[0]
+            if isinstance(visual.patch_size, (tuple, list))
+            else visual.patch_size
+        )
         scale = short_side / min(h, w)
         gh, gw = max(1, round(h * scale / patch)), max(1, round(w * scale / patch))
         resized = cv2.resize(image, (gw * patch, gh * patch), interpolation=cv2.INTER_AREA)
@@ -249,7 +303,7 @@ class ClipClassifier:
         attn = last.attn
         width = x.shape[-1]
         y = last.ln_1(x)
-        v = F.linear(y, attn.in_proj_weight[2 * width:], attn.in_proj_bias[2 * width:])
+        v = F.linear(y, attn.in_proj_weight[2 * width :], attn.in_proj_bias[2 * width :])
         feats = visual.ln_post(attn.out_proj(v))[:, 1:]
         if visual.proj is not None:
             feats = feats @ visual.proj
@@ -260,8 +314,9 @@ class ClipClassifier:
         return logits[0].softmax(dim=0).cpu().numpy().astype(np.float32)
 
 
-def majority_vote(class_map: np.ndarray, probs: np.ndarray | None, masks: np.ndarray,
-                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def majority_vote(
+    class_map: np.ndarray, probs: np.ndarray | None, masks: np.ndarray, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per mask: the most frequent class of ``class_map`` inside it (SAD's rule), and as a
     score the mean probability of that class over the mask (or the vote share)."""
     n = len(masks)

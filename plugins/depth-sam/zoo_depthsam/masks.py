@@ -1,7 +1,8 @@
 """Class-agnostic mask proposals: SAM 2.1's automatic mask generator, cleanup and merging.
 
 Mask generation reuses ``sam2.automatic_mask_generator.SAM2AutomaticMaskGenerator`` over
-the model built by ``zoo_sam2.build.build_sam2_model``. Two things are done here rather than
+the model built by ``zoo_sam2.build.build_sam2_model`` (its predictor fitted to the model's
+input size by ``zoo_sam2.build.fit_image_predictor``). Two things are done here rather than
 inside the generator:
 
 * **small regions.** SAM 1's generator removed holes and islands below
@@ -18,7 +19,7 @@ inside the generator:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +46,13 @@ class MaskSet:
 
     def renumbered(self) -> MaskSet:
         """The same masks with ``ids`` reset to their positions in this set."""
-        return MaskSet(self.masks, self.scores, self.stability, list(self.source),
-                       np.arange(len(self.masks), dtype=np.int64))
+        return MaskSet(
+            self.masks,
+            self.scores,
+            self.stability,
+            list(self.source),
+            np.arange(len(self.masks), dtype=np.int64),
+        )
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -58,20 +64,31 @@ class MaskSet:
     @classmethod
     def empty(cls, hw: Sequence[int]) -> MaskSet:
         h, w = int(hw[0]), int(hw[1])
-        return cls(np.zeros((0, h, w), dtype=bool), np.zeros(0, np.float32),
-                   np.zeros(0, np.float32), [])
+        return cls(
+            np.zeros((0, h, w), dtype=bool), np.zeros(0, np.float32), np.zeros(0, np.float32), []
+        )
 
     def select(self, idx: Sequence[int] | np.ndarray) -> MaskSet:
         ix = np.asarray(idx, dtype=np.int64).reshape(-1)
-        return MaskSet(self.masks[ix], self.scores[ix], self.stability[ix],
-                       [self.source[i] for i in ix], self.ids[ix])
+        return MaskSet(
+            self.masks[ix],
+            self.scores[ix],
+            self.stability[ix],
+            [self.source[i] for i in ix],
+            self.ids[ix],
+        )
 
     def resized(self, hw: Sequence[int]) -> MaskSet:
         """Nearest-neighbour resize (depth-resolution masks -> RGB resolution)."""
         if tuple(hw) == self.hw:
             return self
-        return MaskSet(np.ascontiguousarray(resize_nearest(self.masks, hw)), self.scores,
-                       self.stability, list(self.source), self.ids)
+        return MaskSet(
+            np.ascontiguousarray(resize_nearest(self.masks, hw)),
+            self.scores,
+            self.stability,
+            list(self.source),
+            self.ids,
+        )
 
     @staticmethod
     def concat(sets: Sequence[MaskSet]) -> MaskSet:
@@ -100,6 +117,7 @@ class GeneratorSettings:
 def make_generator(sam_model: Any, settings: GeneratorSettings) -> Any:
     """A ``SAM2AutomaticMaskGenerator`` that also works when ``image_size`` is not 1024."""
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    from zoo_sam2.build import fit_image_predictor
 
     gen = SAM2AutomaticMaskGenerator(
         sam_model,
@@ -111,11 +129,13 @@ def make_generator(sam_model: Any, settings: GeneratorSettings) -> Any:
         min_mask_region_area=0,  # done on the CPU below; see the module docstring
         output_mode="binary_mask",
     )
-    # SAM2ImagePredictor hard-codes the backbone feature sizes of a 1024 input; derive them
-    # from the model so the reduced image_size used in tests and benchmarks works too.
-    s = int(sam_model.image_size)
-    gen.predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    fit_image_predictor(gen.predictor)
     return gen
+
+
+def num_batches(settings: GeneratorSettings) -> int:
+    """Decoder batches of one generator pass (one crop layer): the progress bar's total."""
+    return -(-(settings.points_per_side**2) // settings.points_per_batch)
 
 
 def _boxes(masks: np.ndarray) -> np.ndarray:
@@ -151,18 +171,44 @@ def remove_small_regions(ms: MaskSet, min_area: int, nms_thresh: float) -> MaskS
     if keep.size == 0:
         return MaskSet.empty(ms.hw)
     boxes = torch.from_numpy(_boxes(masks[keep]))
-    order = batched_nms(boxes, torch.from_numpy(unchanged[keep]),
-                        torch.zeros(len(keep), dtype=torch.int64), nms_thresh).numpy()
+    order = batched_nms(
+        boxes,
+        torch.from_numpy(unchanged[keep]),
+        torch.zeros(len(keep), dtype=torch.int64),
+        nms_thresh,
+    ).numpy()
     idx = keep[np.sort(order)]
     out = ms.select(idx)
     out.masks = masks[idx]
     return out
 
 
-def generate(generator: Any, image: np.ndarray, settings: GeneratorSettings,
-             source: str) -> MaskSet:
-    """Run the generator on an ``HxWx3 uint8`` image; zero proposals give an empty set."""
-    anns = generator.generate(np.ascontiguousarray(image))
+def generate(
+    generator: Any,
+    image: np.ndarray,
+    settings: GeneratorSettings,
+    source: str,
+    on_batch: Callable[[int], None] | None = None,
+) -> MaskSet:
+    """Run the generator on an ``HxWx3 uint8`` image; zero proposals give an empty set.
+
+    ``on_batch(1)`` is called after each decoder batch of prompt points (SAM 2's generator
+    has no hook of its own, so its per-batch step is wrapped for the duration of the call).
+    """
+    if on_batch is not None:
+        step = generator._process_batch
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            out = step(*args, **kwargs)
+            on_batch(1)
+            return out
+
+        generator._process_batch = counted
+    try:
+        anns = generator.generate(np.ascontiguousarray(image))
+    finally:
+        if on_batch is not None:
+            del generator._process_batch  # back to the class's method
     h, w = image.shape[:2]
     if not anns:
         return MaskSet.empty((h, w))

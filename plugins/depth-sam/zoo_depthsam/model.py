@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from zoo.errors import InputError, WeightsError
+from zoo.errors import InputError
+from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.specs import FamilySpec, VariantSpec
-from zoo.tasks import RGBDResult, Task
+from zoo.specs import Task
 
+from .draw import paint
 from .geometry import (
     backproject,
     check_aspect,
@@ -41,12 +40,58 @@ from .geometry import (
     resize_nearest,
     voxel_downsample,
 )
-from .masks import GeneratorSettings, MaskSet, generate, make_generator, merge_nms
+from .masks import GeneratorSettings, MaskSet, generate, make_generator, merge_nms, num_batches
+from .plugin import DEFAULT_PRED_IOU_THRESH, DEFAULT_STABILITY_THRESH
+from .progress import Silent, Stages
 from .render import DEFAULT_COLORMAP, get_colormap, render_depth
+from .results import DepthSamResult
 from .vocab import DEFAULT_TEMPLATES, resolve_vocabulary
 
 MODES = ("depth", "rgb", "both")
 SEMANTICS = ("mask", "pixel")
+
+#: SAD's generator thresholds, and what test mode uses instead when the caller sets none.
+#: Random SAM predicts IoUs around 0.5 and stability 0 (its logits never leave (-1, 1)),
+#: so at SAD's values not one mask survives and the rest of the pipeline (CLIP, 3-D,
+#: the files) would go untested; at 0 every candidate passes and box NMS keeps a few.
+DOCUMENTED_THRESHOLDS = {
+    "pred_iou_thresh": DEFAULT_PRED_IOU_THRESH,
+    "stability_score_thresh": DEFAULT_STABILITY_THRESH,
+}
+TEST_MODE_THRESHOLDS = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+
+#: Loader settings besides the thresholds (their defaults are in ``create``).
+_SETTINGS = (
+    "size",
+    "image_size",
+    "clip_model",
+    "templates",
+    "clip_batch_size",
+    "points_per_side",
+    "points_per_batch",
+    "pred_iou_thresh",
+    "stability_score_thresh",
+    "box_nms_thresh",
+    "min_region_area",
+    "linear_depth",
+    "mode",
+    "colormap",
+    "semantics",
+    "merge_iou",
+    "max_masks",
+    "voxel_size",
+    "max_invalid_fraction",
+    "dense_short_side",
+)
+#: Loader kwargs of the pre-issue-10 plugin and what replaced them.
+_RENAMED = {
+    "clip_checkpoint": "the CLIP file is a named checkpoint now: pass checkpoint={'clip': PATH} "
+    "(CLI: --checkpoint clip=PATH)",
+    "clip_weights": "the CLIP file is the variant's 'clip' checkpoint now (zoo.load resolves it)",
+    "inverse_depth": "pass linear_depth=True for linear colouring (inverse depth is the default)",
+    "stability_thresh": "spell it stability_score_thresh",
+    "min_region": "spell it min_region_area",
+}
 
 
 def check_mode(mode: str) -> str:
@@ -56,53 +101,33 @@ def check_mode(mode: str) -> str:
     return m
 
 
-class DepthSamResult(RGBDResult):
-    """:class:`zoo.tasks.RGBDResult` plus what SAD's outputs need.
-
-    ``masks`` (N x H x W bool at the RGB size), ``labels`` (class names) and ``scores``
-    (mask quality x class probability) are the task's schema; the rest:
-    ``class_ids`` (index into ``vocabulary``), ``mask_scores`` (SAM's predicted IoU),
-    ``class_scores`` (CLIP probability), ``sources`` ("depth"/"rgb": which image the mask
-    was found on), ``semantic_map`` / ``instance_map`` (H x W int32, -1 = none; smaller
-    masks are painted over larger ones), ``rendered_depth`` (what SAM saw),
-    ``points_label`` (class index per point, -1 = none), ``timings`` (seconds per stage).
-    """
-
-    vocabulary: list[str]
-    class_ids: np.ndarray
-    mask_scores: np.ndarray
-    class_scores: np.ndarray
-    sources: list[str]
-    semantic_map: np.ndarray
-    instance_map: np.ndarray
-    rendered_depth: np.ndarray | None = None
-    depth_size: tuple[int, int]
-    points_label: np.ndarray | None = None
-    mode: str = "depth"
-    timings: dict[str, float] = Field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.masks.shape[0])
-
-    def save(self, out_dir: str | Path, image: Any, **kwargs: Any) -> list[Path]:
-        """Write every output file (see :func:`zoo_depthsam.outputs.save_result`)."""
-        from .outputs import save_result
-
-        return save_result(self, out_dir, image, **kwargs)
-
-
-def paint_order(masks: np.ndarray) -> np.ndarray:
-    """Indices by area, largest first, so smaller (usually finer) masks end up on top."""
-    area = masks.reshape(masks.shape[0], -1 if masks.shape[0] else 0).sum(axis=1)
-    return np.argsort(-area, kind="stable")
-
-
-def paint(masks: np.ndarray, values: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Write ``values[i]`` wherever mask ``i`` is set, larger masks first."""
-    out = base.copy()
-    for i in paint_order(masks):
-        out[masks[i]] = values[i]
-    return out
+def check_settings(
+    *,
+    mode: str = "depth",
+    semantics: str = "mask",
+    colormap: str = DEFAULT_COLORMAP,
+    merge_iou: float = 0.7,
+    max_masks: int | None = None,
+    voxel_size: float = 0.0,
+    image_size: int | None = None,
+    points_per_side: int = 64,
+    points_per_batch: int = 64,
+) -> None:
+    """Every pipeline setting checked at once, before anything slow is built."""
+    check_mode(mode)
+    if semantics not in SEMANTICS:
+        raise InputError(f"unknown semantics {semantics!r}; use mask or pixel")
+    get_colormap(colormap)
+    if not 0.0 < merge_iou <= 1.0:
+        raise InputError(f"merge_iou must lie in (0, 1], got {merge_iou}")
+    if max_masks is not None and int(max_masks) < 0:
+        raise InputError(f"max_masks must be >= 0, got {max_masks}")
+    if voxel_size < 0:
+        raise InputError(f"voxel_size must be >= 0 metres, got {voxel_size}")
+    if image_size is not None and (int(image_size) <= 0 or int(image_size) % 64):
+        raise InputError(f"image_size must be a positive multiple of 64, got {image_size}")
+    if points_per_side < 1 or points_per_batch < 1:
+        raise InputError("points_per_side and points_per_batch must be >= 1")
 
 
 class DepthSamModel(ZooModel):
@@ -123,118 +148,174 @@ class DepthSamModel(ZooModel):
         voxel_size: float = 0.0,
         max_invalid_fraction: float = 0.5,
         dense_short_side: int = 448,
+        test_mode_relaxed: dict[str, dict[str, float]] | None = None,
     ) -> None:
+        check_settings(
+            mode=mode,
+            semantics=semantics,
+            colormap=colormap,
+            merge_iou=merge_iou,
+            max_masks=max_masks,
+            voxel_size=voxel_size,
+        )
         self.sam = sam_model
         self.classifier = classifier
         self.settings = settings
         self.mode = check_mode(mode)
-        get_colormap(colormap)
         self.colormap = colormap
         self.inverse_depth = bool(inverse_depth)
-        if semantics not in SEMANTICS:
-            raise InputError(f"unknown semantics {semantics!r}; use mask or pixel")
         self.semantics = semantics
-        if not 0.0 < merge_iou <= 1.0:
-            raise InputError(f"merge_iou must lie in (0, 1], got {merge_iou}")
         self.merge_iou = float(merge_iou)
-        if max_masks is not None and int(max_masks) < 0:
-            raise InputError(f"max_masks must be >= 0, got {max_masks}")
         self.max_masks = None if max_masks in (None, 0) else int(max_masks)  # type: ignore[arg-type]
-        if voxel_size < 0:
-            raise InputError(f"voxel_size must be >= 0 metres, got {voxel_size}")
         self.voxel_size = float(voxel_size)
         self.max_invalid_fraction = float(max_invalid_fraction)
         self.dense_short_side = int(dense_short_side)
+        #: generator thresholds test mode changed: {name: {"documented": x, "used": y}}
+        self.test_mode_relaxed = dict(test_mode_relaxed or {})
         self._generators: dict[GeneratorSettings, Any] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
     def create(
         cls,
+        ctx: LoadContext,
         *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
         size: str | None = None,
         image_size: int | None = None,
         clip_model: str = "ViT-B-16",
-        clip_weights: dict[str, Any] | None = None,
-        clip_checkpoint: str | Path | None = None,
         templates: Sequence[str] | None = None,
         clip_batch_size: int = 32,
         points_per_side: int = 64,
         points_per_batch: int = 64,
-        pred_iou_thresh: float = 0.7,
-        stability_score_thresh: float = 0.8,
+        pred_iou_thresh: float | None = None,
+        stability_score_thresh: float | None = None,
         box_nms_thresh: float = 0.7,
         min_region_area: int = 100,
-        **options: Any,
+        linear_depth: bool = False,
+        mode: str = "depth",
+        colormap: str = DEFAULT_COLORMAP,
+        semantics: str = "mask",
+        merge_iou: float = 0.7,
+        max_masks: int | None = None,
+        voxel_size: float = 0.0,
+        max_invalid_fraction: float = 0.5,
+        dense_short_side: int = 448,
+        **unknown: Any,
     ) -> DepthSamModel:
-        """Build SAM 2.1 (``checkpoint``: its weights, borrowed from ``sam2:<size>``) and
-        CLIP (``clip_checkpoint`` or the resolved ``clip_weights``; both random when
-        ``checkpoint`` is None, the explicit test mode). ``options`` are the pipeline
-        settings of :class:`DepthSamModel` (mode, colormap, semantics...)."""
-        import torch
+        """Build SAM 2.1 from ``ctx.path("sam2")`` and CLIP from ``ctx.path("clip")``.
+
+        Both paths are ``None`` in test mode (random init, seeded by the core). A threshold
+        left at ``None`` is SAD's value (0.7 predicted IoU, 0.8 stability) with real
+        weights and 0 in test mode, where SAD's values let no mask through; the change is
+        kept in :attr:`test_mode_relaxed` and reported with every result.
+        """
+        if unknown:
+            key = sorted(unknown)[0]
+            why = _RENAMED.get(key) or "known: " + ", ".join(_SETTINGS)
+            raise InputError(f"unknown depth-sam setting {key!r}; {why}")
+        if ctx.dtype is not None:
+            import torch
+
+            if ctx.dtype != torch.float32:
+                raise InputError(
+                    "depth-sam runs in float32 (SAM 2's mask generator feeds float32 images); "
+                    "drop --dtype"
+                )
+        check_settings(
+            mode=mode,
+            semantics=semantics,
+            colormap=colormap,
+            merge_iou=merge_iou,
+            max_masks=max_masks,
+            voxel_size=voxel_size,
+            image_size=image_size,
+            points_per_side=points_per_side,
+            points_per_batch=points_per_batch,
+        )
+        test_mode = ctx.weights_label.startswith("random")
+        given = {
+            "pred_iou_thresh": pred_iou_thresh,
+            "stability_score_thresh": stability_score_thresh,
+        }
+        thresholds: dict[str, float] = {}
+        relaxed: dict[str, dict[str, float]] = {}
+        for key, value in given.items():
+            if value is not None:
+                thresholds[key] = float(value)
+            elif test_mode:
+                thresholds[key] = TEST_MODE_THRESHOLDS[key]
+                relaxed[key] = {
+                    "documented": DOCUMENTED_THRESHOLDS[key],
+                    "used": TEST_MODE_THRESHOLDS[key],
+                }
+            else:
+                thresholds[key] = DOCUMENTED_THRESHOLDS[key]
+
         from zoo_sam2.build import build_sam2_model
 
-        known = {"mode", "colormap", "inverse_depth", "semantics", "merge_iou", "max_masks",
-                 "voxel_size", "max_invalid_fraction", "dense_short_side"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InputError(
-                f"unknown depth-sam setting {unknown[0]!r}; known: "
-                + ", ".join(sorted(known | {"size", "image_size", "points_per_side", "clip_model"}))
-            )
-        if dtype not in (None, torch.float32):
-            raise InputError("depth-sam runs in float32 (SAM 2's mask generator feeds float32 "
-                             "images); drop --dtype")
-        if points_per_side < 1 or points_per_batch < 1:
-            raise InputError("points_per_side and points_per_batch must be >= 1")
-        size = size or (variant.config.get("size") if variant else None) or "tiny"
-        sam = build_sam2_model(size, checkpoint, device=device, image_size=image_size,
-                               model_name=f"sam2:{size} (for depth-sam)")
-        clip_path: Path | None = None
-        if checkpoint is not None:
-            if clip_checkpoint is not None:
-                clip_path = Path(clip_checkpoint).expanduser()
-                if not clip_path.exists():
-                    raise InputError(f"CLIP checkpoint {clip_path} does not exist; check the path")
-            elif clip_weights:
-                from zoo import weights
-
-                clip_path = weights.resolve(
-                    clip_weights["uri"], clip_weights.get("sha256"), clip_weights.get("size"),
-                    name=f"{variant.name if variant else family.name} (CLIP {clip_model})",
-                )
-            else:
-                raise WeightsError(
-                    f"no CLIP weights configured for {clip_model}; pass clip_checkpoint=PATH "
-                    "or weights='random' for a test run"
-                )
         from .classify import ClipClassifier
 
+        size = size or (ctx.variant.tag if ctx.variant else "tiny")
+        sam = build_sam2_model(
+            size,
+            ctx.path("sam2"),
+            device=ctx.device,
+            image_size=image_size,
+            model_name=f"{ctx.name} (sam2 file)",
+        )
         classifier = ClipClassifier.build(
-            clip_model, clip_path, device=device,
+            clip_model,
+            ctx.path("clip"),
+            device=ctx.device,
             templates=tuple(templates) if templates else DEFAULT_TEMPLATES,
             batch_size=clip_batch_size,
         )
         settings = GeneratorSettings(
-            points_per_side=int(points_per_side), points_per_batch=int(points_per_batch),
-            pred_iou_thresh=float(pred_iou_thresh),
-            stability_score_thresh=float(stability_score_thresh),
-            box_nms_thresh=float(box_nms_thresh), min_region_area=int(min_region_area),
+            points_per_side=int(points_per_side),
+            points_per_batch=int(points_per_batch),
+            pred_iou_thresh=thresholds["pred_iou_thresh"],
+            stability_score_thresh=thresholds["stability_score_thresh"],
+            box_nms_thresh=float(box_nms_thresh),
+            min_region_area=int(min_region_area),
         )
-        return cls(sam, classifier, settings=settings, **options)
+        return cls(
+            sam,
+            classifier,
+            settings=settings,
+            mode=mode,
+            colormap=colormap,
+            inverse_depth=not linear_depth,
+            semantics=semantics,
+            merge_iou=merge_iou,
+            max_masks=max_masks,
+            voxel_size=voxel_size,
+            max_invalid_fraction=max_invalid_fraction,
+            dense_short_side=dense_short_side,
+            test_mode_relaxed=relaxed,
+        )
+
+    @property
+    def image_size(self) -> int:
+        """SAM's input side (1024 unless built smaller)."""
+        return int(self.sam.image_size)
+
+    def generator_record(self, settings: GeneratorSettings | None = None) -> dict[str, Any]:
+        """The generator settings of a call, as written to ``run.json``."""
+        st = settings or self.settings
+        rec: dict[str, Any] = {**asdict(st), "image_size": self.image_size}
+        relaxed = {k: v for k, v in self.test_mode_relaxed.items() if getattr(st, k) == v["used"]}
+        if relaxed:
+            rec["test_mode_relaxed"] = relaxed
+        return rec
 
     def modules(self) -> list[Any]:
         return [self.sam, self.classifier.model]
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
-    def load_inputs(image: Any, depth: Any, depth_scale: float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def load_inputs(
+        image: Any, depth: Any, depth_scale: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rgb uint8 HxWx3, depth metres float32 hxw, valid bool hxw)``, checked."""
         from zoo.io.depth import load_depth
         from zoo.io.images import load_image
@@ -265,6 +346,7 @@ class DepthSamModel(ZooModel):
         *,
         settings: GeneratorSettings | None = None,
         timings: dict[str, float] | None = None,
+        progress: Stages | None = None,
     ) -> dict[str, MaskSet]:
         """Proposals per source ("depth", "rgb"), each at the RGB image's size.
 
@@ -277,19 +359,23 @@ class DepthSamModel(ZooModel):
         gen = self._generator(st)
         out: dict[str, MaskSet] = {}
         hw = image.shape[:2]
+        stages = progress or Silent()
         for src in sources:
             t0 = time.perf_counter()
-            with torch.inference_mode():
+            with (
+                torch.inference_mode(),
+                stages.stage(f"SAM masks on {src}", num_batches(st), "batch") as advance,
+            ):
                 if src == "depth":
                     assert rendered is not None
-                    ms = generate(gen, rendered, st, "depth")
+                    ms = generate(gen, rendered, st, "depth", on_batch=advance)
                     if len(ms):
                         inside = ms.masks.reshape(len(ms), -1)
                         bad = (inside & ~valid.reshape(1, -1)).sum(1) / np.maximum(inside.sum(1), 1)
                         ms = ms.select(np.flatnonzero(bad <= self.max_invalid_fraction))
                     ms = ms.resized(hw)
                 else:
-                    ms = generate(gen, image, st, "rgb")
+                    ms = generate(gen, image, st, "rgb", on_batch=advance)
             out[src] = ms.renumbered()
             if timings is not None:
                 timings[f"masks_{src}"] = time.perf_counter() - t0
@@ -311,9 +397,14 @@ class DepthSamModel(ZooModel):
         """``C x H x W`` per-pixel CLIP class probabilities (``semantics="pixel"``)."""
         return self.classifier.dense_probs(image, vocabulary, self.dense_short_side)
 
-    def classify(self, image: np.ndarray, masks: np.ndarray, vocabulary: Sequence[str],
-                 dense_probs: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def classify(
+        self,
+        image: np.ndarray,
+        masks: np.ndarray,
+        vocabulary: Sequence[str],
+        dense_probs: np.ndarray | None = None,
+        progress: Stages | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(class_ids, class_scores, dense class map or None)`` for the masks.
 
         With ``semantics="pixel"`` the per-pixel map is computed (or taken from
@@ -321,22 +412,35 @@ class DepthSamModel(ZooModel):
         its majority class; otherwise each mask crop is classified.
         """
         c = len(vocabulary)
+        stages = progress or Silent()
+        clf = self.classifier
+        if clf is not None and not clf.text_cached(vocabulary):
+            with stages.stage(
+                "CLIP text of the classes", clf.num_prompts(vocabulary), "prompt"
+            ) as advance:
+                clf.text_features(vocabulary, on_batch=advance)
         if self.semantics == "pixel":
             from .classify import majority_vote
 
-            probs = dense_probs if dense_probs is not None else self.dense_probs(image, vocabulary)
+            with stages.stage("CLIP dense class map", 1, "map") as advance:
+                probs = (
+                    dense_probs if dense_probs is not None else self.dense_probs(image, vocabulary)
+                )
+                advance(1)
             dense = probs.argmax(axis=0).astype(np.int32)
             ids, scores = majority_vote(dense, probs, masks, c)
             return ids, scores, dense
-        probs = self.classifier.classify_masks(image, masks, vocabulary)
+        with stages.stage("CLIP classes of masks", len(masks), "mask") as advance:
+            probs = self.classifier.classify_masks(image, masks, vocabulary, on_batch=advance)
         if len(masks) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32), None
         ids = probs.argmax(axis=1)
         return ids.astype(np.int64), probs[np.arange(len(ids)), ids].astype(np.float32), None
 
     @staticmethod
-    def compose(masks: np.ndarray, class_ids: np.ndarray, hw: Sequence[int],
-                dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def compose(
+        masks: np.ndarray, class_ids: np.ndarray, hw: Sequence[int], dense: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(semantic_map, instance_map)``, int32 at ``hw``, -1 where nothing is painted.
 
         The semantic map starts from the dense per-pixel map when there is one (SAD's
@@ -345,8 +449,9 @@ class DepthSamModel(ZooModel):
         h, w = int(hw[0]), int(hw[1])
         base = dense.astype(np.int32) if dense is not None else np.full((h, w), -1, np.int32)
         semantic = paint(masks, class_ids.astype(np.int32), base)
-        instance = paint(masks, np.arange(len(masks), dtype=np.int32),
-                         np.full((h, w), -1, np.int32))
+        instance = paint(
+            masks, np.arange(len(masks), dtype=np.int32), np.full((h, w), -1, np.int32)
+        )
         return semantic, instance
 
     def lift(
@@ -377,8 +482,12 @@ class DepthSamModel(ZooModel):
             xyz, rgb_v, (inst, lab) = voxel_downsample(xyz, vs, rgb=rgb, labels=(inst, lab))
             assert rgb_v is not None
             rgb = rgb_v
-        return (xyz.astype(np.float32), rgb.astype(np.uint8), inst.astype(np.int32),
-                lab.astype(np.int32))
+        return (
+            xyz.astype(np.float32),
+            rgb.astype(np.uint8),
+            inst.astype(np.int32),
+            lab.astype(np.int32),
+        )
 
     # ------------------------------------------------------------------ task
     def segment_rgbd(
@@ -393,6 +502,7 @@ class DepthSamModel(ZooModel):
         depth_scale: float | None = None,
         settings: GeneratorSettings | None = None,
         voxel_size: float | None = None,
+        progress: Stages | None = None,
     ) -> DepthSamResult:
         """Segment an RGB-D frame into labelled masks (and a labelled cloud with intrinsics).
 
@@ -409,7 +519,10 @@ class DepthSamModel(ZooModel):
             depth_scale: metres per stored unit (default 0.001 for integers, 1 for floats).
             settings: override the mask generator settings for this call.
             voxel_size: point-cloud voxel size in metres (default: the model's; 0 = off).
+            progress: where to report the slow stages (``zoo run`` draws rich bars;
+                default: silent).
         """
+        stages = progress or Silent()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         m = check_mode(mode or self.mode)
@@ -425,22 +538,26 @@ class DepthSamModel(ZooModel):
         timings["render"] = time.perf_counter() - t0
 
         sources = ("depth", "rgb") if m == "both" else (m,)
-        proposals = self.propose(img, rendered, valid, sources, settings=settings,
-                                 timings=timings)
+        proposals = self.propose(
+            img, rendered, valid, sources, settings=settings, timings=timings, progress=stages
+        )
         t0 = time.perf_counter()
         ms = self.select(proposals, m, hw)
         timings["merge"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        class_ids, class_scores, dense = self.classify(img, ms.masks, vocab)
+        class_ids, class_scores, dense = self.classify(img, ms.masks, vocab, progress=stages)
         semantic, instance = self.compose(ms.masks, class_ids, hw, dense)
         timings["classify"] = time.perf_counter() - t0
 
         xyz = rgb = inst = lab = None
         if k is not None:
             t0 = time.perf_counter()
-            xyz, rgb, inst, lab = self.lift(img, d, valid, k, instance, semantic, pose_m,
-                                            voxel_size)
+            with stages.stage("3-D labelled points", 1, "cloud") as advance:
+                xyz, rgb, inst, lab = self.lift(
+                    img, d, valid, k, instance, semantic, pose_m, voxel_size
+                )
+                advance(1)
             timings["3d"] = time.perf_counter() - t0
         return DepthSamResult(
             masks=ms.masks.astype(bool),
@@ -462,6 +579,8 @@ class DepthSamModel(ZooModel):
             depth_size=(int(d.shape[0]), int(d.shape[1])),
             points_label=lab,
             mode=m,
+            pose_applied=pose_m is not None and k is not None,
+            generator=self.generator_record(settings),
             timings=timings,
         )
 

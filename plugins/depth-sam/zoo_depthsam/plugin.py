@@ -1,19 +1,21 @@
 """Registration of the ``depth-sam`` family. Imports nothing heavy: only specs and strings.
 
-Each variant runs on one SAM 2.1 size, whose checkpoint it borrows from the ``sam2``
-family (``weights_from``), plus one CLIP checkpoint for the open-vocabulary classes, given
-in the variant's config and resolved through :func:`zoo.weights.resolve` when the model is
-built (``weights="random"`` builds both at random initialisation).
+Each variant has two named checkpoints, both resolved by the core (``zoo.load``, ``zoo
+pull``, ``zoo list``'s size and ``cached`` columns see both):
+
+* ``sam2``: the SAM 2.1 file of the same size, borrowed from the ``sam2`` family
+  (``same_as``), so the bytes are shared with ``sam2:<size>`` in the cache;
+* ``clip``: OpenAI CLIP ViT-B/16 in open_clip's layout, for the open-vocabulary classes.
+
+``--checkpoint PATH`` replaces the SAM 2.1 file, ``--checkpoint clip=PATH`` the CLIP one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from zoo.hookspecs import hookimpl
-from zoo.specs import FamilySpec, Task, VariantSpec
+from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -21,64 +23,243 @@ CARD = Path(__file__).with_name("card.md")
 FAMILY = "depth-sam"
 
 #: OpenAI CLIP ViT-B/16 in open_clip's layout, as published in timm's hub repository.
-CLIP_VIT_B_16 = {
-    "uri": "hf://timm/vit_base_patch16_clip_224.openai/open_clip_model.safetensors",
-    "sha256": "4b8699299b1e8997753c64b052ba32031449d5d853f55a039148560ee02b820f",
-    "size": 598516980,
-    "license": "MIT",
-}
+CLIP_WEIGHTS = WeightsSpec(
+    uri="hf://timm/vit_base_patch16_clip_224.openai/open_clip_model.safetensors",
+    sha256="4b8699299b1e8997753c64b052ba32031449d5d853f55a039148560ee02b820f",
+    size=598516980,
+    license="MIT",
+)
 CLIP_VIT_B_16_PARAMS = 149620737
 
 #: SAM 2.1 image-model parameters per size (the sam2 family's registered counts).
 _SAM2_PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "large": 224446642}
 
-OPTIONS = {
-    "mode": "depth | rgb | both: SAM on the rendered depth, on RGB, or both merged by mask NMS "
-    "(default depth)",
-    "render_only": "only render the depth through the colormap into depth_render.png (no model)",
-    "depth_scale": "metres per stored depth unit (default 0.001 for 16-bit PNG, 1 for float .npy)",
-    "colormap": "matplotlib colormap for the depth rendering (default inferno)",
-    "linear_depth": "colour depth linearly instead of inverse depth",
-    "intrinsics": "fx,fy,cx,cy of the depth image or an intrinsics file "
-    "(default: intrinsic_depth.txt next to --depth)",
-    "pose": "4x4 camera-to-world pose file (default: pose.txt next to --depth)",
-    "no_pose": "ignore a pose.txt found next to --depth (camera-frame points)",
-    "vocabulary": "scannet20 (default), scannet200 or nyu40",
-    "classes": "comma-separated class names or a text file (one per line)",
-    "semantics": "mask (CLIP on each mask crop, default) or pixel (dense CLIP map + majority vote)",
-    "points_per_side": "mask generator grid (default 64, SAD's setting)",
-    "pred_iou_thresh": "mask generator predicted-IoU threshold (default 0.7)",
-    "stability_thresh": "mask generator stability-score threshold (default 0.8)",
-    "min_region": "minimum mask region in pixels (default 100)",
-    "merge_iou": "mask IoU above which --mode both drops the lower-scored mask (default 0.7)",
-    "max_masks": "keep at most this many masks, best predicted IoU first (default: all)",
-    "voxel_size": "point-cloud voxel down-sampling in metres (default 0: a point per valid pixel)",
-    "image_size": "SAM input side (multiple of 64; default 1024)",
-    "label_format": "(eval) nyu40 (default), scannet200 (raw ScanNet ids) or index (k = class k-1)",
-    "modes": "(eval) comma list of modes to compare side by side (default depth,rgb,both)",
-    "max_frames": "(eval) evaluate at most this many frames",
-}
+#: SAD's generator settings (the documented defaults). With random weights SAM scores its
+#: masks so low that none passes them; test mode relaxes the two thresholds to these values
+#: unless the user sets them (see ``zoo_depthsam.model.TEST_MODE_THRESHOLDS``).
+DEFAULT_PRED_IOU_THRESH = 0.7
+DEFAULT_STABILITY_THRESH = 0.8
+
+_RUN_EVAL_BATCH = ("run", "eval", "batch")
+
+OPTIONS = [
+    # ---------------------------------------------------------------- pipeline (model)
+    OptionSpec(
+        name="mode",
+        type="choice",
+        choices=("depth", "rgb", "both"),
+        default="depth",
+        model=True,
+        commands=("run", "batch"),
+        help="SAM on the rendered depth, on RGB, or both merged by mask NMS "
+        "(zoo eval compares them with --modes)",
+    ),
+    OptionSpec(
+        name="semantics",
+        type="choice",
+        choices=("mask", "pixel"),
+        default="mask",
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask: CLIP on each mask crop; pixel: dense CLIP map + majority vote (SAD's rule)",
+    ),
+    OptionSpec(
+        name="colormap",
+        default="inferno",
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="matplotlib colormap for the depth rendering",
+    ),
+    OptionSpec(
+        name="linear_depth",
+        type="bool",
+        default=False,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="colour depth linearly instead of inverse depth",
+    ),
+    OptionSpec(
+        name="image_size",
+        type="int",
+        default=1024,
+        minimum=64,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="SAM input side, a multiple of 64 (smaller is much faster on CPU)",
+    ),
+    OptionSpec(
+        name="points_per_side",
+        type="int",
+        default=64,
+        minimum=1,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask generator grid: points per side (SAD: 64; cost grows with its square)",
+    ),
+    OptionSpec(
+        name="points_per_batch",
+        type="int",
+        default=64,
+        minimum=1,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="prompt points per decoder batch (memory vs. speed)",
+    ),
+    OptionSpec(
+        name="pred_iou_thresh",
+        type="float",
+        default=DEFAULT_PRED_IOU_THRESH,
+        minimum=0.0,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask generator predicted-IoU threshold (relaxed to 0 in test mode unless given)",
+    ),
+    OptionSpec(
+        name="stability_score_thresh",
+        type="float",
+        default=DEFAULT_STABILITY_THRESH,
+        minimum=0.0,
+        aliases=("stability_thresh",),
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask generator stability-score threshold (relaxed to 0 in test mode unless given)",
+    ),
+    OptionSpec(
+        name="box_nms_thresh",
+        type="float",
+        default=0.7,
+        minimum=0.0,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask generator box NMS IoU threshold",
+    ),
+    OptionSpec(
+        name="min_region_area",
+        type="int",
+        default=100,
+        minimum=0,
+        aliases=("min_region",),
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="fill holes and drop islands and masks below this many pixels (SAD: 100)",
+    ),
+    OptionSpec(
+        name="merge_iou",
+        type="float",
+        default=0.7,
+        minimum=0.0,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="mask IoU above which --mode both drops the lower-scored mask",
+    ),
+    OptionSpec(
+        name="max_masks",
+        type="int",
+        default=None,
+        minimum=0,
+        model=True,
+        commands=_RUN_EVAL_BATCH,
+        help="keep at most this many masks, best predicted IoU first (default: all)",
+    ),
+    OptionSpec(
+        name="voxel_size",
+        type="float",
+        default=0.0,
+        minimum=0.0,
+        model=True,
+        commands=("run", "batch"),
+        help="point-cloud voxel down-sampling in metres (0: a point per valid depth pixel)",
+    ),
+    # ---------------------------------------------------------------- inputs
+    OptionSpec(
+        name="depth_scale",
+        type="float",
+        default=None,
+        commands=("run", "eval"),
+        help="metres per stored depth unit (default 0.001 for integer PNG/npy, 1 for float)",
+    ),
+    OptionSpec(
+        name="intrinsics",
+        default=None,
+        commands=("run",),
+        help="fx,fy,cx,cy of the depth camera or an intrinsics file "
+        "(default: intrinsic_depth.txt next to --depth)",
+    ),
+    OptionSpec(
+        name="pose",
+        type="path",
+        default=None,
+        commands=("run",),
+        help="4x4 camera-to-world pose file (default: pose.txt next to --depth)",
+    ),
+    OptionSpec(
+        name="no_pose",
+        type="bool",
+        default=False,
+        commands=("run",),
+        help="ignore a pose.txt found next to --depth (camera-frame points)",
+    ),
+    OptionSpec(
+        name="vocabulary",
+        default="scannet20",
+        commands=("run", "eval"),
+        help="class set: scannet20, scannet200 or nyu40",
+    ),
+    OptionSpec(
+        name="classes",
+        default=None,
+        commands=("run", "eval"),
+        help='your own classes: "chair,table,floor" or a text file (one per line)',
+    ),
+    OptionSpec(
+        name="render_only",
+        type="bool",
+        default=False,
+        commands=("run",),
+        help="only render the depth through the colormap into depth_render.png (no model)",
+    ),
+    # ---------------------------------------------------------------- eval
+    OptionSpec(
+        name="label_format",
+        type="choice",
+        choices=("nyu40", "scannet200", "index"),
+        default="nyu40",
+        commands=("eval",),
+        help="label PNG values: NYU40 ids, raw ScanNet ids, or index (k = class k-1)",
+    ),
+    OptionSpec(
+        name="modes",
+        default=None,
+        commands=("eval",),
+        help="comma list of modes to compare side by side (default depth,rgb,both)",
+    ),
+    OptionSpec(
+        name="max_frames",
+        type="int",
+        default=0,
+        minimum=0,
+        commands=("eval",),
+        help="evaluate at most this many frames (0: all)",
+    ),
+]
 
 
 def _variants() -> list[VariantSpec]:
-    out = []
-    for size, params in _SAM2_PARAMS.items():
-        out.append(
-            VariantSpec(
-                family=FAMILY,
-                tag=size,
-                weights_from=f"sam2:{size}",
-                params=params + CLIP_VIT_B_16_PARAMS,
-                config={"size": size, "clip_model": "ViT-B-16",
-                        "clip_weights": dict(CLIP_VIT_B_16)},
-                description=f"SAM 2.1 {size} on rendered depth + CLIP ViT-B/16 (OpenAI) classes",
-            )
+    return [
+        VariantSpec(
+            family=FAMILY,
+            tag=size,
+            checkpoints={"sam2": WeightsSpec(same_as=f"sam2:{size}"), "clip": CLIP_WEIGHTS},
+            params=params + CLIP_VIT_B_16_PARAMS,
+            config={"size": size, "clip_model": "ViT-B-16"},
+            description=f"SAM 2.1 {size} on rendered depth + CLIP ViT-B/16 (OpenAI) classes",
         )
-    return out
+        for size, params in _SAM2_PARAMS.items()
+    ]
 
 
 @hookimpl
-def zoo_register_families(register: Callable[[Any], None]) -> None:
+def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name=FAMILY,

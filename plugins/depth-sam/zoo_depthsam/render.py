@@ -37,8 +37,9 @@ def get_colormap(name: str) -> Any:
     except (KeyError, ValueError):
         names = sorted(matplotlib.colormaps)
         close = difflib.get_close_matches(name, names, n=3)
-        hint = (f"did you mean {', '.join(close)}?" if close
-                else "e.g. inferno, plasma, viridis, turbo")
+        hint = (
+            f"did you mean {', '.join(close)}?" if close else "e.g. inferno, plasma, viridis, turbo"
+        )
         raise InputError(
             f"unknown colormap {name!r}; {hint} (any matplotlib colormap works)"
         ) from None

@@ -3,6 +3,10 @@
 The fixture (README.md next to it) holds a randomly initialised ViT-T checkpoint in
 upstream's format, the dogs.jpg photo and upstream's outputs for three prompt sets.
 Tolerances below are the ones that README derives from observed float32 drift.
+
+Every golden comparison goes through ``zoo.load("efficientsam:vitt", checkpoint=...)``,
+the path users run: the raw module (``model.model``: all three masks, as upstream returns
+them) and the public ``set_image`` / ``segment`` (best of three, as users get it).
 The structural tests at the bottom need no fixture.
 """
 
@@ -15,9 +19,11 @@ import numpy as np
 import pytest
 import torch
 from zoo_efficientsam.build import VARIANTS, build_efficientsam
+from zoo_efficientsam.loader import EfficientSamModel
 from zoo_efficientsam.model import EfficientSam
 from zoo_efficientsam.preprocess import image_to_tensor
 
+import zoo
 from zoo.errors import InputError, WeightsError
 from zoo.io.images import load_image
 
@@ -43,13 +49,19 @@ def expected(golden_dir: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def model(golden_dir: Path) -> EfficientSam:
-    state = torch.load(
-        golden_dir / "efficient_sam_vitt_random.pt", map_location="cpu", weights_only=True
+def loaded(golden_dir: Path) -> EfficientSamModel:
+    """The golden checkpoint through the public loader, as ``zoo run`` loads it."""
+    m = zoo.load(
+        "efficientsam:vitt", checkpoint=golden_dir / "efficient_sam_vitt_random.pt", device="cpu"
     )
-    m = build_efficientsam("vitt")
-    m.load_state_dict(state["model"], strict=True)
-    return m.eval()
+    assert isinstance(m, EfficientSamModel)
+    return m
+
+
+@pytest.fixture(scope="module")
+def model(loaded: EfficientSamModel) -> EfficientSam:
+    assert not loaded.model.training
+    return loaded.model
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +85,50 @@ def test_image_embedding(embedding: torch.Tensor, expected: dict[str, np.ndarray
     want = expected["image_embedding"]
     assert embedding.shape == want.shape
     assert np.abs(embedding.numpy() - want).max() <= EMBEDDING_TOL
+
+
+def test_public_embedding(
+    loaded: EfficientSamModel, golden_dir: Path, expected: dict[str, np.ndarray]
+) -> None:
+    """``set_image`` on the JPEG path (decoded by the core) gives upstream's embedding."""
+    loaded.set_image(golden_dir / "dogs.jpg")
+    got = loaded.get_image_embedding().numpy()
+    assert np.abs(got - expected["image_embedding"]).max() <= EMBEDDING_TOL
+
+
+def _objects(points: np.ndarray, labels: np.ndarray) -> list[dict[str, object]]:
+    """Upstream's point/label tensors -> zoo prompts (labels 2, 3 are a box's corners)."""
+    objects: list[dict[str, object]] = []
+    for pts, labs in zip(points[0].tolist(), labels[0].tolist(), strict=True):
+        if labs == [2, 3]:
+            objects.append({"box": [*pts[0], *pts[1]]})
+        else:
+            objects.append({"points": pts, "labels": labs})
+    return objects
+
+
+@pytest.mark.parametrize("case", ["a", "b", "c"])
+def test_case_through_segment(
+    case: str, loaded: EfficientSamModel, golden_dir: Path, expected: dict[str, np.ndarray]
+) -> None:
+    """``segment`` returns, per object, upstream's best-of-three: its IoU, its logits
+    (after the same bicubic upsampling) and its binary mask."""
+    objects = _objects(expected[f"{case}_points"], expected[f"{case}_labels"])
+    r = loaded.segment(golden_dir / "dogs.jpg", objects)
+    want_logits = expected[f"{case}_logits"][0].astype(np.float32)  # (Q, 3, H, W)
+    want_iou = expected[f"{case}_iou"][0]  # (Q, 3)
+    h, w = expected["image_hw"].tolist()
+    assert r.masks.shape == (len(objects), h, w)
+    assert r.low_res_logits is not None
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(r.low_res_logits)[:, None], size=(h, w), mode="bicubic"
+    )[:, 0].numpy()
+    for q in range(len(objects)):
+        best = int(want_iou[q].argmax())
+        assert abs(float(r.scores[q]) - float(want_iou[q, best])) <= IOU_TOL
+        assert np.abs(up[q] - want_logits[q, best]).max() <= LOGITS_TOL
+        confident = np.abs(want_logits[q, best]) > MASK_CONFIDENT
+        assert not ((r.masks[q] != (want_logits[q, best] > 0)) & confident).any()
 
 
 @pytest.mark.parametrize("case", ["a", "b", "c"])

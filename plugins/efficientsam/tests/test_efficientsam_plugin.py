@@ -1,7 +1,8 @@
-"""The ``efficientsam`` family through the core: registration, loading, the promptable API.
+"""The ``efficientsam`` family through the core: registration, loading, the promptable API,
+half precision and the CLI.
 
-Random weights everywhere except the last test, which runs the golden checkpoint through
-``zoo.load`` to tie the loader's box path to upstream's numbers.
+Random weights everywhere; ``test_efficientsam_golden.py`` runs the golden checkpoint
+through ``zoo.load`` and the public methods.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import pytest
 import torch
 from zoo_efficientsam.loader import EfficientSamModel
 
+from zoo import load
 from zoo.errors import InputError, WeightsError
-from zoo.model import load
+from zoo.io.images import save_png
 from zoo.registry import get_registry
 from zoo.testing import synthetic_boxes, synthetic_image
+from zoo.testing.cli import assert_user_error, run_cli
 from zoo.weights import parse_hf_uri
 
-GOLDEN_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "golden" / "efficientsam_vitt"
 H, W = 240, 320
+SMALL = 256  # encoder input of the half-precision and CLI tests (EfficientSAM's is 1024)
 
 
 @pytest.fixture(scope="module")
 def model() -> EfficientSamModel:
-    torch.manual_seed(0)
     m = load("efficientsam:vitt", weights="random", device="cpu")
     assert isinstance(m, EfficientSamModel)
     return m
@@ -108,7 +110,8 @@ def test_embedding_is_cached(
     model: EfficientSamModel, image: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     own = EfficientSamModel(model.model)  # shares weights, has its own cache
-    own._bind(model.family, model.variant, model.weights, model.device)
+    assert model.context is not None
+    own._bind(model.context)
     calls = []
     original = own.model.get_image_embeddings
     monkeypatch.setattr(own.model, "get_image_embeddings", lambda x: calls.append(1) or original(x))
@@ -141,20 +144,67 @@ def test_wrong_size_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
         load("efficientsam:vitt", checkpoint=path, device="cpu")
 
 
-def test_golden_box_through_loader() -> None:
-    """``segment`` with case b's box must pick upstream's best mask and score."""
-    if not (GOLDEN_DIR / "expected.npz").is_file():
-        pytest.skip(f"golden fixture not found at {GOLDEN_DIR}")
-    with np.load(GOLDEN_DIR / "expected.npz") as npz:
-        logits = npz["b_logits"][0, 0].astype(np.float32)  # (3, H, W)
-        iou = npz["b_iou"][0, 0]
-    m = load(
-        "efficientsam:vitt", checkpoint=GOLDEN_DIR / "efficient_sam_vitt_random.pt", device="cpu"
-    )
-    r = m.segment(GOLDEN_DIR / "dogs.jpg", {"boxes": [[430, 200, 750, 560]]})
-    best = int(iou.argmax())
-    assert abs(float(r.scores[0]) - float(iou[best])) <= 1e-5
-    want = logits[best]
-    confident = np.abs(want) > 3e-4
-    assert r.masks.shape == (1, *want.shape)
-    assert not ((r.masks[0] != (want > 0)) & confident).any()
+def test_options_reach_the_loader() -> None:
+    """``image_size`` and ``max_batch`` are declared loader kwargs (``model=True``): the
+    core hands them to ``create`` for ``zoo run`` and ``zoo batch`` alike."""
+    fam, _ = get_registry().resolve_name("efficientsam")
+    opts = {o.name: o for o in fam.options}
+    assert opts["image_size"].model and opts["max_batch"].model
+    m = load("efficientsam:vitt", weights="random", device="cpu", image_size=SMALL, max_batch=3)
+    assert m.model.image_encoder.img_size == SMALL and m.max_batch == 3
+    with pytest.raises(InputError, match="multiple of 16"):
+        load("efficientsam:vitt", weights="random", device="cpu", image_size=100)
+
+
+@pytest.fixture(scope="module")
+def small_fp32() -> EfficientSamModel:
+    return load("efficientsam:vitt", weights="random", device="cpu", image_size=SMALL)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_on_cpu(
+    dtype: str, small_fp32: EfficientSamModel, image: np.ndarray
+) -> None:
+    """``dtype=`` casts the model once and every input on its way in (issue 11 item 1):
+    boxes and clicks run, and the masks stay close to float32's (same seed, same weights)."""
+    half = load("efficientsam:vitt", weights="random", device="cpu", image_size=SMALL, dtype=dtype)
+    assert next(half.model.parameters()).dtype == getattr(torch, dtype)
+    prompts = [
+        {"box": [10, 10, 120, 100]},
+        {"points": [[200, 150], [20, 20]], "labels": [1, 0]},
+        {"box": [150, 100, 300, 220], "points": [[220, 160]], "labels": [1]},
+    ]
+    got = half.segment(image, prompts)
+    ref = small_fp32.segment(image, prompts)
+    assert got.masks.shape == (3, H, W) and got.masks.dtype == np.bool_
+    assert got.scores.dtype == np.float32 and np.isfinite(got.scores).all()
+    assert got.low_res_logits is not None and got.low_res_logits.dtype == np.float32
+    agree = (got.masks == ref.masks).mean()
+    assert agree > 0.97, f"{dtype} masks agree with float32 on only {agree:.1%} of pixels"
+    np.testing.assert_allclose(got.scores, ref.scores, atol=0.01)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_cli_half_precision_runs(dtype: str, image: np.ndarray, tmp_path: Path) -> None:
+    img = tmp_path / "img.png"
+    save_png(img, image)
+    out = tmp_path / "out"
+    proc = run_cli(
+        "run", "efficientsam:vitt", "--image", str(img), "--boxes", "10,10,120,100",
+        "--points", "200,150", "--labels", "1", "--out", str(out), "--weights", "random",
+        "--device", "cpu", "--dtype", dtype, "--image-size", str(SMALL), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "mask_000.png").exists() and (out / "results.json").exists()
+
+
+def test_cli_bad_options_are_one_line_errors(image: np.ndarray, tmp_path: Path) -> None:
+    img = tmp_path / "img.png"
+    save_png(img, image)
+    out = tmp_path / "out"
+    base = ("run", "efficientsam:vitt", "--image", str(img), "--boxes", "10,10,50,50",
+            "--out", str(out), "--weights", "random", "--device", "cpu")  # fmt: skip
+    assert_user_error(run_cli(*base, "--max-batch", "0"), "--max-batch", "minimum")
+    assert_user_error(run_cli(*base, "--image-size", "100"), "multiple of 16")
+    assert_user_error(run_cli(*base, "--dtype", "float8"), "--dtype")
+    assert not out.exists()

@@ -8,7 +8,6 @@ into one tensor: a whole batch of objects costs one prompt-encoder/decoder call.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,17 +16,18 @@ import torch.nn.functional as F
 
 from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
+from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.specs import FamilySpec, VariantSpec
 from zoo.tasks import ObjectPrompt, SegmentationResult, Task, as_prompts
 
-from .build import VARIANTS, build_efficientsam
+from .build import IMG_SIZE, VARIANTS, build_efficientsam
 from .model import (
     LABEL_BOX_BOTTOM_RIGHT,
     LABEL_BOX_TOP_LEFT,
     LABEL_PADDING,
     EfficientSam,
 )
+from .plugin import DEFAULT_MAX_BATCH
 from .preprocess import image_to_tensor
 
 __all__ = ["EfficientSamModel"]
@@ -46,8 +46,10 @@ class EfficientSamModel(ZooModel):
     """
 
     tasks = (Task.PROMPTABLE,)
+    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
+    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
 
-    def __init__(self, model: EfficientSam, *, max_batch: int = 64) -> None:
+    def __init__(self, model: EfficientSam, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         if max_batch < 1:
             raise InputError(f"max_batch must be at least 1, got {max_batch}")
         self.model = model
@@ -66,25 +68,34 @@ class EfficientSamModel(ZooModel):
     @classmethod
     def create(
         cls,
+        ctx: LoadContext,
         *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
         size: str | None = None,
-        max_batch: int = 64,
+        image_size: int | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
         **_: Any,
     ) -> EfficientSamModel:
-        """Build the architecture of ``size`` (default: the variant's tag) and load weights."""
-        size = size or (variant.tag if variant else family.default_tag)
+        """Build the architecture of ``size`` (default: the variant's tag) and load
+        ``ctx.path()`` strictly (``None`` in test mode: keep the seeded random init).
+
+        ``ctx.dtype`` (``--dtype bfloat16/float16``) casts weights and buffers once and the
+        image is cast to the same dtype on its way in (:meth:`set_image`), so half
+        precision runs the same code on CPU and GPU. Prompt coordinates stay float32 until
+        the positional encoding has normalised them to [0, 1] (bfloat16 cannot hold pixel
+        coordinates of a 1024-px image to the pixel). Logits and scores come back float32.
+        """
+        size = size or (ctx.variant.tag if ctx.variant else ctx.family.default_tag)
         if size not in VARIANTS:
             raise InputError(
                 f"unknown EfficientSAM size {size!r}; choose one of {', '.join(VARIANTS)}"
             )
-        name = variant.name if variant else f"{family.name}:{size}"
-        model = build_efficientsam(size, checkpoint, model_name=name)  # type: ignore[arg-type]
-        model = model.to(device=device, dtype=dtype)
+        model = build_efficientsam(
+            size,  # type: ignore[arg-type]
+            ctx.path(),
+            model_name=ctx.name,
+            image_size=IMG_SIZE if image_size is None else int(image_size),
+        )
+        model = model.to(device=ctx.device, dtype=ctx.dtype)
         return cls(model, max_batch=max_batch)
 
     def to(self, device: str) -> EfficientSamModel:

@@ -1,7 +1,7 @@
 """Registration of the ``efficientsam`` family. Imports nothing heavy: only specs and strings.
 
-The variants live here rather than in the core's ``registry.yaml``: the family and its
-weights come from this package, and ``pip uninstall zoo-efficientsam`` removes both.
+The variants live here rather than in a core catalogue: the family and its weights come
+from this package, and ``pip uninstall zoo-efficientsam`` removes both.
 
 Weights are the authors' own uploads on the Hugging Face model repo ``yunyangx/EfficientSAM``,
 pinned to a commit. ``sha256``/``size`` are the published LFS values where we could read
@@ -11,12 +11,10 @@ download so it can be recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from zoo.hookspecs import hookimpl
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -26,6 +24,11 @@ CARD = Path(__file__).with_name("card.md")
 HF_REVISION = "1cf49585c39567bfc49e991ab8eb31f491ad4877"
 HF_REPO = "hf://yunyangx/EfficientSAM"
 
+#: Objects per decoder call. The decoder tiles the 256x64x64 image embedding once per
+#: object, so memory grows with the batch; chunks of this size bound it while typical calls
+#: still take one pass. Declared here once: the option's default and the loader's.
+DEFAULT_MAX_BATCH = 64
+
 VARIANTS = [
     VariantSpec(
         family="efficientsam",
@@ -34,17 +37,19 @@ VARIANTS = [
         aliases=["efficientsam-ti", "efficient_sam_vitt"],
         config={"size": "vitt"},
         description="EfficientSAM-Ti: ViT-Tiny encoder (192-d, 3 heads), 10.2 M parameters",
-        weights=WeightsSpec(
-            uri=f"{HF_REPO}/efficient_sam_vitt.pt@{HF_REVISION}",
-            sha256=None,
-            size=None,
-            license="Apache-2.0",
-            note=(
-                "LFS pointer of this copy not seen; upstream GitHub weights/efficient_sam_vitt.pt "
-                "(d525f62) and merve/EfficientSAM publish sha256 dff858b1...e4e6a, "
-                "40,982,470 bytes, most likely the same file"
-            ),
-        ),
+        checkpoints={
+            "model": WeightsSpec(
+                uri=f"{HF_REPO}/efficient_sam_vitt.pt@{HF_REVISION}",
+                sha256=None,
+                size=None,
+                license="Apache-2.0",
+                note=(
+                    "LFS pointer of this copy not seen; upstream GitHub "
+                    "weights/efficient_sam_vitt.pt (d525f62) and merve/EfficientSAM publish "
+                    "sha256 dff858b1...e4e6a, 40,982,470 bytes, most likely the same file"
+                ),
+            )
+        },
     ),
     VariantSpec(
         family="efficientsam",
@@ -53,18 +58,42 @@ VARIANTS = [
         aliases=["efficientsam-s", "efficient_sam_vits"],
         config={"size": "vits"},
         description="EfficientSAM-S: ViT-Small encoder (384-d, 6 heads), 26.4 M parameters",
-        weights=WeightsSpec(
-            uri=f"{HF_REPO}/efficient_sam_vits.pt@{HF_REVISION}",
-            sha256="339376940b92351ae26dd1162e2305a1cc6f5cde735105e91286251abd9a6b65",
-            size=105_742_022,
-            license="Apache-2.0",
-        ),
+        checkpoints={
+            "model": WeightsSpec(
+                uri=f"{HF_REPO}/efficient_sam_vits.pt@{HF_REVISION}",
+                sha256="339376940b92351ae26dd1162e2305a1cc6f5cde735105e91286251abd9a6b65",
+                size=105_742_022,
+                license="Apache-2.0",
+            )
+        },
+    ),
+]
+
+OPTIONS = [
+    OptionSpec(
+        name="image_size",
+        type="int",
+        default=None,
+        model=True,
+        minimum=64,
+        commands=("run", "batch"),
+        help="encoder input side, a multiple of 16 (default 1024, EfficientSAM's own; "
+        "smaller is faster and coarser, the published weights still load)",
+    ),
+    OptionSpec(
+        name="max_batch",
+        type="int",
+        default=DEFAULT_MAX_BATCH,
+        model=True,
+        minimum=1,
+        commands=("run", "batch"),
+        help="objects per decoder call; larger batches use more memory",
     ),
 ]
 
 
 @hookimpl
-def zoo_register_families(register: Callable[[Any], None]) -> None:
+def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name="efficientsam",
@@ -77,6 +106,8 @@ def zoo_register_families(register: Callable[[Any], None]) -> None:
                 "SAM's prompt encoder and decoder; boxes and clicks"
             ),
             variants=VARIANTS,
+            options=OPTIONS,
+            dtypes=["float32", "bfloat16", "float16"],
             license="Apache-2.0",
         )
     )

@@ -1,6 +1,6 @@
 """Fixtures of the opseg-shadow tests: an isolated ``$ZOO_HOME``, synthetic SOBA data, and the
-real CLI run in-process (``zoo.cli.main``) so a user error is seen exactly as a user sees it:
-exit code 2 and one line on stderr."""
+real CLI run in-process (:mod:`zoo.testing.cli`) so a user error is seen exactly as a user
+sees it: exit code 2 and one line on stderr."""
 
 from __future__ import annotations
 
@@ -51,34 +51,29 @@ def edit_soba(
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """``cli("run", ...)`` runs ``zoo run ...`` in this process: (exit code, stdout, stderr)."""
-    from zoo.cli import main
+def cli() -> Callable[..., tuple[int, str, str]]:
+    """``cli("run", ...)`` runs ``zoo run ...`` in this process (the core's
+    :func:`zoo.testing.cli.run_cli`): ``(exit code, stdout, stderr)``."""
+    from zoo.testing.cli import run_cli
 
     def run(*args: Any) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = 0
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        proc = run_cli(*[str(a) for a in args])
+        return proc.returncode, proc.stdout, proc.stderr
 
     return run
 
 
 @pytest.fixture
 def user_error() -> Callable[..., None]:
-    """``user_error(result, "needle", ...)``: exit 2, one stderr line naming the problem."""
+    """``user_error(result, "needle", ...)``: exit 2, one stderr line naming the problem
+    (the core's :func:`zoo.testing.cli.assert_user_error`)."""
+    import subprocess
+
+    from zoo.testing.cli import assert_user_error
 
     def check(result: tuple[int, str, str], *needles: str) -> None:
         code, out, err = result
-        assert code == 2, (code, out, err)
-        text = err.strip()
-        assert "Traceback" not in text and "Traceback" not in out, text
-        assert len(text.splitlines()) == 1, text
-        for n in needles:
-            assert n.lower() in text.lower(), (n, text)
+        assert_user_error(subprocess.CompletedProcess(["zoo"], code, out, err), *needles)
+        assert "Traceback" not in out
 
     return check

@@ -15,7 +15,7 @@ from zoo_opseg.synthetic import shadow_scene
 
 from zoo.errors import InputError, WeightsError
 from zoo.io.masks import mask_bbox
-from zoo.model import load
+from zoo.loading import load
 from zoo.registry import get_registry
 from zoo.tasks import Task
 
@@ -52,6 +52,52 @@ def test_registered_family_and_variants() -> None:
     assert v.weights is not None and v.weights.uri == "ms://deyang2000/SAM2_Shadow"
     assert v.weights.pattern == "*.pt" and v.weights.sha256 is None and v.weights.size is None
     assert reg.variants["opseg-shadow:base-plus-gdrive"].weights.uri.startswith("gdrive://")  # type: ignore[union-attr]
+
+
+def test_options_are_typed_declared_once_and_read_by_the_trainer() -> None:
+    """Every option is an OptionSpec with its real type and default; loader kwargs are
+    ``model=True``; the trainer's config defaults are those declarations, not copies."""
+    from zoo_opseg import plugin
+    from zoo_opseg.train import TrainConfig
+
+    fam = get_registry().families["opseg-shadow"]
+    opts = {o.name: o for o in fam.options}
+    assert {n for n, o in opts.items() if o.model} == {"image_size", "size"}
+    assert opts["image_size"].type == "int" and opts["size"].type == "choice"
+    assert opts["loss_weights"].type == "floats" and opts["resume"].type == "bool"
+    assert opts["split"].choices == ("test", "challenge")
+    cfg = TrainConfig(annotations="a.json", images="img", name="n")
+    for name in (
+        "freeze",
+        "base",
+        "image_size",
+        "steps",
+        "batch_size",
+        "accum",
+        "lr",
+        "weight_decay",
+        "warmup",
+        "max_prompts",
+        "box_noise",
+        "save_every",
+        "amp",
+        "cache_embeddings",
+        "workers",
+    ):
+        assert getattr(cfg, name) == opts[name].default, name
+    assert cfg.loss_weights == tuple(opts["loss_weights"].default) == (20.0, 1.0, 1.0)
+    # trained variants are registered by the core's scanner, not by this plugin
+    assert not hasattr(plugin, "zoo_register_variants")
+
+
+def test_plugin_never_resolves_weights_itself() -> None:
+    """Files reach the plugin through the load context only (issue 10 item 2)."""
+    import zoo_opseg
+
+    for path in Path(zoo_opseg.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        for banned in ("get_registry(", "resolve_weights", "weights.resolve(", "resolve_name("):
+            assert banned not in text, (path.name, banned)
 
 
 def test_pairs_share_one_embedding_and_one_decoder_call(tiny: OpSegModel, scene: Any) -> None:

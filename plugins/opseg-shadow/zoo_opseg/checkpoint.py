@@ -89,11 +89,3 @@ def read_sam21_checkpoint(path: str | Path, size: str, *, model_name: str) -> di
     sd = load_state_dict(Path(path), key="model")
     check_sam21(sd, size, path=path, model_name=model_name)
     return sd
-
-
-def load_sam21_checkpoint(model: Any, path: str | Path, size: str, *, model_name: str) -> None:
-    """:func:`read_sam21_checkpoint`, then a strict load into a built ``SAM2Base``."""
-    from zoo.model import load_state_dict_strict
-
-    sd = read_sam21_checkpoint(path, size, model_name=model_name)
-    load_state_dict_strict(model, sd, model_name=model_name, path=path)

@@ -21,7 +21,6 @@ from zoo.errors import InputError
 
 from .metrics import DEFAULT_THRESHOLDS, METRIC_KEYS, METRIC_LABELS, MaskScores, SoapAccumulator
 from .model import predict_pairs
-from .results import soba_entries
 from .soba import SobaDataset, SobaImage, mask_box
 
 
@@ -38,6 +37,18 @@ class ModelEval:
             "objects": self.objects.summary(),
             "shadows": self.shadows.summary(),
             "pairs": self.soap.result(),
+        }
+
+    def predictions(self, model: str) -> dict[str, Any]:
+        """The kept predictions as a SOBA-format results file: category 1 object / 2 shadow
+        with an ``association`` number, and ``association_anno`` (one union per pair)."""
+        from zoo.results.shadow import SOBA_CATEGORIES
+
+        return {
+            "model": model,
+            "categories": SOBA_CATEGORIES,
+            "annotations": self.annotations,
+            "association_anno": self.association_anno,
         }
 
 
@@ -108,13 +119,11 @@ def evaluate(
                     pair = truth["pair"]
                     assoc = image.decode(pair.association_ann) if pair.association_ann else None
                     gt_pairs.append((truth["object"], truth["shadow"], assoc))
-                    score = float(np.mean([inst.object_score, inst.shadow_score]))
-                    pred_pairs.append((inst.object_mask, inst.shadow_mask, score))
+                    pred_pairs.append((inst.object_mask, inst.shadow_mask, inst.pair_score))
             ev.soap.add_image(gt_pairs, pred_pairs)
             if keep_predictions:
-                anns, assoc_anns = soba_entries(result, image_id=image.image_id)
-                ev.annotations.extend(anns)
-                ev.association_anno.extend(assoc_anns)
+                ev.annotations.extend(result.to_coco(image.image_id))
+                ev.association_anno.extend(result.association_entries(image.image_id))
         if progress is not None:
             progress(k + 1, len(data.images))
     if empty_total:

@@ -12,7 +12,6 @@ one association id per instance.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from zoo_sam2.build import build_sam2_model
 from zoo_sam2.model import Sam2Model
 
 from zoo.errors import InputError
-from zoo.specs import FamilySpec, VariantSpec
+from zoo.loading import LoadContext
 from zoo.tasks import (
     ObjectPrompt,
     Prompts,
@@ -96,41 +95,40 @@ class OpSegModel(Sam2Model):
     @classmethod
     def create(
         cls,
+        ctx: LoadContext,
         *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
         size: str = "base-plus",
         image_size: int | None = None,
         apply_postprocessing: bool = False,
         **_: Any,
     ) -> OpSegModel:
-        """Build SAM 2.1 ``size`` with the sam2 plugin and load ``checkpoint`` strictly.
+        """Build SAM 2.1 ``size`` with the sam2 plugin and load ``ctx.path()`` strictly.
 
         ``size`` is base-plus for the published model; variants trained by ``zoo train
-        --base tiny`` carry their own size and ``image_size`` in their config.
+        --base tiny`` carry their own size and ``image_size`` in their config. The file is
+        read and recognised (:func:`read_sam21_checkpoint`) *before* the model is built, so
+        a SAM 1 file or a checkpoint of another size fails in the time it takes to read it,
+        with a sentence naming the mistake. ``ctx.path()`` is ``None`` in test mode: the
+        random init (seeded by the core) is kept. ``ctx.dtype`` is not applied to the
+        weights: :class:`Sam2Model` runs its forward passes under ``self.autocast()``.
         """
         from zoo.model import load_state_dict_strict
 
-        name = variant.name if variant else family.name
-        sd = read_sam21_checkpoint(checkpoint, size, model_name=name) if checkpoint else None
+        path = ctx.path()
+        sd = read_sam21_checkpoint(path, size, model_name=ctx.name) if path else None
         model = build_sam2_model(
             size,
             None,
             device="cpu",
             image_size=image_size,
             apply_postprocessing=apply_postprocessing,
-            model_name=name,
+            model_name=ctx.name,
         )
         if sd is not None:
-            load_state_dict_strict(model, sd, model_name=name, path=checkpoint)
+            load_state_dict_strict(model, sd, model_name=ctx.name, path=path)
             del sd
-        model = model.to(device).eval()
-        if dtype is not None:
-            model = model.to(dtype)
-        return cls(model)
+        # --dtype runs through Sam2Model's autocast(); the weights stay float32
+        return cls(model.to(ctx.device).eval())
 
     def segment_shadows(
         self, image: Any = None, instances: Any = None, *, multimask: bool = False

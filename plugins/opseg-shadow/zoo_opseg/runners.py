@@ -13,19 +13,22 @@ JSON: ``[{"object": {"box": [..]}, "shadow": {"points": [[x, y]], "labels": [1]}
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InputError
 from zoo.runners import RunContext, parse_boxes
 
+if TYPE_CHECKING:
+    from zoo.results import ShadowResult
+
 
 def _boxes_opt(ctx: RunContext, key: str) -> list[list[float]] | None:
-    raw = ctx.opt(key, lambda v: v, None)
+    """``--objects``/``--shadows`` as box lists (``None`` when not given)."""
+    raw = ctx.opt(key)
     if raw is None:
         return None
-    if raw is True or not str(raw).strip():
+    if not str(raw).strip():
         raise InputError(f'--{key} needs boxes: --{key} "x1,y1,x2,y2;x1,y1,x2,y2"')
     try:
         return parse_boxes(str(raw))
@@ -33,11 +36,11 @@ def _boxes_opt(ctx: RunContext, key: str) -> list[list[float]] | None:
         raise InputError(f"--{key}: {exc}") from None
 
 
-def _image_size(ctx: RunContext) -> dict[str, Any]:
-    size = ctx.opt("image_size", int, 0)
-    if size and (size < 64 or size % 64):
-        raise InputError(f"--image-size must be a positive multiple of 64, got {size}")
-    return {"image_size": size} if size else {}
+def _image_size(ctx: RunContext) -> None:
+    """SAM 2.1 needs a multiple of 64 (the core checks only the minimum); say so before loading."""
+    size = ctx.opt("image_size")
+    if size is not None and size % 64:
+        raise InputError(f"--image-size must be a multiple of 64 (e.g. 256, 512, 1024), got {size}")
 
 
 def instances_from_options(
@@ -47,15 +50,9 @@ def instances_from_options(
     if prompts_file is not None:
         if objects or shadows:
             raise InputError("use either --prompts FILE or --objects/--shadows, not both")
-        path = Path(prompts_file)
-        if not path.is_file():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"prompts file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            ) from None
+        from zoo.io.jsonfiles import read_json
+
+        data = read_json(prompts_file, "prompts file", "--prompts")
         if isinstance(data, dict) and "instances" in data:
             data = data["instances"]
         if not isinstance(data, list):
@@ -86,25 +83,37 @@ def instances_from_options(
     return out
 
 
+def pairs_table(result: ShadowResult) -> dict[str, Any]:
+    """The scores of each object/shadow pair as a table the CLI prints (not a Python dict)."""
+    rows = [
+        [
+            inst.association_id,
+            "-" if inst.object_score is None else float(inst.object_score),
+            "-" if inst.shadow_score is None else float(inst.shadow_score),
+        ]
+        for inst in result.instances
+    ]
+    return {
+        "title": "predicted IoU per pair",
+        "columns": ["pair", "object", "shadow"],
+        "rows": rows,
+    }
+
+
 def run_shadows(ctx: RunContext) -> dict[str, Any]:
-    """``zoo run opseg-shadow --image X --objects ... --shadows ... --out DIR``."""
+    """``zoo run opseg-shadow --image X --objects ... --shadows ... --out DIR``.
+
+    Everything the user typed is checked (options, prompts against the image, ``--out``)
+    before the model loads; the outputs are written atomically by
+    :meth:`zoo.results.TaskResult.save`, so a failure leaves no ``--out`` folder.
+    """
     from zoo.io.images import load_image
+    from zoo.results import check_formats
     from zoo.tasks import as_shadow_prompts
 
     from .model import flatten_instances
-    from .results import save_shadow_result
 
     image_path = ctx.get("image")
-    objects = _boxes_opt(ctx, "objects")
-    shadows = _boxes_opt(ctx, "shadows")
-    multimask = ctx.flag("multimask")
-    config = _image_size(ctx)
-    fmt = ctx.get("format", "png,coco")
-    formats = {f.strip() for f in str(fmt).split(",") if f.strip()}
-    ctx.done()
-    bad = formats - {"png", "coco", "json"}
-    if bad:
-        raise InputError(f"unknown --format {sorted(bad)[0]!r}; use png, coco or json")
     if image_path is None:
         raise InputError(f"`zoo run {ctx.name}` needs --image PATH")
     for key in ("boxes", "points", "labels"):
@@ -113,63 +122,58 @@ def run_shadows(ctx: RunContext) -> dict[str, Any]:
                 f"--{key} is ambiguous for a shadow model; use --objects/--shadows boxes (paired "
                 "by order) or --prompts FILE with object/shadow entries"
             )
-    if ctx.get("out") is None:
-        raise InputError(f"`zoo run {ctx.name}` needs --out DIR for its outputs")
+    objects = _boxes_opt(ctx, "objects")
+    shadows = _boxes_opt(ctx, "shadows")
+    _image_size(ctx)
+    formats = check_formats(ctx.get("format", "png,coco,overlay"))
+    out = ctx.out_dir()
     instances = as_shadow_prompts(instances_from_options(objects, shadows, ctx.get("prompts")))
     image = load_image(image_path)
     flatten_instances(instances, image.shape[0], image.shape[1])  # bounds checks, before loading
-    out = ctx.out_dir()
-    model = ctx.load_model(**config)
-    result = model.segment_shadows(image, instances, multimask=multimask)
-    files = save_shadow_result(
-        result, out, image=image, formats=sorted(formats), image_id=Path(image_path).stem
-    )
-    return {
+    model = ctx.load_model()
+    result = model.segment_shadows(image, instances, multimask=ctx.opt("multimask"))
+    files = result.save(out, image=image, formats=formats, file_name=Path(str(image_path)).name)
+    report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
         "instances": len(result.instances),
-        "scores": [
+    }
+    if ctx.as_json:
+        report["scores"] = [
             {
                 "association": i.association_id,
                 "object": None if i.object_score is None else round(i.object_score, 4),
                 "shadow": None if i.shadow_score is None else round(i.shadow_score, 4),
             }
             for i in result.instances
-        ],
-        "files": [str(f) for f in files],
-    }
+        ]
+    else:
+        report["table"] = pairs_table(result)
+    report["files"] = [str(f) for f in files]
+    return report
 
 
 def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     """``zoo eval opseg-shadow --annotations SOBA.json --images DIR [--split test|challenge]
-    [--compare sam2:base-plus] [--out DIR]``: the paper's table, plus SOAP."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    [--compare sam2:base-plus] [--out DIR]``: the paper's table, plus SOAP.
 
+    Inputs (options, the SOBA file and its images, ``--out``) are validated before any model
+    is built; the models (the evaluated one and ``--compare``) load before the first image
+    is scored, so an unknown ``--compare`` name fails in a second. ``--out`` receives
+    ``metrics.json`` and one SOBA-format predictions file per model, atomically at the end.
+    """
     from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import write_json
-    from zoo.model import RANDOM, load
-    from zoo.registry import get_registry
+    from zoo.progress import progress_bar
 
     from .evaluate import evaluate, metric_table
-    from .metrics import DEFAULT_THRESHOLDS, parse_thresholds
+    from .metrics import parse_thresholds
     from .soba import find_split, load_soba
 
-    split = str(ctx.opt("split", str, "test")).lower()
-    max_images = ctx.opt("max_images", int, 0)
-    thr_text = ctx.opt("iou_thresholds", str, "")
-    config = _image_size(ctx)
-    ctx.done()
-    if split not in ("test", "challenge"):
-        raise InputError(f"--split must be test or challenge, got {split!r}")
-    if max_images < 0:
-        raise InputError(f"--max-images must be >= 0, got {max_images}")
-    thresholds = parse_thresholds(thr_text) if thr_text else DEFAULT_THRESHOLDS
+    split = ctx.opt("split")
+    max_images = ctx.opt("max_images")
+    thresholds = parse_thresholds(ctx.opt("iou_thresholds"))
+    _image_size(ctx)
     annotations, images = ctx.get("annotations"), ctx.get("images")
     if annotations is None and ctx.get("dataset") is not None:
         annotations, found_images = find_split(Path(ctx.get("dataset")), split)
@@ -181,38 +185,23 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         )
     if images is None:
         raise InputError("--images DIR is needed: the folder the SOBA file_name entries are in")
-    data = load_soba(annotations, images, max_images=max_images or None)
+    out = ctx.out_dir() if ctx.get("out") is not None else None
+    data = load_soba(annotations, images, max_images=max_images)
+
+    main = ctx.load_model()
+    models: dict[str, Any] = {}
     compare = ctx.get("compare")
     if compare:
-        get_registry().resolve_name(compare)  # an unknown name fails now, not after the run
-    out = ctx.get("out")
-    if out is not None:
-        from zoo.io.atomic import ensure_writable_dir
-
-        ensure_writable_dir(Path(out).parent if not Path(out).exists() else Path(out))
-
-    main = ctx.load_model(**config)
-    models: dict[str, Any] = {}
-    if compare:
-        models[compare] = load(
-            compare,
-            device=ctx.get("device", "auto"),
-            weights=RANDOM if ctx.get("weights") == RANDOM else None,
-            **config,
-        )
+        # only the input size carries over: --size is this family's, not the baseline's
+        size = ctx.opt("image_size")
+        models[compare] = ctx.load_model(compare, **({"image_size": size} if size else {}))
     main_name = main.name if main.name not in models else f"{main.name} (evaluated)"
     models[main_name] = main
 
-    with Progress(
-        TextColumn("[bold]eval[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=ctx.console,
-        transient=True,
-        disable=bool(ctx.as_json),
+    with progress_bar(
+        unit="image", console=ctx.console, enabled=not ctx.as_json, info=False
     ) as bar:
-        task = bar.add_task(Path(annotations).name, total=len(data.images))
+        task = bar.add_task(f"eval {Path(annotations).name}", total=len(data.images))
         evals = evaluate(
             models,
             data,
@@ -229,9 +218,7 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         "annotations": str(annotations),
         **data.count(),
         "metrics": summaries,
-        "weighted": (
-            "W.IoU = sum|P∩G| / sum|P∪G|, W.Dice = 2 sum|P∩G| / sum(|P|+|G|) over all instances"
-        ),
+        "weighted": "W.IoU = Σ|P∩G|/Σ|P∪G|, W.Dice = 2Σ|P∩G|/Σ(|P|+|G|) (all instances)",
         "warnings": data.warnings,
         "table": table,
     }
@@ -241,23 +228,16 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
             write_json(
                 Path(tmp) / "metrics.json", {k: v for k, v in report.items() if k != "table"}
             )
-            files.append(Path(out) / "metrics.json")
+            files.append(out / "metrics.json")
             for i, (name, ev) in enumerate(evals.items()):
                 fname = f"predictions_{i}_{name.replace(':', '_').replace(' ', '_')}.json"
-                write_json(
-                    Path(tmp) / fname,
-                    {
-                        "model": name,
-                        "categories": [{"id": 1, "name": "Object"}, {"id": 2, "name": "Shadow"}],
-                        "annotations": ev.annotations,
-                        "association_anno": ev.association_anno,
-                    },
-                )
-                files.append(Path(out) / fname)
+                write_json(Path(tmp) / fname, ev.predictions(name))
+                files.append(out / fname)
         report["files"] = [str(f) for f in files]
     if not ctx.as_json:
-        report.pop("metrics")  # the table shows them; --json keeps the full numbers
-    if data.warnings and ctx.console is not None and not ctx.as_json:
-        for w in data.warnings:
-            ctx.console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        # the table shows the metrics and the warnings go to stderr; --json keeps both
+        report.pop("metrics")
+        for w in report.pop("warnings"):
+            if ctx.console is not None:
+                ctx.console.print(f"[yellow]warning:[/] {w}", highlight=False)
     return report

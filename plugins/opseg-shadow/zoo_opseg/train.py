@@ -10,77 +10,109 @@ prompts on SOBA objects *and* shadows:
 * ``--freeze none`` ("Ft."): everything used for single images learns (the video memory
   modules are never used for images, so they get no gradient and are left as they are).
 
-Loss per prompt, as in SAM: ``20 * focal + dice + MSE(predicted IoU, actual IoU)``, on
-logits upsampled to the input resolution. AdamW, linear warm-up then cosine decay to 10 %,
+OpSeg's loss *formula* lives here (:func:`opseg_loss`), built from the shared terms of
+:mod:`zoo.training.losses`: per prompt, as in SAM, ``20 * focal + dice + MSE(predicted IoU,
+actual IoU)`` on logits upsampled to the input resolution (focal: alpha 0.25 class-balanced,
+gamma 2; dice smoothed by 1; an empty prediction of an empty target has IoU 1). AdamW,
+linear warm-up then cosine decay to 10 % (:func:`zoo.training.schedules.warmup_cosine`),
 gradient-norm clipping at 1.0, gradient accumulation (``--accum``), bf16 autocast on CUDA.
 Boxes are jittered by ``--box-noise`` of their side (SAM's recipe) so that the model does
 not depend on pixel-perfect boxes. The upstream training code and hyper-parameters are not
 published; these defaults are ours.
 
-Outputs, in ``$ZOO_HOME/local/opseg-shadow/<name>/`` (or ``--out DIR``): ``model.safetensors``
-(the full SAM 2.1 state dict, loadable strictly), ``card.md`` (generated), ``train_log.json``,
-``train_state.pt`` (learning parameters + optimizer + step; ``--resume`` rebuilds the same
-start and continues), and last
-``variant.json``, which registers ``opseg-shadow:<name>`` (so an unfinished run is never
-registered). Nothing is created before every input has been validated.
+The base a run starts from comes through :func:`zoo.load` like any model (``sam2:<base>``
+with its registered, verified file; ``--weights random`` for a test run; ``--checkpoint
+PATH`` for another SAM 2.1 file): the trainer never resolves weights itself.
+
+Resuming is bit-exact (:mod:`zoo.training.checkpoint`): the state holds the learning
+parameters, the optimizer, the step, the log and the torch RNG; batches and box jitter are
+pure functions of ``(seed, step)`` (:func:`index_stream`, ``default_rng([seed, step,
+micro, 7])``) and the schedule a pure function of the step, so they need nothing saved.
+Ctrl-C saves the state and says how to continue.
+
+Outputs: the run folder (``$ZOO_HOME/local/opseg-shadow/<name>/``, or ``--out DIR``) holds
+``model.safetensors`` (the full SAM 2.1 state dict, loadable strictly) and ``train/``
+(``state.pt`` and ``log.json``; kept after the run so that ``--resume --steps N`` can
+extend it). The variant is published last with :func:`zoo.training.store.write_variant`
+(``card.md``, then ``variant.json``), so an unfinished run is never registered; the core's
+scanner registers it. Nothing is created before every input has been validated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
-import os
-import re
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.errors import InputError, hint
 from zoo.runners import RunContext
 
-FREEZE_CHOICES = ("image-encoder", "none")
-BASE_CHOICES = ("tiny", "small", "base-plus", "large")
-RESERVED_NAMES = ("base-plus", "base-plus-gdrive")
-FOCAL_WEIGHT, DICE_WEIGHT, IOU_WEIGHT = 20.0, 1.0, 1.0
+from .plugin import FAMILY, FREEZE_CHOICES, RESERVED_TAGS, SAM21_SIZES, option_default
+
+RANDOM_INIT = "random"
+PRETRAINED_INIT = "pretrained"
+STATE_FILE = "state.pt"
+LOG_FILE = "log.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _opt(name: str) -> Any:
+    """A config default = the option's declared default (declared once, in ``plugin.py``)."""
+    value = option_default(name)
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run; stored with it so ``--resume`` can refuse a mismatch."""
+    """Everything that defines a run; stored with it so ``--resume`` can refuse a mismatch.
+
+    Defaults are the declared option defaults. ``image_size=None`` trains at the base
+    model's own input size (1024 for SAM 2.1); ``lr=None`` and ``warmup=None`` pick the
+    recipe's value (:attr:`learning_rate`, :attr:`warmup_steps`). ``init`` is
+    ``"pretrained"`` (``sam2:<base>``), ``"random"`` (test mode) or a checkpoint path.
+    """
 
     annotations: str
     images: str
     name: str
-    base: str = "base-plus"
-    freeze: str = "image-encoder"
-    image_size: int = 1024
-    steps: int = 2000
-    batch_size: int = 4
-    accum: int = 1
-    lr: float | None = None
-    weight_decay: float = 0.01
-    warmup: int | None = None
-    max_prompts: int = 16
-    box_noise: float = 0.1
-    loss_weights: tuple[float, float, float] = (20.0, 1.0, 1.0)  # focal, dice, IoU prediction
-    save_every: int = 100
+    base: str = _opt("base")
+    freeze: str = _opt("freeze")
+    image_size: int | None = _opt("image_size")
+    steps: int = _opt("steps")
+    batch_size: int = _opt("batch_size")
+    accum: int = _opt("accum")
+    lr: float | None = _opt("lr")
+    weight_decay: float = _opt("weight_decay")
+    warmup: int | None = _opt("warmup")
+    max_prompts: int = _opt("max_prompts")
+    box_noise: float = _opt("box_noise")
+    loss_weights: tuple[float, ...] = _opt("loss_weights")  # focal, dice, IoU prediction
+    save_every: int = _opt("save_every")
     seed: int = 0
-    amp: bool | None = None
-    cache_embeddings: bool = False
-    workers: int = 0
-    init: str = "pretrained"  # "random", "pretrained" (sam2:<base>) or a checkpoint path
+    amp: bool | None = _opt("amp")
+    cache_embeddings: bool = _opt("cache_embeddings")
+    workers: int = _opt("workers")
+    init: str = PRETRAINED_INIT
     device: str = "auto"
     out: str | None = None
     val_annotations: str | None = None
     val_images: str | None = None
 
+    def __post_init__(self) -> None:
+        self.loss_weights = tuple(float(w) for w in self.loss_weights)
+
     @property
     def frozen(self) -> bool:
         return self.freeze == "image-encoder"
+
+    @property
+    def random_init(self) -> bool:
+        return self.init == RANDOM_INIT
 
     @property
     def learning_rate(self) -> float:
@@ -104,18 +136,16 @@ class TrainConfig:
     )
 
     def validate(self) -> None:
+        """One-line errors for every bad value (the CLI already cast the types; the Python
+        API gets the same checks)."""
+        from zoo.training.store import check_name
+
         if self.freeze not in FREEZE_CHOICES:
             raise InputError(f"--freeze must be image-encoder or none, got {self.freeze!r}")
-        if self.base not in BASE_CHOICES:
-            raise InputError(f"--base must be one of {', '.join(BASE_CHOICES)}, got {self.base!r}")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.name):
-            raise InputError(
-                f"--name {self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it becomes "
-                "opseg-shadow:<name>)"
-            )
-        if self.name in RESERVED_NAMES:
-            raise InputError(f"--name {self.name} is a published variant; choose another name")
-        if self.image_size < 64 or self.image_size % 64:
+        if self.base not in SAM21_SIZES:
+            raise InputError(f"--base must be one of {', '.join(SAM21_SIZES)}, got {self.base!r}")
+        check_name(FAMILY, self.name, RESERVED_TAGS)
+        if self.image_size is not None and (self.image_size < 64 or self.image_size % 64):
             raise InputError(
                 f"--image-size must be a positive multiple of 64, got {self.image_size}"
             )
@@ -126,6 +156,8 @@ class TrainConfig:
                 )
         if self.lr is not None and not (0 < self.lr < 1):
             raise InputError(f"--lr must be in (0, 1), got {self.lr}")
+        if self.warmup is not None and self.warmup < 0:
+            raise InputError(f"--warmup must be >= 0, got {self.warmup}")
         if not 0 <= self.box_noise < 1:
             raise InputError(f"--box-noise must be in [0, 1), got {self.box_noise}")
         if self.cache_embeddings and not self.frozen:
@@ -139,11 +171,13 @@ class TrainConfig:
             or not any(self.loss_weights)
         ):
             raise InputError(
-                f"--loss-weights must be three non-negative numbers focal,dice,iou "
-                f"(not all 0), got {self.loss_weights}"
+                "--loss-weights must be three non-negative numbers focal,dice,iou "
+                f"(not all 0), got {','.join(f'{w:g}' for w in self.loss_weights)}"
             )
         if self.workers < 0:
             raise InputError(f"--workers must be >= 0, got {self.workers}")
+        if self.init not in (RANDOM_INIT, PRETRAINED_INIT) and not Path(self.init).is_file():
+            raise InputError(f"--checkpoint {self.init} does not exist; check the path")
 
 
 # --------------------------------------------------------------------------- data
@@ -157,11 +191,15 @@ class SobaTrainSet:
     """
 
     def __init__(self, data: Any, image_size: int):
+        import warnings
+
         from sam2.utils.transforms import SAM2Transforms
 
         self.data = data
         self.size = image_size
-        self.transforms = SAM2Transforms(resolution=image_size, mask_threshold=0.0)
+        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates that
+            warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
+            self.transforms = SAM2Transforms(resolution=image_size, mask_threshold=0.0)
 
     def __len__(self) -> int:
         return len(self.data.images)
@@ -249,38 +287,36 @@ def trainable_parameters(model: Any, frozen: bool) -> list[tuple[str, Any]]:
     return [(n, p) for n, p in model.named_parameters() if any(n.startswith(x) for x in prefixes)]
 
 
-def mask_losses(
+def opseg_loss(
     logits: Any,
     target: Any,
     iou_pred: Any,
-    weights: tuple[float, float, float] = (FOCAL_WEIGHT, DICE_WEIGHT, IOU_WEIGHT),
+    weights: tuple[float, ...] = (20.0, 1.0, 1.0),
 ) -> tuple[Any, dict[str, float]]:
-    """SAM's loss for N prompts: focal (alpha .25, gamma 2) x20 + dice + IoU-prediction MSE
-    (``weights`` = the three factors)."""
-    import torch
-    import torch.nn.functional as F
+    """OpSeg's (SAM's) loss for N prompts: ``wf * focal + wd * dice + wi * IoU-head MSE``,
+    each term per prompt then averaged; ``weights`` = (wf, wd, wi), SAM's 20:1:1 by default.
+
+    The terms and their conventions come from :mod:`zoo.training.losses`: focal with alpha
+    0.25 *class-balanced* (``alpha_t = 0.25 t + 0.75 (1 - t)``) and gamma 2, mean over
+    pixels; soft Dice per mask, smoothing 1; the IoU head regressed (MSE) onto the hard IoU
+    of ``logits > 0``, where an empty prediction of an empty target counts as IoU 1.
+    """
+    from zoo.training.losses import dice_loss, iou_head_loss, mask_iou, sigmoid_focal_loss
 
     logits = logits.float()
     target = target.float()
-    prob = torch.sigmoid(logits)
-    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    p_t = prob * target + (1 - prob) * (1 - target)
-    alpha_t = 0.25 * target + 0.75 * (1 - target)
-    focal = (alpha_t * ce * (1 - p_t) ** 2).flatten(1).mean(1)
-    inter = (prob * target).flatten(1).sum(1)
-    dice = 1 - (2 * inter + 1) / (prob.flatten(1).sum(1) + target.flatten(1).sum(1) + 1)
-    with torch.no_grad():
-        hard = logits > 0
-        i = (hard & (target > 0.5)).flatten(1).sum(1).float()
-        u = (hard | (target > 0.5)).flatten(1).sum(1).float()
-        actual_iou = torch.where(u > 0, i / u.clamp(min=1), torch.ones_like(u))
-    iou_loss = (iou_pred.float().reshape(-1) - actual_iou) ** 2
+    focal = sigmoid_focal_loss(
+        logits, target, alpha=0.25, gamma=2.0, alpha_mode="balanced", reduction="mask"
+    )
+    dice = dice_loss(logits, target, smoothing=1.0)
+    actual_iou = mask_iou(logits, target, empty=1.0)
+    iou = iou_head_loss(iou_pred.float().reshape(-1), actual_iou, kind="mse", reduction="none")
     wf, wd, wi = weights
-    total = (wf * focal + wd * dice + wi * iou_loss).mean()
+    total = (wf * focal + wd * dice + wi * iou).mean()
     return total, {
         "focal": float(focal.detach().mean()),
         "dice": float(dice.detach().mean()),
-        "iou": float(iou_loss.detach().mean()),
+        "iou": float(iou.detach().mean()),
         "miou": float(actual_iou.mean()),
     }
 
@@ -301,70 +337,87 @@ def jitter_boxes(
     return np.clip(out, 0, size)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to 10 % of it at the last step."""
-    base = cfg.learning_rate
-    warm = cfg.warmup_steps
-    if warm and step < warm:
-        return base * (step + 1) / warm
-    span = max(cfg.steps - warm, 1)
-    t = min(max(step - warm, 0) / span, 1.0)
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_save(path: Path, writer: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def save_weights(model: Any, path: Path) -> tuple[str, int]:
-    """The full state dict as safetensors (cloned: safetensors refuses shared storage)."""
-    from safetensors.torch import save_file
-
-    from zoo.weights import sha256_file
-
-    sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic_save(
-        path,
-        lambda p: save_file(sd, str(p), metadata={"format": "pt", "zoo_family": "opseg-shadow"}),
-    )
-    return sha256_file(path), path.stat().st_size
-
-
 def run_paths(cfg: TrainConfig) -> tuple[Path, Path]:
-    """(run folder for weights/state, registration folder holding variant.json)."""
-    from .plugin import local_root
+    """``(run folder, variant folder)``. Weights and ``train/`` go in the run folder (``--out``
+    or the variant folder); ``card.md`` and ``variant.json`` go in the variant folder, where
+    the core's scanner finds them (a weights file outside it is referenced by absolute path).
+    """
+    from zoo.training.store import variant_dir
 
-    reg_dir = local_root() / cfg.name
+    reg_dir = variant_dir(FAMILY, cfg.name)
     return (Path(cfg.out).expanduser().resolve() if cfg.out else reg_dir), reg_dir
 
 
-def write_card(path: Path, cfg: TrainConfig, report: dict[str, Any]) -> None:
-    """A card for the new variant: the family card's paper/upstream, none of the paper's
-    numbers (they are not this model's), and what we measured."""
-    from zoo.cards import load_card, render_card
-    from zoo.registry import get_registry
+def save_weights(model: Any, path: Path, *, test_mode: bool) -> tuple[str, int]:
+    """The full state dict as safetensors, atomically (tensors cloned: safetensors refuses
+    shared storage). A model trained from a random init says so in the file's metadata."""
+    from safetensors.torch import save_file
 
-    fam = get_registry().families["opseg-shadow"]
-    card = load_card(fam.card)  # type: ignore[arg-type]
-    zoo_block = card.zoo.model_copy(
-        update={
-            "reported_metrics": [],
-            "notes": [
-                f"Trained locally by `zoo train opseg-shadow` ({time.strftime('%Y-%m-%d %H:%M')}); "
-                "the paper's numbers do not apply to this checkpoint.",
-                f"Start: {cfg.init if cfg.init != 'pretrained' else 'sam2:' + cfg.base} "
-                f"(SAM 2.1 {cfg.base}); recipe: freeze={cfg.freeze}.",
-            ],
-        }
-    )
+    from zoo.io.atomic import atomic_write
+    from zoo.results import TEST_MODE_NOTE
+    from zoo.weights import sha256_file
+
+    sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"format": "pt", "zoo_family": FAMILY}
+    if test_mode:
+        meta["zoo:note"] = TEST_MODE_NOTE
+    with atomic_write(path) as tmp:
+        save_file(sd, str(tmp), metadata=meta)
+    return sha256_file(path), path.stat().st_size
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types only: what ``torch.load(weights_only=True)`` and ``json`` accept."""
+    return json.loads(json.dumps(obj, default=float))
+
+
+def _start_label(cfg: TrainConfig) -> str:
+    if cfg.random_init:
+        return f"random init of SAM 2.1 {cfg.base} (test mode)"
+    if cfg.init == PRETRAINED_INIT:
+        return f"sam2:{cfg.base}"
+    return f"{cfg.init} (SAM 2.1 {cfg.base})"
+
+
+def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
+    """A card for the new variant: the family card's paper/upstream, none of the paper's
+    numbers (they are not this model's), and what we measured (validation before -> after)."""
+    from zoo.cards import load_card, render_card
+
+    from .plugin import CARD
+
+    card = load_card(CARD)
+    notes = [
+        f"Trained locally by `zoo train {FAMILY}` ({time.strftime('%Y-%m-%d %H:%M')}); "
+        "the paper's numbers do not apply to this checkpoint.",
+        f"Start: {_start_label(cfg)}; recipe: freeze={cfg.freeze}; seed {cfg.seed}.",
+    ]
+    if cfg.random_init:
+        notes.append(
+            "Test mode: trained from a random init, so its outputs are labelled test mode "
+            "and are not real predictions."
+        )
+    val = report.get("val")
+    if val:
+        b, a = val["before"], val["after"]
+
+        def change(target: str) -> str:
+            after = f"{a[target]['mIoU']:.3f}"
+            return f"{b[target]['mIoU']:.3f} -> {after}" if b else after
+
+        notes.append(
+            f"Validation on {Path(str(cfg.val_annotations)).name}: shadow mIoU "
+            f"{change('shadows')}, object mIoU {change('objects')}"
+            + (
+                " (before -> after)."
+                if b
+                else " (after; the run was resumed without a score from before training)."
+            )
+        )
+    zoo_block = card.zoo.model_copy(update={"reported_metrics": [], "notes": notes})
     body = (
         f"Fine-tuned SAM 2.1 {cfg.base} for instance shadow segmentation (OpSeg recipe, "
         f"{'frozen image encoder' if cfg.frozen else 'full fine-tune'}).\n\n"
@@ -373,121 +426,147 @@ def write_card(path: Path, cfg: TrainConfig, report: dict[str, Any]) -> None:
         f"{cfg.learning_rate:g}, image size {cfg.image_size}, box noise {cfg.box_noise}\n"
         f"- final loss: {report.get('final_loss', float('nan')):.4f}\n"
     )
-    if report.get("val"):
-        v = report["val"]
+    if val:
+        b, a = val["before"], val["after"]
+        before = f"before {b['objects']['mIoU']:.4f}/{b['shadows']['mIoU']:.4f}, " if b else ""
         body += (
-            f"- validation (`{cfg.val_annotations}`), mIoU objects/shadows: before "
-            f"{v['before']['objects']['mIoU']:.4f}/{v['before']['shadows']['mIoU']:.4f}, after "
-            f"{v['after']['objects']['mIoU']:.4f}/{v['after']['shadows']['mIoU']:.4f}\n"
+            f"- validation (`{cfg.val_annotations}`), mIoU objects/shadows: {before}after "
+            f"{a['objects']['mIoU']:.4f}/{a['shadows']['mIoU']:.4f}\n"
         )
-    body += (
-        f"\n```bash\nzoo run opseg-shadow:{cfg.name} --image X --objects ... --shadows ...\n```\n"
-    )
+    body += f"\n```bash\nzoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ...\n```\n"
     new = card.model_copy(update={"zoo": zoo_block, "body": body})
     extra = {"training": {k: v for k, v in asdict(cfg).items() if k not in ("device", "out")}}
-    text = render_card(
+    return render_card(
         new,
-        name=f"opseg-shadow:{cfg.name}",
+        name=f"{FAMILY}:{cfg.name}",
         tags=["fine-tuned", "local"],
         base_model=f"sam2:{cfg.base}",
-        extra=extra,
+        extra=_jsonable(extra),
     )
-    _atomic_save(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- training
 
 
-def _wrap(model: Any, name: str, device: str) -> Any:
-    """An in-memory SAM2Base as an OpSegModel (for validation during training)."""
-    from zoo.registry import get_registry
+def load_base(cfg: TrainConfig, *, progress: bool = True) -> Any:
+    """The zoo model a run starts from, loaded by :func:`zoo.load` (files resolved and
+    verified by the core, the random init seeded with ``cfg.seed``).
 
-    from .model import OpSegModel
+    ``sam2:<base>`` for the pretrained start or a random one; a ``--checkpoint`` file goes
+    through this family's loader, which recognises SAM 2.1 files of the wrong size or
+    version and says so. ``.model`` is the ``SAM2Base`` that trains.
+    """
+    from zoo.loading import RANDOM, load
 
-    m = OpSegModel(model)
-    m._bind(get_registry().families["opseg-shadow"], None, name, device)
-    return m
+    kwargs: dict[str, Any] = {"device": cfg.device, "seed": cfg.seed, "progress": progress}
+    if cfg.image_size is not None:
+        kwargs["image_size"] = cfg.image_size
+    if cfg.random_init:
+        return load(f"sam2:{cfg.base}", weights=RANDOM, **kwargs)
+    if cfg.init == PRETRAINED_INIT:
+        return load(f"sam2:{cfg.base}", **kwargs)
+    return load(FAMILY, checkpoint=cfg.init, size=cfg.base, **kwargs)
 
 
-def _validate_model(model: Any, data: Any, device: str, label: str) -> dict[str, Any]:
+def _validate_model(zoo_model: Any, data: Any) -> dict[str, Any]:
+    """Score the current weights on ``data`` (eval mode, no gradients, mode restored).
+
+    A fresh :class:`~zoo_opseg.model.OpSegModel` wraps the training module each time, so no
+    image embedding cached from before the weights changed is reused.
+    """
     import torch
 
     from .evaluate import evaluate
+    from .model import OpSegModel
 
-    was_training = model.training
-    model.eval()
+    sam = zoo_model.model
+    view = OpSegModel(sam)
+    if zoo_model.context is not None:
+        view._bind(zoo_model.context)  # provenance of the base's load; used only in memory
+    was_training = sam.training
+    sam.eval()
     try:
         with torch.no_grad():
-            ev = evaluate({"m": _wrap(model, label, device)}, data)["m"]
-        return ev.summary()
+            ev = evaluate({"m": view}, data)["m"]
+        return _jsonable(ev.summary())
     finally:
-        model.train(was_training)
+        sam.train(was_training)
+
+
+def _check_resume(cfg: TrainConfig, saved: dict[str, Any], keys: tuple[str, ...]) -> None:
+    diff = [k for k in keys if saved.get(k) != getattr(cfg, k)]
+    if diff:
+        k = diff[0]
+        raise InputError(
+            f"--resume: run {cfg.name} was started with {k}={saved.get(k)!r}, now "
+            f"{getattr(cfg, k)!r}; use the same options (or a new --name)"
+        )
 
 
 def train(
     cfg: TrainConfig, *, resume: bool = False, console: Any = None, show_progress: bool = True
 ) -> dict[str, Any]:
-    """Run (or resume) a fine-tuning run; returns a report (see the module docstring)."""
+    """Run (or resume) a fine-tuning run; returns a report (see the module docstring).
+
+    Order matters for "a failed command leaves nothing behind": the config, the data files,
+    the run folder and any saved state are checked, and the base model loaded, before the
+    first file of the run is written.
+    """
     import torch
 
+    from zoo.io.masks import write_json
     from zoo.model import resolve_device
-    from zoo.weights import safe_torch_load
+    from zoo.progress import format_terms, progress_bar
+    from zoo.runners import check_out_dir
+    from zoo.specs import PRIMARY, VariantSpec, WeightsSpec
+    from zoo.training.checkpoint import (
+        capture_rng,
+        checkpoint_on_interrupt,
+        load_state,
+        restore_rng,
+        save_state,
+    )
+    from zoo.training.schedules import warmup_cosine
+    from zoo.training.store import TRAIN_DIR, VARIANT_FILE, write_variant
 
     from .soba import load_soba
 
     cfg.validate()
     device = resolve_device(cfg.device)
+    run_dir, reg_dir = run_paths(cfg)
+    if cfg.out:
+        check_out_dir(run_dir)
     data = load_soba(cfg.annotations, cfg.images)
     val = (
         load_soba(cfg.val_annotations, cfg.val_images or cfg.images)
         if cfg.val_annotations
         else None
     )
-    run_dir, reg_dir = run_paths(cfg)
-    state_path = run_dir / "train_state.pt"
+    state_path = run_dir / TRAIN_DIR / STATE_FILE
     if resume:
         if not state_path.is_file():
             raise InputError(
                 f"--resume: no saved state for run {cfg.name} ({state_path}); start it "
                 "without --resume"
             )
-    elif state_path.exists() or (reg_dir / "variant.json").exists():
+    elif state_path.exists() or (reg_dir / VARIANT_FILE).exists():
         raise InputError(
             f"run {cfg.name} already exists in {run_dir}; pass --resume to continue it "
             "or choose another --name"
         )
-    init_path: Path | None = None
-    if cfg.init == "pretrained":
-        from zoo.model import resolve_weights
-        from zoo.registry import get_registry
-
-        base_name = f"sam2:{cfg.base}"
-        init_path = resolve_weights(get_registry().variants.get(base_name), name=base_name)
-    elif cfg.init != "random":
-        init_path = Path(cfg.init)
-        if not init_path.is_file():
-            raise InputError(f"--checkpoint {init_path} does not exist")
     state: dict[str, Any] | None = None
     if resume:
-        state = safe_torch_load(state_path)
-        saved = state.get("config", {})
-        diff = [k for k in TrainConfig.RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
-        if diff:
-            k = diff[0]
-            raise InputError(
-                f"--resume: run {cfg.name} was started with {k}={saved.get(k)!r}, now "
-                f"{getattr(cfg, k)!r}; use the same options (or a new --name)"
-            )
+        state = load_state(state_path)
+        keys = tuple(k for k in TrainConfig.RESUME_KEYS if k != "image_size")
+        _check_resume(cfg, state.get("config", {}), keys)
 
-    from zoo_sam2.build import build_sam2_model
+    base = load_base(cfg, progress=show_progress)
+    model = base.model
+    size = int(model.image_size)
+    cfg = dataclasses.replace(cfg, image_size=size)
+    if state is not None:
+        _check_resume(cfg, state.get("config", {}), ("image_size",))
 
-    from .checkpoint import load_sam21_checkpoint
-
-    torch.manual_seed(cfg.seed)
-    model = build_sam2_model(cfg.base, None, device="cpu", image_size=cfg.image_size)
-    if init_path is not None:
-        load_sam21_checkpoint(model, init_path, cfg.base, model_name=f"sam2:{cfg.base}")
-    model.to(device)
     for p in model.parameters():
         p.requires_grad_(False)
     params = trainable_parameters(model, cfg.frozen)
@@ -511,32 +590,20 @@ def train(
         start = int(state["step"])
         log = list(state.get("log", []))
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    reg_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "name": cfg.name,
-        "variant": f"opseg-shadow:{cfg.name}",
+        "variant": f"{FAMILY}:{cfg.name}",
         "train_images": len(data),
         "run_dir": str(run_dir),
     }
-    if val is not None and state is None:
-        report["val_before"] = _validate_model(model, val, device, "init")
-    elif state is not None and state.get("val_before"):
-        report["val_before"] = state["val_before"]
+    if state is not None:
+        # a resumed run's "before" is the start's, when that run scored one (never the
+        # partly trained weights at the resume point)
+        report["val_before"] = state.get("val_before")
+    elif val is not None:
+        report["val_before"] = _validate_model(base, val)
 
-    def save_state(step: int) -> None:
-        blob = {
-            "step": step,
-            "config": asdict(cfg),
-            "log": log,
-            # only what learns: the rest is rebuilt from the same start on --resume
-            "model": {n: p.detach().cpu() for n, p in model.named_parameters() if n in names},
-            "optimizer": opt.state_dict(),
-            "val_before": report.get("val_before"),
-        }
-        _atomic_save(state_path, lambda p: torch.save(blob, str(p)))
-
-    dataset = SobaTrainSet(data, cfg.image_size)
+    dataset = SobaTrainSet(data, size)
     loader: Any = torch.utils.data.DataLoader(
         dataset,  # type: ignore[arg-type]
         batch_sampler=index_stream(
@@ -545,6 +612,28 @@ def train(
         collate_fn=_collate,
         num_workers=cfg.workers,
     )
+    # The iterator draws a base seed from torch's RNG: take it *before* restoring the saved
+    # RNG, so that a resumed run continues from exactly the state the interrupted one had.
+    batches = iter(loader)
+    if state is not None:
+        restore_rng(state["rng"])
+    rng_at_step = capture_rng()
+
+    def save(step_now: int) -> Path:
+        return save_state(
+            state_path,
+            {
+                "step": step_now,
+                "config": _jsonable(asdict(cfg)),
+                "log": log,
+                # only what learns: the rest is rebuilt from the same start on --resume
+                "model": {n: p.detach().cpu().clone() for n, p in params},
+                "optimizer": opt.state_dict(),
+                "rng": rng_at_step,
+                "val_before": report.get("val_before"),
+            },
+        )
+
     use_amp = (cfg.amp if cfg.amp is not None else True) and device.startswith("cuda")
     cache: dict[int, list[Any]] = {}
     model.train()
@@ -553,57 +642,49 @@ def train(
     step = start
     micro = 0
     losses: list[float] = []
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
+    bar = progress_bar(unit="step", console=console, enabled=show_progress)
+    # every loss term where the terminal has room for them, else the total (80 columns)
+    shown = ("loss", "focal", "dice", "iou") if bar.console.width >= 120 else ("loss",)
+    resume_hint = hint(
+        f"zoo train {FAMILY} --name {cfg.name} --resume (and the same options)",
+        "train(cfg, resume=True) with the same cfg",
     )
-
-    bar = Progress(
-        TextColumn("[bold]train[/] opseg-shadow:" + cfg.name),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-        disable=not show_progress,
-    )
-    try:
-        with bar:
-            task = bar.add_task("train", total=cfg.steps, completed=start, loss="-")
-            for batch in loader:
-                rng = np.random.default_rng([cfg.seed, step, micro, 7])
-                loss, parts = _micro_step(model, batch, cfg, rng, device, use_amp, cache)
-                (loss / cfg.accum).backward()
-                losses.append(float(loss.detach()))
-                micro += 1
-                if micro < cfg.accum:
-                    continue
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(step, cfg)
-                torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                micro = 0
-                mean_loss = float(np.mean(losses))
-                losses = []
-                log.append({"step": step, "loss": mean_loss, "lr": lr_at(step - 1, cfg), **parts})
-                bar.update(task, completed=step, loss=f"{mean_loss:.4f}")
-                if step % cfg.save_every == 0 and step < cfg.steps:
-                    save_state(step)
-    except KeyboardInterrupt:
-        save_state(step)
-        raise
+    with (
+        checkpoint_on_interrupt(lambda: save(step), resume_hint=resume_hint, console=console),
+        bar,
+    ):
+        task = bar.add_task(f"train {cfg.name}", total=cfg.steps, completed=start, info="")
+        for batch in batches:
+            rng = np.random.default_rng([cfg.seed, step, micro, 7])
+            loss, parts = _micro_step(model, batch, cfg, rng, device, use_amp, cache)
+            (loss / cfg.accum).backward()
+            losses.append(float(loss.detach()))
+            micro += 1
+            if micro < cfg.accum:
+                continue
+            lr = cfg.learning_rate * warmup_cosine(
+                step, cfg.steps, warmup=cfg.warmup_steps, floor=0.1
+            )
+            for group in opt.param_groups:
+                group["lr"] = lr
+            torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            micro = 0
+            mean_loss = float(np.mean(losses))
+            losses = []
+            log.append({"step": step, "loss": mean_loss, "lr": lr, **parts})
+            rng_at_step = capture_rng()
+            terms = {"loss": mean_loss, **parts}
+            bar.update(task, completed=step, info=format_terms(terms, shown))
+            if step % cfg.save_every == 0 and step < cfg.steps:
+                save(step)
     elapsed = time.perf_counter() - t0
-    save_state(step)
+    save(step)
     model.eval()
-    weights = run_dir / "model.safetensors"
-    sha, size = save_weights(model, weights)
+    weights = run_dir / WEIGHTS_FILE
+    sha, size = save_weights(model, weights, test_mode=cfg.random_init)
     report.update(
         {
             "steps": step,
@@ -614,36 +695,36 @@ def train(
     if val is not None:
         report["val"] = {
             "before": report.pop("val_before"),
-            "after": _validate_model(model, val, device, "trained"),
+            "after": _validate_model(base, val),
         }
-    card = run_dir / "card.md"
-    write_card(card, cfg, report)
-    _atomic_save(
-        run_dir / "train_log.json",
-        lambda p: p.write_text(
-            json.dumps({"config": asdict(cfg), "log": log, "report": report}, indent=1, default=str)
-        ),
-    )
-    variant = {
-        "family": "opseg-shadow",
-        "tag": cfg.name,
-        "weights": {"uri": str(weights), "sha256": sha, "size": size},
-        "params": int(sum(p.numel() for p in model.parameters())),
-        "config": {"size": cfg.base, "image_size": cfg.image_size},
-        "description": (
+    else:
+        report.pop("val_before", None)
+    log_path = run_dir / TRAIN_DIR / LOG_FILE
+    write_json(log_path, {"config": asdict(cfg), "log": log, "report": report}, indent=1)
+    config: dict[str, Any] = {"size": cfg.base, "image_size": cfg.image_size}
+    if cfg.random_init:
+        config["test_mode"] = True
+    spec = VariantSpec(
+        family=FAMILY,
+        tag=cfg.name,
+        checkpoints={PRIMARY: WeightsSpec(uri=str(weights), sha256=sha, size=size)},
+        params=int(base.num_parameters()),
+        config=config,
+        description=(
             f"local: SAM 2.1 {cfg.base} fine-tuned on {Path(cfg.annotations).name}, "
             f"freeze={cfg.freeze}, {step} steps"
         ),
-        "card": str(card),
-    }
-    _atomic_save(
-        reg_dir / "variant.json",
-        lambda p: p.write_text(json.dumps(variant, indent=1), encoding="utf-8"),
     )
-    from zoo.registry import reset_registry
-
-    reset_registry()  # so zoo.load("opseg-shadow:<name>") in this process sees the variant
-    report["files"] = [str(weights), str(card), str(reg_dir / "variant.json"), str(state_path)]
+    extra = {
+        "base": f"sam2:{cfg.base}" if not cfg.random_init else f"random sam2:{cfg.base}",
+        "init": cfg.init,
+        "data": cfg.annotations,
+        "steps": step,
+        "final_loss": report["final_loss"],
+        **({"val": report["val"]} if "val" in report else {}),
+    }
+    variant_file = write_variant(reg_dir, spec, card=card_text(cfg, report), extra=_jsonable(extra))
+    report["files"] = [str(weights), str(reg_dir / "card.md"), str(variant_file), str(state_path)]
     return report
 
 
@@ -667,6 +748,7 @@ def _micro_step(
         if use_amp
         else contextlib.nullcontext()
     )
+    assert cfg.image_size is not None, "train() resolves the input size first"
     s = cfg.image_size
     with amp:
         need = [b for b in batch if b["index"] not in cache]
@@ -717,81 +799,101 @@ def _micro_step(
         )
         logits = F.interpolate(low.float(), size=(s, s), mode="bilinear", align_corners=False)[:, 0]
     target = torch.cat(targets).to(device).float()
-    return mask_losses(logits, target, iou_pred, tuple(cfg.loss_weights))  # type: ignore[arg-type]
+    return opseg_loss(logits, target, iou_pred, cfg.loss_weights)
 
 
 # --------------------------------------------------------------------------- CLI
 
-
-def _bool(v: Any) -> bool:
-    if v is True or v is False:
-        return v
-    s = str(v).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(v)
-
-
-def _weights(v: Any) -> tuple[float, float, float]:
-    vals = tuple(float(x) for x in str(v).split(","))
-    if len(vals) != 3:
-        raise ValueError(v)
-    return vals  # type: ignore[return-value]
+#: options of ``zoo train`` that map one to one onto :class:`TrainConfig` fields
+_CONFIG_OPTIONS = (
+    "freeze",
+    "base",
+    "image_size",
+    "steps",
+    "batch_size",
+    "accum",
+    "lr",
+    "weight_decay",
+    "warmup",
+    "max_prompts",
+    "box_noise",
+    "loss_weights",
+    "save_every",
+    "amp",
+    "cache_embeddings",
+    "workers",
+)
 
 
 def train_command(ctx: RunContext) -> dict[str, Any]:
-    """``zoo train opseg-shadow --annotations F --images DIR --freeze image-encoder|none``."""
-    from zoo.model import RANDOM
+    """``zoo train opseg-shadow --annotations F --images DIR --freeze image-encoder|none``.
 
-    o = ctx.opt
-    cfg_kwargs: dict[str, Any] = {
-        "freeze": o("freeze", str, "image-encoder"),
-        "base": o("base", str, "base-plus"),
-        "image_size": o("image_size", int, 1024),
-        "steps": o("steps", int, 2000),
-        "batch_size": o("batch_size", int, 4),
-        "accum": o("accum", int, 1),
-        "lr": o("lr", float, None),  # type: ignore[arg-type]
-        "weight_decay": o("weight_decay", float, 0.01),
-        "warmup": o("warmup", int, None),  # type: ignore[arg-type]
-        "max_prompts": o("max_prompts", int, 16),
-        "box_noise": o("box_noise", float, 0.1),
-        "loss_weights": o("loss_weights", _weights, (FOCAL_WEIGHT, DICE_WEIGHT, IOU_WEIGHT)),
-        "save_every": o("save_every", int, 100),
-        "seed": o("seed", int, 0),
-        "amp": o("amp", _bool, None),  # type: ignore[arg-type]
-        "cache_embeddings": o("cache_embeddings", _bool, False),
-        "workers": o("workers", int, 0),
-        "val_annotations": o("val_annotations", str, None),  # type: ignore[arg-type]
-        "val_images": o("val_images", str, None),  # type: ignore[arg-type]
-    }
-    name = o("name", str, None)  # type: ignore[arg-type]
-    resume = ctx.flag("resume")
-    ctx.done()
+    Options arrive cast and defaulted from their declarations (``ctx.opt``); the start is
+    ``--weights random`` (test mode), ``--checkpoint PATH`` or the pretrained ``sam2:<base>``.
+    """
+    from zoo.loading import RANDOM
+
     annotations, images = ctx.get("annotations"), ctx.get("images")
     if annotations is None or images is None:
-        raise InputError("`zoo train opseg-shadow` needs --annotations SOBA.json and --images DIR")
-    if ctx.variant is not None and ctx.name not in ("opseg-shadow", "opseg-shadow:base-plus"):
+        raise InputError(f"`zoo train {FAMILY}` needs --annotations SOBA.json and --images DIR")
+    if ctx.variant is not None and ctx.name not in (FAMILY, f"{FAMILY}:base-plus"):
+        raise InputError(f"train the family (`zoo train {FAMILY}`); --base picks the SAM 2.1 size")
+    checkpoint = ctx.get("checkpoint")
+    if isinstance(checkpoint, dict):
         raise InputError(
-            "train the family (`zoo train opseg-shadow`); --base picks the SAM 2.1 size"
+            f"`zoo train {FAMILY}` starts from one SAM 2.1 file: --checkpoint PATH (no NAME=)"
         )
-    weights, checkpoint = ctx.get("weights"), ctx.get("checkpoint")
-    init = RANDOM if weights == RANDOM else (str(checkpoint) if checkpoint else "pretrained")
-    name = (
-        name
-        or f"{cfg_kwargs['base']}-{'frozen' if cfg_kwargs['freeze'] == 'image-encoder' else 'full'}"
+    weights = ctx.get("weights")
+    if weights == RANDOM and checkpoint is not None:
+        raise InputError("choose either --weights random or --checkpoint PATH, not both")
+    init = (
+        RANDOM_INIT if weights == RANDOM else (str(checkpoint) if checkpoint else PRETRAINED_INIT)
     )
+    values = {k: ctx.opt(k) for k in _CONFIG_OPTIONS}
+    recipe = "frozen" if values["freeze"] == "image-encoder" else "full"
+    val_ann, val_images = ctx.opt("val_annotations"), ctx.opt("val_images")
     cfg = TrainConfig(
         annotations=str(Path(annotations).resolve()),
         images=str(Path(images).resolve()),
-        name=name,
+        name=ctx.opt("name") or f"{values['base']}-{recipe}",
         init=init,
         device=ctx.get("device", "auto"),
         out=str(ctx.get("out")) if ctx.get("out") else None,
-        **cfg_kwargs,
+        val_annotations=str(Path(val_ann).resolve()) if val_ann else None,
+        val_images=str(Path(val_images).resolve()) if val_images else None,
+        **({"seed": ctx.get("seed")} if ctx.get("seed") is not None else {}),
+        **values,
     )
-    report = train(cfg, resume=resume, console=ctx.console, show_progress=not ctx.as_json)
-    report["run"] = f"zoo run opseg-shadow:{cfg.name} --image X --objects ... --shadows ..."
+    report = train(
+        cfg, resume=ctx.opt("resume"), console=ctx.console, show_progress=not ctx.as_json
+    )
+    report["run"] = f"zoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ..."
+    if ctx.as_json:
+        return report
+    # for people: rounded numbers, the validation as a table rather than a nested dict
+    for key, digits in (("final_loss", 4), ("steps_per_s", 3)):
+        report[key] = round(float(report[key]), digits)
+    val = report.pop("val", None)
+    if val:
+        report["table"] = validation_table(val, str(cfg.val_annotations))
     return report
+
+
+def validation_table(val: dict[str, Any], annotations: str) -> dict[str, Any]:
+    """Validation scores before and after training, one row per target and metric."""
+    from .metrics import METRIC_KEYS, METRIC_LABELS
+
+    rows: list[list[Any]] = []
+    for target, label in (("objects", "object"), ("shadows", "shadow")):
+        for m in METRIC_KEYS:
+            a = float(val["after"][target][m])
+            if val["before"] is None:  # resumed without a score from before training
+                rows.append([f"{label} {METRIC_LABELS[m]}", "-", a, "-"])
+                continue
+            b = float(val["before"][target][m])
+            rows.append([f"{label} {METRIC_LABELS[m]}", b, a, f"{a - b:+.4f}"])
+    return {
+        "title": f"validation on {Path(annotations).name}",
+        "columns": ["metric", "before", "after", "change"],
+        "rows": rows,
+    }

@@ -108,10 +108,12 @@ def test_result_save_writes_pngs_coco_and_overlay(model, image, tmp_path: Path) 
     res = model.segment(image, {"boxes": synthetic_boxes(H, W)})
     files = res.save(tmp_path / "out", image=image, image_id=7)
     names = sorted(p.name for p in files)
-    assert names == ["mask_000.png", "mask_001.png", "overlay.png", "results.json"]
+    assert names == ["mask_000.png", "mask_001.png", "overlay.png", "results.json", "run.json"]
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["provenance"]["weights"] == "random"
-    for ann, m in zip(data["annotations"], res.masks, strict=True):
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["provenance"]["weights"] == "random" and run["provenance"]["test_mode"] is True
+    assert run["images"][0]["id"] == 7
+    for ann, m in zip(data, res.masks, strict=True):
         rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
         np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), m)
         assert ann["image_id"] == 7

@@ -93,6 +93,41 @@ def build_sam2_model(
     return model.to(device).eval()
 
 
+def feature_sizes(image_size: int) -> list[tuple[int, int]]:
+    """Backbone feature-map sizes (strides 4, 8, 16) of a SAM 2 model with this input side.
+
+    SAM 2's image predictor hard-codes the sizes of a 1024 input (256, 128, 64); any other
+    ``image_size`` (smaller inputs are what makes CPU runs and tests affordable) needs
+    these instead.
+    """
+    s = int(image_size)
+    if s <= 0 or s % 64:
+        raise InputError(f"image_size must be a positive multiple of 64, got {image_size}")
+    return [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+
+
+def fit_image_predictor(predictor: Any) -> Any:
+    """Make a ``SAM2ImagePredictor`` (or one a generator built) follow its model's input size.
+
+    Returns the same predictor, patched in place. Used for predictors that SAM 2 code
+    constructs itself, e.g. ``SAM2AutomaticMaskGenerator(model).predictor``.
+    """
+    predictor._bb_feat_sizes = feature_sizes(predictor.model.image_size)
+    return predictor
+
+
+def image_predictor(model: Any, **kwargs: Any) -> Any:
+    """``sam2.sam2_image_predictor.SAM2ImagePredictor(model, **kwargs)`` for any input size.
+
+    The one place that knows about the predictor's hard-coded 1024 feature sizes, so
+    plugins built on SAM 2 (depth-sam's mask generator, later ``zoo batch --everything``)
+    do not each patch it.
+    """
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    return fit_image_predictor(SAM2ImagePredictor(model, **kwargs))
+
+
 def load_checkpoint(model: torch.nn.Module, checkpoint: str | Path, *, model_name: str) -> None:
     """Strict, pickle-free load of a SAM 2 checkpoint (``{"model": state_dict}`` or bare)."""
     from zoo.weights import load_state_dict

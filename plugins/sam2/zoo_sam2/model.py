@@ -8,7 +8,6 @@ not 100.
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from typing import Any
 
@@ -27,17 +26,16 @@ from .build import build_sam2_model
 
 class Sam2Model(ZooModel):
     tasks = (Task.PROMPTABLE,)
+    image_state_attrs = ("_features", "_orig_hw", "_fingerprint")
 
     def __init__(self, model: Any, *, mask_threshold: float = 0.0) -> None:
         from sam2.utils.transforms import SAM2Transforms
 
         self.model = model
         self.mask_threshold = mask_threshold
-        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates that
-            warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
-            self._transforms = SAM2Transforms(
-                resolution=model.image_size, mask_threshold=mask_threshold
-            )
+        self._transforms = SAM2Transforms(  # its jit warning is filtered in zoo_sam2
+            resolution=model.image_size, mask_threshold=mask_threshold
+        )
         s = model.image_size
         self._feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
         self._features: dict[str, Any] | None = None

@@ -1,7 +1,10 @@
-"""The ``sam2long-video`` family as the zoo sees it: registration, card, loading, schemas."""
+"""The ``sam2long-video`` family as the zoo sees it: registration, options, loading, results."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
 import subprocess
 import sys
 
@@ -10,7 +13,7 @@ import pytest
 
 from zoo.errors import InputError
 from zoo.registry import get_registry
-from zoo.tasks import VideoFrameResult
+from zoo.results import VideoFrameResult
 
 H, W = 120, 160
 
@@ -30,8 +33,69 @@ def test_family_and_variants_borrow_sam2_weights() -> None:
     for size in ("tiny", "small", "base-plus", "large"):
         v = reg.variants[f"sam2long-video:{size}"]
         base = reg.variants.get(f"sam2:{size}")
+        assert v.weights is not None and v.weights.same_as == f"sam2:{size}"
         if base is not None:  # the sam2 plugin is a dependency, but be robust to its absence
-            assert v.weights == base.weights
+            assert base.weights is not None
+            assert (v.weights.uri, v.weights.sha256, v.weights.size) == (
+                base.weights.uri,
+                base.weights.sha256,
+                base.weights.size,
+            )
+
+
+def test_options_are_declared_once_with_the_tree_defaults() -> None:
+    from zoo_sam2long.tracker import SAM2LongConfig
+
+    fam = get_registry().families["sam2long-video"]
+    opts = {o.name: o for o in fam.options}
+    assert set(opts) == {
+        "pathways",
+        "iou_threshold",
+        "uncertainty",
+        "image_size",
+        "frame",
+        "mask",
+        "no_baseline",
+    }
+    # upstream names stay usable, each as an alias of one option
+    assert fam.option("iou_thre") is opts["iou_threshold"]
+    assert fam.option("prompt_frame") is opts["frame"]
+    assert {n for n, o in opts.items() if o.model} == {
+        "pathways",
+        "iou_threshold",
+        "uncertainty",
+        "image_size",
+    }
+    # the declared defaults are the tracker's own (one truth, shown by `zoo info`)
+    tree = {f.name: f.default for f in dataclasses.fields(SAM2LongConfig)}
+    assert opts["pathways"].default == tree["num_pathways"]
+    assert opts["iou_threshold"].default == tree["iou_threshold"]
+    assert opts["uncertainty"].default == tree["uncertainty"]
+
+
+def test_create_takes_the_load_context() -> None:
+    from zoo_sam2long.model import SAM2LongVideoModel
+
+    params = list(inspect.signature(SAM2LongVideoModel.create).parameters.values())
+    assert params[0].name == "ctx" and any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def test_loader_kwargs_map_to_the_tree_config() -> None:
+    from zoo_sam2long.model import _tree_config
+
+    cfg = _tree_config({"pathways": 2, "iou_thre": 0.3, "uncertainty": 1.5})
+    assert (cfg.num_pathways, cfg.iou_threshold, cfg.uncertainty) == (2, 0.3, 1.5)
+    with pytest.raises(InputError, match="iou_thre"):
+        _tree_config({"iou_thre": 0.3, "iou_threshold": 0.2})
+    with pytest.raises(InputError, match="pathways must be"):
+        _tree_config({"pathways": 0})
+
+
+def test_misspelt_loader_kwarg_is_refused_before_building() -> None:
+    from zoo.model import load
+
+    with pytest.raises(InputError, match="unknown sam2long-video option 'pathway'"):
+        load("sam2long-video:tiny", weights="random", device="cpu", pathway=2)
 
 
 def test_card_validates() -> None:
@@ -72,8 +136,40 @@ def test_track_yields_schema_results(model) -> None:  # type: ignore[no-untyped-
         assert isinstance(r, VideoFrameResult)
         assert set(r.masks) == {1}
         assert r.masks[1].dtype == np.bool_ and r.masks[1].shape == (H, W)
-        assert r.provenance.is_random
+        assert r.image_size == (H, W) and r.frame_name == f"{r.frame_index:05d}"
+        assert r.provenance.is_random and r.provenance.model == "sam2long-video:tiny"
         assert set(r.scores) == {1} and np.isfinite(r.scores[1])
+        # the presence logit says why a mask may be empty (<= 0: judged absent)
+        presence = r.extra["object_scores"][1]
+        assert np.isfinite(presence) and (presence > 0 or not r.masks[1].any())
+        assert "sam2long" not in r.extra  # internals only on request
+
+
+def test_record_exposes_internals_and_round_trips(model) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int]] = []
+    out = list(
+        model.track(
+            _frames(3),
+            {"points": [[60, 50]], "labels": [1]},
+            record=True,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    kinds = []
+    for r in out:
+        rec = r.extra["sam2long"]
+        obj = rec["objects"][1]
+        assert obj["lowres_logits"].shape == (64, 64) and obj["lowres_logits"].dtype == np.float32
+        np.testing.assert_array_equal(r.masks[1], obj["logits"] > 0)
+        assert 1 <= rec["frames_read"] <= 3
+        kinds.append(obj["tree"]["kind"])
+        back = VideoFrameResult.from_dict(json.loads(json.dumps(r.to_dict())))
+        assert back.to_dict() == r.to_dict()
+    assert kinds == ["prompt", "first", "tree"]
+    tree = out[2].extra["sam2long"]["objects"][1]["tree"]
+    assert len(tree["kept"]) == 2 and tree["slot_lowres"].shape == (2, 64, 64)
+    assert len(tree["ious"]) == 2 and all(len(row) == 3 for row in tree["ious"])
 
 
 def test_track_mask_prompt_on_later_frame(model) -> None:  # type: ignore[no-untyped-def]
@@ -104,8 +200,23 @@ def test_track_mask_prompt_on_later_frame(model) -> None:  # type: ignore[no-unt
         lambda m: list(
             m.track(_frames(2), [{"box": [0, 0, 5, 5], "object_id": 2}, {"box": [1, 1, 5, 5]}])
         ),
+        lambda m: list(m.track(_frames(2), [{"box": [0, 0, 5, 5], "object_id": 256}])),
+        lambda m: list(m.track(_frames(2), [{"box": [0, 0, 5, 5], "object_id": 0}])),
+        lambda m: list(m.track(_frames(2), [{"mask": np.zeros((H, W), bool)}])),
+        lambda m: list(m.track(_frames(2), {"points": [[5, 5]], "labels": [3]})),
     ],
-    ids=["no-frames", "box-outside", "prompt-frame", "mask+box", "mask-size", "dup-id"],
+    ids=[
+        "no-frames",
+        "box-outside",
+        "prompt-frame",
+        "mask+box",
+        "mask-size",
+        "dup-id",
+        "id-256",
+        "id-0",
+        "empty-mask",
+        "label-3",
+    ],
 )
 def test_bad_inputs_are_input_errors(model, call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError) as info:

@@ -24,16 +24,19 @@ from zoo_sam2long import (
     SAM2LongTracker,
     TrackedFrame,
     TreeRecorder,
-    load_sam2_model,
 )
+
+import zoo
 
 H, W = 96, 128
 
 
 @pytest.fixture(scope="module")
 def small_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = load_sam2_model(None, extra_overrides=["++model.image_size=256"])
+    # the network users get (the one SAM 2 builder, reference flags), at 256-px input
+    model = zoo.load(
+        "sam2long-video:tiny", weights="random", device="cpu", image_size=256, seed=0
+    ).model
     head = model.sam_mask_decoder.iou_prediction_head.layers[2]
     with torch.no_grad():
         mean = head.weight[1:4].mean(0, keepdim=True)

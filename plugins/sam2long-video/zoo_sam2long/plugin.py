@@ -1,37 +1,89 @@
 """Registration of the ``sam2long-video`` family. Imports nothing heavy: only specs and strings.
 
 SAM2Long has no weights of its own: each variant runs on one SAM 2.1 size and borrows that
-checkpoint from the ``sam2`` family (``weights_from``).  The model class lives in
-:mod:`zoo_sam2long.model` and is imported only when a model is loaded.
+checkpoint from the ``sam2`` family (``weights_from="sam2:<size>"``, i.e. ``same_as``), so
+``zoo pull``, the cache and ``--checkpoint`` treat it exactly like the ``sam2`` file. The
+model class lives in :mod:`zoo_sam2long.model` and is imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from zoo.hookspecs import hookimpl
-from zoo.specs import FamilySpec, Task, VariantSpec
+from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.specs import PRIMARY, Command, FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
-#: The card lives with the other built-in cards (packaged into the wheel under zoo/_data).
+#: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
 
-OPTIONS = {
-    "pathways": "memory pathways kept per object (default 3; 1 = no tree)",
-    "iou_threshold": "predicted IoU a frame needs to be used as memory (default 0.1)",
-    "uncertainty": "keep the top pathways outright when max |object score| exceeds this, "
-    "else de-duplicate near-identical masks (default 2)",
-    "iou_thre": "alias of --iou-threshold (the upstream tool's name)",
-    "frame": "run: index of the frame the prompts refer to (default 0; alias --prompt-frame)",
-    "prompt_frame": "index of the frame the prompts refer to (default 0)",
-    "mask": "run: first-frame DAVIS palette PNG with object ids, instead of --boxes",
-    "overlay": "run: also write overlay/<frame>.png with the masks drawn",
-    "no_baseline": "eval: skip the plain SAM 2 column",
-    "image_size": "SAM input side (multiple of 64; default 1024)",
-}
+#: Loader kwargs (``model=True``): the core passes them to ``zoo.load`` for every command,
+#: so ``zoo batch``/``zoo serve`` honour them without this family's runner.
+_MODEL_COMMANDS: tuple[Command, ...] = ("run", "eval", "batch")
+
+OPTIONS = [
+    OptionSpec(
+        name="pathways",
+        type="int",
+        default=3,
+        minimum=1,
+        model=True,
+        commands=_MODEL_COMMANDS,
+        help="memory pathways per object (1 = no tree)",
+    ),
+    OptionSpec(
+        name="iou_threshold",
+        type="float",
+        default=0.1,
+        minimum=0.0,
+        model=True,
+        aliases=("iou_thre",),
+        commands=_MODEL_COMMANDS,
+        help="predicted IoU a frame needs to serve as memory",
+    ),
+    OptionSpec(
+        name="uncertainty",
+        type="float",
+        default=2.0,
+        minimum=0.0,
+        model=True,
+        commands=_MODEL_COMMANDS,
+        help="up to this max |object score|, near-duplicate masks are dropped",
+    ),
+    OptionSpec(
+        name="image_size",
+        type="int",
+        default=None,
+        minimum=64,
+        model=True,
+        commands=_MODEL_COMMANDS,
+        help="SAM input side, a multiple of 64 (default 1024)",
+    ),
+    OptionSpec(
+        name="frame",
+        type="int",
+        default=0,
+        minimum=0,
+        aliases=("prompt_frame",),
+        commands=("run",),
+        help="index of the frame the prompts were drawn on",
+    ),
+    OptionSpec(
+        name="mask",
+        type="path",
+        default=None,
+        commands=("run",),
+        help="palette PNG of the prompt frame, pixel = object id",
+    ),
+    OptionSpec(
+        name="no_baseline",
+        type="bool",
+        default=False,
+        commands=("eval",),
+        help="skip the plain SAM 2 column",
+    ),
+]
 
 
 def _variants() -> list[VariantSpec]:
@@ -39,7 +91,8 @@ def _variants() -> list[VariantSpec]:
         VariantSpec(
             family=FAMILY,
             tag=size,
-            weights_from=f"sam2:{size}",
+            # = weights_from="sam2:<size>", spelt out so type checkers see the field
+            checkpoints={PRIMARY: WeightsSpec(same_as=f"sam2:{size}")},
             config={"size": size},
             description=f"SAM2Long memory tree on SAM 2.1 {size} (its weights, no extra params)",
         )
@@ -48,7 +101,7 @@ def _variants() -> list[VariantSpec]:
 
 
 @hookimpl
-def zoo_register_families(register: Callable[[Any], None]) -> None:
+def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name=FAMILY,

@@ -32,7 +32,6 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,67 +51,6 @@ from .tree import Candidate, score_candidates, select_candidates
 
 #: Mask logit SAM 2 writes where the object is predicted absent.
 NO_OBJ_SCORE = -1024.0
-
-#: Hydra overrides that reproduce ``tools/vos_inference.py`` without
-#: ``--apply_postprocessing`` (the reference setup), on top of
-#: ``build_sam2_video_predictor(..., apply_postprocessing=False)``.
-REFERENCE_OVERRIDES = ("++model.non_overlap_masks=true",)
-
-
-# --------------------------------------------------------------------------- model
-
-
-def load_sam2_model(
-    checkpoint: str | Path | None,
-    config: str = "configs/sam2.1/sam2.1_hiera_t.yaml",
-    device: str | torch.device = "cpu",
-    extra_overrides: Sequence[str] = (),
-) -> torch.nn.Module:
-    """Build a SAM 2 video model with the reference flags and load a checkpoint.
-
-    The flags are those of the reference evaluation tool: ``apply_postprocessing=False``
-    (so ``dynamic_multimask_via_stability=False``, ``binarize_mask_from_pts_for_mem_enc=
-    False``, ``fill_hole_area=0``) and ``non_overlap_masks=True``.  With the library
-    default (post-processing on) the prompt frame and everything after it change.
-
-    The checkpoint is read with ``weights_only=True``.  Half-precision tensors are upcast
-    to float32 before loading; the upcast is exact, subnormals included (checked), because
-    a flush-to-zero would silently change outputs of checkpoints stored in fp16.
-    """
-    from sam2.build_sam import build_sam2_video_predictor
-
-    model = build_sam2_video_predictor(
-        config,
-        ckpt_path=None,
-        device="cpu",
-        mode="eval",
-        hydra_overrides_extra=list(REFERENCE_OVERRIDES) + list(extra_overrides),
-        apply_postprocessing=False,
-    )
-    if checkpoint is not None:
-        state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "model" in state:
-            state = state["model"]
-        model.load_state_dict(upcast_state_dict(state), strict=True)
-    return model.to(device).eval()
-
-
-def upcast_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Exactly upcast fp16/bf16 tensors to float32 and verify nothing was flushed."""
-    out: dict[str, torch.Tensor] = {}
-    for name, tensor in state.items():
-        if tensor.dtype in (torch.float16, torch.bfloat16):
-            up = tensor.to(torch.float32)
-            if int(torch.count_nonzero(up)) != int(torch.count_nonzero(tensor)):
-                raise RuntimeError(
-                    f"upcasting {name} flushed subnormal values to zero; "
-                    "disable torch.set_flush_denormal before loading"
-                )
-            out[name] = up
-        else:
-            out[name] = tensor
-    return out
-
 
 # --------------------------------------------------------------------------- public types
 
@@ -323,9 +261,12 @@ class _Heads:
 class SAM2LongTracker:
     """Track objects through a video with SAM2Long on top of a ``sam2`` model.
 
+    ``model`` is a SAM 2 video model as :func:`zoo_sam2.build.build_sam2_model` builds it
+    (``zoo.load("sam2long-video:tiny").model`` is one, with the reference flags).
+
     Example::
 
-        model = load_sam2_model("sam2.1_hiera_tiny.pt")
+        model = zoo.load("sam2long-video:tiny").model
         tracker = SAM2LongTracker(model, SAM2LongConfig(num_pathways=3))
         for out in tracker.track("video_frames/", [ObjectPrompt(1, box=(300, 0, 500, 400))]):
             save(out.frame_idx, out.masks)

@@ -28,10 +28,20 @@ def _write(tmp_path: Path, ann_extra: dict, *, with_image: bool = True) -> tuple
     if with_image:
         save_png(images / "a.png", np.zeros((40, 60, 3), np.uint8))
     amodal, _ = _masks()
-    ann = {"id": 7, "image_id": 1, "category_id": 3, "segmentation": encode_rle(amodal),
-           "bbox": [10, 10, 30, 20], "iscrowd": 0, **ann_extra}
-    data = {"images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
-            "annotations": [ann], "categories": [{"id": 3, "name": "thing"}]}
+    ann = {
+        "id": 7,
+        "image_id": 1,
+        "category_id": 3,
+        "segmentation": encode_rle(amodal),
+        "bbox": [10, 10, 30, 20],
+        "iscrowd": 0,
+        **ann_extra,
+    }
+    data = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
+        "annotations": [ann],
+        "categories": [{"id": 3, "name": "thing"}],
+    }
     path = tmp_path / "gt.json"
     path.write_text(json.dumps(data))
     return path, images
@@ -60,10 +70,20 @@ def test_original_kins_keys(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
     save_png(images / "a.png", np.zeros((40, 60, 3), np.uint8))
-    data = {"images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
-                             "a_segm": encode_rle(amodal), "a_bbox": [10, 10, 30, 20],
-                             "i_segm": encode_rle(visible), "i_bbox": [10, 10, 15, 20]}]}
+    data = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "a_segm": encode_rle(amodal),
+                "a_bbox": [10, 10, 30, 20],
+                "i_segm": encode_rle(visible),
+                "i_bbox": [10, 10, 15, 20],
+            }
+        ],
+    }
     (tmp_path / "k.json").write_text(json.dumps(data))
     a = load_amodal_coco(tmp_path / "k.json", images).images[0].annotations[0]
     assert a.amodal_box == (10, 10, 40, 30) and a.modal_box == (10, 10, 25, 30)
@@ -93,9 +113,11 @@ def test_bad_annotation_files_are_input_errors(tmp_path: Path) -> None:
 
 
 def test_detections_parsing_and_bad_shapes(tmp_path: Path) -> None:
-    good = [{"image_id": 1, "bbox": [1, 2, 10, 20], "score": 0.9, "category_id": 4},
-            {"image_id": 1, "bbox": [1, 2, 10, 20], "score": 0.1, "category_id": 4},
-            {"image_id": 2, "bbox": [5, 5, 0, 10], "score": 0.9}]  # zero area: skipped
+    good = [
+        {"image_id": 1, "bbox": [1, 2, 10, 20], "score": 0.9, "category_id": 4},
+        {"image_id": 1, "bbox": [1, 2, 10, 20], "score": 0.1, "category_id": 4},
+        {"image_id": 2, "bbox": [5, 5, 0, 10], "score": 0.9},
+    ]  # zero area: skipped
     p = tmp_path / "d.json"
     p.write_text(json.dumps(good))
     with pytest.warns(UserWarning, match="zero-area"):
@@ -106,10 +128,13 @@ def test_detections_parsing_and_bad_shapes(tmp_path: Path) -> None:
     # zoo run's own results.json ({"annotations": [...]}) is accepted too
     p.write_text(json.dumps({"annotations": good[:1]}))
     assert load_detections(p)[0][1][0].score == 0.9
-    for bad, needle in [({"x": 1}, "results list"), ([1, 2], "not an object"),
-                        ([{"bbox": [1, 2, 3, 4]}], "image_id"),
-                        ([{"image_id": 1, "bbox": [1, 2, 3]}], "4 numbers"),
-                        ([{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "hi"}], "score")]:
+    for bad, needle in [
+        ({"x": 1}, "results list"),
+        ([1, 2], "not an object"),
+        ([{"bbox": [1, 2, 3, 4]}], "image_id"),
+        ([{"image_id": 1, "bbox": [1, 2, 3]}], "4 numbers"),
+        ([{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "hi"}], "score"),
+    ]:
         p.write_text(json.dumps(bad))
         with pytest.raises(InputError, match=needle):
             load_detections(p)

@@ -4,7 +4,8 @@ SAMEO *is* EfficientSAM (from ``zoo_efficientsam``, reused, not copied) whose ma
 decoder was fine-tuned for amodal masks, so a SAMEO checkpoint is "which base" plus a
 decoder state dict, optionally with the (frozen) encoder side when the base is not a
 published EfficientSAM checkpoint - e.g. a random base in tests, or a user's own
-EfficientSAM fine-tune.
+EfficientSAM fine-tune. A decoder without the encoder side needs its EfficientSAM base
+file, which the variant declares as its optional ``base`` checkpoint (``ctx.path("base")``).
 
 File format written here (safetensors, pickle-free): keys ``decoder.<mask_decoder key>``
 and ``encoder.<image_encoder/prompt_encoder key>`` plus metadata ``format``, ``base``,
@@ -16,7 +17,7 @@ a decoder fine-tuned with upstream code loads here too.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,24 +25,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from zoo.errors import InputError, WeightsError
+from zoo.errors import InputError, WeightsError, hint
+
+from .config import BASES, DEFAULT_IMAGE_SIZE
 
 if TYPE_CHECKING:
     from zoo_efficientsam.model import EfficientSam
 
 FORMAT = "sameo-amodal/1"
-BASES = ("vitt", "vits")
-DEFAULT_IMAGE_SIZE = 1024
 #: ViT width of each base; lets us tell a checkpoint's base from its tensor shapes.
 _BASE_WIDTH = {"vitt": 192, "vits": 384}
 _WIDTH_KEY = "image_encoder.patch_embed.proj.weight"
-
-NO_WEIGHTS_HELP = (
-    "SAMEO's authors published no weights, so there is nothing to download; either train a "
-    "decoder (`zoo train sameo-amodal --annotations train.json --images DIR --name mine`, "
-    "then `zoo run sameo-amodal:mine ...`) or pass --checkpoint PATH to a SAMEO checkpoint "
-    "(a file with a 'decoder' state dict)"
-)
 
 
 def check_base(base: str) -> str:
@@ -85,7 +79,7 @@ def split_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, to
     dec: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         if k.startswith("mask_decoder."):
-            dec[k[len("mask_decoder."):]] = v
+            dec[k[len("mask_decoder.") :]] = v
         else:
             enc[k] = v
     return enc, dec
@@ -124,8 +118,15 @@ class SameoCheckpoint:
         return int(v) if v not in (None, "") else None
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, *, base: str, image_size: int,
-                    include_encoder: bool = True, extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    base: str,
+    image_size: int,
+    include_encoder: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a SAMEO checkpoint as safetensors (atomically)."""
     from safetensors.torch import save_file
 
@@ -172,8 +173,8 @@ def read_checkpoint(path: str | Path) -> SameoCheckpoint:
         if isinstance(obj.get("meta"), Mapping):
             meta.update({str(k): str(v) for k, v in obj["meta"].items()})
     elif any(str(k).startswith("decoder.") for k in obj):  # flat (safetensors) layout
-        decoder = {k[len("decoder."):]: v for k, v in obj.items() if k.startswith("decoder.")}
-        enc = {k[len("encoder."):]: v for k, v in obj.items() if k.startswith("encoder.")}
+        decoder = {k[len("decoder.") :]: v for k, v in obj.items() if k.startswith("decoder.")}
+        enc = {k[len("encoder.") :]: v for k, v in obj.items() if k.startswith("encoder.")}
         encoder = enc or None
     else:
         model_entry = obj.get("model")
@@ -188,8 +189,11 @@ def read_checkpoint(path: str | Path) -> SameoCheckpoint:
             f"{p} is not a SAMEO checkpoint (no 'decoder' entry); pass the file written by "
             "`zoo train sameo-amodal` or a {'decoder': state_dict} checkpoint"
         )
-    bad = [k for k, v in [*decoder.items(), *(encoder or {}).items()]
-           if not isinstance(v, torch.Tensor)]
+    bad = [
+        k
+        for k, v in [*decoder.items(), *(encoder or {}).items()]
+        if not isinstance(v, torch.Tensor)
+    ]
     if bad:
         raise WeightsError(f"{p}: entry {bad[0]!r} is not a tensor; save plain state dicts")
     return SameoCheckpoint(decoder=decoder, encoder=encoder, meta=meta)
@@ -216,38 +220,25 @@ def _safetensors_meta(path: Path) -> dict[str, str]:
         return {}
 
 
-def load_base_weights(base: str, *, progress: bool = True) -> tuple[dict[str, torch.Tensor], str]:
-    """The published EfficientSAM ``base`` checkpoint through the registry (``efficientsam:``).
+def load_into(
+    model: nn.Module,
+    ckpt: SameoCheckpoint,
+    *,
+    base: str,
+    model_name: str,
+    path: str | Path | None,
+    base_file: Callable[[], Path | None],
+) -> str:
+    """Load ``ckpt`` strictly into ``model`` (EfficientSAM ``base``); returns the encoder's
+    source (``"checkpoint"`` or the base file).
 
-    Used when a SAMEO checkpoint carries only a decoder, and as the starting point of
-    training. Raises :class:`WeightsError` saying how to provide the file otherwise.
-    """
-    from zoo.errors import ZooError
-    from zoo.model import resolve_weights
-    from zoo.registry import get_registry
-    from zoo.weights import load_state_dict
-
-    name = f"efficientsam:{base}"
-    try:
-        _, variant = get_registry().resolve_name(name)
-        path = resolve_weights(variant, name=name, progress=progress)
-    except ZooError as exc:
-        raise WeightsError(
-            f"the EfficientSAM {base} base weights are not available ({str(exc).rstrip('.')}); "
-            f"run `zoo pull {name}` or pass --checkpoint efficient_sam_{base}.pt (from "
-            "github.com/yformer/EfficientSAM)"
-        ) from None
-    return dict(load_state_dict(path, key="model")), str(path)
-
-
-def load_into(model: nn.Module, ckpt: SameoCheckpoint, *, base: str, model_name: str,
-              path: str | Path | None, progress: bool = True) -> str:
-    """Load ``ckpt`` strictly into ``model`` (EfficientSAM ``base``); returns the encoder's source.
-
+    ``base_file`` is asked only when the checkpoint lacks the encoder side, so a complete
+    checkpoint never downloads the base (it is the variant's optional ``base`` file).
     A decoder fine-tuned on another base is refused even though the shapes match (both
     bases have a 256-wide decoder): its features would not fit and the masks would be junk.
     """
     from zoo.model import load_state_dict_strict
+    from zoo.weights import load_state_dict
 
     found = ckpt.base
     if found is not None and found != base:
@@ -258,15 +249,34 @@ def load_into(model: nn.Module, ckpt: SameoCheckpoint, *, base: str, model_name:
     if ckpt.encoder is not None:
         encoder, source = ckpt.encoder, "checkpoint"
     else:
-        full, source = load_base_weights(base, progress=progress)
+        base_path = base_file()
+        if base_path is None:
+            fix = hint(
+                "run it as the trained variant it came from (`zoo run sameo-amodal:NAME`), "
+                "whose base file is declared",
+                f"pass checkpoint={{'decoder': {str(path)!r}, 'base': 'efficient_sam_{base}.pt'}}",
+            )
+            raise WeightsError(
+                f"checkpoint {path} holds only SAMEO's decoder and {model_name} declares no "
+                f"EfficientSAM {base} base file for the encoder; {fix}"
+            )
+        full = load_state_dict(base_path, key="model")
+        found_base = base_of_encoder(full)
+        if found_base is not None and found_base != base:
+            raise WeightsError(
+                f"base file {base_path} is EfficientSAM {found_base}, but {model_name} uses "
+                f"{base}; give the efficient_sam_{base}.pt file"
+            )
         encoder = {k: v for k, v in full.items() if not k.startswith("mask_decoder.")}
+        source = str(base_path)
     state = {**encoder, **{f"mask_decoder.{k}": v for k, v in ckpt.decoder.items()}}
     load_state_dict_strict(model, state, model_name=model_name, path=path)
     return source
 
 
-def load_efficientsam_into(model: nn.Module, state: Mapping[str, torch.Tensor], *,
-                           base: str, path: str | Path | None) -> None:
+def load_efficientsam_into(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, base: str, path: str | Path | None
+) -> None:
     """Load a plain EfficientSAM state dict (the training starting point) strictly."""
     from zoo.model import load_state_dict_strict
 
@@ -282,5 +292,9 @@ def load_efficientsam_into(model: nn.Module, state: Mapping[str, torch.Tensor], 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     """Small summary for reports: base, image size, whether the encoder is included."""
     ck = read_checkpoint(path)
-    return {"base": ck.base, "image_size": ck.image_size, "has_encoder": ck.encoder is not None,
-            "format": ck.meta.get("format")}
+    return {
+        "base": ck.base,
+        "image_size": ck.image_size,
+        "has_encoder": ck.encoder is not None,
+        "format": ck.meta.get("format"),
+    }

@@ -1,8 +1,9 @@
 """``zoo run | eval | train sameo-amodal``: the CLI handlers (``fn(ctx) -> report``).
 
-Each handler reads its options, calls ``ctx.done()`` (unknown options fail before any
-work), and only then loads models or touches the output folder, so a bad command line
-leaves nothing behind.
+The core has already cast and checked every declared option (``ctx.opt``) before a handler
+runs. Each handler then checks what only it can (prompts, files, ranges), loads the model
+and only then writes: outputs appear atomically at the end, so a command that fails leaves
+no ``--out`` behind.
 """
 
 from __future__ import annotations
@@ -10,77 +11,57 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import InputError, WeightsError
+from zoo.errors import InputError
 from zoo.runners import RunContext
 
-from .build import NO_WEIGHTS_HELP
+from .plugin import RESERVED_TAGS, SCORE_THR_DEFAULT
 
 
-def _require_weights(ctx: RunContext) -> None:
-    """SAMEO has no published weights: say so plainly instead of a generic failure, and
-    never fall back to EfficientSAM's modal decoder."""
-    if ctx.get("weights") == "random" or ctx.get("checkpoint") is not None:
-        return
-    if ctx.variant is None or ctx.variant.weights is None:
-        raise WeightsError(NO_WEIGHTS_HELP)
+def _fraction(ctx: RunContext, key: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        flag = "--" + key.replace("_", "-")
+        raise InputError(f"bad value for {flag}: {value:g} must lie between 0 and 1")
+    return value
 
 
-def _formats(ctx: RunContext) -> list[str]:
-    fmt = ctx.get("format", "png,coco")
-    formats = {f.strip() for f in str(fmt).split(",") if f.strip()}
-    bad = formats - {"png", "coco", "json"}
-    if bad:
-        raise InputError(f"unknown --format {sorted(bad)[0]!r}; use png, coco or json")
-    return sorted(formats)
+def _score_thr(ctx: RunContext) -> float:
+    """``--score-thr`` or this command's default (declared beside the option)."""
+    value = ctx.opt("score_thr")
+    return _fraction(ctx, "score_thr", SCORE_THR_DEFAULT[ctx.command] if value is None else value)
 
 
-def _positive_int(v: Any) -> int:
-    n = int(v)
-    if n < 1:
-        raise ValueError(v)
-    return n
+def _existing(path: Any, flag: str, *, folder: bool = False) -> Path:
+    p = Path(path).expanduser()
+    ok = p.is_dir() if folder else p.is_file()
+    if not ok:
+        kind = "folder" if folder else "file"
+        raise InputError(f"{flag} {p} is not an existing {kind}; check the path")
+    return p
 
 
-def _fraction(v: Any) -> float:
-    f = float(v)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(v)
-    return f
-
-
-def _select_detections(dets: dict[Any, list[Any]], image: Path, image_id: str | None,
-                       path: Path) -> list[Any]:
-    """The detections of ``--image`` in a (possibly multi-image) detections file."""
+def _select_detections(
+    dets: dict[Any, list[Any]], image: Path, image_id: str | None, path: Path
+) -> tuple[Any, list[Any]]:
+    """The image id and detections of ``--image`` in a (possibly multi-image) file."""
     if image_id is not None:
         for key, items in dets.items():
             if str(key) == image_id:
-                return items
+                return key, items
         raise InputError(
             f"--image-id {image_id} has no detections in {path} (above --score-thr); its ids "
             f"include {', '.join(str(k) for k in list(dets)[:5]) or 'none'}"
         )
     if not dets:
-        return []
+        return None, []
     if len(dets) == 1:
-        return next(iter(dets.values()))
+        return next(iter(dets.items()))
     for key, items in dets.items():  # ids written as the file name or its stem
         if str(key) in (image.name, image.stem):
-            return items
+            return key, items
     raise InputError(
         f"{path} holds detections for {len(dets)} images; say which one --image is with "
         "--image-id ID"
     )
-
-
-def _load_kwargs(max_batch: int | None, image_size: int | None) -> dict[str, Any]:
-    """Loader options, only those asked for: a trained checkpoint's own image size (stored
-    in the file) and the device's best decoder batch apply by default."""
-    kw: dict[str, Any] = {}
-    if max_batch is not None:
-        kw["max_batch"] = max_batch
-    if image_size is not None:
-        kw["image_size"] = image_size
-    return kw
 
 
 # --------------------------------------------------------------------------- run
@@ -88,25 +69,21 @@ def _load_kwargs(max_batch: int | None, image_size: int | None) -> dict[str, Any
 
 def run(ctx: RunContext) -> dict[str, Any]:
     """``zoo run sameo-amodal --image X (--boxes ... | --detections FILE) --out DIR``."""
-    from zoo.io.atomic import ensure_writable_dir
     from zoo.io.images import load_image
+    from zoo.results import DEFAULT_FORMATS, AmodalResult, check_formats
     from zoo.runners import parse_boxes
-    from zoo.tasks import Prompts
+    from zoo.tasks import Prompts, Task
 
     from .data import clip_box, load_detections
+    from .evaluate import visible_from_detection
 
     image_path = ctx.get("image")
     if image_path is None:
         raise InputError(f"`zoo run {ctx.name}` needs --image PATH")
-    det_file = ctx.opt("detections", Path, None)
-    score_thr = ctx.opt("score_thr", _fraction, 0.3)
-    image_id = ctx.opt("image_id", str, None)
-    max_batch = ctx.opt("max_batch", _positive_int, None)
-    image_size = ctx.opt("image_size", _positive_int, None)
-    formats = _formats(ctx)
-    ctx.done()
     if ctx.get("points") or ctx.get("labels") or ctx.get("prompts"):
         raise InputError("SAMEO takes boxes only: use --boxes or --detections FILE")
+    det_file = ctx.opt("detections")
+    image_id = ctx.opt("image_id")
     if det_file is not None and ctx.get("boxes"):
         raise InputError("use either --boxes or --detections FILE, not both")
     if det_file is None and not ctx.get("boxes"):
@@ -114,52 +91,50 @@ def run(ctx: RunContext) -> dict[str, Any]:
             'no boxes given; add --boxes "x1,y1,x2,y2;..." or --detections DETS.json (COCO '
             "results from any detector)"
         )
-    _require_weights(ctx)
-    if ctx.get("out") is None:
-        raise InputError(f"`zoo run {ctx.name}` needs --out DIR for its outputs")
-    out = Path(ctx.get("out"))
+    if image_id is not None and det_file is None:
+        raise InputError("--image-id only applies to --detections")
+    score_thr = _score_thr(ctx)
+    formats = check_formats(ctx.get("format") or DEFAULT_FORMATS)
+    out = ctx.out_dir()
     image = load_image(image_path)
     h, w = image.shape[:2]
     scores = cats = visible = None
+    coco_id: Any = None
     if det_file is not None:
         dets, _ = load_detections(det_file, score_thr=score_thr)
-        chosen = _select_detections(dets, Path(image_path), image_id, det_file)
+        coco_id, chosen = _select_detections(dets, Path(image_path), image_id, det_file)
         boxes = [clip_box(d.box, h, w) for d in chosen]
         keep = [i for i, b in enumerate(boxes) if b[2] > b[0] and b[3] > b[1]]
         chosen = [chosen[i] for i in keep]
         boxes = [boxes[i] for i in keep]
         scores = [d.score for d in chosen]
         cats = [d.category_id for d in chosen]
-        from .evaluate import _visible_from_detection
-
-        visible = [_visible_from_detection(d, h, w) for d in chosen]
+        visible = [visible_from_detection(d, h, w) for d in chosen]
     else:
-        if image_id is not None:
-            raise InputError("--image-id only applies to --detections")
         boxes = [(b[0], b[1], b[2], b[3]) for b in parse_boxes(ctx.get("boxes"))]
         Prompts.build(boxes=boxes).check_inside(h, w)  # before the (slow) model load
-    # the output folder itself appears only with the finished results (atomic), but a
-    # typo in --out should fail now, not after the model ran
-    ensure_writable_dir(out.parent)
-    model = ctx.load_model(**_load_kwargs(max_batch, image_size))
+    model = ctx.load_model()
     if boxes:
-        result = model.segment_amodal(image, boxes, scores=scores, category_ids=cats,
-                                      visible_masks=visible)
+        result = model.segment_amodal(
+            image, boxes, scores=scores, category_ids=cats, visible_masks=visible
+        )
     else:  # every detection was below the threshold: an empty but valid result
-        from zoo.tasks import Task
-
-        from .model import SameoResult
-
-        result = SameoResult(instances=[], image_size=(h, w),
-                             provenance=model.provenance(Task.AMODAL))
-    files = result.save(out, image=image, formats=formats,
-                        image_id=image_id if image_id is not None else Path(image_path).stem)
+        result = AmodalResult(
+            instances=[], image_size=(h, w), provenance=model.provenance(Task.AMODAL)
+        )
+    files = result.save(
+        out,
+        image=image,
+        formats=formats,
+        image_id=coco_id if isinstance(coco_id, int) and not isinstance(coco_id, bool) else 1,
+        file_name=Path(str(image_path)).name,
+    )
     report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
         "instances": len(result.instances),
         "scores": [round(i.score, 4) for i in result.instances],
-        "pred_iou": [round(v, 4) for v in result.pred_ious],
+        "pred_iou": [round(i.pred_iou, 4) for i in result.instances if i.pred_iou is not None],
         "files": [str(f) for f in files],
     }
     if det_file is not None:
@@ -172,50 +147,60 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
 def evaluate(ctx: RunContext) -> dict[str, Any]:
     """``zoo eval sameo-amodal --annotations GT --images DIR (--detections F | --gt-boxes)``."""
+    from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import write_json
 
     from .data import load_amodal_coco, load_detections
     from .evaluate import evaluate_sameo
 
-    det_file = ctx.opt("detections", Path, None)
-    gt_boxes = ctx.flag("gt_boxes")
-    box_kind = ctx.opt("box_kind", str, "amodal")
-    score_thr = ctx.opt("score_thr", _fraction, 0.05)
-    occluded_thr = ctx.opt("occluded_thr", _fraction, 0.01)
-    max_batch = ctx.opt("max_batch", _positive_int, None)
-    image_size = ctx.opt("image_size", _positive_int, None)
-    ctx.done()
+    for unused in ("dataset", "compare"):
+        if ctx.get(unused) is not None:
+            raise InputError(
+                f"--{unused} is not used by `zoo eval {ctx.family.name}`; it reads "
+                "--annotations GT.json and --images DIR"
+            )
     ann, images = ctx.get("annotations"), ctx.get("images")
     if ann is None or images is None:
         raise InputError(f"`zoo eval {ctx.name}` needs --annotations GT.json and --images DIR")
+    det_file = ctx.opt("detections")
+    gt_boxes = ctx.opt("gt_boxes")
     if (det_file is None) == (not gt_boxes):
         raise InputError("give either --detections DETS.json or --gt-boxes (exactly one)")
-    if box_kind not in ("amodal", "modal"):
-        raise InputError(f"--box-kind {box_kind!r}: use amodal or modal")
-    _require_weights(ctx)
-    out = ctx.get("out")
-    if out is not None:
-        from zoo.io.atomic import ensure_writable_dir
-
-        ensure_writable_dir(Path(out).parent)
+    if ctx.given("box_kind") and not gt_boxes:
+        raise InputError("--box-kind only applies to --gt-boxes")
+    score_thr = _score_thr(ctx)
+    occluded_thr = _fraction(ctx, "occluded_thr", ctx.opt("occluded_thr"))
+    ann = _existing(ann, "--annotations")
+    images = _existing(images, "--images", folder=True)
+    if det_file is not None:
+        _existing(det_file, "--detections")
+    out = ctx.out_dir() if ctx.get("out") is not None else None
+    model = ctx.load_model()  # no weights: the one-line message, before reading any data
     ds = load_amodal_coco(ann, images, check_images=gt_boxes)
     dets = None
     stats: dict[str, int] = {}
     if det_file is not None:
         dets, stats = load_detections(det_file, score_thr=score_thr)
-    model = ctx.load_model(**_load_kwargs(max_batch, image_size))
-    res = evaluate_sameo(model, ds, detections=dets, gt_boxes=gt_boxes, box_kind=box_kind,
-                         occluded_thr=occluded_thr, progress=not ctx.as_json,
-                         console=ctx.console)
-    prompt = f"{box_kind} GT boxes" if gt_boxes else f"detections {Path(det_file).name}"  # type: ignore[arg-type]
+    res = evaluate_sameo(
+        model,
+        ds,
+        detections=dets,
+        gt_boxes=gt_boxes,
+        box_kind=ctx.opt("box_kind"),
+        occluded_thr=occluded_thr,
+        progress=not ctx.as_json,
+        console=ctx.console,
+    )
+    prompt = f"{ctx.opt('box_kind')} GT boxes" if gt_boxes else f"detections {det_file.name}"
     report: dict[str, Any] = {
-        "table": res.table(
-            f"{model.name} amodal mask AP (%) on {Path(ann).name}, prompts: {prompt}"),
+        "table": res.table(f"{model.name} amodal mask AP (%) on {ann.name}, prompts: {prompt}"),
         "model": model.name,
         "weights": model.weights,
         "metrics": res.metrics,
         "counts": res.counts,
     }
+    if model.weights.startswith("random"):
+        report["test_mode"] = True
     if res.miou is not None:
         report["miou"] = res.miou
     if stats:
@@ -223,13 +208,11 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     if res.notes:
         report["notes"] = res.notes
     if out is not None:
-        from zoo.io.atomic import atomic_output_dir
-
+        record = {k: v for k, v in report.items() if k != "table"}
         with atomic_output_dir(out) as tmp:
             write_json(Path(tmp) / "predictions.json", res.predictions)
-            write_json(Path(tmp) / "metrics.json", {k: v for k, v in report.items()
-                                                     if k != "table"}, indent=2)
-        report["files"] = [str(Path(out) / "predictions.json"), str(Path(out) / "metrics.json")]
+            write_json(Path(tmp) / "metrics.json", record, indent=2)
+        report["files"] = [str(out / "predictions.json"), str(out / "metrics.json")]
     if not ctx.as_json:  # people read the table; the numbers stay in --json and metrics.json
         for k in ("metrics", "counts", "miou"):
             report.pop(k, None)
@@ -241,44 +224,44 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
 
 def train(ctx: RunContext) -> dict[str, Any]:
     """``zoo train sameo-amodal --annotations COCO.json --images DIR [--base vitt] ...``."""
+    from dataclasses import fields
+
     from .train import TrainConfig, train_sameo
 
-    def _opt_int(v: Any) -> int:
-        return int(v)
-
-    cfg = TrainConfig(
-        annotations="",
-        images="",
-        base=ctx.opt("base", str, "vitt"),
-        name=ctx.opt("name", str, None),
-        epochs=ctx.opt("epochs", _opt_int, 10),
-        batch_size=ctx.opt("batch_size", _opt_int, 8),
-        lr=ctx.opt("lr", float, 1e-4),
-        weight_decay=ctx.opt("weight_decay", float, 0.01),
-        max_steps=ctx.opt("max_steps", _opt_int, None),
-        image_size=ctx.opt("image_size", _opt_int, 1024),
-        embed_cache=ctx.opt("embed_cache", str, "auto"),
-        box_jitter=ctx.opt("box_jitter", float, 0.0),
-        seed=ctx.opt("seed", _opt_int, 0),
-        save_every=ctx.opt("save_every", _opt_int, 200),
-        resume=ctx.flag("resume"),
-    )
-    ctx.done()
     ann, images = ctx.get("annotations"), ctx.get("images")
     if ann is None or images is None:
         raise InputError(f"`zoo train {ctx.name}` needs --annotations COCO.json and --images DIR")
-    if ctx.variant is not None and ctx.variant.tag not in ("vitt", "vits"):
+    if ctx.variant is not None and ctx.variant.tag not in RESERVED_TAGS:
         raise InputError(
             f"train the family (`zoo train sameo-amodal --base ...`), not the trained variant "
-            f"{ctx.name}; to continue it use --name {ctx.variant.tag} --resume"
+            f"{ctx.name}; to continue an unfinished run use --name {ctx.variant.tag} --resume"
         )
-    if ctx.variant is not None and "base" not in ctx.extras and ctx.variant.tag in ("vitt", "vits"):
-        cfg.base = ctx.variant.tag  # `zoo train sameo-amodal:vits` means --base vits
-    cfg.annotations = str(Path(ann).expanduser().resolve())
-    cfg.images = str(Path(images).expanduser().resolve())
-    cfg.out = str(ctx.get("out")) if ctx.get("out") is not None else None
-    cfg.device = str(ctx.get("device") or "auto")
-    cfg.weights = ctx.get("weights") if ctx.get("weights") == "random" else None
-    cfg.checkpoint = str(ctx.get("checkpoint")) if ctx.get("checkpoint") is not None else None
+    checkpoint = ctx.get("checkpoint")
+    if isinstance(checkpoint, dict):
+        raise InputError(
+            "--checkpoint NAME=PATH is not used by zoo train; give the EfficientSAM or SAMEO "
+            "file to start from as --checkpoint PATH"
+        )
+    # `zoo train sameo-amodal:vits` means --base vits
+    base = ctx.opt("base") or (ctx.variant.config.get("base") if ctx.variant else None)
+    known = {f.name for f in fields(TrainConfig)}
+    given: dict[str, Any] = {
+        o.name: ctx.opt(o.name)
+        for o in ctx.family.options_for("train")
+        if o.name in known and o.name != "base" and ctx.opt(o.name) is not None
+    }
+    if base:
+        given["base"] = base
+    if ctx.get("seed") is not None:  # the shared --seed; TrainConfig's default otherwise
+        given["seed"] = int(ctx.get("seed"))
+    cfg = TrainConfig(
+        annotations=str(Path(ann).expanduser().resolve()),
+        images=str(Path(images).expanduser().resolve()),
+        **given,
+        out=str(ctx.get("out")) if ctx.get("out") is not None else None,
+        device=str(ctx.get("device") or "auto"),
+        weights=ctx.get("weights"),
+        checkpoint=str(checkpoint) if checkpoint is not None else None,
+    )
     result = train_sameo(cfg, progress=not ctx.as_json, console=ctx.console)
     return result.report()

@@ -61,19 +61,6 @@ def _pct(v: float) -> float | str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else round(100 * v, 2)
 
 
-def _progress(enabled: bool, console: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-    )
-
-
 def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Detection]]) -> None:
     """Every detection must point at a ground-truth image whose file is in the folder."""
     known = ds.by_id()
@@ -95,7 +82,7 @@ def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Dete
         )
 
 
-def _visible_from_detection(d: Detection, h: int, w: int) -> np.ndarray | None:
+def visible_from_detection(d: Detection, h: int, w: int) -> np.ndarray | None:
     if d.segmentation is None:
         return None
     from zoo.io.masks import decode_segmentation
@@ -142,8 +129,10 @@ def evaluate_sameo(
     todo = {
         im.id for im in ds.images if (im.annotations if gt_boxes else (detections or {}).get(im.id))
     }
-    with _progress(progress, console) as prog:
-        task = prog.add_task("evaluating", total=len(ds.images))
+    from zoo.progress import progress_bar
+
+    with progress_bar(unit="image", console=console, enabled=progress, info=False) as prog:
+        task = prog.add_task(f"evaluating {getattr(model, 'name', 'model')}", total=len(ds.images))
         for im in ds.images:
             h, w = im.height, im.width
             gts = {}
@@ -198,7 +187,7 @@ def evaluate_sameo(
                     category_ids=[
                         dets[i].category_id if dets[i].category_id is not None else 1 for i in keep
                     ],
-                    visible_masks=[_visible_from_detection(dets[i], h, w) for i in keep],
+                    visible_masks=[visible_from_detection(dets[i], h, w) for i in keep],
                 )
                 entries = result.to_coco(image_id=im.id)
             for e in entries:  # keep the results file small: the overlay-only extras go

@@ -2,53 +2,23 @@
 
 loss = Dice + Focal(gamma=2) + 0.05 * |predicted IoU - IoU of the predicted mask|
 
-EfficientSAM predicts three masks per box. As in SAM's training, the mask loss only
-back-propagates through the best of the three (the decoder may spread its hypotheses),
-while the IoU head is trained on all three, because inference keeps the mask with the
-highest *predicted* IoU: the head must rank every candidate, not only the best one.
+The terms are the shared :mod:`zoo.training.losses` primitives with SAMEO's conventions
+spelled out: focal alpha *balances* the classes (RetinaNet/SAM style, ``alpha_mode=
+"balanced"``), Dice is per mask with smoothing 1, an empty prediction of an empty target
+has IoU 1, and the IoU head is trained with L1 (SAM uses MSE). What stays here is the
+formula: EfficientSAM predicts three masks per box and, as in SAM's training, the mask loss
+back-propagates only through the best of the three (the decoder may spread its
+hypotheses), while the IoU head is trained on all three, because inference keeps the mask
+with the highest *predicted* IoU: the head must rank every candidate, not only the best.
 Everything is computed in float32, also under mixed precision.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-
-def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
-    """Soft Dice loss per mask: ``(..., H, W)`` -> ``(...)``."""
-    p = logits.float().sigmoid()
-    t = target.float()
-    num = 2.0 * (p * t).sum(dim=(-2, -1)) + eps
-    den = p.sum(dim=(-2, -1)) + t.sum(dim=(-2, -1)) + eps
-    return 1.0 - num / den
-
-
-def focal_loss(logits: Tensor, target: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Sigmoid focal loss (Lin et al.) averaged over pixels: ``(..., H, W)`` -> ``(...)``.
-
-    ``alpha < 0`` disables the class weighting.
-    """
-    x = logits.float()
-    t = target.float()
-    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
-    p = x.sigmoid()
-    p_t = p * t + (1 - p) * (1 - t)
-    loss = ce * (1 - p_t) ** gamma
-    if alpha >= 0:
-        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
-    return loss.mean(dim=(-2, -1))
-
-
-@torch.no_grad()
-def mask_iou(logits: Tensor, target: Tensor) -> Tensor:
-    """IoU of the binarised prediction (logit > 0) with the target: ``(...)``; 1 if both empty."""
-    pred = logits > 0
-    t = target.bool()
-    inter = (pred & t).sum(dim=(-2, -1)).float()
-    union = (pred | t).sum(dim=(-2, -1)).float()
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+from zoo.training.losses import dice_loss, iou_head_loss, mask_iou, sigmoid_focal_loss
 
 
 def sameo_loss(
@@ -57,22 +27,26 @@ def sameo_loss(
     target: Tensor,
     *,
     iou_weight: float = 0.05,
-    focal_alpha: float = 0.25,
+    focal_alpha: float | None = 0.25,
     focal_gamma: float = 2.0,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total loss for ``logits (N, M, h, w)``, ``iou_pred (N, M)``, amodal ``target (N, h, w)``.
 
     Returns the scalar loss and its parts (floats, for the progress bar and the log).
+    ``focal_alpha=None`` disables the class balancing.
     """
-    tgt = target[:, None].expand_as(logits)
-    dice = dice_loss(logits, tgt)
-    focal = focal_loss(logits, tgt, alpha=focal_alpha, gamma=focal_gamma)
+    logits = logits.float()
+    tgt = target[:, None].expand_as(logits).float()
+    dice = dice_loss(logits, tgt, smoothing=1.0)
+    focal = sigmoid_focal_loss(
+        logits, tgt, alpha=focal_alpha, gamma=focal_gamma, alpha_mode="balanced", reduction="mask"
+    )
     per_mask = dice + focal  # N, M
     best = per_mask.argmin(dim=1)
     idx = torch.arange(logits.shape[0], device=logits.device)
     mask_term = per_mask[idx, best].mean()
-    true_iou = mask_iou(logits, tgt)
-    iou_term = (iou_pred.float() - true_iou).abs().mean()
+    true_iou = mask_iou(logits, tgt, empty=1.0)
+    iou_term = iou_head_loss(iou_pred.float(), true_iou, kind="l1")
     total = mask_term + iou_weight * iou_term
     parts = {
         "loss": float(total.detach()),

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from zoo_efficientsam.model import EfficientSam
 
-from zoo.errors import InputError
+from zoo.errors import InputError, hint
 from zoo.io.images import image_fingerprint
+from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.specs import FamilySpec, VariantSpec
-from zoo.tasks import AmodalInstance, AmodalResult, ObjectPrompt, Prompts, Task
+from zoo.results import AmodalInstance, AmodalResult
+from zoo.tasks import ObjectPrompt, Prompts, Task
 
 from .build import (
     DEFAULT_IMAGE_SIZE,
@@ -38,51 +38,16 @@ LABEL_BOX_TOP_LEFT = 2
 LABEL_BOX_BOTTOM_RIGHT = 3
 
 
-class SameoResult(AmodalResult):
-    """:class:`zoo.tasks.AmodalResult` plus what SAMEO knows about each instance.
-
-    ``pred_ious`` is the decoder's IoU estimate of the kept mask; ``det_scores`` the
-    detector's score (``None`` for plain boxes). Adds COCO export, saving and overlays,
-    which the core result type does not have yet.
-    """
-
-    pred_ious: list[float] = Field(default_factory=list)
-    det_scores: list[float] | None = None
-
-    def __len__(self) -> int:
-        return len(self.instances)
-
-    @property
-    def amodal_masks(self) -> np.ndarray:
-        h, w = self.image_size
-        if not self.instances:
-            return np.zeros((0, h, w), dtype=bool)
-        return np.stack([i.amodal_mask for i in self.instances])
-
-    def to_coco(self, image_id: int | str = 0) -> list[dict[str, Any]]:
-        from .results import amodal_coco_results
-
-        return amodal_coco_results(self, image_id)
-
-    def overlay(self, image: Any) -> np.ndarray:
-        from .results import amodal_overlay
-
-        return amodal_overlay(self, image)
-
-    def save(self, out_dir: str | Path, image: Any = None,
-             formats: Sequence[str] = ("png", "coco"), image_id: int | str = 0) -> list[Path]:
-        from .results import save_amodal
-
-        return save_amodal(self, out_dir, image=image, formats=formats, image_id=image_id)
-
-
 class SameoModel(ZooModel):
     """EfficientSAM encoder + prompt encoder (frozen) and SAMEO's amodal mask decoder."""
 
     tasks = (Task.AMODAL,)
+    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
+    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
 
-    def __init__(self, model: EfficientSam, *, base: str, image_size: int,
-                 max_batch: int | None = None) -> None:
+    def __init__(
+        self, model: EfficientSam, *, base: str, image_size: int, max_batch: int | None = None
+    ) -> None:
         self.model = model
         self.base = base
         self.image_size = image_size
@@ -94,43 +59,49 @@ class SameoModel(ZooModel):
     @classmethod
     def create(
         cls,
+        ctx: LoadContext,
         *,
-        family: FamilySpec,
-        variant: VariantSpec | None,
-        checkpoint: Path | None,
-        device: str,
-        dtype: Any = None,
         base: str | None = None,
         image_size: int | None = None,
         max_batch: int | None = None,
         **_: Any,
     ) -> SameoModel:
-        """Build the network; ``checkpoint`` is a SAMEO checkpoint (``None``: random init).
+        """Build the network and load ``ctx.path()``, a SAMEO checkpoint (``None`` in test
+        mode: keep the seeded random init).
 
+        ``base`` comes from the variant's config. The EfficientSAM base file
+        (``ctx.path("base")``) is resolved only when the checkpoint lacks the encoder side.
         The image size defaults to the checkpoint's own (what its decoder was trained at),
         else EfficientSAM's 1024.
         """
-        base = check_base(base or (variant.config.get("base") if variant else None) or "vitt")
-        name = variant.name if variant else family.name
-        ckpt = read_checkpoint(checkpoint) if checkpoint is not None else None
+        base = check_base(base or ctx.family.default_tag)
+        path = ctx.path()  # the decoder (an unpublished one is a one-line error in the core)
+        ckpt = read_checkpoint(path) if path is not None else None
         trained_at = ckpt.image_size if ckpt is not None else None
         if image_size is not None and trained_at is not None and int(image_size) != trained_at:
+            flag = hint(f"--image-size {trained_at}", f"image_size={trained_at}")
             raise InputError(
-                f"checkpoint {checkpoint} was trained at image_size {trained_at}, not "
-                f"{image_size}; drop image_size or pass {trained_at}"
+                f"checkpoint {path} was trained at image_size {trained_at}, not {image_size}; "
+                f"leave the image size out or pass {flag}"
             )
         size = check_image_size(image_size or trained_at or DEFAULT_IMAGE_SIZE)
         net = build_network(base, size)
         if ckpt is not None:
-            load_into(net, ckpt, base=base, model_name=name, path=checkpoint)
-        net = net.to(device)
-        if dtype is not None:
-            net = net.to(dtype)
-        net.eval()
+
+            def base_file() -> Path | None:
+                return ctx.path("base") if ctx.has("base") else None
+
+            load_into(net, ckpt, base=base, model_name=ctx.name, path=path, base_file=base_file)
+        net = net.to(device=ctx.device, dtype=ctx.dtype).eval()
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net, base=base, image_size=size,
-                   max_batch=None if max_batch is None else int(max_batch))
+        return cls(net, base=base, image_size=size, max_batch=max_batch)
+
+    def to(self, device: str) -> SameoModel:
+        super().to(device)
+        self._embedding = None  # the cache lives on the old device; re-embed on demand
+        self._fingerprint = None
+        return self
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -184,8 +155,9 @@ class SameoModel(ZooModel):
             return max(1, int(self.max_batch))
         return 1 if self._device.type == "cpu" else 128
 
-    def decode(self, embeddings: torch.Tensor, boxes: torch.Tensor,
-               hw: torch.Tensor | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(
+        self, embeddings: torch.Tensor, boxes: torch.Tensor, hw: torch.Tensor | tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode boxes against embeddings: ``(logits (N, 3, s, s), iou (N, 3))``.
 
         ``embeddings`` is ``(1, C, g, g)`` (all boxes on one image) or ``(N, C, g, g)``
@@ -200,16 +172,17 @@ class SameoModel(ZooModel):
         sy = (s / hw_t[:, 0]).reshape(-1, 1)
         pts = torch.stack([boxes[:, 0::2] * sx, boxes[:, 1::2] * sy], dim=-1)  # N, 2, 2
         n = boxes.shape[0]
-        labels = torch.tensor([LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT],
-                              device=boxes.device).expand(n, 2)
+        labels = torch.tensor(
+            [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT], device=boxes.device
+        ).expand(n, 2)
         if embeddings.shape[0] == 1:
             pts, labels = pts[None], labels[None]  # one image, N queries
         else:
             pts, labels = pts[:, None], labels[:, None]  # N images, one query each
         size = int(self.image_size)
-        logits, iou = self.model.predict_masks(
-            embeddings, pts.to(embeddings.dtype), labels, True, size, size
-        )
+        # coordinates stay float32: the positional encoding casts them to the model's dtype
+        # only after normalising to [0, 1] (bfloat16 cannot hold 1024-px coordinates)
+        logits, iou = self.model.predict_masks(embeddings, pts.float(), labels, True, size, size)
         return logits.reshape(n, *logits.shape[2:]), iou.reshape(n, -1)
 
     def _boxes(self, boxes: Any, h: int, w: int) -> np.ndarray:
@@ -243,7 +216,7 @@ class SameoModel(ZooModel):
         scores: Sequence[float] | np.ndarray | None = None,
         category_ids: Sequence[int | None] | None = None,
         visible_masks: Sequence[np.ndarray | None] | None = None,
-    ) -> SameoResult:
+    ) -> AmodalResult:
         """Amodal masks for ``boxes`` (N x 4 xyxy pixels) on ``image``.
 
         ``scores``: detector scores (the result's score is score x predicted IoU; without
@@ -290,15 +263,19 @@ class SameoModel(ZooModel):
                     )
                 vis = v & masks[i]
             cat = None if category_ids is None else category_ids[i]
-            instances.append(AmodalInstance(
-                amodal_mask=masks[i], visible_mask=vis, score=float(final[i]),
-                box=(float(arr[i, 0]), float(arr[i, 1]), float(arr[i, 2]), float(arr[i, 3])),
-                category_id=None if cat is None else int(cat),
-            ))
-        return SameoResult(
-            instances=instances, image_size=(h, w), provenance=self.provenance(Task.AMODAL),
-            pred_ious=[float(v) for v in ious],
-            det_scores=None if det is None else [float(v) for v in det],
+            instances.append(
+                AmodalInstance(
+                    amodal_mask=masks[i],
+                    visible_mask=vis,
+                    score=float(final[i]),
+                    box=(float(arr[i, 0]), float(arr[i, 1]), float(arr[i, 2]), float(arr[i, 3])),
+                    category_id=None if cat is None else int(cat),
+                    pred_iou=float(ious[i]),
+                    det_score=None if det is None else float(det[i]),
+                )
+            )
+        return AmodalResult(
+            instances=instances, image_size=(h, w), provenance=self.provenance(Task.AMODAL)
         )
 
     def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 16) -> np.ndarray:
@@ -306,7 +283,11 @@ class SameoModel(ZooModel):
         100 masks of a 4K image do not need gigabytes at once."""
         out = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for lo in range(0, low_res.shape[0], chunk):
-            up = F.interpolate(low_res[lo:lo + chunk, None].float(), size=(h, w),
-                               mode="bicubic", align_corners=False)
-            out[lo:lo + chunk] = (up[:, 0] > 0).cpu().numpy()
+            up = F.interpolate(
+                low_res[lo : lo + chunk, None].float(),
+                size=(h, w),
+                mode="bicubic",
+                align_corners=False,
+            )
+            out[lo : lo + chunk] = (up[:, 0] > 0).cpu().numpy()
         return out

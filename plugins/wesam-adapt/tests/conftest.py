@@ -47,35 +47,17 @@ def domain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``zoo`` in-process like the console script: (exit code, stdout, stderr)."""
-    from zoo.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(result: tuple[int, str, str], *needles: str) -> None:
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    text = err.strip()
-    assert "Traceback" not in text, text
-    assert len(text.splitlines()) == 1, text
-    for n in needles:
-        assert n.lower() in text.lower(), (n, text)
-
-
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    return lambda *args: run_cli(capsys, *args)
+def cli() -> Any:
+    """``zoo ARGS`` in this process (the core's runner): a ``CompletedProcess``."""
+    from zoo.testing.cli import run_cli
+
+    return lambda *args: run_cli(*[str(a) for a in args])
 
 
 @pytest.fixture
 def user_error() -> Any:
+    """Exit 2 and one line on stderr naming the problem (the core's assertion)."""
+    from zoo.testing.cli import assert_user_error
+
     return assert_user_error

@@ -1,4 +1,9 @@
-"""Loss terms against hand computation, LoRA maths, the schedule (no SAM model needed)."""
+"""Loss terms against hand computation, LoRA maths, the schedule (no SAM model needed).
+
+The focal, Dice and IoU terms are :mod:`zoo.training.losses` called with WeSAM's
+conventions (the calls below are the ones :func:`zoo_wesam.losses.wesam_losses` makes);
+the hand computations pin those conventions down.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,32 @@ from zoo_wesam.lora import (
     merge_adapter,
     merge_injected,
 )
-from zoo_wesam.losses import (
-    contrastive_loss,
-    dice_loss,
-    focal_loss,
-    iou_loss,
-    mask_iou,
-    pooled_embeddings,
-    wesam_losses,
-)
+from zoo_wesam.losses import contrastive_loss, pooled_embeddings, wesam_losses
 from zoo_wesam.train import AdaptConfig, lr_schedule
 
 from zoo.errors import WeightsError
+from zoo.training.losses import dice_loss as core_dice
+from zoo.training.losses import iou_head_loss, sigmoid_focal_loss
+from zoo.training.losses import mask_iou as core_mask_iou
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """WeSAM's focal: constant alpha 0.8, gamma 2, ``p_t = exp(-BCE)``, mean of all pixels."""
+    return sigmoid_focal_loss(logits, target, alpha=0.8, alpha_mode="constant", reduction="mean")
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """WeSAM's Dice: +1 smoothing, the instances of an image pooled."""
+    return core_dice(logits, target, pooled=True)
+
+
+def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """WeSAM's IoU target: ``inter / (union + eps)`` (an empty pair scores 0)."""
+    return core_mask_iou(logits, target, empty=None)
+
+
+def iou_loss(pred: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return iou_head_loss(pred, mask_iou(logits, target), kind="mse")
 
 
 def _sig(x: float) -> float:
@@ -63,6 +82,8 @@ def test_iou_head_loss_by_hand() -> None:
     target = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]]])
     # instance 0: pred {0, 2}, target {0, 3} -> 1/3; instance 1: pred all, target {0, 1} -> 1/2
     assert mask_iou(logits, target).tolist() == pytest.approx([1 / 3, 1 / 2], rel=1e-6)
+    empty = torch.full((1, 2, 2), -1.0)
+    assert mask_iou(empty, torch.zeros(1, 2, 2)).tolist() == [0.0]  # as upstream: no 1.0
     pred = torch.tensor([0.5, 0.9])
     expected = ((0.5 - 1 / 3) ** 2 + (0.9 - 0.5) ** 2) / 2
     assert float(iou_loss(pred, logits, target)) == pytest.approx(expected, rel=1e-6)

@@ -183,19 +183,27 @@ def test_adapt_end_to_end_registers_variant(domain: dict[str, Any], tmp_path: Pa
     ]
     from zoo.cards import load_card
     from zoo.registry import get_registry
+    from zoo.training.store import extra_of
 
     card = load_card(folder / "card.md")
     assert card.zoo.family == "wesam-adapt" and card.zoo.adaptation["prompt"] == "point"
+    # a core local variant: the adapter is its one file, the random base its seed
     spec = get_registry().variants["wesam-adapt:unit"]
-    assert spec.config["base_seed"] == 3 and spec.weights is None
+    assert spec.local and list(spec.checkpoints) == ["adapter"]
+    assert spec.checkpoints["adapter"].uri == str(folder / "adapter.safetensors")
+    assert spec.checkpoints["adapter"].size == res.adapter_bytes
+    assert spec.config == {"size": "tiny", "image_size": SIZE, "test_mode": True, "base_seed": 3}
+    assert extra_of(folder)["base"] == {"kind": "random", "seed": 3}
     img = np.zeros((96, 128, 3), np.uint8)
     img[20:60, 30:90] = 200
     box = {"boxes": [[30, 20, 90, 60]]}
     ours = model.segment(img, box).low_res_logits
-    again = (
-        load("wesam-adapt:unit", weights="random", device="cpu").segment(img, box).low_res_logits
-    )
-    np.testing.assert_array_equal(ours, again)
+    # loads by itself (test mode is in the variant) and with weights="random" alike
+    plain = load("wesam-adapt:unit", device="cpu")
+    assert plain.weights.startswith("random (test-mode base)") and plain.is_adapted
+    np.testing.assert_array_equal(ours, plain.segment(img, box).low_res_logits)
+    again = load("wesam-adapt:unit", weights="random", device="cpu")
+    np.testing.assert_array_equal(ours, again.segment(img, box).low_res_logits)
     # a random base without a seed could never be rebuilt to load the adapter
     with pytest.raises(InputError, match="base_seed"):
         base_record(SimpleNamespace(weights="random", base_seed=None))

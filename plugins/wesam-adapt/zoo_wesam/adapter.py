@@ -74,10 +74,7 @@ def describe_base(meta: dict[str, Any]) -> str:
     size = meta.get("size", "?")
     kind = base.get("kind")
     if kind == "random":
-        return (
-            f"a random-weight sam2:{size} (test mode, seed {base.get('seed')}); "
-            "load it with weights='random'"
-        )
+        return f"a random-weight sam2:{size} (test mode, seed {base.get('seed')})"
     if kind == "checkpoint":
         return f"sam2:{size} from the checkpoint {base.get('path')}"
     return f"sam2:{size} ({base.get('uri') or 'registered weights'})"

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cards import load_card, render_card
-from zoo.registry import data_dir
 
 from .adapter import describe_base
+from .plugin import CARD
 from .store import FAMILY
 
 NOT_MEASURED = "not measured (no masks to compare against, or evaluation switched off)"
@@ -24,12 +24,33 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def write_card(
-    path: Path, *, name: str, meta: dict[str, Any], result: Any, cfg: Any, ds: Any, val_size: int
-) -> None:
-    from zoo.io.atomic import atomic_write
+def data_record(ds: Any) -> dict[str, Any]:
+    """What an adaptation was trained on (card and ``variant.json``'s ``zoo_train``)."""
+    return {
+        "annotations": str(Path(ds.annotations_path).resolve()),
+        "images": str(Path(ds.images_dir).resolve()),
+        "num_images": len(ds),
+        "num_instances": ds.num_instances,
+    }
 
-    family_card = load_card(Path(data_dir()) / "cards" / f"{FAMILY}.md")
+
+def metrics_record(result: Any) -> dict[str, Any]:
+    """The before/after numbers ``zoo train`` measured (card and ``variant.json``)."""
+    return {
+        "miou_before": result.miou_before,
+        "miou_after": result.miou_after,
+        "f1_before": result.f1_before,
+        "f1_after": result.f1_after,
+        "eval_on": result.eval_on,
+        "eval_images": result.eval_images,
+    }
+
+
+def card_text(
+    *, name: str, meta: dict[str, Any], result: Any, cfg: Any, ds: Any, val_size: int
+) -> str:
+    """The card of ``wesam-adapt:<name>`` (the core store writes it beside variant.json)."""
+    family_card = load_card(CARD)
     size = meta["size"]
     measured = None
     if result.miou_after is not None:
@@ -71,7 +92,7 @@ def write_card(
     )
     adapted = family_card.model_copy(update={"body": body})
     adapted.zoo.reported_metrics = []
-    text = render_card(
+    return render_card(
         adapted,
         name=f"{FAMILY}:{name}",
         tags=["adapted", "lora", "wesam"],
@@ -84,23 +105,11 @@ def write_card(
                 "steps": result.steps,
                 "rank": cfg.rank,
                 "image_size": meta["image_size"],
-                "data": {
-                    "annotations": str(ds.annotations_path),
-                    "images": str(ds.images_dir),
-                    "num_images": len(ds),
-                    "num_instances": ds.num_instances,
-                },
+                "data": data_record(ds),
                 "measured": {
-                    "miou_before": result.miou_before,
-                    "miou_after": result.miou_after,
-                    "f1_before": result.f1_before,
-                    "f1_after": result.f1_after,
-                    "eval_on": result.eval_on,
-                    "eval_images": result.eval_images,
+                    **metrics_record(result),
                     "source": "measured by sam-zoo during zoo train",
                 },
             }
         },
     )
-    with atomic_write(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")

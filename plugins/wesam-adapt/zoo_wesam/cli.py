@@ -26,6 +26,20 @@ def corrupt_cmd(
     File names are kept, so the COCO JSON of SRC works with the copy. With several
     corruptions (or 'all') each goes to DST/<corruption>/. Frost uses a procedurally
     synthesised frost layer (the benchmark's frost photographs are not bundled).
+
+    Corruptions: gaussian_noise, shot_noise, impulse_noise, defocus_blur, glass_blur,
+    motion_blur, zoom_blur, snow, frost, fog, brightness, contrast, elastic_transform,
+    pixelate, jpeg_compression.
+
+    Examples:
+
+      zoo corrupt val2017/ val2017-fog/ --corruption fog --severity 3
+
+      zoo corrupt val2017/ coco-c/ --corruption all --severity 5   # coco-c/<name>/...
+
+    Then adapt to the shifted copy with the clean annotations:
+
+      zoo train wesam-adapt --images val2017-fog/ --annotations instances_val2017.json --name fog
     """
     from .corruptions import corrupt_folder
 

@@ -14,8 +14,12 @@ Conventions follow the authors' implementation where the paper is silent (their 
 was read, not copied): the focal loss is ``mean(alpha * (1 - p_t)^gamma * BCE)`` with a
 *constant* alpha (not the class-balanced ``alpha_t`` of RetinaNet); the Dice loss has a +1
 smoothing and pools all instances of the image; embeddings are L2-normalised per pixel
-before being averaged under a mask. One deliberate difference: the upstream contrastive
-term is ``-log(sum_i e^{s_ii} / sum_ij e^{s_ij})``; we use the standard InfoNCE
+before being averaged under a mask; an empty prediction of an empty pseudo-label has IoU 0
+(``inter / (union + eps)``). The focal, Dice and IoU terms are :mod:`zoo.training.losses`
+called with exactly those conventions; the formula and the contrastive term are WeSAM's.
+
+One deliberate difference: the upstream contrastive term is
+``-log(sum_i e^{s_ii} / sum_ij e^{s_ij})``; we use the standard InfoNCE
 ``mean_i -log(e^{s_ii} / sum_j e^{s_ij})`` (each instance must pick out its own anchor
 among all instances of the image), the usual form of an instance-level InfoNCE.
 """
@@ -27,36 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-
-def focal_loss(
-    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.8, gamma: float = 2.0
-) -> torch.Tensor:
-    """``mean(alpha * (1 - p_t)^gamma * BCE)`` over all pixels; ``p_t = exp(-BCE)``."""
-    bce = F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none")
-    p_t = torch.exp(-bce)
-    return (alpha * (1.0 - p_t) ** gamma * bce).mean()
-
-
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """``1 - (2 sum(p t) + s) / (sum p + sum t + s)``, ``p = sigmoid(logits)``, pixels pooled."""
-    p = torch.sigmoid(logits).flatten()
-    t = target.to(p.dtype).flatten()
-    return 1.0 - (2.0 * (p * t).sum() + smooth) / (p.sum() + t.sum() + smooth)
-
-
-def mask_iou(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Per-instance IoU of ``logits > 0`` with a binary target; ``N x H x W -> N`` (no grad)."""
-    with torch.no_grad():
-        pred = (logits > 0).to(torch.float32)
-        t = target.to(torch.float32)
-        inter = (pred * t).flatten(1).sum(1)
-        union = pred.flatten(1).sum(1) + t.flatten(1).sum(1) - inter
-        return inter / (union + eps)
-
-
-def iou_loss(iou_pred: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE between the IoU head's prediction and the actual IoU with the (pseudo) label."""
-    return F.mse_loss(iou_pred.reshape(-1), mask_iou(logits, target).to(iou_pred.dtype))
+from zoo.training.losses import dice_loss, iou_head_loss, mask_iou, sigmoid_focal_loss
 
 
 def pooled_embeddings(embed: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
@@ -132,10 +107,22 @@ def wesam_losses(
     pseudo = (teacher_logits.detach() > 0).to(student_logits.dtype)
     anchor = (anchor_logits.detach() > 0).to(student_logits.dtype)
     terms = {
-        "focal": focal_loss(student_logits, pseudo, w.focal_alpha, w.focal_gamma),
-        "dice": dice_loss(student_logits, pseudo),
-        "iou": iou_loss(student_iou, student_logits, pseudo),
-        "anchor": 0.5 * dice_loss(student_logits, anchor) + 0.5 * dice_loss(teacher_logits, anchor),
+        "focal": sigmoid_focal_loss(
+            student_logits,
+            pseudo,
+            alpha=w.focal_alpha,
+            gamma=w.focal_gamma,
+            alpha_mode="constant",
+            reduction="mean",
+        ),
+        "dice": dice_loss(student_logits, pseudo, pooled=True),
+        "iou": iou_head_loss(
+            student_iou.reshape(-1),
+            mask_iou(student_logits, pseudo, empty=None).to(student_iou.dtype),
+            kind="mse",
+        ),
+        "anchor": 0.5 * dice_loss(student_logits, anchor, pooled=True)
+        + 0.5 * dice_loss(teacher_logits, anchor, pooled=True),
         "contrastive": contrastive_loss(
             teacher_embed, anchor_embed.detach(), teacher_lowres, anchor_lowres, w.temperature
         ),

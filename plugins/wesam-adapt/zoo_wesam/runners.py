@@ -1,8 +1,11 @@
 """``zoo train wesam-adapt`` and ``zoo eval wesam-adapt:...`` handlers.
 
 Everything a user can get wrong (options, the images folder, the annotation file, masks
-missing for point/coarse prompts, a taken name) is checked *before* the model is built,
-so a typo costs a second, not a model load.
+missing for point/coarse prompts, a taken name, ``--out``) is checked *before* the model is
+built and before anything is written, so a typo costs a second, not a model load, and a
+failed command leaves no ``--out`` and no adaptation folder behind. Option types and
+defaults come from the declarations in :mod:`zoo_wesam.plugin` (``ctx.opt``).
+``zoo run`` is the core's promptable runner: an adapted variant is a SAM 2.1 model.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import InputError
-from zoo.runners import RunContext
+from zoo.runners import RunContext, check_out_dir
 
-from .prompts import check_kind, needs_masks
-from .store import FAMILY, SIZES, check_name, parse_base
+from .prompts import needs_masks
+from .store import FAMILY, SIZES, adapter_dir, check_name, parse_base
 
 
 def _dataset(ctx: RunContext, kind: str, *, purpose: str) -> Any:
+    """The COCO dataset of ``--images``/``--annotations`` (every image checked now)."""
     from zoo.data.coco import CocoDataset
 
     images, annotations = ctx.get("images"), ctx.get("annotations")
@@ -26,23 +30,45 @@ def _dataset(ctx: RunContext, kind: str, *, purpose: str) -> Any:
             f"`zoo {ctx.command} {ctx.name}` needs --images DIR and --annotations COCO.json"
         )
     if purpose == "eval":
-        reason = (
+        reason: str | bool = (
             "`zoo eval` measures IoU against ground-truth masks; "
             "give annotations with segmentations"
         )
-        return CocoDataset(annotations, images, require_masks=reason, drop_empty=True)
-    reason = (
-        f"--prompt {kind} samples its prompts from instance masks; the annotations must "
-        "have polygons or RLE (boxes-only annotations work with --prompt box)"
-    )
-    return CocoDataset(
-        annotations, images, require_masks=reason if needs_masks(kind) else False, drop_empty=True
-    )
+    elif needs_masks(kind):
+        reason = (
+            f"--prompt {kind} samples its prompts from instance masks; the annotations must "
+            "have polygons or RLE (boxes-only annotations work with --prompt box)"
+        )
+    else:
+        reason = False
+    ds = CocoDataset(annotations, images, require_masks=reason, drop_empty=True)
+    if len(ds) == 0:
+        raise InputError(f"{annotations} has no image with an annotated instance")
+    return ds
+
+
+def _check_image_size(image_size: int | None) -> None:
+    if image_size is not None and image_size % 64:
+        raise InputError(
+            f"--image-size must be a positive multiple of 64, got {image_size} "
+            "(e.g. 256, 512 or 1024)"
+        )
+
+
+def _check_out(ctx: RunContext) -> Path | None:
+    """``--out`` checked (creating nothing): outputs appear atomically at the very end."""
+    out = ctx.get("out")
+    if out is None:
+        return None
+    path = Path(out)
+    check_out_dir(path)
+    return path
 
 
 def train(ctx: RunContext) -> dict[str, Any]:
     """``zoo train wesam-adapt --base sam2:tiny --images D --annotations J --name N``."""
-    from .store import adapter_dir
+    from zoo.loading import load
+
     from .train import AdaptConfig, adapt
 
     default_size = (ctx.variant.config.get("size") if ctx.variant else None) or "tiny"
@@ -51,50 +77,51 @@ def train(ctx: RunContext) -> dict[str, Any]:
             f"{ctx.name} is already adapted; train from the source model, e.g. "
             f"`zoo train {FAMILY} --base sam2:{default_size} ...`"
         )
-    size = parse_base(ctx.opt("base", str, None), default_size)
-    kind = check_kind(ctx.opt("prompt", str, "box"))
-    name = check_name(ctx.opt("name", str, None))
-    image_size = ctx.opt("image_size", int, None)
-    seed = ctx.opt("seed", int, 0)
-    opts = {
-        "steps": ctx.opt("steps", int, 2000),
-        "batch_size": ctx.opt("batch", int, 1),
-        "lr": ctx.opt("lr", float, 1e-4),
-        "warmup_steps": ctx.opt("warmup", int, 250),
-        "max_instances": ctx.opt("max_instances", int, 40),
-        "rank": ctx.opt("rank", int, 4),
-        "ema_teacher": ctx.flag("ema"),
-        "save_every": ctx.opt("save_every", int, 100),
-        "holdout": ctx.opt("holdout", int, 7),
-        "eval_images": ctx.opt("eval_images", int, 200),
-        "overwrite": ctx.flag("overwrite"),
-        "seed": seed,
-        "name": name,
-        "progress": not ctx.as_json,
-    }
-    ctx.done()
-    cfg = AdaptConfig.parse(opts)
-    if image_size is not None and (image_size <= 0 or image_size % 64):
-        raise InputError(f"--image-size must be a positive multiple of 64, got {image_size}")
+    size = parse_base(ctx.opt("base"), default_size)
+    kind = ctx.opt("prompt")
+    name = check_name(ctx.opt("name"))
+    image_size = ctx.opt("image_size")
+    _check_image_size(image_size)
+    seed = ctx.get("seed", 0)
+    cfg = AdaptConfig.parse(
+        {
+            "steps": ctx.opt("steps"),
+            "batch_size": ctx.opt("batch"),
+            "lr": ctx.opt("lr"),
+            "warmup_steps": ctx.opt("warmup"),
+            "max_instances": ctx.opt("max_instances"),
+            "rank": ctx.opt("rank"),
+            "ema_teacher": ctx.opt("ema"),
+            "save_every": ctx.opt("save_every"),
+            "holdout": ctx.opt("holdout"),
+            "eval_images": ctx.opt("eval_images"),
+            "overwrite": ctx.opt("overwrite"),
+            "seed": seed,
+            "name": name,
+            "progress": not ctx.as_json,
+        }
+    )
     folder = adapter_dir(name)
     if (folder / "variant.json").exists() and not cfg.overwrite:
         raise InputError(
             f"{FAMILY}:{name} already exists ({folder}); choose another --name or pass --overwrite"
         )
+    out = _check_out(ctx)
     dataset = _dataset(ctx, kind, purpose="train")
-    if len(dataset) == 0:
-        raise InputError(f"{ctx.get('annotations')} has no image with an annotated instance")
-    out = ctx.get("out")
-    if out is not None:
-        from zoo.io.atomic import ensure_writable_dir
-
-        ensure_writable_dir(Path(out).parent)
-    config: dict[str, Any] = {}
-    if image_size is not None:
-        config["image_size"] = image_size
-    if ctx.get("weights") == "random":
-        config["base_seed"] = seed
-    model = ctx.load_model(f"{FAMILY}:{size}", **config)
+    config: dict[str, Any] = {"image_size": image_size} if image_size is not None else {}
+    source = f"{FAMILY}:{size}"
+    if source == ctx.name:
+        model = ctx.load_model(**config)
+    else:  # `--base sam2:small` on `zoo train wesam-adapt`: --checkpoint is that base's file
+        model = load(
+            source,
+            device=ctx.get("device", "auto"),
+            weights=ctx.get("weights"),
+            checkpoint=ctx.get("checkpoint"),
+            seed=ctx.get("seed"),
+            progress=not ctx.as_json,
+            **config,
+        )
     result = adapt(model, dataset, kind, cfg, console=ctx.console)
     report = result.model_dump(mode="json")
     if out is not None:
@@ -119,61 +146,53 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
+def _source_of(ctx: RunContext, model: Any) -> Any:
+    """The un-adapted model on exactly the base weights ``model`` runs on (same input size)."""
+    from zoo.loading import load
+
+    base = getattr(model, "base", None) or {}
+    kwargs: dict[str, Any] = {
+        "device": ctx.get("device", "auto"),
+        "progress": not ctx.as_json,
+        "image_size": int(model.model.image_size),
+    }
+    if base.get("kind") == "random":
+        kwargs.update(weights="random", base_seed=int(base["seed"]))
+    elif base.get("kind") == "checkpoint":
+        kwargs["checkpoint"] = base["path"]
+    return load(f"{FAMILY}:{model.size}", **kwargs)
+
+
 def evaluate(ctx: RunContext) -> dict[str, Any]:
     """``zoo eval wesam-adapt:NAME --images DIR --annotations J --prompt box [--compare source]``.
 
     ``--compare source`` (or ``base``) adds the un-adapted source model of the adapter
     (same base weights, same input size); any other model name adds that model.
     """
-    from zoo.model import load
+    from zoo.loading import load
+    from zoo.progress import progress_bar
 
     from .train import evaluate_model
 
-    kind = check_kind(ctx.opt("prompt", str, "box"))
-    image_size = ctx.opt("image_size", int, None)
-    max_images = ctx.opt("max_images", int, None)
-    seed = ctx.opt("seed", int, 0)
-    ctx.done()
+    kind = ctx.opt("prompt")
+    _check_image_size(ctx.opt("image_size"))
+    max_images = ctx.opt("max_images")
+    seed = ctx.get("seed", 0)
+    out = _check_out(ctx)
     dataset = _dataset(ctx, kind, purpose="eval")
-    if len(dataset) == 0:
-        raise InputError(f"{ctx.get('annotations')} has no image with an annotated instance")
-    config: dict[str, Any] = {"image_size": image_size} if image_size else {}
-    model = ctx.load_model(**config)
+    model = ctx.load_model()
     models: list[tuple[str, Any]] = []
     compare = ctx.get("compare")
     if compare:
         if str(compare).lower() in ("source", "base"):
-            meta = getattr(model, "adapter_meta", None) or {}
-            src_cfg: dict[str, Any] = {"image_size": int(model.model.image_size)}
-            base_w = meta.get("base_weights") or {}
-            if base_w.get("kind") == "random":
-                src_cfg["base_seed"] = int(base_w.get("seed", 0))
-            elif model.base_seed is not None:
-                src_cfg["base_seed"] = model.base_seed
-            ckpt = ctx.get("checkpoint")
-            if ckpt is None and base_w.get("kind") == "checkpoint":
-                ckpt = base_w["path"]
-            source = load(
-                f"{FAMILY}:{model.size}",
-                device=ctx.get("device", "auto"),
-                weights=ctx.get("weights"),
-                checkpoint=ckpt,
-                **src_cfg,
-            )
-            models.append((f"source sam2:{model.size}", source))
+            models.append((f"source sam2:{model.size}", _source_of(ctx, model)))
         else:
             other = load(str(compare), device=ctx.get("device", "auto"), weights=ctx.get("weights"))
             if not hasattr(other, "segment"):
                 raise InputError(f"--compare {compare} is not a promptable model")
             models.append((str(compare), other))
     models.append((model.name, model))
-    bar = None
-    if not ctx.as_json:
-        from rich.progress import Progress
-
-        bar = Progress(console=ctx.console, transient=True)
-        bar.start()
-    try:
+    with progress_bar(unit="image", console=ctx.console, enabled=not ctx.as_json) as bar:
         results = [
             (
                 label,
@@ -181,9 +200,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             )
             for label, m in models
         ]
-    finally:
-        if bar is not None:
-            bar.stop()
     rows = [[label, kind, r["images"], r["instances"], r["miou"], r["f1"]] for label, r in results]
     report: dict[str, Any] = {
         "model": model.name,
@@ -200,7 +216,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     }
     if len(results) == 2:
         report["delta_miou"] = round(results[1][1]["miou"] - results[0][1]["miou"], 6)
-    out = ctx.get("out")
     if out is not None:
         from zoo.io.atomic import atomic_output_dir
         from zoo.io.masks import write_json
@@ -209,5 +224,5 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             write_json(
                 tmp / "metrics.json", {k: v for k, v in report.items() if k != "table"}, indent=2
             )
-        report["files"] = [str(Path(out) / "metrics.json")]
+        report["files"] = [str(out / "metrics.json")]
     return report

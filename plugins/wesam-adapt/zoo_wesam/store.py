@@ -1,24 +1,25 @@
-"""Where adapted variants live on disk, and how they become registry variants.
+"""Names and the published form of an adaptation (a core local variant).
 
-An adaptation named ``my-domain`` is a folder ``$ZOO_HOME/local/wesam-adapt/my-domain/``:
+An adaptation named ``my-domain`` is the folder ``$ZOO_HOME/local/wesam-adapt/my-domain/``
+of :mod:`zoo.training.store` (the one layout every family shares):
 
 * ``adapter.safetensors``: the LoRA matrices only (a few MB), with the adapter's metadata
   (base size, rank, base fingerprint...) in the safetensors header;
-* ``card.md``: a generated model card (base model, data, prompt kind, steps, measured
+* ``card.md``: the generated model card (base model, data, prompt kind, steps, measured
   before/after mIoU);
-* ``variant.json``: what the registry needs to list and load it, written *last*, so a
-  folder without it is an unfinished run and is never registered;
-* ``train/``: the resumable checkpoint of a run in progress (removed when it finishes).
+* ``variant.json``: a :class:`~zoo.specs.VariantSpec` with two named files, ``sam2`` (the
+  base: ``same_as="sam2:<size>"`` or the custom checkpoint it was trained on) and
+  ``adapter``, written *last*; the core's scanner registers it as ``wesam-adapt:<name>``;
+* ``train/``: the resumable state of a run in progress (removed when it finishes).
 
-This module imports only the standard library and zoo's cheap modules: the registry calls
-:func:`registered_variants` on every ``zoo list``, so scanning must not import torch.
+A run on a random-weight base records ``config={"test_mode": True, "base_seed": N}`` and no
+``sam2`` file: the base is rebuilt from the seed, and every output stays labelled test mode.
+
+This module is imported by :mod:`zoo_wesam.plugin`, so it imports neither torch nor numpy.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,39 +29,24 @@ FAMILY = "wesam-adapt"
 #: The sizes of SAM 2.1 that can be adapted; also the family's built-in (un-adapted) tags.
 SIZES = ("tiny", "small", "base-plus", "large")
 PROMPT_KINDS = ("box", "point", "coarse")
+#: Names of a variant's files: the SAM 2.1 base checkpoint and the LoRA adapter.
+BASE_FILE = "sam2"
+ADAPTER_FILE_KEY = "adapter"
 ADAPTER_FILE = "adapter.safetensors"
-VARIANT_FILE = "variant.json"
-CARD_FILE = "card.md"
-TRAIN_DIR = "train"
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-def local_root() -> Path:
-    """``$ZOO_HOME/local/wesam-adapt`` (resolved at call time: tests move ZOO_HOME)."""
-    from zoo.weights import cache_dir
-
-    return cache_dir() / "local" / FAMILY
 
 
 def check_name(name: str | None) -> str:
-    """Validate an adaptation name: it becomes a folder and the tag of ``wesam-adapt:<name>``."""
-    if not name:
-        raise InputError("--name is required: the adapted model becomes wesam-adapt:<name>")
-    if not _NAME_RE.match(name):
-        raise InputError(
-            f"--name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-' "
-            "(lower case, starting with a letter or digit)"
-        )
-    if name in SIZES:
-        raise InputError(
-            f"--name {name!r} is taken by the un-adapted wesam-adapt:{name}; choose another name"
-        )
-    return name
+    """A valid adaptation name (a folder, and the tag of ``wesam-adapt:<name>``)."""
+    from zoo.training.store import check_name as core_check
+
+    return core_check(FAMILY, name, SIZES)
 
 
 def adapter_dir(name: str) -> Path:
-    return local_root() / check_name(name)
+    """``$ZOO_HOME/local/wesam-adapt/<name>`` (read at call time: tests move ZOO_HOME)."""
+    from zoo.training.store import variant_dir
+
+    return variant_dir(FAMILY, check_name(name))
 
 
 def parse_base(base: str | None, default_size: str = "tiny") -> str:
@@ -84,82 +70,50 @@ def parse_base(base: str | None, default_size: str = "tiny") -> str:
     return tag
 
 
-def read_variant(folder: Path) -> dict[str, Any]:
-    """The parsed ``variant.json`` of an adaptation folder (``InputError`` if unusable)."""
-    path = folder / VARIANT_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"{folder} holds no finished adaptation ({VARIANT_FILE} missing)"
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path} is unreadable ({exc}); delete the folder and adapt again"
-        ) from None
-    if not isinstance(data, dict) or data.get("family") != FAMILY or "size" not in data:
-        raise InputError(f"{path} is not a wesam-adapt variant file")
-    return data
+def variant_spec(
+    name: str,
+    *,
+    size: str,
+    image_size: int,
+    base: dict[str, Any],
+    adapter: Path,
+    adapter_sha256: str,
+    params: int | None,
+    description: str,
+) -> Any:
+    """The :class:`~zoo.specs.VariantSpec` of a finished adaptation.
 
-
-def variant_spec_from(folder: Path, data: dict[str, Any]) -> Any:
-    """The :class:`zoo.specs.VariantSpec` of one finished adaptation."""
+    ``base`` is the adapter's base record (:func:`zoo_wesam.train.base_record`): a
+    registered base borrows ``sam2:<size>``'s file, a custom checkpoint is named by path
+    (its content is checked by the adapter's base fingerprint at load), a random base is
+    rebuilt from its seed (test mode).
+    """
     from zoo.specs import VariantSpec, WeightsSpec
 
-    size = data["size"]
-    config: dict[str, Any] = {"size": size, "adapter": str(folder / ADAPTER_FILE)}
-    if data.get("image_size"):
-        config["image_size"] = int(data["image_size"])
-    base = data.get("base_weights") or {}
-    kind = base.get("kind")
-    weights = None
-    weights_from = None
-    if kind == "random":
-        config["base_seed"] = int(base.get("seed", 0))
-    elif kind == "checkpoint":
-        weights = WeightsSpec(
-            uri=str(Path(base["path"]).resolve()),
+    files: dict[str, WeightsSpec] = {}
+    config: dict[str, Any] = {"size": size, "image_size": int(image_size)}
+    if base["kind"] == "random":
+        config.update(test_mode=True, base_seed=int(base["seed"]))
+    elif base["kind"] == "checkpoint":
+        path = Path(base["path"])
+        files[BASE_FILE] = WeightsSpec(
+            uri=str(path),
+            size=path.stat().st_size if path.is_file() else None,
             note="the custom SAM 2.1 checkpoint this adapter was trained on",
         )
     else:
-        weights_from = f"sam2:{size}"
-    metrics = data.get("metrics") or {}
-    before, after = metrics.get("miou_before"), metrics.get("miou_after")
-    prompt, steps = data.get("prompt", "?"), data.get("steps", "?")
-    desc = f"WeSAM adapter on sam2:{size} ({prompt} prompts, {steps} steps)"
-    if isinstance(before, (int, float)) and isinstance(after, (int, float)):
-        desc += f"; mIoU {before:.4f} -> {after:.4f}"
-    card = folder / CARD_FILE
+        files[BASE_FILE] = WeightsSpec(same_as=f"sam2:{size}")
+    files[ADAPTER_FILE_KEY] = WeightsSpec(
+        uri=str(adapter),
+        sha256=adapter_sha256,
+        size=adapter.stat().st_size,
+        note="WeSAM LoRA adapter, merged into the base at load",
+    )
     return VariantSpec(
         family=FAMILY,
-        tag=folder.name,
-        weights=weights,
-        weights_from=weights_from,
-        params=data.get("params"),
+        tag=name,
+        checkpoints=files,
+        params=params,
         config=config,
-        description=desc,
-        card=str(card) if card.exists() else None,
+        description=description,
     )
-
-
-def scan_variants() -> list[Any]:
-    """VariantSpecs of every finished adaptation under :func:`local_root` (cheap: JSON only).
-
-    A damaged folder is skipped with a warning rather than breaking ``zoo list``.
-    """
-    root = local_root()
-    if not root.is_dir():
-        return []
-    out = []
-    for vfile in sorted(root.glob(f"*/{VARIANT_FILE}")):
-        folder = vfile.parent
-        if not _NAME_RE.match(folder.name) or folder.name in SIZES:
-            continue
-        try:
-            data = read_variant(folder)
-            if not (folder / ADAPTER_FILE).is_file():
-                raise InputError(f"{folder / ADAPTER_FILE} is missing")
-            out.append(variant_spec_from(folder, data))
-        except Exception as exc:  # one bad folder must not hide the others
-            warnings.warn(f"skipping adapted model {folder}: {exc}", stacklevel=2)
-    return out

@@ -17,14 +17,22 @@ One step, for a batch of target-domain images with weak labels:
 
 :func:`adapt` wraps this into the user-facing run: data checks, a held-out split,
 before/after mIoU, a progress bar, resumable checkpoints, and at the end a merged adapter
-saved as ``wesam-adapt:<name>`` with a generated card.
+published as the local variant ``wesam-adapt:<name>`` with a generated card.
+
+The generic parts come from :mod:`zoo.training` (loss terms, the warm-up + step-decay
+schedule as a pure function of the step, resumable state with RNG capture, Ctrl-C
+checkpoints, the local-variant store) and :mod:`zoo.progress`; what is WeSAM's own - the
+three views, the loss formula, the LoRA bookkeeping - stays here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +41,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from zoo.data.coco import CocoDataset, CocoImage
-from zoo.errors import InputError
+from zoo.errors import InputError, hint
+from zoo.training.checkpoint import (
+    capture_rng,
+    checkpoint_on_interrupt,
+    load_state,
+    restore_rng,
+    save_state,
+)
+from zoo.training.store import TRAIN_DIR, VARIANT_FILE, write_variant
 
 from .augment import strong_augment, weak_augment
+from .config import AdaptConfig
 from .lora import (
     base_fingerprint,
     inject_lora,
@@ -50,87 +67,25 @@ from .lora import (
     merge_adapter,
     swapped_lora,
 )
-from .losses import LossWeights, wesam_losses
+from .losses import wesam_losses
 from .prompts import check_kind, make_prompts, needs_masks
-from .store import ADAPTER_FILE, CARD_FILE, FAMILY, TRAIN_DIR, VARIANT_FILE, adapter_dir
+from .store import ADAPTER_FILE, FAMILY, adapter_dir, variant_spec
 
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Layout of the resumable state (a run saved by another layout is not resumed).
+STATE_FORMAT = "zoo-wesam-train/2"
+#: The loss terms the progress bar shows, in this order, under short labels (80 columns).
+BAR_TERMS = {
+    "loss": "total",
+    "focal": "focal",
+    "dice": "dice",
+    "iou": "iou",
+    "anchor": "anchor",
+    "nce": "contrastive",
+}
 
 
 # --------------------------------------------------------------------------- config
-
-
-class AdaptConfig(BaseModel):
-    """Every knob of a WeSAM run; defaults are the paper's / upstream's settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(
-        default=None, description="save as wesam-adapt:<name> (None: in memory)"
-    )
-    steps: int = Field(default=2000, ge=1)
-    batch_size: int = Field(default=1, ge=1)
-    lr: float = Field(default=1e-4, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    warmup_steps: int = Field(default=250, ge=0, description="capped at steps // 4")
-    decay_at: tuple[float, ...] = Field(
-        default=(2 / 3, 8 / 9), description="step decay points, as fractions of steps"
-    )
-    decay_factor: float = Field(default=10.0, ge=1)
-    rank: int = Field(default=4, ge=1)
-    alpha: float | None = Field(default=None, description="LoRA scale = alpha / rank; None: 1")
-    max_instances: int = Field(default=40, ge=1)
-    num_points: int = Field(default=5, ge=1)
-    coarse_tolerance: float = Field(default=0.05, gt=0, lt=1)
-    focal_weight: float = 20.0
-    anchor_weight: float = 1.0
-    contrastive_weight: float = 1.0
-    temperature: float = Field(default=0.3, gt=0)
-    ema_teacher: bool = False
-    ema_rate: float = Field(default=0.999, gt=0, lt=1)
-    seed: int = 0
-    save_every: int = Field(default=100, ge=1)
-    holdout: int = Field(
-        default=7, ge=0, description="every k-th image held out for before/after mIoU"
-    )
-    eval_images: int = Field(default=200, ge=1)
-    evaluate: bool = True
-    overwrite: bool = False
-    progress: bool = True
-
-    @classmethod
-    def parse(cls, config: Any) -> AdaptConfig:
-        if config is None:
-            return cls()
-        if isinstance(config, cls):
-            return config
-        try:
-            return cls(**dict(config))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
-            raise InputError(f"bad adapt config {loc}: {err.get('msg')}") from None
-        except TypeError as exc:
-            raise InputError(f"bad adapt config: {exc}") from None
-
-    def warmup(self) -> int:
-        return min(self.warmup_steps, self.steps // 4)
-
-    def lr_factor(self, step: int) -> float:
-        """Linear warm-up, then a step decay by ``decay_factor`` at each ``decay_at`` point."""
-        w = self.warmup()
-        if w and step < w:
-            return (step + 1) / w
-        drops = sum(1 for f in self.decay_at if step >= int(f * self.steps))
-        return float(self.decay_factor**-drops)
-
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            focal=self.focal_weight,
-            anchor=self.anchor_weight,
-            contrastive=self.contrastive_weight,
-            temperature=self.temperature,
-        )
 
 
 class AdaptResult(BaseModel):
@@ -266,7 +221,9 @@ class SamForward:
 
         self.sam: Any = sam
         self.size: int = getattr(sam, "image_size")  # noqa: B009 (an int attribute of SAM2Base)
-        self.tf = SAM2Transforms(resolution=self.size, mask_threshold=0.0)
+        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates that
+            warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
+            self.tf = SAM2Transforms(resolution=self.size, mask_threshold=0.0)
 
     @property
     def device(self) -> torch.device:
@@ -343,7 +300,6 @@ class WesamTrainer:
         self.scale = next(m for _, m in lora_modules(self.sam)).scale
         self.params = lora_parameters(self.sam)
         self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cfg.lr_factor)
         self.ema = (
             {k: v.to(dev).clone() for k, v in lora_state_dict(self.sam).items()}
             if cfg.ema_teacher
@@ -413,13 +369,15 @@ class WesamTrainer:
         return totals
 
     def step(self, batch: Sequence[Sample] | None = None) -> dict[str, float]:
-        """One optimisation step; returns the loss terms as floats."""
+        """One optimisation step; returns the loss terms and the step's learning rate."""
         batch = batch if batch is not None else self.sample_batch()
+        lr = self.cfg.lr * self.cfg.lr_factor(self.step_count)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         terms = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         self.optimizer.step()
-        self.scheduler.step()
         if self.ema is not None:
             r = self.cfg.ema_rate
             with torch.no_grad():
@@ -427,34 +385,38 @@ class WesamTrainer:
                     self.ema[k].mul_(r).add_(v.to(self.ema[k].device), alpha=1 - r)
         self.step_count += 1
         out = {k: float(v.detach()) for k, v in terms.items()}
-        out["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        out["lr"] = float(lr)
         self.history.append(out)
         return out
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, signature: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        """The resumable state: adapters, EMA, optimizer, every RNG, step and history.
+
+        The learning rate is a function of the step, so no scheduler state is kept.
+        Strings (JSON) and tensors only: :func:`zoo.training.checkpoint.load_state` reads it
+        back without unpickling code.
+        """
         return {
+            "format": STATE_FORMAT,
             "lora": lora_state_dict(self.sam),
             "ema": {k: v.cpu() for k, v in (self.ema or {}).items()},
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "rng": capture_rng(self.rng),
             "step": self.step_count,
-            "numpy_rng": json.dumps(self.rng.bit_generator.state),
             "signature": json.dumps(signature, sort_keys=True),
             "history": json.dumps(self.history[-1000:]),
             "extra": json.dumps(extra),
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue bit-exactly from a :meth:`checkpoint` state."""
         load_lora_state_dict(self.sam, ckpt["lora"], source="the run's checkpoint")
         if self.ema is not None and ckpt.get("ema"):
             for k, v in ckpt["ema"].items():
                 self.ema[k].copy_(v)
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
+        restore_rng(ckpt["rng"], self.rng)
         self.step_count = int(ckpt["step"])
         self.history = json.loads(ckpt["history"])
 
@@ -519,7 +481,7 @@ def evaluate_model(
     f1s: list[float] = []
     images = [im for im in dataset if im.instances][: max_images or None]
     task = (
-        progress.add_task(f"evaluating ({kind})", total=len(images), losses="")
+        progress.add_task(f"evaluating ({kind})", total=len(images), info="", unit="image")
         if progress is not None
         else None
     )
@@ -561,20 +523,23 @@ def evaluate_model(
 
 
 def base_record(model: Any) -> dict[str, Any]:
-    label = getattr(model, "weights", None)
-    if label == "random":
-        if model.base_seed is None:
-            raise InputError(
-                "adapting a random-weight base needs a seed to rebuild it when the adapter is "
-                "loaded: zoo.load('wesam-adapt:tiny', weights='random', base_seed=0)"
-            )
-        return {"kind": "random", "seed": int(model.base_seed)}
-    variant = getattr(model, "variant", None)
-    if variant is not None and variant.weights is not None and label == variant.weights.uri:
-        return {"kind": "registered", "uri": label, "variant": f"sam2:{model.size}"}
-    if label is None:
-        raise InputError("load the model with zoo.load('wesam-adapt:<size>') before adapting it")
-    return {"kind": "checkpoint", "path": str(Path(label).resolve())}
+    """Where the model's SAM 2.1 weights came from, as an adapter trained on it records it.
+
+    Set by :meth:`zoo_wesam.model.WesamModel.create` from the load context: a random base
+    with its seed, the registered ``sam2:<size>`` file, or a custom checkpoint's path.
+    """
+    base = getattr(model, "base", None)
+    if not base:
+        raise InputError(
+            "load the source model with zoo.load('wesam-adapt:<size>') before adapting it "
+            "(a random-weight base needs the base_seed it was built under to be rebuilt)"
+        )
+    if base.get("kind") == "random" and base.get("seed") is None:
+        raise InputError(
+            "adapting a random-weight base needs a seed to rebuild it when the adapter is "
+            "loaded: zoo.load('wesam-adapt:tiny', weights='random', base_seed=0)"
+        )
+    return dict(base)
 
 
 def _signature(
@@ -598,29 +563,29 @@ def _signature(
     return result
 
 
-def _progress(cfg: AdaptConfig, console: Any) -> Any:
-    if not cfg.progress:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def _resume_state(
+    ckpt_path: Path | None, cfg: AdaptConfig, signature: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The saved state of an unfinished run of this name with these settings (or ``None``).
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-        console=console or Console(stderr=True),
-        transient=False,
-    )
+    ``--overwrite`` discards it; a state of other settings (or another layout) is refused,
+    since resuming it would silently train something else than what was asked.
+    """
+    if ckpt_path is None or not ckpt_path.exists():
+        return None
+    if cfg.overwrite:
+        shutil.rmtree(ckpt_path.parent, ignore_errors=True)
+        return None
+    state = load_state(ckpt_path, what="unfinished WeSAM run")
+    same = state.get("format") == STATE_FORMAT and json.loads(state["signature"]) == signature
+    if not same:
+        flag = hint("--overwrite", "overwrite=True")
+        raise InputError(
+            f"an unfinished run named {cfg.name!r} with other settings exists "
+            f"({ckpt_path.parent}); repeat its exact options to resume, or pass {flag} to "
+            "start over"
+        )
+    return state
 
 
 def adapt(
@@ -629,12 +594,12 @@ def adapt(
     """Run WeSAM on ``model`` (a :class:`~zoo_wesam.model.WesamModel`) and return the result.
 
     See :class:`AdaptConfig` for the options. With ``config.name`` the adapter, a card and
-    ``variant.json`` are written to ``$ZOO_HOME/local/wesam-adapt/<name>/`` and the variant
-    ``wesam-adapt:<name>`` is registered; checkpoints every ``save_every`` steps let an
-    interrupted run with the same settings resume where it stopped.
+    ``variant.json`` are written to ``$ZOO_HOME/local/wesam-adapt/<name>/`` (the core's
+    local-variant store), which makes ``wesam-adapt:<name>`` a model like any other;
+    checkpoints every ``save_every`` steps (and on Ctrl-C) let an interrupted run with the
+    same settings resume where it stopped, bit for bit.
     """
-    from zoo.io.masks import write_json
-    from zoo.weights import safe_torch_load
+    from zoo.progress import format_terms, progress_bar
 
     cfg = AdaptConfig.parse(config)
     kind = check_kind(prompt_kind)
@@ -648,36 +613,21 @@ def adapt(
     train_set, val_set, eval_on = split(ds, cfg.holdout)
     can_eval = cfg.evaluate and val_set.has_masks
     folder = adapter_dir(cfg.name) if cfg.name else None
-    train_dir = folder / TRAIN_DIR if folder else None
-    ckpt_path = train_dir / CHECKPOINT_FILE if train_dir else None
+    ckpt_path = folder / TRAIN_DIR / CHECKPOINT_FILE if folder else None
     if folder is not None and (folder / VARIANT_FILE).exists() and not cfg.overwrite:
         raise InputError(
-            f"{FAMILY}:{cfg.name} already exists ({folder}); choose another --name "
-            "or pass --overwrite"
+            f"{FAMILY}:{cfg.name} already exists ({folder}); choose another "
+            + hint("--name or pass --overwrite", "name or pass overwrite=True")
         )
     fingerprint = getattr(model, "_fingerprint_cache", None) or base_fingerprint(model.model)
     signature = _signature(model, kind, cfg, ds, fingerprint)
-    resume: dict[str, Any] | None = None
-    if ckpt_path is not None and ckpt_path.exists():
-        if cfg.overwrite:
-            shutil.rmtree(train_dir, ignore_errors=True)  # type: ignore[arg-type]
-        else:
-            resume = safe_torch_load(ckpt_path)
-            if json.loads(resume["signature"]) != signature:
-                raise InputError(
-                    f"an unfinished run named {cfg.name!r} with other settings exists "
-                    f"({train_dir}); "
-                    "repeat its exact options to resume, or pass --overwrite to start over"
-                )
+    resume = _resume_state(ckpt_path, cfg, signature)
 
-    bar = _progress(cfg, console)
-    if bar is not None:
-        bar.start()
-    try:
-        extra: dict[str, Any] = json.loads(resume["extra"]) if resume else {}
-        before = extra.get("before")
-        if can_eval and before is None:
-            before = evaluate_model(
+    with progress_bar(unit="step", console=console, enabled=cfg.progress) as bar:
+
+        def measure() -> dict[str, Any]:
+            """mIoU/F1 on the held-out images, the same prompts before and after."""
+            return evaluate_model(
                 model,
                 val_set,
                 kind,
@@ -687,63 +637,46 @@ def adapt(
                 tolerance=cfg.coarse_tolerance,
                 progress=bar,
             )
-            extra["before"] = before
+
+        extra: dict[str, Any] = json.loads(resume["extra"]) if resume else {}
+        before = extra.get("before")
+        if can_eval and before is None:
+            before = extra["before"] = measure()
         trainer = WesamTrainer(model, kind, cfg, train_set)
         start = 0
         if resume is not None:
             trainer.restore(resume)
             start = trainer.step_count
-        task = (
-            bar.add_task(f"WeSAM {kind}", total=cfg.steps, completed=start, losses="")
-            if bar
-            else None
+        task = bar.add_task(f"WeSAM {kind}", total=cfg.steps, completed=start, info="")
+
+        def save_now() -> Path | None:
+            """Ctrl-C: keep the progress (nothing to keep before the first new step)."""
+            if ckpt_path is None or trainer.step_count <= start:
+                return None
+            return save_state(ckpt_path, trainer.checkpoint(signature, extra))
+
+        again = hint("the same `zoo train` command", "the same adapt() call")
+        guard = (
+            checkpoint_on_interrupt(save_now, resume_hint=again, console=console)
+            if ckpt_path is not None
+            else contextlib.nullcontext()
         )
         t0 = time.perf_counter()
         last: dict[str, float] = trainer.history[-1] if trainer.history else {}
-        for _ in range(start, cfg.steps):
-            try:
+        with guard:
+            for _ in range(start, cfg.steps):
                 last = trainer.step()
-            except KeyboardInterrupt:
-                if ckpt_path is not None and trainer.step_count > start:
-                    # Ctrl-C keeps the progress: the same command resumes from here
-                    _save_checkpoint(ckpt_path, trainer.checkpoint(signature, extra))
-                raise
-            if bar is not None:
-                bar.update(
-                    task,
-                    advance=1,
-                    losses=(
-                        f"loss {last['total']:.3f} | focal {last['focal']:.4f} "
-                        f"dice {last['dice']:.3f} iou {last['iou']:.3f} "
-                        f"anchor {last['anchor']:.3f} contra {last['contrastive']:.3f}"
-                    ),
-                )
-            if (
-                ckpt_path is not None
-                and (trainer.step_count % cfg.save_every == 0)
-                and trainer.step_count < cfg.steps
-            ):
-                _save_checkpoint(ckpt_path, trainer.checkpoint(signature, extra))
+                shown = {label: last[key] for label, key in BAR_TERMS.items()}
+                bar.update(task, advance=1, info=format_terms(shown))
+                due = trainer.step_count % cfg.save_every == 0
+                if ckpt_path is not None and due and trainer.step_count < cfg.steps:
+                    save_state(ckpt_path, trainer.checkpoint(signature, extra))
         seconds = time.perf_counter() - t0
         done = cfg.steps - start
         state = trainer.finish()
         model.adapter_meta = adapter_metadata(model, kind, cfg, fingerprint, base, ds)
         model.reset_cache()
-        after = None
-        if can_eval:
-            after = evaluate_model(
-                model,
-                val_set,
-                kind,
-                seed=cfg.seed,
-                max_images=cfg.eval_images,
-                num_points=cfg.num_points,
-                tolerance=cfg.coarse_tolerance,
-                progress=bar,
-            )
-    finally:
-        if bar is not None:
-            bar.stop()
+        after = measure() if can_eval else None
 
     result = AdaptResult(
         variant=f"{FAMILY}:{cfg.name}" if cfg.name else None,
@@ -765,64 +698,72 @@ def adapt(
         eval_instances=after["instances"] if after else 0,
     )
     if folder is not None:
-        from .adapter import save_adapter
-        from .card import write_card
-
-        meta = dict(model.adapter_meta)
-        result.adapter_bytes = save_adapter(folder / ADAPTER_FILE, state, meta)
-        model.adapter_path = folder / ADAPTER_FILE
-        write_card(
-            folder / CARD_FILE,
-            name=cfg.name or "",
-            meta=meta,
-            result=result,
-            cfg=cfg,
-            ds=ds,
-            val_size=len(val_set),
-        )
-        write_json(
-            folder / VARIANT_FILE,
-            {
-                "family": FAMILY,
-                "name": cfg.name,
-                "size": model.size,
-                "image_size": int(model.model.image_size),
-                "base_weights": base,
-                "prompt": kind,
-                "steps": cfg.steps,
-                "rank": cfg.rank,
-                "params": getattr(getattr(model, "variant", None), "params", None),
-                "adapter_bytes": result.adapter_bytes,
-                "metrics": {
-                    "miou_before": result.miou_before,
-                    "miou_after": result.miou_after,
-                    "f1_before": result.f1_before,
-                    "f1_after": result.f1_after,
-                    "eval_on": result.eval_on,
-                },
-                "data": {
-                    "annotations": str(Path(ds.annotations_path).resolve()),
-                    "images": str(Path(ds.images_dir).resolve()),
-                    "num_images": len(ds),
-                    "num_instances": ds.num_instances,
-                },
-            },
-            indent=2,
-        )
-        if train_dir is not None:
-            shutil.rmtree(train_dir, ignore_errors=True)
-        from zoo.registry import reset_registry
-
-        reset_registry()
+        _publish(folder, model, state, result, cfg=cfg, ds=ds, val_size=len(val_set))
     return result
 
 
-def _save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
-    from zoo.io.atomic import atomic_write
+def _publish(
+    folder: Path,
+    model: Any,
+    state: dict[str, torch.Tensor],
+    result: AdaptResult,
+    *,
+    cfg: AdaptConfig,
+    ds: CocoDataset,
+    val_size: int,
+) -> None:
+    """Write ``wesam-adapt:<name>``: adapter, card, then ``variant.json`` (core store).
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        torch.save(ckpt, tmp)
+    An older variant of the name (``--overwrite``) is unpublished first, so no moment
+    exists where its ``variant.json`` names the new adapter with the old hash.
+    """
+
+    from .adapter import save_adapter
+    from .card import card_text, data_record, metrics_record
+
+    name = cfg.name or ""
+    (folder / VARIANT_FILE).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = dict(model.adapter_meta)
+    adapter = folder / ADAPTER_FILE
+    result.adapter_bytes = save_adapter(adapter, state, meta)
+    model.adapter_path = adapter
+    before, after = result.miou_before, result.miou_after
+    desc = f"WeSAM adapter on sam2:{model.size} ({result.prompt} prompts, {result.steps} steps)"
+    if before is not None and after is not None:
+        desc += f"; mIoU {before:.4f} -> {after:.4f}"
+    if meta["base_weights"].get("kind") == "random":
+        desc += "; test mode (random-weight base)"
+    spec = variant_spec(
+        name,
+        size=model.size,
+        image_size=int(model.model.image_size),
+        base=meta["base_weights"],
+        adapter=adapter,
+        adapter_sha256=_sha256(adapter),
+        params=getattr(getattr(model, "variant", None), "params", None),
+        description=desc,
+    )
+    extra = {
+        "base": meta["base_weights"],
+        "prompt": result.prompt,
+        "steps": result.steps,
+        "rank": cfg.rank,
+        "adapter_bytes": result.adapter_bytes,
+        "metrics": metrics_record(result),
+        "data": data_record(ds),
+    }
+    card = card_text(name=name, meta=meta, result=result, cfg=cfg, ds=ds, val_size=val_size)
+    write_variant(folder, spec, card=card, extra=extra)
+    shutil.rmtree(folder / TRAIN_DIR, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def adapter_metadata(
@@ -845,5 +786,5 @@ def adapter_metadata(
 
 
 def lr_schedule(cfg: AdaptConfig) -> list[float]:
-    """The learning rate at every step (for docs and tests)."""
+    """The learning rate of every step (for docs and tests)."""
     return [cfg.lr * cfg.lr_factor(s) for s in range(cfg.steps)]

@@ -1,0 +1,148 @@
+"""Progress of the slow stages (mask generation, CLIP, 3-D), shown as rich bars.
+
+A frame at SAD's settings is minutes of CPU work (64 x 64 prompt points at SAM's 1024
+input); without a bar a user cannot tell a slow run from a hung one. The model reports
+through the small :class:`Stages` interface, so library calls stay silent (the default
+:class:`Silent`) and ``zoo run`` / ``zoo eval`` draw :class:`RichStages` on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+#: ``advance(n)``: ``n`` more units of the current stage are done.
+Advance = Callable[[int], None]
+
+
+def _ignore(n: int = 1) -> None:
+    """The :data:`Advance` of a stage nobody watches."""
+
+
+class Stages(Protocol):
+    """Where the model reports its stages; ``total`` units each (``None``: unknown)."""
+
+    def stage(self, description: str, total: int | None, unit: str) -> Any:
+        """A context manager yielding an :data:`Advance` callback."""
+        ...
+
+
+class Silent:
+    """Reports nothing (library calls, ``--json`` runs)."""
+
+    @contextmanager
+    def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
+        yield _ignore
+
+
+class Forward:
+    """Sends the units of some stages to one outer bar and drops the rest.
+
+    ``zoo eval`` shows a single bar over every frame's decoder batches (the slow part,
+    so its rate and ETA are the run's) instead of a new set of bars per frame.
+    """
+
+    def __init__(self, advance: Advance, units: tuple[str, ...] = ("batch",)) -> None:
+        self.advance = advance
+        self.units = units
+
+    @contextmanager
+    def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
+        yield self.advance if unit in self.units else _ignore
+
+
+class RichStages:
+    """One bar per stage with count, rate, elapsed time and ETA, kept when it finishes."""
+
+    def __init__(self, console: Any, *, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled
+
+    @contextmanager
+    def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
+        if not self.enabled:
+            yield _ignore
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        rate, eta = _average_columns()
+        columns = [
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            rate,
+            TimeElapsedColumn(),
+            eta,
+        ]
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=total, unit=unit)
+
+            def advance(n: int = 1) -> None:
+                bar.advance(task, n)
+
+            yield advance
+            if total is not None:
+                bar.update(task, completed=total)
+
+    @contextmanager
+    def spinner(self, description: str) -> Iterator[None]:
+        """A transient spinner with elapsed time, for a step of unknown length (building
+        the model): it leaves no line behind, so an error inside it is still one line."""
+        if not self.enabled:
+            yield
+            return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            bar.add_task(description, total=None)
+            yield
+
+
+def _average_columns() -> tuple[Any, Any]:
+    """Rate and ETA from the average since the stage began.
+
+    rich's own speed keeps only the last 30 s of samples and needs two of them, so for a
+    stage whose steps take a minute each (a 64-point decoder batch at SAM's 1024 input on a
+    CPU) it would never show a rate or an ETA; the whole-stage average always can.
+    """
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    def speed(task: Any) -> float | None:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not task.completed or not elapsed:
+            return None
+        return float(task.completed) / float(elapsed)
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            s, unit = speed(task), task.fields.get("unit", "")
+            if s is None:
+                text = f"-/{unit}"
+            elif s >= 1:
+                text = f"{s:.1f} {unit}/s"
+            else:
+                text = f"{1 / s:.1f} s/{unit}"
+            return Text(text, style="progress.data.speed")
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            s = speed(task)
+            if task.finished or task.total is None or s is None:
+                return Text("")
+            left = max(float(task.total) - float(task.completed), 0.0) / s
+            m, sec = divmod(round(left), 60)
+            h, m = divmod(m, 60)
+            return Text(f"eta {h}:{m:02d}:{sec:02d}", style="progress.remaining")
+
+    return RateColumn(), EtaColumn()
