@@ -71,11 +71,17 @@ def run_items(
     writer: ItemWriter | None,
     *,
     prefetch: int = 4,
-    decode_threads: int = 2,
-    write_threads: int = 2,
+    decode_threads: int | None = None,
+    write_threads: int | None = None,
     collect: bool = False,
 ) -> Iterator[Status]:
-    """Process ``items`` in order of arrival; yields one :class:`Status` per item."""
+    """Process ``items`` in order of arrival; yields one :class:`Status` per item.
+
+    Background threads default to one each on a machine of two cores or fewer (more would
+    only fight the model for the same cores), two each otherwise."""
+    spare = 1 if (os.cpu_count() or 1) <= 2 else 2
+    decode_threads = decode_threads or spare
+    write_threads = write_threads or spare
     layout = writer.layout if writer else None
     decode = ThreadPoolExecutor(decode_threads, thread_name_prefix="zoo-decode")
     write = ThreadPoolExecutor(write_threads, thread_name_prefix="zoo-write")
