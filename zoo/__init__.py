@@ -27,6 +27,8 @@ _LAZY = {
     "WeightsSpec": ("zoo.specs", "WeightsSpec"),
     "hookimpl": ("zoo.hookspecs", "hookimpl"),
     "resolve": ("zoo.weights", "resolve"),
+    # the package itself, callable: zoo.batch(name, inputs, ...) (see zoo/batch/__init__.py)
+    "batch": ("zoo.batch", ""),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -37,5 +39,6 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        mod = importlib.import_module(module)
+        return getattr(mod, attr) if attr else mod
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

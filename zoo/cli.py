@@ -796,6 +796,11 @@ def serve_cmd(
     run(config, log_level=log_level)
 
 
+from zoo.batch.cli import register as _register_batch  # noqa: E402  (typer only, no torch)
+
+_register_batch(app)
+
+
 # --------------------------------------------------------------------------- plugins / doctor
 
 

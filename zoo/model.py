@@ -161,6 +161,23 @@ class ZooModel:
         device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
         return torch.autocast(device_type=device_type, dtype=dt)
 
+    def segment_everything(self, image: Any, **settings: Any) -> Any:
+        """Masks for everything in ``image``, no prompt needed (promptable families).
+
+        The default is the core grid procedure over :meth:`segment` (:mod:`zoo.everything`:
+        point grid, batched prompts, predicted-IoU and stability filtering, NMS, minimum
+        area); a family with its own generator overrides this. ``settings`` are the
+        :class:`~zoo.everything.EverythingSettings` fields (``points_per_side=16``, ...).
+        """
+        from zoo.everything import grid_everything, resolve_settings
+
+        if Task.PROMPTABLE not in self.tasks and not callable(getattr(self, "segment", None)):
+            raise InputError(
+                f"{self.name} is not promptable, so it cannot segment everything; pick a "
+                "promptable model (zoo list --task promptable)"
+            )
+        return grid_everything(self, image, resolve_settings(self, **settings))
+
     def to(self, device: str) -> ZooModel:
         """Move to another device; subclasses with several modules override ``modules()``."""
         device = resolve_device(device)

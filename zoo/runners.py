@@ -26,6 +26,64 @@ TASK_OPTIONS: dict[Task, list[OptionSpec]] = {
             commands=("run", "batch"),
             help="ask for three candidates per prompt and keep the best (single clicks)",
         ),
+        # "segment everything" (zoo.everything): no prompts, a point grid
+        OptionSpec(
+            name="everything",
+            type="bool",
+            default=False,
+            commands=("run", "batch"),
+            help="segment everything: a point grid instead of prompts (model.segment_everything)",
+        ),
+        OptionSpec(
+            name="points_per_side",
+            type="int",
+            default=None,
+            minimum=1,
+            commands=("run", "batch"),
+            help="--everything grid points per side (default 32; cost grows with its square)",
+        ),
+        OptionSpec(
+            name="points_per_batch",
+            type="int",
+            default=None,
+            minimum=1,
+            commands=("run", "batch"),
+            help="--everything prompts per decoder call (default 64; memory vs speed)",
+        ),
+        OptionSpec(
+            name="pred_iou_thresh",
+            type="float",
+            default=None,
+            minimum=0.0,
+            commands=("run", "batch"),
+            help="--everything predicted-IoU threshold (default 0.8; 0 in test mode)",
+        ),
+        OptionSpec(
+            name="stability_score_thresh",
+            type="float",
+            default=None,
+            minimum=0.0,
+            aliases=("stability_thresh",),
+            commands=("run", "batch"),
+            help="--everything stability-score threshold (default 0.95; 0 in test mode)",
+        ),
+        OptionSpec(
+            name="box_nms_thresh",
+            type="float",
+            default=None,
+            minimum=0.0,
+            commands=("run", "batch"),
+            help="--everything box NMS IoU threshold (default 0.7)",
+        ),
+        OptionSpec(
+            name="min_region_area",
+            type="int",
+            default=None,
+            minimum=0,
+            aliases=("min_area",),
+            commands=("run", "batch"),
+            help="--everything: fill holes, drop islands and masks under this many pixels",
+        ),
         # the core evaluator (zoo.evaluation) for promptable families without their own
         OptionSpec(
             name="max_images",
@@ -287,6 +345,17 @@ def prompts_from_options(ctx: RunContext) -> Any:
     return Prompts.build(boxes=boxes, points=points, labels=labels)
 
 
+def everything_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``segment_everything`` keywords the user gave (``--points-per-side``...)."""
+    from zoo.everything import EVERYTHING_OPTION_NAMES
+
+    return {
+        k: values[k]
+        for k in EVERYTHING_OPTION_NAMES
+        if k != "multimask" and values.get(k) is not None
+    }
+
+
 def run_promptable(ctx: RunContext) -> dict[str, Any]:
     """Default ``zoo run`` for ``promptable`` families: mask PNGs, COCO JSON, overlay.
 
@@ -302,10 +371,16 @@ def run_promptable(ctx: RunContext) -> dict[str, Any]:
     formats = check_formats(ctx.get("format", "png,coco,overlay"))
     out = ctx.out_dir()
     image = load_image(image_path)
-    prompts = prompts_from_options(ctx)
-    prompts.check_inside(image.shape[0], image.shape[1])
-    model = ctx.load_model()
-    result = model.segment(image, prompts, multimask=ctx.opt("multimask"))
+    if ctx.opt("everything"):
+        if any(ctx.get(k) for k in ("boxes", "points", "labels", "prompts")):
+            raise InputError("--everything takes no prompts; drop --boxes/--points/--prompts")
+        model = ctx.load_model()
+        result = model.segment_everything(image, **everything_settings(ctx.values))
+    else:
+        prompts = prompts_from_options(ctx)
+        prompts.check_inside(image.shape[0], image.shape[1])
+        model = ctx.load_model()
+        result = model.segment(image, prompts, multimask=ctx.opt("multimask"))
     files = result.save(out, image=image, formats=formats, file_name=Path(str(image_path)).name)
     return {
         "model": model.name,

@@ -41,6 +41,7 @@ class Sam2Model(ZooModel):
         self._features: dict[str, Any] | None = None
         self._orig_hw: tuple[int, int] | None = None
         self._fingerprint: str | None = None
+        self._generators: dict[Any, Any] = {}
 
     @classmethod
     def create(
@@ -195,4 +196,33 @@ class Sam2Model(ZooModel):
             image_size=(h, w),
             provenance=self.provenance(Task.PROMPTABLE),
             prompts=p,
+        )
+
+    # ------------------------------------------------------------------ everything
+    def segment_everything(self, image: Any, **settings: Any) -> SegmentationResult:
+        """Every object in ``image`` with the ``sam2`` package's ``SAM2AutomaticMaskGenerator``
+        over this network (three masks per grid point, upstream's filters and NMS); see
+        :mod:`zoo_sam2.everything`. ``settings``: :class:`zoo.everything.EverythingSettings`.
+        """
+        from zoo.everything import everything_result, resolve_settings
+        from zoo.io.images import load_image
+
+        from .everything import generate, make_generator
+
+        s = resolve_settings(self, **settings)
+        gen = self._generators.get(s)
+        if gen is None:
+            gen = self._generators[s] = make_generator(self.model, s)
+        img = load_image(image)
+        with torch.inference_mode(), self.autocast():
+            found = generate(gen, img, s)
+        gen.predictor.reset_predictor()
+        return everything_result(
+            self,
+            found.masks,
+            found.scores,
+            found.stability,
+            found.points,
+            s,
+            "sam2.SAM2AutomaticMaskGenerator",
         )

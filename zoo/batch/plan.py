@@ -1,0 +1,158 @@
+"""What a batch run does, as one JSON-safe object that every worker rebuilds itself from.
+
+A :class:`Plan` is decided once, in the driver, after every option was checked; worker
+processes and Ray actors receive it as a plain dict, load the model from it and open the
+input from it. Its :meth:`fingerprint` covers everything that changes the outputs (model,
+weights, options, prompts, input, formats), so re-running the same command in the same
+``--out`` resumes, and a different command there is refused instead of mixing two runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.errors import InputError
+
+from .decode import DEFAULT_MAX_PIXELS
+
+__all__ = ["BATCH_FORMATS", "Plan", "check_batch_formats", "read_detections"]
+
+#: ``--format`` names of ``zoo batch`` (``coco`` is the default).
+BATCH_FORMATS = ("coco", "jsonl", "parquet", "png", "overlay")
+
+#: Fields that do not change what is written (how it runs, not what it computes).
+_RUNTIME = ("out", "torch_threads", "device", "keep_results")
+
+
+def check_batch_formats(text: str | list[str]) -> list[str]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = [f.strip().lower() for f in items if f.strip()]
+    bad = [f for f in out if f not in BATCH_FORMATS]
+    if bad or not out:
+        shown = repr(bad[0]) if bad else "(empty)"
+        raise InputError(
+            f"unknown --format {shown}; use a comma list of {', '.join(BATCH_FORMATS)}"
+        )
+    return out
+
+
+@dataclass
+class Plan:
+    """Everything a worker needs; see the module docstring."""
+
+    name: str
+    task: str
+    input: str
+    formats: list[str] = field(default_factory=lambda: ["coco"])
+    out: str | None = None
+    device: str = "auto"
+    weights: str | None = None
+    checkpoint: Any = None
+    dtype: str | None = None
+    seed: int | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    call: dict[str, Any] = field(default_factory=dict)
+    multimask: bool = False
+    everything: dict[str, Any] | None = None
+    fixed_prompts: Any = None
+    detections: str | None = None
+    images_dir: str | None = None
+    score_thr: float | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    torch_threads: int | None = None
+    #: keep the lossless ``to_dict`` of each result in its record (``jsonl``, Python API)
+    keep_results: bool = False
+
+    # ------------------------------------------------------------------ wire form
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if isinstance(d["checkpoint"], dict):
+            d["checkpoint"] = {k: str(v) for k, v in d["checkpoint"].items()}
+        elif d["checkpoint"] is not None:
+            d["checkpoint"] = str(d["checkpoint"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        return cls(**d)
+
+    def fingerprint(self) -> str:
+        d = {k: v for k, v in self.to_dict().items() if k not in _RUNTIME}
+        text = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def video(self) -> bool:
+        return self.task == "video"
+
+    # ------------------------------------------------------------------ in a worker
+    def load_model(self, device: str | None = None) -> Any:
+        """The model, loaded the way ``zoo run`` loads it (typed ``model=True`` options)."""
+        from zoo.loading import load
+
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(int(self.torch_threads))
+        return load(
+            self.name,
+            device=device or self.device,
+            weights=self.weights,
+            checkpoint=self.checkpoint,
+            dtype=self.dtype,
+            seed=self.seed,
+            progress=False,
+            **self.model_options,
+        )
+
+    def open_source(self, exclude: str | None = None) -> Any:
+        from .sources import open_source
+
+        return open_source(
+            self.input,
+            video=self.video,
+            images_dir=self.images_dir,
+            score_thr=self.score_thr,
+            exclude=exclude if exclude is not None else self.out,
+        )
+
+    def load_detections(self) -> dict[int, dict[str, Any]] | None:
+        if self.detections is None:
+            return None
+        return read_detections(self.detections, self.score_thr)
+
+
+def read_detections(path: str, score_thr: float | None = None) -> dict[int, dict[str, Any]]:
+    """A COCO *results* file (a list of ``{image_id, bbox, score, category_id}``) grouped
+    per image as manifest columns: ``{image_id: {"boxes", "scores", "category_ids"}}``."""
+    from zoo.data.adapters import xywh_to_xyxy
+    from zoo.data.coco import read_json
+
+    data = read_json(path, "detections file", "--detections")
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise InputError(
+            f"--detections {path} is not a COCO results list like "
+            '[{"image_id": 1, "bbox": [x, y, w, h], "score": 0.9, "category_id": 1}]'
+        )
+    out: dict[int, dict[str, Any]] = {}
+    for k, det in enumerate(data):
+        if not isinstance(det, dict) or "image_id" not in det or "bbox" not in det:
+            raise InputError(f"--detections {path}: entry {k} needs 'image_id' and 'bbox'")
+        score = det.get("score")
+        if score_thr is not None and score is not None and float(score) < score_thr:
+            continue
+        try:
+            image_id = int(det["image_id"])
+        except (TypeError, ValueError):
+            raise InputError(f"--detections {path}: entry {k} has a non-integer image_id") from None
+        row = out.setdefault(image_id, {"boxes": [], "scores": [], "category_ids": []})
+        row["boxes"].append(list(xywh_to_xyxy(det["bbox"], f"--detections entry {k} bbox")))
+        row["scores"].append(1.0 if score is None else float(score))
+        row["category_ids"].append(int(det.get("category_id", 1)))
+    return out
