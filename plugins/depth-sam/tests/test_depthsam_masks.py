@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from zoo_depthsam.classify import CLIP_MEAN, majority_vote, mask_crops
-from zoo_depthsam.masks import MaskSet, mask_iou_matrix, merge_nms, remove_small_regions
+from zoo_depthsam.masks import MaskSet, mask_iou_matrix, merge_nms
 from zoo_depthsam.model import DepthSamModel
+
+from zoo.everything import remove_small_regions
 
 
 def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -60,9 +62,9 @@ def test_small_region_cleanup_fills_holes_drops_islands_and_tiny_masks() -> None
     big[10:12, 10:12] = False  # 4 px hole
     big[38:40, 38:40] = True  # 4 px island
     tiny = _box(40, 40, 0, 2, 0, 2)
-    out = remove_small_regions(_set([big, tiny], [0.9, 0.8], "rgb"), min_area=10, nms_thresh=0.7)
-    assert len(out) == 1
-    np.testing.assert_array_equal(out.masks[0], _box(40, 40, 5, 30, 5, 30))
+    masks, kept = remove_small_regions(np.stack([big, tiny]), min_area=10, nms_thresh=0.7)
+    assert list(kept) == [0]
+    np.testing.assert_array_equal(masks[0], _box(40, 40, 5, 30, 5, 30))
 
 
 def test_mask_crops_fill_outside_with_clip_mean_and_keep_the_object() -> None:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo_sam2.everything import num_batches
 
 from zoo.errors import InputError
 from zoo.runners import RunContext
 from zoo.specs import Task
 
-from .masks import num_batches
 from .model import MODES, check_mode
 from .progress import Forward
 

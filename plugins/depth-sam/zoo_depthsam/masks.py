@@ -1,16 +1,12 @@
-"""Class-agnostic mask proposals: SAM 2.1's automatic mask generator, cleanup and merging.
+"""Class-agnostic mask proposals on depth renders and RGB, and their merging.
 
-Mask generation reuses ``sam2.automatic_mask_generator.SAM2AutomaticMaskGenerator`` over
-the model built by ``zoo_sam2.build.build_sam2_model`` (its predictor fitted to the model's
-input size by ``zoo_sam2.build.fit_image_predictor``). Two things are done here rather than
-inside the generator:
+Mask generation is the shared "segment everything" code every SAM 2 family uses
+(:mod:`zoo_sam2.everything`: ``SAM2AutomaticMaskGenerator`` over the loaded network, with
+SAM 1's small-region clean-up done on the CPU by :func:`zoo.everything.remove_small_regions`).
+What is depth-sam's own lives here:
 
-* **small regions.** SAM 1's generator removed holes and islands below
-  ``min_mask_region_area`` with OpenCV (SAD used 100 px). SAM 2's generator instead hands
-  the number to its predictor, which needs SAM 2's compiled CUDA extension and otherwise
-  only warns and skips. So the generator gets 0 and :func:`remove_small_regions` does the
-  SAM 1 clean-up on the CPU, then re-runs box NMS preferring masks the clean-up left
-  unchanged (as SAM 1 did).
+* **proposal sets** (:class:`MaskSet`): masks with scores, stability and the image they were
+  found on ("depth" or "rgb");
 * **merging depth and RGB proposals** (``--mode both``): :func:`merge_nms` is a greedy
   non-maximum suppression on *mask* IoU (not box IoU: a table top and the floor around it
   have overlapping boxes but disjoint masks) across both sets, highest predicted IoU first,
@@ -24,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from zoo.everything import EverythingSettings
 
 from .geometry import resize_nearest
 
@@ -102,85 +100,9 @@ class MaskSet:
         )
 
 
-@dataclass(frozen=True)
-class GeneratorSettings:
-    """The automatic mask generator's knobs (SAD: 64 points, IoU 0.5-0.8, stability 0.8, 100 px)."""
-
-    points_per_side: int = 64
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.7
-    stability_score_thresh: float = 0.8
-    box_nms_thresh: float = 0.7
-    min_region_area: int = 100
-
-
-def make_generator(sam_model: Any, settings: GeneratorSettings) -> Any:
-    """A ``SAM2AutomaticMaskGenerator`` that also works when ``image_size`` is not 1024."""
-    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
-    from zoo_sam2.build import fit_image_predictor
-
-    gen = SAM2AutomaticMaskGenerator(
-        sam_model,
-        points_per_side=settings.points_per_side,
-        points_per_batch=settings.points_per_batch,
-        pred_iou_thresh=settings.pred_iou_thresh,
-        stability_score_thresh=settings.stability_score_thresh,
-        box_nms_thresh=settings.box_nms_thresh,
-        min_mask_region_area=0,  # done on the CPU below; see the module docstring
-        output_mode="binary_mask",
-    )
-    fit_image_predictor(gen.predictor)
-    return gen
-
-
-def num_batches(settings: GeneratorSettings) -> int:
-    """Decoder batches of one generator pass (one crop layer): the progress bar's total."""
-    return -(-(settings.points_per_side**2) // settings.points_per_batch)
-
-
-def _boxes(masks: np.ndarray) -> np.ndarray:
-    """XYXY boxes of each mask (zeros for empty masks), float32."""
-    out = np.zeros((len(masks), 4), dtype=np.float32)
-    for i, m in enumerate(masks):
-        rows = np.flatnonzero(m.any(axis=1))
-        if rows.size:
-            cols = np.flatnonzero(m.any(axis=0))
-            out[i] = (cols[0], rows[0], cols[-1], rows[-1])
-    return out
-
-
-def remove_small_regions(ms: MaskSet, min_area: int, nms_thresh: float) -> MaskSet:
-    """SAM 1's post-processing: fill holes and drop islands below ``min_area`` pixels,
-    drop masks left smaller than ``min_area``, then box NMS preferring unchanged masks."""
-    if min_area <= 0 or len(ms) == 0:
-        return ms
-    import torch
-    from sam2.utils.amg import remove_small_regions as _clean
-    from torchvision.ops import batched_nms
-
-    masks = ms.masks.copy()
-    unchanged = np.ones(len(ms), dtype=np.float32)
-    for i in range(len(ms)):
-        m, changed_holes = _clean(masks[i], min_area, mode="holes")
-        m, changed_islands = _clean(m, min_area, mode="islands")
-        masks[i] = m
-        if changed_holes or changed_islands:
-            unchanged[i] = 0.0
-    area = masks.reshape(len(masks), -1).sum(axis=1)
-    keep = np.flatnonzero(area >= min_area)
-    if keep.size == 0:
-        return MaskSet.empty(ms.hw)
-    boxes = torch.from_numpy(_boxes(masks[keep]))
-    order = batched_nms(
-        boxes,
-        torch.from_numpy(unchanged[keep]),
-        torch.zeros(len(keep), dtype=torch.int64),
-        nms_thresh,
-    ).numpy()
-    idx = keep[np.sort(order)]
-    out = ms.select(idx)
-    out.masks = masks[idx]
-    return out
+#: SAM 2's generator knobs (``zoo.everything.EverythingSettings``): SAD runs it with 64
+#: points per side, IoU 0.7, stability 0.8, NMS 0.7 and a 100 px clean-up (the option defaults).
+GeneratorSettings = EverythingSettings
 
 
 def generate(
@@ -190,36 +112,21 @@ def generate(
     source: str,
     on_batch: Callable[[int], None] | None = None,
 ) -> MaskSet:
-    """Run the generator on an ``HxWx3 uint8`` image; zero proposals give an empty set.
+    """SAM 2's generator (the shared :func:`zoo_sam2.everything.generate`) on one image, as a
+    :class:`MaskSet` labelled with its ``source``; masks emptied by the clean-up are dropped."""
+    from zoo_sam2.everything import generate as sam2_generate
 
-    ``on_batch(1)`` is called after each decoder batch of prompt points (SAM 2's generator
-    has no hook of its own, so its per-batch step is wrapped for the duration of the call).
-    """
-    if on_batch is not None:
-        step = generator._process_batch
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            out = step(*args, **kwargs)
-            on_batch(1)
-            return out
-
-        generator._process_batch = counted
-    try:
-        anns = generator.generate(np.ascontiguousarray(image))
-    finally:
-        if on_batch is not None:
-            del generator._process_batch  # back to the class's method
+    found = sam2_generate(generator, image, settings, on_batch=on_batch)
     h, w = image.shape[:2]
-    if not anns:
+    if len(found.masks) == 0:
         return MaskSet.empty((h, w))
     ms = MaskSet(
-        masks=np.stack([np.asarray(a["segmentation"], dtype=bool) for a in anns]),
-        scores=np.array([a["predicted_iou"] for a in anns], dtype=np.float32),
-        stability=np.array([a["stability_score"] for a in anns], dtype=np.float32),
-        source=[source] * len(anns),
+        masks=found.masks,
+        scores=found.scores,
+        stability=found.stability,
+        source=[source] * len(found.masks),
     )
-    ms = remove_small_regions(ms, settings.min_region_area, settings.box_nms_thresh)
-    area = ms.masks.reshape(len(ms), -1).sum(axis=1) if len(ms) else np.zeros(0)
+    area = ms.masks.reshape(len(ms), -1).sum(axis=1)
     return ms.select(np.flatnonzero(area > 0)).renumbered()
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
+from zoo_sam2.everything import make_generator, num_batches
 
 from zoo.errors import InputError
 from zoo.loading import LoadContext
@@ -40,7 +41,7 @@ from .geometry import (
     resize_nearest,
     voxel_downsample,
 )
-from .masks import GeneratorSettings, MaskSet, generate, make_generator, merge_nms, num_batches
+from .masks import GeneratorSettings, MaskSet, generate, merge_nms
 from .plugin import DEFAULT_PRED_IOU_THRESH, DEFAULT_STABILITY_THRESH
 from .progress import Silent, Stages
 from .render import DEFAULT_COLORMAP, get_colormap, render_depth

@@ -18,6 +18,7 @@ Other code that wants SAM 2 proposals on arbitrary images (depth-sam renders) ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from zoo.everything import EverythingSettings, remove_small_regions
 
-__all__ = ["Proposals", "generate", "make_generator"]
+__all__ = ["Proposals", "generate", "make_generator", "num_batches"]
 
 
 @dataclass
@@ -40,15 +41,12 @@ class Proposals:
 
 def make_generator(sam_model: Any, settings: EverythingSettings) -> Any:
     """A ``SAM2AutomaticMaskGenerator`` with ``settings`` over ``sam_model`` (a SAM2Base)."""
-    import warnings
-
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
-    with warnings.catch_warnings():  # its predictor scripts the transforms; torch deprecates that
-        warnings.filterwarnings("ignore", ".*torch.jit.script.*", FutureWarning)
-        gen = _generator(SAM2AutomaticMaskGenerator, sam_model, settings)
-    s = int(sam_model.image_size)
-    gen.predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    from .build import fit_image_predictor
+
+    gen = _generator(SAM2AutomaticMaskGenerator, sam_model, settings)
+    fit_image_predictor(gen.predictor)
     return gen
 
 
@@ -67,9 +65,36 @@ def _generator(cls: Any, sam_model: Any, settings: EverythingSettings) -> Any:
     )
 
 
-def generate(generator: Any, image: np.ndarray, settings: EverythingSettings) -> Proposals:
-    """Run ``generator`` on an ``HxWx3 uint8`` image, then the CPU small-region clean-up."""
-    anns = generator.generate(np.ascontiguousarray(image))
+def num_batches(settings: EverythingSettings) -> int:
+    """Decoder batches of one generator pass (one crop layer): a progress bar's total."""
+    return -(-(settings.points_per_side**2) // settings.points_per_batch)
+
+
+def generate(
+    generator: Any,
+    image: np.ndarray,
+    settings: EverythingSettings,
+    on_batch: Callable[[int], None] | None = None,
+) -> Proposals:
+    """Run ``generator`` on an ``HxWx3 uint8`` image, then the CPU small-region clean-up.
+
+    ``on_batch(1)`` is called after each decoder batch of prompt points (SAM 2's generator
+    has no hook of its own, so its per-batch step is wrapped for the duration of the call).
+    """
+    if on_batch is not None:
+        step = generator._process_batch
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            out = step(*args, **kwargs)
+            on_batch(1)
+            return out
+
+        generator._process_batch = counted
+    try:
+        anns = generator.generate(np.ascontiguousarray(image))
+    finally:
+        if on_batch is not None:
+            del generator._process_batch  # back to the class's method
     h, w = image.shape[:2]
     if not anns:
         empty = np.zeros(0, dtype=np.float32)
