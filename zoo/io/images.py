@@ -265,5 +265,9 @@ def save_png(
         info = PngInfo()
         for k, v in text.items():
             info.add_text(k, v)
+    # Colour images (overlays, renders) compress 2.5x faster at level 3 than at Pillow's
+    # default 6 for the same size (1800x1200 overlay: 197 vs 492 ms, 1.93 vs 1.94 MB);
+    # masks are tiny and fast at any level, so they keep the default.
+    level = 3 if arr.ndim == 3 else 6
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG", pnginfo=info)
+        im.save(tmp, format="PNG", pnginfo=info, compress_level=level)
