@@ -336,7 +336,8 @@ def test_health_models_card_and_docs(sam2: TestClient) -> None:
     # the same row as `zoo list --json`, plus what the server knows
     for key in ("family", "tag", "tasks", "params", "license", "files", "cached"):
         assert key in row
-    assert row["serve"]["endpoints"] == ["/v1/segment"]
+    # sam2 has segment_everything, so the server offers "everything" for it too
+    assert row["serve"]["endpoints"] == ["/v1/segment", "/v1/everything"]
     assert row["serve"]["test_mode"] is True
     card = sam2.get("/v1/models/sam2").json()
     assert card["name"] == "sam2:tiny" and card["card"]["license"]
@@ -893,11 +894,23 @@ def test_everything_endpoint(fakes: Any, image: np.ndarray, sam2: TestClient) ->
     )
     rows = {r["name"]: r for r in client.get("/v1/models").json()}
     assert "/v1/everything" in rows["fake-prompt"]["serve"]["endpoints"]
-    # sam2 has no segment_everything until the batch issue lands: a clear 400, not a 500
+    # sam2's real generator over a 4x4 grid, random weights: a 200 with its settings recorded
     sid = upload(sam2, png_bytes(image)).json()["image_id"]
-    resp = sam2.post("/v1/everything", json={"model": "sam2", "image_id": sid})
-    if resp.status_code != 200:
-        assert_error(resp, 400, "unsupported_task", "segment_everything")
+    resp = sam2.post(
+        "/v1/everything",
+        json={"model": "sam2", "image_id": sid, "options": {"points_per_side": 4}},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["task"] == "promptable"
+    assert_error(
+        sam2.post(
+            "/v1/everything",
+            json={"model": "sam2", "image_id": sid, "options": {"points_per_side": 0}},
+        ),
+        400,
+        "bad_input",
+        "points_per_side",
+    )
 
 
 def test_amodal_and_shadow_endpoints(fakes: Any, image: np.ndarray) -> None:
