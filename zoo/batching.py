@@ -1,20 +1,27 @@
 """How many prompts go through a decoder in one call: the one mechanism every family uses.
 
-Why chunking at all: a SAM-style mask decoder shares *no* work between prompts. Each prompt
-gets its own copy of the image tokens (a 256 x 64 x 64 embedding, 4 MB in float32) and the
-two-way transformer updates that copy, so the arithmetic of N prompts is N times that of
-one, batched or not. What batching buys is parallelism and fewer fixed per-call costs
-(prompt encoding, the dense positional encoding, Python, kernel launches); what it costs is
-memory traffic: N copies of every per-prompt activation (128 MB per tensor for 32 prompts)
-no longer fit in the CPU's caches. On a GPU parallelism wins; on a CPU one big call was
-measured up to 2x slower per prompt than a Python loop (issue 14; ``benchmarks/bench_core.py``).
-Chunks of a few prompts keep the per-call savings and stay in cache.
+What batching buys and costs. A SAM-style mask decoder shares *no* work between prompts:
+each prompt gets its own copy of the image tokens (256 x 64 x 64 floats, 4 MB, at 1024 px)
+and its own upscaled mask features (32 x 256 x 256, 8 MB), so N prompts cost N times the
+arithmetic of one, batched or not. Batching saves per-call overhead (prompt encoding, the
+dense positional encoding, Python, kernel launches) and, on a GPU, buys parallelism.
 
-The chunk size is per device (:data:`DEVICE_MAX_BATCH`, measured with
-``benchmarks/bench_core.py``), overridable per model with the core ``--max-batch`` option
-(:data:`MAX_BATCH`, ``zoo.load(..., max_batch=N)``), which families add to their option
-list instead of declaring their own. The loader takes it off the config and sets
-:attr:`zoo.model.ZooModel.max_batch`, so a family's ``create`` never sees it.
+Why one big call was 2x slower than a loop on CPU (issue 14: 145 vs 73 ms per box, 32
+boxes, ``sam2:tiny``). Not cache misses: page faults. glibc serves every allocation above
+its mmap threshold (at most 32 MB) with fresh pages that the kernel zero-fills on first
+touch, and returns them on free; with 32 prompts each activation of the decoder is 128-256
+MB, so every one of its dozens of intermediate tensors faults in anew on every call.
+Measured here (``getrusage``): 0 minor faults per box for chunks of 1-2 prompts at 1024 px,
+7,000 for chunks of 4, 36,000 for 8 and 46,000 for 32, costing 50-70 ms of system time per
+box: the whole gap. Below the threshold, freed blocks stay in the heap and are reused.
+
+So on CPU a chunk holds as many prompts as keep the decoder's largest per-call activation
+under :data:`CPU_CHUNK_BYTES` (a model says how big one prompt's is:
+``ZooModel.decoder_prompt_bytes``): 2 prompts at 1024 px, 8 at 512, 32 at 256. On a GPU the
+caching allocator has no such cost and parallelism wins: :data:`DEVICE_MAX_BATCH`.
+``--max-batch N`` (:data:`MAX_BATCH`, ``zoo.load(..., max_batch=N)``) overrides both; the
+loader takes it off the config and sets :attr:`zoo.model.ZooModel.max_batch`, so a
+family's ``create`` never sees it. Results do not depend on the chunk size.
 
 Torch-free: imported by plugin registration code.
 """
@@ -26,15 +33,17 @@ from collections.abc import Iterator
 from zoo.errors import InputError
 from zoo.specs import OptionSpec
 
-#: Prompts per decoder call when ``--max-batch`` is not given, by device type.
-#:
-#: ``cpu``: measured on the 2-core development machine (``benchmarks/bench_core.py``,
-#: ``sam2:tiny``, 1800x1200 photo): small chunks are never slower than a loop, and stay in
-#: cache where one big call does not (see the module docstring and the README's
-#: performance table). ``cuda``/``mps``: the decoder is throughput-bound there, so larger
-#: chunks only help until memory runs out; 64 keeps the per-call activations of a 1024-px
-#: model under ~2 GB. Not measured here (no GPU was available); see the README.
-DEVICE_MAX_BATCH: dict[str, int] = {"cpu": 8, "cuda": 64, "mps": 16}
+#: Prompts per decoder call when ``--max-batch`` is not given, by device type: the cap.
+#: ``cuda``/``mps``: throughput-bound, larger chunks help until memory runs out; 64 keeps a
+#: 1024-px decoder's activations around 1 GB. Not measured here (no GPU was available).
+#: ``cpu``: the cap for models that declare their per-prompt bytes (the real limit is
+#: :data:`CPU_CHUNK_BYTES`), and the chunk for models that do not.
+DEVICE_MAX_BATCH: dict[str, int] = {"cpu": 64, "cuda": 64, "mps": 16}
+#: CPU chunks for a model that does not declare ``decoder_prompt_bytes``: SAM-sized at 1024.
+CPU_UNKNOWN_MAX_BATCH = 2
+#: CPU: the largest single activation a chunk may allocate. Half of glibc's largest mmap
+#: threshold (32 MB), so that freed blocks are reused instead of faulted in again.
+CPU_CHUNK_BYTES = 16 << 20
 
 #: The ``--max-batch`` option, declared once for every family with a batched decoder.
 MAX_BATCH = OptionSpec(
@@ -44,16 +53,37 @@ MAX_BATCH = OptionSpec(
     minimum=1,
     model=True,
     commands=("run", "eval", "batch", "serve"),
-    help="prompts per decoder call (default: per device, "
-    + ", ".join(f"{k} {v}" for k, v in DEVICE_MAX_BATCH.items())
-    + "); results do not depend on it, only speed and memory do",
+    help="prompts per decoder call (default: per device; on CPU as many as keep one "
+    "activation under 16 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
 )
 
 
-def default_max_batch(device: str) -> int:
-    """The chunk size for ``device`` (``cpu``, ``cuda:1``, ``mps``...)."""
+def default_max_batch(device: str, prompt_bytes: int | None = None) -> int:
+    """The chunk size for ``device`` (``cpu``, ``cuda:1``, ``mps``...).
+
+    ``prompt_bytes``: the decoder's largest activation for one prompt (CPU only: chunks
+    stay under :data:`CPU_CHUNK_BYTES`).
+    """
     kind = str(device).split(":", 1)[0].lower()
-    return DEVICE_MAX_BATCH.get(kind, DEVICE_MAX_BATCH["cpu"])
+    cap = DEVICE_MAX_BATCH.get(kind, DEVICE_MAX_BATCH["cpu"])
+    if kind not in DEVICE_MAX_BATCH or kind == "cpu":
+        if not prompt_bytes:
+            return CPU_UNKNOWN_MAX_BATCH
+        return max(1, min(cap, CPU_CHUNK_BYTES // int(prompt_bytes)))
+    return cap
+
+
+def sam_decoder_prompt_bytes(
+    embed_size: int, channels: int = 256, upscaled: tuple[int, ...] = (64, 32), itemsize: int = 4
+) -> int:
+    """Largest activation of a SAM-style two-way decoder for one prompt, in bytes.
+
+    The image tokens (``channels x g x g``, copied per prompt) and the upscaling stages
+    (``c_i x (2^i g)^2``; the last one, 32 channels at 4g, is the largest).
+    """
+    g = int(embed_size)
+    sizes = [channels * g * g] + [c * (g << (i + 1)) ** 2 for i, c in enumerate(upscaled)]
+    return max(sizes) * itemsize
 
 
 def check_max_batch(value: int | None) -> int | None:

@@ -145,11 +145,22 @@ class ZooModel:
 
     # ------------------------------------------------------------------ batching
     @property
+    def decoder_prompt_bytes(self) -> int | None:
+        """The decoder's largest activation for one prompt (bytes), ``None`` if unknown.
+
+        On CPU, chunks are sized from it (:mod:`zoo.batching`); families with a SAM-style
+        decoder return :func:`zoo.batching.sam_decoder_prompt_bytes` of their embedding.
+        """
+        return None
+
+    @property
     def decoder_batch(self) -> int:
         """Prompts per decoder call: ``max_batch`` if given, else the device's default."""
         from zoo.batching import default_max_batch
 
-        return self.max_batch if self.max_batch is not None else default_max_batch(self.device)
+        if self.max_batch is not None:
+            return self.max_batch
+        return default_max_batch(self.device, self.decoder_prompt_bytes)
 
     def decoder_chunks(self, n: int) -> Iterator[slice]:
         """Split ``n`` prompts into decoder calls of :attr:`decoder_batch` (see zoo.batching)."""

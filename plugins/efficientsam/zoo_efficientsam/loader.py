@@ -100,6 +100,13 @@ class EfficientSamModel(ZooModel):
         """No autocast: ``--dtype`` casts the weights themselves at load (see :meth:`create`)."""
         return contextlib.nullcontext()
 
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+
     def graphs(self) -> list[Any]:
         """Encoder and decoder (:mod:`zoo_efficientsam.graphs`), for torch and export alike."""
         return efficientsam_graphs(self.model)

@@ -98,6 +98,13 @@ class Sam2Model(ZooModel):
         """Encoder and prompt decoder (:mod:`zoo_sam2.graphs`), for torch and export alike."""
         return sam2_graphs(self.model)
 
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_size // 16)
+
     def export_info(self) -> dict[str, Any]:
         s = int(self.model.image_size)
         return {

@@ -104,6 +104,13 @@ class SameoModel(ZooModel):
         """No autocast: ``--dtype`` casts the weights themselves at load."""
         return contextlib.nullcontext()
 
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+
     def graphs(self) -> list[Any]:
         """EfficientSAM's encoder and (SAMEO's amodal) decoder as stage modules."""
         return efficientsam_graphs(self.model)
