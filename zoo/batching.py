@@ -15,10 +15,17 @@ Measured here (``getrusage``): 0 minor faults per box for chunks of 1-2 prompts 
 7,000 for chunks of 4, 36,000 for 8 and 46,000 for 32, costing 50-70 ms of system time per
 box: the whole gap. Below the threshold, freed blocks stay in the heap and are reused.
 
-So on CPU a chunk holds as many prompts as keep the decoder's largest per-call activation
-under :data:`CPU_CHUNK_BYTES` (a model says how big one prompt's is:
-``ZooModel.decoder_prompt_bytes``): 2 prompts at 1024 px, 8 at 512, 32 at 256. On a GPU the
-caching allocator has no such cost and parallelism wins: :data:`DEVICE_MAX_BATCH`.
+With one thread (so that a loaded machine's scheduling cannot blur it) the CPU time per box
+was 82 ms in a loop, 80 in chunks of 2, 88 in chunks of 4, 130 in chunks of 8 and 159 in one
+call of 32: the issue's 2x. With glibc's threshold raised (``MALLOC_MMAP_THRESHOLD_``) the
+faults vanish and one call of 32 costs 74 ms per box, which confirms the cause.
+
+So on CPU a chunk holds as many prompts as keep its largest activation under
+:data:`CPU_CHUNK_BYTES` (a model says how big one prompt's is,
+``ZooModel.decoder_prompt_bytes``: the decoder's tokens and upscaled features, and the mask
+upsampled to the image): 2 prompts for a 1024-px model on the 1800x1200 photo, more for
+smaller models and images. On a GPU the caching allocator has no such cost and parallelism
+wins: :data:`DEVICE_MAX_BATCH`.
 ``--max-batch N`` (:data:`MAX_BATCH`, ``zoo.load(..., max_batch=N)``) overrides both; the
 loader takes it off the config and sets :attr:`zoo.model.ZooModel.max_batch`, so a
 family's ``create`` never sees it. Results do not depend on the chunk size.
@@ -41,9 +48,9 @@ from zoo.specs import OptionSpec
 DEVICE_MAX_BATCH: dict[str, int] = {"cpu": 64, "cuda": 64, "mps": 16}
 #: CPU chunks for a model that does not declare ``decoder_prompt_bytes``: SAM-sized at 1024.
 CPU_UNKNOWN_MAX_BATCH = 2
-#: CPU: the largest single activation a chunk may allocate. Half of glibc's largest mmap
-#: threshold (32 MB), so that freed blocks are reused instead of faulted in again.
-CPU_CHUNK_BYTES = 16 << 20
+#: CPU: the largest single activation a chunk may allocate. Below glibc's largest mmap
+#: threshold (32 MB) with a margin, so that freed blocks are reused instead of faulted in.
+CPU_CHUNK_BYTES = 24 << 20
 
 #: The ``--max-batch`` option, declared once for every family with a batched decoder.
 MAX_BATCH = OptionSpec(
@@ -54,7 +61,7 @@ MAX_BATCH = OptionSpec(
     model=True,
     commands=("run", "eval", "batch", "serve"),
     help="prompts per decoder call (default: per device; on CPU as many as keep one "
-    "activation under 16 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
+    "activation under 24 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
 )
 
 
@@ -74,15 +81,23 @@ def default_max_batch(device: str, prompt_bytes: int | None = None) -> int:
 
 
 def sam_decoder_prompt_bytes(
-    embed_size: int, channels: int = 256, upscaled: tuple[int, ...] = (64, 32), itemsize: int = 4
+    embed_size: int,
+    image_hw: tuple[int, int] | None = None,
+    *,
+    channels: int = 256,
+    upscaled: tuple[int, ...] = (64, 32),
+    itemsize: int = 4,
 ) -> int:
-    """Largest activation of a SAM-style two-way decoder for one prompt, in bytes.
+    """Largest activation of a SAM-style decoder call for one prompt, in bytes.
 
-    The image tokens (``channels x g x g``, copied per prompt) and the upscaling stages
-    (``c_i x (2^i g)^2``; the last one, 32 channels at 4g, is the largest).
+    The image tokens (``channels x g x g``, copied per prompt), the upscaling stages
+    (``c_i x (2^i g)^2``; the last one, 32 channels at 4g, is the largest) and, when the
+    image is known, the logits upsampled to it (``H x W`` floats).
     """
     g = int(embed_size)
     sizes = [channels * g * g] + [c * (g << (i + 1)) ** 2 for i, c in enumerate(upscaled)]
+    if image_hw is not None:
+        sizes.append(int(image_hw[0]) * int(image_hw[1]))
     return max(sizes) * itemsize
 
 

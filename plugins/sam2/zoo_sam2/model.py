@@ -103,7 +103,7 @@ class Sam2Model(ZooModel):
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
         from zoo.batching import sam_decoder_prompt_bytes
 
-        return sam_decoder_prompt_bytes(self.model.image_size // 16)
+        return sam_decoder_prompt_bytes(self.model.image_size // 16, self._orig_hw)
 
     def export_info(self) -> dict[str, Any]:
         s = int(self.model.image_size)

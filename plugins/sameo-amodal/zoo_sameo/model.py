@@ -109,7 +109,9 @@ class SameoModel(ZooModel):
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
         from zoo.batching import sam_decoder_prompt_bytes
 
-        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+        return sam_decoder_prompt_bytes(
+            self.model.image_encoder.image_embedding_size, self._orig_hw
+        )
 
     def graphs(self) -> list[Any]:
         """EfficientSAM's encoder and (SAMEO's amodal) decoder as stage modules."""
@@ -312,7 +314,8 @@ class SameoModel(ZooModel):
 
     def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 16) -> np.ndarray:
         """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, in chunks so
-        100 masks of a 4K image do not need gigabytes at once."""
+        100 masks of a 4K image do not need gigabytes at once (inference passes one decoder
+        chunk at a time, see zoo.batching)."""
         out = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for lo in range(0, low_res.shape[0], chunk):
             up = F.interpolate(
