@@ -22,10 +22,10 @@ faults vanish and one call of 32 costs 74 ms per box, which confirms the cause.
 
 So on CPU a chunk holds as many prompts as keep its largest activation under
 :data:`CPU_CHUNK_BYTES` (a model says how big one prompt's is,
-``ZooModel.decoder_prompt_bytes``: the decoder's tokens and upscaled features, and the mask
-upsampled to the image): 2 prompts for a 1024-px model on the 1800x1200 photo, more for
-smaller models and images. On a GPU the caching allocator has no such cost and parallelism
-wins: :data:`DEVICE_MAX_BATCH`.
+``ZooModel.decoder_prompt_bytes``: the decoder's image tokens and upscaled features): 2
+prompts at 1024 px, 8 at 512, 32 at 256. The masks upsampled to the image (8.6 MB each on
+an 1800x1200 photo) are made one prompt at a time, for the same reason. On a GPU the
+caching allocator has no such cost and parallelism wins: :data:`DEVICE_MAX_BATCH`.
 ``--max-batch N`` (:data:`MAX_BATCH`, ``zoo.load(..., max_batch=N)``) overrides both; the
 loader takes it off the config and sets :attr:`zoo.model.ZooModel.max_batch`, so a
 family's ``create`` never sees it. Results do not depend on the chunk size.
@@ -48,9 +48,9 @@ from zoo.specs import OptionSpec
 DEVICE_MAX_BATCH: dict[str, int] = {"cpu": 64, "cuda": 64, "mps": 16}
 #: CPU chunks for a model that does not declare ``decoder_prompt_bytes``: SAM-sized at 1024.
 CPU_UNKNOWN_MAX_BATCH = 2
-#: CPU: the largest single activation a chunk may allocate. Below glibc's largest mmap
-#: threshold (32 MB) with a margin, so that freed blocks are reused instead of faulted in.
-CPU_CHUNK_BYTES = 24 << 20
+#: CPU: the largest single activation a chunk may allocate. Half of glibc's largest mmap
+#: threshold (32 MB), so that freed blocks are reused instead of faulted in again.
+CPU_CHUNK_BYTES = 16 << 20
 
 #: The ``--max-batch`` option, declared once for every family with a batched decoder.
 MAX_BATCH = OptionSpec(
@@ -61,7 +61,7 @@ MAX_BATCH = OptionSpec(
     model=True,
     commands=("run", "eval", "batch", "serve"),
     help="prompts per decoder call (default: per device; on CPU as many as keep one "
-    "activation under 24 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
+    "activation under 16 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
 )
 
 
@@ -81,23 +81,15 @@ def default_max_batch(device: str, prompt_bytes: int | None = None) -> int:
 
 
 def sam_decoder_prompt_bytes(
-    embed_size: int,
-    image_hw: tuple[int, int] | None = None,
-    *,
-    channels: int = 256,
-    upscaled: tuple[int, ...] = (64, 32),
-    itemsize: int = 4,
+    embed_size: int, *, channels: int = 256, upscaled: tuple[int, ...] = (64, 32), itemsize: int = 4
 ) -> int:
-    """Largest activation of a SAM-style decoder call for one prompt, in bytes.
+    """Largest activation of a SAM-style two-way decoder for one prompt, in bytes.
 
-    The image tokens (``channels x g x g``, copied per prompt), the upscaling stages
-    (``c_i x (2^i g)^2``; the last one, 32 channels at 4g, is the largest) and, when the
-    image is known, the logits upsampled to it (``H x W`` floats).
+    The image tokens (``channels x g x g``, copied per prompt) and the upscaling stages
+    (``c_i x (2^i g)^2``; the last one, 32 channels at 4g, is the largest).
     """
     g = int(embed_size)
     sizes = [channels * g * g] + [c * (g << (i + 1)) ** 2 for i, c in enumerate(upscaled)]
-    if image_hw is not None:
-        sizes.append(int(image_hw[0]) * int(image_hw[1]))
     return max(sizes) * itemsize
 
 

@@ -105,9 +105,7 @@ class EfficientSamModel(ZooModel):
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
         from zoo.batching import sam_decoder_prompt_bytes
 
-        return sam_decoder_prompt_bytes(
-            self.model.image_encoder.image_embedding_size, self._orig_hw
-        )
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
 
     def graphs(self) -> list[Any]:
         """Encoder and decoder (:mod:`zoo_efficientsam.graphs`), for torch and export alike."""
@@ -221,15 +219,15 @@ class EfficientSamModel(ZooModel):
         p.check_inside(h, w)
         points, labels = self._encode_prompts(p.objects)
         low_res, scores = self._decode(points, labels)
-        # Upsampling only the chosen mask per object (not all three), a chunk at a time, keeps
-        # the float activation at chunk x H x W (zoo.batching); bicubic matches upstream's
-        # resize to the original size.
+        # Upsampling only the chosen mask per object (not all three), one at a time, keeps
+        # the float activation at H x W (larger ones cost page faults, zoo.batching);
+        # bicubic matches upstream's resize to the original size.
         masks = np.zeros((low_res.shape[0], h, w), dtype=bool)
-        for sl in self.decoder_chunks(low_res.shape[0]):
+        for i in range(low_res.shape[0]):
             full = F.interpolate(
-                low_res[sl, None], size=(h, w), mode="bicubic", align_corners=False
+                low_res[i : i + 1, None], size=(h, w), mode="bicubic", align_corners=False
             )
-            masks[sl] = (full[:, 0] > self.model.mask_threshold).cpu().numpy()
+            masks[i] = (full[0, 0] > self.model.mask_threshold).cpu().numpy()
         return SegmentationResult(
             masks=masks,
             scores=scores.cpu().numpy(),

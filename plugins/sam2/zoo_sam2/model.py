@@ -103,7 +103,7 @@ class Sam2Model(ZooModel):
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
         from zoo.batching import sam_decoder_prompt_bytes
 
-        return sam_decoder_prompt_bytes(self.model.image_size // 16, self._orig_hw)
+        return sam_decoder_prompt_bytes(self.model.image_size // 16)
 
     def export_info(self) -> dict[str, Any]:
         s = int(self.model.image_size)
@@ -176,8 +176,15 @@ class Sam2Model(ZooModel):
             has_mask,
         )
         low_res, iou = self._select(low_res, iou, multimask)
-        masks = tf.postprocess_masks(low_res, self._orig_hw)
-        return masks[:, 0] > self.mask_threshold, iou[:, 0], low_res[:, 0]
+        # upsampled one prompt at a time: an H x W float per prompt is 8.6 MB on an
+        # 1800x1200 photo, and larger tensors cost page faults on every call (zoo.batching)
+        masks = torch.cat(
+            [
+                tf.postprocess_masks(low_res[i : i + 1], self._orig_hw) > self.mask_threshold
+                for i in range(n)
+            ]
+        )
+        return masks[:, 0], iou[:, 0], low_res[:, 0]
 
     def _select(
         self, low_res: torch.Tensor, iou: torch.Tensor, multimask: bool

@@ -109,9 +109,7 @@ class SameoModel(ZooModel):
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
         from zoo.batching import sam_decoder_prompt_bytes
 
-        return sam_decoder_prompt_bytes(
-            self.model.image_encoder.image_embedding_size, self._orig_hw
-        )
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
 
     def graphs(self) -> list[Any]:
         """EfficientSAM's encoder and (SAMEO's amodal) decoder as stage modules."""
@@ -312,10 +310,10 @@ class SameoModel(ZooModel):
             instances=instances, image_size=(h, w), provenance=self.provenance(Task.AMODAL)
         )
 
-    def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 16) -> np.ndarray:
-        """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, in chunks so
-        100 masks of a 4K image do not need gigabytes at once (inference passes one decoder
-        chunk at a time, see zoo.batching)."""
+    def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 1) -> np.ndarray:
+        """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, one mask at a
+        time: 100 masks of a 4K image never need gigabytes, and an H x W float per call stays
+        small enough to be reused instead of faulted in (zoo.batching)."""
         out = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for lo in range(0, low_res.shape[0], chunk):
             up = F.interpolate(
