@@ -22,10 +22,15 @@ faults vanish and one call of 32 costs 74 ms per box, which confirms the cause.
 
 So on CPU a chunk holds as many prompts as keep its largest activation under
 :data:`CPU_CHUNK_BYTES` (a model says how big one prompt's is,
-``ZooModel.decoder_prompt_bytes``: the decoder's image tokens and upscaled features): 2
-prompts at 1024 px, 8 at 512, 32 at 256. The masks upsampled to the image (8.6 MB each on
-an 1800x1200 photo) are made one prompt at a time, for the same reason. On a GPU the
-caching allocator has no such cost and parallelism wins: :data:`DEVICE_MAX_BATCH`.
+``ZooModel.decoder_prompt_bytes``: the decoder's image tokens and upscaled features): 1
+prompt at 1024 px, 2 at 512, 8 at 256. Measured (1 thread, CPU ms per box, 32 boxes):
+at 1024 px 85 for chunks of 1, 78 for 2, 95 for 4, 134 for 8; at 256 px 13, 11, 10, 9
+and 11 for chunks of 1, 2, 4, 8 and 16. Chunks of 2 at 1024 px (16 MB activations) were
+fault-free in some runs and faulted 7-9k times per box in others (glibc's threshold and
+heap trimming depend on what the process allocated before), so the budget stays where no
+run faulted. The masks upsampled to the image (8.6 MB each on an 1800x1200 photo) are
+made one prompt at a time for the same reason. On a GPU the caching allocator has no
+such cost and parallelism wins: :data:`DEVICE_MAX_BATCH`.
 ``--max-batch N`` (:data:`MAX_BATCH`, ``zoo.load(..., max_batch=N)``) overrides both; the
 loader takes it off the config and sets :attr:`zoo.model.ZooModel.max_batch`, so a
 family's ``create`` never sees it. Results do not depend on the chunk size.
@@ -48,9 +53,9 @@ from zoo.specs import OptionSpec
 DEVICE_MAX_BATCH: dict[str, int] = {"cpu": 64, "cuda": 64, "mps": 16}
 #: CPU chunks for a model that does not declare ``decoder_prompt_bytes``: SAM-sized at 1024.
 CPU_UNKNOWN_MAX_BATCH = 2
-#: CPU: the largest single activation a chunk may allocate. Half of glibc's largest mmap
+#: CPU: the largest single activation a chunk may allocate, well under glibc's largest mmap
 #: threshold (32 MB), so that freed blocks are reused instead of faulted in again.
-CPU_CHUNK_BYTES = 16 << 20
+CPU_CHUNK_BYTES = 4 << 20
 
 #: The ``--max-batch`` option, declared once for every family with a batched decoder.
 MAX_BATCH = OptionSpec(
@@ -61,7 +66,7 @@ MAX_BATCH = OptionSpec(
     model=True,
     commands=("run", "eval", "batch", "serve"),
     help="prompts per decoder call (default: per device; on CPU as many as keep one "
-    "activation under 16 MB, e.g. 2 at 1024 px; 64 on CUDA); results do not depend on it",
+    "activation under 4 MB: 1 at 1024 px, 8 at 256; 64 on CUDA); results do not depend on it",
 )
 
 

@@ -552,7 +552,7 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         help="torch, or onnxruntime: run the exported encoder/decoder graphs (exported on "
-        "first use, cached in $ZOO_HOME/onnx; needs sam-zoo[onnx])."
+        "first use, cached in $ZOO_HOME/onnx; needs sam-zoo\\[onnx])."
     ),
 ]
 
@@ -717,7 +717,7 @@ def export_cmd(
 
     Writes DIR/encoder.onnx, DIR/decoder.onnx and DIR/zoo-export.json (inputs, sizes,
     pre/post-processing, weights sha256). Loader options (e.g. --image-size) apply as in
-    `zoo run`. Needs: pip install 'sam-zoo[onnx]'.
+    `zoo run`. Needs the onnx extra: pip install 'sam-zoo\\[onnx]'.
     """
     import time
 

@@ -188,8 +188,8 @@ class RunContext:
             progress=not self.as_json,
             backend=self.get("backend"),
         )
-        if name is not None and name != self.name:  # e.g. --compare: torch, its own defaults
-            return load(name, **{**kwargs, "checkpoint": None, "backend": None}, **config)
+        if name is not None and name != self.name:  # e.g. --compare: same backend, own file
+            return load(name, **{**kwargs, "checkpoint": None}, **config)
         return load_resolved(
             self.family, self.variant, **kwargs, **{**self.model_options(), **config}
         )
