@@ -344,3 +344,20 @@ def test_float16_graphs_stay_close(name: str, ort_home: Path) -> None:
     a, b = torch_m.segment(img, prompts), half.segment(img, prompts)
     assert np.abs(a.low_res_logits - b.low_res_logits).max() <= 0.05
     assert min(_iou(x, y) for x, y in zip(a.masks, b.masks, strict=True)) >= 0.98
+
+
+def test_weights_sha256_of_a_checkpoint_file(tmp_path: Path) -> None:
+    """A ``--checkpoint`` file is identified by its bytes (the cache key and the metadata)."""
+    import torch
+
+    from zoo.export.keys import export_key, weights_sha256
+    from zoo.weights.verify import sha256_file
+
+    base = zoo.load("efficientsam:vitt", weights="random", image_size=64)
+    path = tmp_path / "finetune.pt"
+    torch.save({"model": base.model.state_dict()}, path)
+    model = zoo.load("efficientsam:vitt", checkpoint=path, image_size=64)
+    assert weights_sha256(model) == {"model": sha256_file(path)}
+    key, facts = export_key(model, opset=18, dtype="float32", config={"image_size": 64})
+    assert facts["weights_sha256"]["model"] == sha256_file(path)
+    assert key != export_key(base, opset=18, dtype="float32", config={"image_size": 64})[0]
