@@ -41,6 +41,45 @@ def timeit(
     return statistics.median(times)
 
 
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def peak_rss(fn: Callable[[], Any], interval: float = 0.002) -> tuple[float, int]:
+    """``(seconds, peak RSS in bytes)`` of one call of ``fn``.
+
+    ``ru_maxrss`` is a high-water mark for the whole process and cannot be reset between
+    cases, so a thread samples the RSS every ``interval`` seconds while ``fn`` runs; the
+    peak of one case is then comparable with the next one's.
+    """
+    import threading
+
+    peak = rss_bytes()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_bytes())
+            done.wait(interval)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    t0 = time.perf_counter()
+    try:
+        fn()
+    finally:
+        seconds = time.perf_counter() - t0
+        done.set()
+        t.join()
+    return seconds, max(peak, rss_bytes())
+
+
 def report(name: str, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Path:
     """Print a plain table and write ``benchmarks/results/<name>.json``."""
     cols = list(rows[0]) if rows else []

@@ -18,5 +18,5 @@ $UV pip install --quiet --python .venv/bin/python "torch>=2.3" "torchvision>=0.1
 plugins=()
 for p in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$p")"); done
 $UV pip install --quiet --python .venv/bin/python --no-build-isolation-package sam2 \
-  -e ".[dev,video,serve,ray,http]" "${plugins[@]}"
+  -e ".[dev,video,serve,ray,http,onnx]" "${plugins[@]}"
 echo "installed: $(.venv/bin/zoo --version) with $(ls -d plugins/*/ | wc -l) built-in plugins in .venv" >&2

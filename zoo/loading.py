@@ -219,6 +219,7 @@ def load(
     dtype: str | None = None,
     seed: int | None = None,
     progress: bool = True,
+    backend: str | None = None,
     **config: Any,
 ) -> Any:
     """Load a model by ``family[:tag]``.
@@ -228,6 +229,12 @@ def load(
     initialisation (seeded, default seed 0) - the documented test mode, never the default.
     ``checkpoint`` loads custom or fine-tuned weights into the family while keeping its
     card: a path replaces the primary file, ``{"clip": path}`` a named one.
+
+    ``backend``: ``"torch"`` (default) or ``"onnxruntime"`` - the model's encoder and decoder
+    run as ONNX graphs, exported on first use and cached under ``$ZOO_HOME/onnx`` keyed by
+    the weights' sha256 and the export options; ``dtype`` then picks the graphs' precision
+    (float32 or float16). Results are the same objects either way. ``max_batch``: prompts per
+    decoder call (default per device, :mod:`zoo.batching`).
     """
     from zoo.registry import get_registry
 
@@ -241,6 +248,7 @@ def load(
         dtype=dtype,
         seed=seed,
         progress=progress,
+        backend=backend,
         **config,
     )
 
@@ -255,10 +263,15 @@ def load_resolved(
     dtype: str | None = None,
     seed: int | None = None,
     progress: bool = True,
+    backend: str | None = None,
     **config: Any,
 ) -> Any:
     """:func:`load` for a name the caller already resolved (the CLI resolves once)."""
+    from zoo.batching import check_max_batch
+
     name = variant.name if variant else family.name
+    backend = check_backend(backend, family)
+    max_batch = check_max_batch(config.pop("max_batch", None))
     if weights is not None and weights not in (RANDOM, PRETRAINED):
         if checkpoint is not None:
             raise InputError("give the file as checkpoint= or weights=, not both")
@@ -272,6 +285,11 @@ def load_resolved(
         )
     dev = resolve_device(device)
     wanted = dtype_name(dtype)
+    graph_dtype = None
+    if backend != TORCH:  # the graphs take the dtype; they are exported from float32 weights
+        from zoo.export.backend import check_graph_dtype
+
+        graph_dtype, wanted, dtype = check_graph_dtype(wanted), None, None
     if wanted is not None and wanted not in family.dtypes:
         raise InputError(
             f"{family.name} does not run in {wanted}; it supports {', '.join(family.dtypes)} "
@@ -304,4 +322,32 @@ def load_resolved(
     merged.pop("test_mode", None)
     model: ZooModel = cls.create(ctx, **merged)
     model._bind(ctx)
+    model.max_batch = max_batch
+    if backend != TORCH:
+        from zoo.export.backend import attach_runtime
+
+        attach_runtime(model, backend, dtype=graph_dtype or "float32", config=merged)
     return model
+
+
+TORCH = "torch"
+ONNXRUNTIME = "onnxruntime"
+BACKENDS = (TORCH, ONNXRUNTIME)
+
+
+def check_backend(backend: str | None, family: FamilySpec) -> str:
+    """``None`` -> torch; an unknown backend is a one-line error listing the known ones."""
+    b = (backend or TORCH).lower().replace("_", "")
+    if b == "ort":
+        b = ONNXRUNTIME
+    if b not in BACKENDS:
+        raise InputError(
+            f"unknown backend {backend!r}; use {' or '.join(BACKENDS)} "
+            f"({hint('--backend', 'backend=')})"
+        )
+    if b != TORCH:  # refuse an unsupported family before any file is resolved
+        from zoo.export.onnx import check_exportable, require_onnx
+
+        check_exportable(import_string(family.loader), family.name)
+        require_onnx(runtime=True)
+    return b

@@ -7,16 +7,18 @@ into files and an object is :mod:`zoo.loading`'s job (``zoo.load``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from zoo.errors import InputError, WeightsError
+from zoo.errors import InputError, PluginError, WeightsError
 from zoo.results import Provenance
 from zoo.specs import FamilySpec, Task, VariantSpec
 
 if TYPE_CHECKING:
     import torch
 
+    from zoo.export.graph import Graph
     from zoo.loading import LoadContext
 
 
@@ -85,12 +87,20 @@ class ZooModel:
     #: embeddings and switch between them without re-running the encoder, through
     #: :meth:`image_state` / :meth:`restore_image_state`; the plugin code stays unaware.
     image_state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Formats ``zoo export`` writes for this family: ``("onnx",)`` once :meth:`graphs` is
+    #: implemented. Read from the class, so an unsupported family is refused before loading.
+    export_formats: ClassVar[tuple[str, ...]] = ()
 
     family: FamilySpec
     variant: VariantSpec | None
     weights: str
     device: str
     context: LoadContext | None = None
+    #: ``--max-batch`` (``None``: the device's default, :mod:`zoo.batching`); set by the loader
+    max_batch: int | None = None
+    #: what runs :meth:`run_graph`: ``None`` for torch eager, else an exported-graph runtime
+    runtime: Any = None
+    _graph_cache: dict[str, Graph] | None = None
 
     @classmethod
     def create(cls, ctx: LoadContext, **config: Any) -> ZooModel:
@@ -178,12 +188,82 @@ class ZooModel:
             )
         return grid_everything(self, image, resolve_settings(self, **settings))
 
+    # ------------------------------------------------------------------ batching
+    @property
+    def decoder_prompt_bytes(self) -> int | None:
+        """The decoder's largest activation for one prompt (bytes), ``None`` if unknown.
+
+        On CPU, chunks are sized from it (:mod:`zoo.batching`); families with a SAM-style
+        decoder return :func:`zoo.batching.sam_decoder_prompt_bytes` of their embedding.
+        """
+        return None
+
+    @property
+    def decoder_batch(self) -> int:
+        """Prompts per decoder call: ``max_batch`` if given, else the device's default."""
+        from zoo.batching import default_max_batch
+
+        if self.max_batch is not None:
+            return self.max_batch
+        return default_max_batch(self.device, self.decoder_prompt_bytes)
+
+    def decoder_chunks(self, n: int) -> Iterator[slice]:
+        """Split ``n`` prompts into decoder calls of :attr:`decoder_batch` (see zoo.batching)."""
+        from zoo.batching import chunks
+
+        return chunks(n, self.decoder_batch)
+
+    # ------------------------------------------------------------------ stages / export
+    def graphs(self) -> list[Graph]:
+        """The model's exportable stages (encoder, decoder) as tensor-only modules.
+
+        Families that support ``zoo export`` / ``backend="onnxruntime"`` implement this and
+        list ``"onnx"`` in :attr:`export_formats`; their own inference code calls the same
+        modules through :meth:`run_graph`, so the torch and exported paths cannot drift.
+        """
+        raise PluginError(f"{self.name} declares no exportable graphs (ZooModel.graphs)")
+
+    def export_info(self) -> dict[str, Any]:
+        """What a deployer needs besides the graphs (pre-/post-processing), for the descriptor."""
+        return {}
+
+    def graph(self, name: str) -> Graph:
+        """The stage ``name`` of :meth:`graphs` (built once per model)."""
+        if self._graph_cache is None:
+            self._graph_cache = {g.name: g for g in self.graphs()}
+        try:
+            return self._graph_cache[name]
+        except KeyError:
+            raise PluginError(
+                f"{self.name} has no graph {name!r}; it has {', '.join(self._graph_cache)}"
+            ) from None
+
+    def run_graph(self, name: str, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run stage ``name`` on ``inputs`` with this model's backend; outputs on its device.
+
+        Torch eager runs the module under ``inference_mode`` and :meth:`autocast`; an
+        exported runtime (``zoo.load(..., backend="onnxruntime")``) runs its graph instead.
+        """
+        if self.runtime is not None:
+            return tuple(self.runtime.run(name, inputs, device=self.device))
+        import torch
+
+        with torch.inference_mode(), self.autocast():
+            out = self.graph(name).module(*inputs)
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+    @property
+    def backend(self) -> str:
+        """``torch`` or the runtime running the exported graphs (``onnxruntime``)."""
+        return "torch" if self.runtime is None else str(self.runtime.name)
+
     def to(self, device: str) -> ZooModel:
         """Move to another device; subclasses with several modules override ``modules()``."""
         device = resolve_device(device)
         for m in self.modules():
             m.to(device)
         self.device = device
+        self._graph_cache = None  # stage modules may hold buffers of the old device
         return self
 
     def modules(self) -> list[torch.nn.Module]:

@@ -127,7 +127,13 @@ def parse_extras(args: list[str]) -> dict[str, Any]:
 
 
 def declared_options(family: FamilySpec, command: str, *, core_runner: bool) -> list[OptionSpec]:
-    """The family's options for ``command``, plus the core runner's task options."""
+    """The family's options for ``command``, plus the core runner's task options.
+
+    ``zoo export`` builds the model ``zoo run`` would, so it takes every loader option
+    (``model=True``) whatever commands it lists.
+    """
+    if command == "export":
+        return [o for o in family.options if o.model or command in o.commands]
     opts = list(family.options_for(command))
     if core_runner:
         own = {o.name for o in opts}
@@ -246,8 +252,9 @@ class RunContext:
             dtype=self.get("dtype"),
             seed=self.get("seed"),
             progress=not self.as_json,
+            backend=self.get("backend"),
         )
-        if name is not None and name != self.name:
+        if name is not None and name != self.name:  # e.g. --compare: same backend, own file
             return load(name, **{**kwargs, "checkpoint": None}, **config)
         return load_resolved(
             self.family, self.variant, **kwargs, **{**self.model_options(), **config}

@@ -195,7 +195,7 @@ class VariantSpec(BaseModel):
 
 
 OptionType = Literal["str", "int", "float", "bool", "path", "choice", "ints", "floats"]
-Command = Literal["run", "eval", "train", "batch", "serve"]
+Command = Literal["run", "eval", "train", "batch", "serve", "export"]
 
 
 class OptionSpec(BaseModel):

@@ -113,8 +113,12 @@ def test_embedding_is_cached(
     assert model.context is not None
     own._bind(model.context)
     calls = []
-    original = own.model.get_image_embeddings
-    monkeypatch.setattr(own.model, "get_image_embeddings", lambda x: calls.append(1) or original(x))
+    original = own.run_graph
+    monkeypatch.setattr(
+        own,
+        "run_graph",
+        lambda name, *x: calls.extend([1] * (name == "encoder")) or original(name, *x),
+    )
     own.segment(image, {"boxes": [[10, 10, 50, 50]]})
     own.segment(image.copy(), {"boxes": [[10, 10, 50, 50]]})  # same pixels, new array
     own.segment(None, {"points": [[30, 30]], "labels": [1]})
@@ -146,7 +150,8 @@ def test_wrong_size_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
 
 def test_options_reach_the_loader() -> None:
     """``image_size`` and ``max_batch`` are declared loader kwargs (``model=True``): the
-    core hands them to ``create`` for ``zoo run`` and ``zoo batch`` alike."""
+    core hands them to the loader for ``zoo run`` and ``zoo batch`` alike (``max_batch`` is
+    the core's own option, set on the model by ``zoo.load``)."""
     fam, _ = get_registry().resolve_name("efficientsam")
     opts = {o.name: o for o in fam.options}
     assert opts["image_size"].model and opts["max_batch"].model

@@ -3,11 +3,16 @@
 The image is embedded once (:meth:`EfficientSamModel.set_image`); every later prompt on the
 same image reuses that embedding. EfficientSAM's decoder always sees a fixed number of prompt
 points (padding fills the rest), so prompts of any mix (boxes, clicks, box plus clicks) fit
-into one tensor: a whole batch of objects costs one prompt-encoder/decoder call.
+into one tensor and go through the decoder together, in chunks of ``decoder_batch``
+(:mod:`zoo.batching`: per device, ``--max-batch`` overrides).
+
+Both stages run through :mod:`zoo_efficientsam.graphs` (``run_graph``), the modules that
+``zoo export`` exports, so ``backend="onnxruntime"`` swaps the compute and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -21,13 +26,13 @@ from zoo.model import ZooModel
 from zoo.tasks import ObjectPrompt, SegmentationResult, Task, as_prompts
 
 from .build import IMG_SIZE, VARIANTS, build_efficientsam
+from .graphs import efficientsam_graphs
 from .model import (
     LABEL_BOX_BOTTOM_RIGHT,
     LABEL_BOX_TOP_LEFT,
     LABEL_PADDING,
     EfficientSam,
 )
-from .plugin import DEFAULT_MAX_BATCH
 from .preprocess import image_to_tensor
 
 __all__ = ["EfficientSamModel"]
@@ -48,14 +53,10 @@ class EfficientSamModel(ZooModel):
     tasks = (Task.PROMPTABLE,)
     #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
     image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
+    export_formats = ("onnx",)
 
-    def __init__(self, model: EfficientSam, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
-        if max_batch < 1:
-            raise InputError(f"max_batch must be at least 1, got {max_batch}")
+    def __init__(self, model: EfficientSam) -> None:
         self.model = model
-        # The decoder tiles the 256x64x64 embedding once per object, so memory grows with
-        # the batch; chunking bounds it while typical calls still take a single pass.
-        self.max_batch = max_batch
         self._embedding: torch.Tensor | None = None
         self._orig_hw: tuple[int, int] | None = None
         self._fingerprint: str | None = None
@@ -72,7 +73,6 @@ class EfficientSamModel(ZooModel):
         *,
         size: str | None = None,
         image_size: int | None = None,
-        max_batch: int = DEFAULT_MAX_BATCH,
         **_: Any,
     ) -> EfficientSamModel:
         """Build the architecture of ``size`` (default: the variant's tag) and load
@@ -96,7 +96,25 @@ class EfficientSamModel(ZooModel):
             image_size=IMG_SIZE if image_size is None else int(image_size),
         )
         model = model.to(device=ctx.device, dtype=ctx.dtype)
-        return cls(model, max_batch=max_batch)
+        return cls(model)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """No autocast: ``--dtype`` casts the weights themselves at load (see :meth:`create`)."""
+        return contextlib.nullcontext()
+
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+
+    def graphs(self) -> list[Any]:
+        """Encoder and decoder (:mod:`zoo_efficientsam.graphs`), for torch and export alike."""
+        return efficientsam_graphs(self.model)
+
+    def export_info(self) -> dict[str, Any]:
+        return efficientsam_export_info(self.model)
 
     def to(self, device: str) -> EfficientSamModel:
         super().to(device)
@@ -120,7 +138,7 @@ class EfficientSamModel(ZooModel):
             return
         ref = self._param
         x = image_to_tensor(img).to(device=ref.device, dtype=ref.dtype)
-        self._embedding = self.model.get_image_embeddings(x)
+        (self._embedding,) = self.run_graph("encoder", resize_for_encoder(self.model, x))
         self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
         self._fingerprint = fp
 
@@ -171,12 +189,13 @@ class EfficientSamModel(ZooModel):
         assert self._embedding is not None and self._orig_hw is not None
         h, w = self._orig_hw
         logits_out, iou_out = [], []
-        for start in range(0, points.shape[1], self.max_batch):
-            sl = slice(start, start + self.max_batch)
-            low_res, iou = self.model.predict_masks(
-                self._embedding, points[:, sl], labels[:, sl], True, h, w
+        for sl in self.decoder_chunks(points.shape[1]):
+            low_res, iou = self.run_graph(
+                "decoder",
+                self._embedding,
+                *decoder_inputs(self.model, points[:, sl], labels[:, sl], h, w),
             )
-            low_res, iou = low_res[0].float(), iou[0].float()  # (n, 3, 256, 256), (n, 3)
+            low_res, iou = low_res.float(), iou.float()  # (n, 3, 256, 256), (n, 3)
             best = iou.argmax(dim=1)
             idx = torch.arange(best.shape[0], device=best.device)
             logits_out.append(low_res[idx, best])
@@ -202,10 +221,15 @@ class EfficientSamModel(ZooModel):
         p.check_inside(h, w)
         points, labels = self._encode_prompts(p.objects)
         low_res, scores = self._decode(points, labels)
-        # Upsampling only the chosen mask per object (not all three) keeps memory at
-        # N x H x W; bicubic matches upstream's resize to the original size.
-        full = F.interpolate(low_res[:, None], size=(h, w), mode="bicubic", align_corners=False)
-        masks = (full[:, 0] > self.model.mask_threshold).cpu().numpy()
+        # Upsampling only the chosen mask per object (not all three), one at a time, keeps
+        # the float activation at H x W (larger ones cost page faults, zoo.batching);
+        # bicubic matches upstream's resize to the original size.
+        masks = np.zeros((low_res.shape[0], h, w), dtype=bool)
+        for i in range(low_res.shape[0]):
+            full = F.interpolate(
+                low_res[i : i + 1, None], size=(h, w), mode="bicubic", align_corners=False
+            )
+            masks[i] = (full[0, 0] > self.model.mask_threshold).cpu().numpy()
         return SegmentationResult(
             masks=masks,
             scores=scores.cpu().numpy(),
@@ -214,3 +238,37 @@ class EfficientSamModel(ZooModel):
             provenance=self.provenance(Task.PROMPTABLE),
             prompts=p,
         )
+
+
+def resize_for_encoder(model: EfficientSam, images: torch.Tensor) -> torch.Tensor:
+    """The resize half of :meth:`EfficientSam.preprocess` (the graph normalises)."""
+    size = model.image_encoder.img_size
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images
+
+
+def decoder_inputs(
+    model: EfficientSam, points: torch.Tensor, labels: torch.Tensor, input_h: int, input_w: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1, N, P, 2)`` pixel prompts of an ``input_h x input_w`` image -> the decoder
+    graph's ``point_coords (N, max_points, 2)`` and ``point_labels (N, max_points)``, exactly
+    as :meth:`EfficientSam.predict_masks` prepares them."""
+    pts = model.get_rescaled_pts(points, input_h, input_w)
+    pts, labs = model._fit_num_points(pts, labels)
+    return pts.reshape(-1, *pts.shape[2:]), labs.reshape(-1, labs.shape[-1]).long()
+
+
+def efficientsam_export_info(model: EfficientSam) -> dict[str, Any]:
+    """Pre-/post-processing notes for the export descriptor (shared with SAMEO)."""
+    s = int(model.image_encoder.img_size)
+    p = int(model.decoder_max_num_input_points)
+    return {
+        "preprocess": f"RGB in [0,1] resized to {s}x{s} (bilinear, aspect not kept); "
+        "the encoder graph normalises",
+        "prompts": f"pixel (x, y) scaled per axis to the {s}x{s} input; {p} points per "
+        "prompt, padded with (-1, -1) label -1; a box is two points labelled 2 and 3",
+        "postprocess": "pick the candidate with the highest iou_predictions, bicubic "
+        "resize of its logits to the image, > 0",
+        "mask_threshold": float(model.mask_threshold),
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
@@ -23,11 +24,6 @@ CARD = Path(__file__).with_name("card.md")
 #: and not changed since (later commits only edit README.md).
 HF_REVISION = "1cf49585c39567bfc49e991ab8eb31f491ad4877"
 HF_REPO = "hf://yunyangx/EfficientSAM"
-
-#: Objects per decoder call. The decoder tiles the 256x64x64 image embedding once per
-#: object, so memory grows with the batch; chunks of this size bound it while typical calls
-#: still take one pass. Declared here once: the option's default and the loader's.
-DEFAULT_MAX_BATCH = 64
 
 VARIANTS = [
     VariantSpec(
@@ -80,15 +76,7 @@ OPTIONS = [
         help="encoder input side, a multiple of 16 (default 1024, EfficientSAM's own; "
         "smaller is faster and coarser, the published weights still load)",
     ),
-    OptionSpec(
-        name="max_batch",
-        type="int",
-        default=DEFAULT_MAX_BATCH,
-        model=True,
-        minimum=1,
-        commands=("run", "batch"),
-        help="objects per decoder call; larger batches use more memory",
-    ),
+    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
 ]
 
 

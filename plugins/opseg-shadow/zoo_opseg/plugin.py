@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.specs import PRIMARY, Command, FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
@@ -90,6 +91,7 @@ OPTIONS: list[OptionSpec] = [
         commands=_SIZE,
         help="SAM 2.1 size to build (default: the variant's, base-plus for the published model)",
     ),
+    MAX_BATCH,  # the core's --max-batch (zoo.batching): object+shadow prompts per decoder call
     # ---------------------------------------------------------------- eval
     OptionSpec(
         name="split",

@@ -2,8 +2,12 @@
 
 The image is embedded once (:meth:`Sam2Model.set_image`) and every later prompt reuses the
 embedding. Object prompts of the same shape (all boxes, or the same number of clicks) go
-through the prompt encoder and mask decoder as one batch: 100 boxes cost one decoder call,
-not 100.
+through the prompt encoder and mask decoder together, in chunks of ``decoder_batch``
+prompts (:mod:`zoo.batching`: per device, ``--max-batch`` overrides), so N prompts in one
+call are never slower than N calls.
+
+Both stages run through :mod:`zoo_sam2.graphs` (``run_graph``), the modules ``zoo export``
+exports, so ``backend="onnxruntime"`` swaps the compute and keeps everything else.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from zoo.model import ZooModel
 from zoo.tasks import ObjectPrompt, Prompts, SegmentationResult, Task, as_prompts
 
 from .build import build_sam2_model
+from .graphs import sam2_graphs
 
 
 class Sam2Model(ZooModel):
     tasks = (Task.PROMPTABLE,)
     image_state_attrs = ("_features", "_orig_hw", "_fingerprint")
+    export_formats = ("onnx",)
 
     def __init__(self, model: Any, *, mask_threshold: float = 0.0) -> None:
         from sam2.utils.transforms import SAM2Transforms
@@ -79,16 +85,8 @@ class Sam2Model(ZooModel):
         if fp == self._fingerprint and self._features is not None:
             return
         x = self._transforms(img)[None].to(self._device)
-        with self.autocast():
-            backbone_out = self.model.forward_image(x)
-            _, vision_feats, _, _ = self.model._prepare_backbone_features(backbone_out)
-            if self.model.directly_add_no_mem_embed:
-                vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
-        feats = [
-            feat.permute(1, 2, 0).view(1, -1, *size)
-            for feat, size in zip(vision_feats[::-1], self._feat_sizes[::-1], strict=True)
-        ][::-1]
-        self._features = {"image_embed": feats[-1], "high_res_feats": feats[:-1]}
+        embed, feat_s0, feat_s1 = self.run_graph("encoder", x)
+        self._features = {"image_embed": embed, "high_res_feats": [feat_s0, feat_s1]}
         self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
         self._fingerprint = fp
 
@@ -96,6 +94,31 @@ class Sam2Model(ZooModel):
         if self._features is None:
             raise InputError("no image is set; call set_image(image) or pass an image to segment")
         return self._features["image_embed"]
+
+    # ------------------------------------------------------------------ stages
+    def graphs(self) -> list[Any]:
+        """Encoder and prompt decoder (:mod:`zoo_sam2.graphs`), for torch and export alike."""
+        return sam2_graphs(self.model)
+
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_size // 16)
+
+    def export_info(self) -> dict[str, Any]:
+        s = int(self.model.image_size)
+        return {
+            "preprocess": f"RGB in [0,1], resized to {s}x{s} (bilinear, aspect not kept), "
+            "normalised with ImageNet mean/std",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "prompts": f"pixel (x, y) scaled to the {s}x{s} input; a box is two points "
+            "labelled 2 and 3; mask_input are 4x-downsampled logits (+-20)",
+            "postprocess": "bilinear resize of the low-res logits to the image, > 0",
+            "mask_threshold": self.mask_threshold,
+        }
 
     # ------------------------------------------------------------------ prompting
     def _mask_prompt(self, mask: np.ndarray) -> torch.Tensor:
@@ -109,9 +132,14 @@ class Sam2Model(ZooModel):
     def _decode_group(
         self, objs: list[ObjectPrompt], multimask: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masks (N, H, W), scores (N,) and low-res logits (N, s, s) of same-shape prompts.
+
+        One decoder call for all of ``objs``: :meth:`segment` already chunked them.
+        """
         assert self._features is not None and self._orig_hw is not None
         dev = self._device
         tf = self._transforms
+        n = len(objs)
         coords: torch.Tensor | None = None
         labels: torch.Tensor | None = None
         if objs[0].box is not None:
@@ -119,39 +147,66 @@ class Sam2Model(ZooModel):
             coords = tf.transform_boxes(boxes, normalize=True, orig_hw=self._orig_hw).reshape(
                 -1, 2, 2
             )
-            labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(len(objs), 1)
+            labels = torch.tensor([[2, 3]], dtype=torch.int64, device=dev).repeat(n, 1)
         if objs[0].points is not None:
             pts = torch.tensor([o.points for o in objs], dtype=torch.float, device=dev)
             pts = tf.transform_coords(pts, normalize=True, orig_hw=self._orig_hw)
-            labs = torch.tensor([o.labels for o in objs], dtype=torch.int, device=dev)
+            labs = torch.tensor([o.labels for o in objs], dtype=torch.int64, device=dev)
             coords = pts if coords is None else torch.cat([coords, pts], dim=1)
             labels = labs if labels is None else torch.cat([labels, labs], dim=1)
-        mask_input = None
+        side = self.model.image_size // 4
         if objs[0].mask is not None:
             mask_input = torch.cat([self._mask_prompt(o.mask) for o in objs], dim=0)  # type: ignore[arg-type]
-        points = (coords, labels) if coords is not None else None
-        batched = len(objs) > 1
-        high_res = [f[0].unsqueeze(0) for f in self._features["high_res_feats"]]
-        with self.autocast():
-            sparse, dense = self.model.sam_prompt_encoder(
-                points=points, boxes=None, masks=mask_input
-            )
-            low_res, iou, _, _ = self.model.sam_mask_decoder(
-                image_embeddings=self._features["image_embed"][0].unsqueeze(0),
-                image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-                repeat_image=batched,
-                high_res_features=high_res,
-            )
+            has_mask = torch.ones(n, device=dev)
+        else:
+            mask_input = torch.zeros(n, 1, side, side, device=dev)
+            has_mask = torch.zeros(n, device=dev)
+        if coords is None or labels is None:  # a mask alone: no sparse tokens at all
+            coords = torch.zeros(n, 0, 2, device=dev)
+            labels = torch.zeros(n, 0, dtype=torch.int64, device=dev)
+        else:  # SAM's padding point (its pad=True when no separate box is given)
+            coords = torch.cat([coords, torch.zeros(n, 1, 2, device=dev)], dim=1)
+            labels = torch.cat([labels, torch.full((n, 1), -1, device=dev)], dim=1)
+        feats = self._features
+        low_res, iou = self.run_graph(
+            "decoder",
+            feats["image_embed"],
+            *feats["high_res_feats"],
+            coords,
+            labels,
+            mask_input,
+            has_mask,
+        )
+        low_res, iou = self._select(low_res, iou, multimask)
+        # upsampled one prompt at a time: an H x W float per prompt is 8.6 MB on an
+        # 1800x1200 photo, and larger tensors cost page faults on every call (zoo.batching)
+        masks = torch.cat(
+            [
+                tf.postprocess_masks(low_res[i : i + 1], self._orig_hw) > self.mask_threshold
+                for i in range(n)
+            ]
+        )
+        return masks[:, 0], iou[:, 0], low_res[:, 0]
+
+    def _select(
+        self, low_res: torch.Tensor, iou: torch.Tensor, multimask: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pick one mask per prompt from the four mask tokens, as SAM 2's decoder would.
+
+        ``multimask``: the best of the three candidates by predicted IoU. Otherwise the
+        single-mask token, or SAM 2's stability fallback when the model was built with
+        ``apply_postprocessing``. Float32 out, whatever the backend computed in.
+        """
         low_res, iou = low_res.float(), iou.float()
-        if multimask:  # keep the best of the three by predicted IoU
+        dec = self.model.sam_mask_decoder
+        if multimask:
+            low_res, iou = low_res[:, 1:], iou[:, 1:]
             best = iou.argmax(dim=1)
-            idx = torch.arange(len(objs), device=dev)
-            low_res, iou = low_res[idx, best][:, None], iou[idx, best][:, None]
-        masks = tf.postprocess_masks(low_res, self._orig_hw)
-        return masks[:, 0] > self.mask_threshold, iou[:, 0], low_res[:, 0]
+            idx = torch.arange(low_res.shape[0], device=low_res.device)
+            return low_res[idx, best][:, None], iou[idx, best][:, None]
+        if dec.dynamic_multimask_via_stability:
+            return dec._dynamic_multimask_via_stability(low_res, iou)
+        return low_res[:, :1], iou[:, :1]
 
     def segment(
         self, image: Any = None, prompts: Any = None, *, multimask: bool = False
@@ -184,11 +239,13 @@ class Sam2Model(ZooModel):
         scores = np.zeros(n, dtype=np.float32)
         side = self.model.image_size // 4
         logits = np.zeros((n, side, side), dtype=np.float32)
-        for idxs in groups.values():
-            m, s, lr = self._decode_group([p.objects[i] for i in idxs], multimask)
-            masks[idxs] = m.cpu().numpy()
-            scores[idxs] = s.float().cpu().numpy()
-            logits[idxs] = lr.float().cpu().numpy()
+        for group in groups.values():
+            for part in self.decoder_chunks(len(group)):
+                idxs = group[part]
+                m, s, lr = self._decode_group([p.objects[i] for i in idxs], multimask)
+                masks[idxs] = m.cpu().numpy()
+                scores[idxs] = s.float().cpu().numpy()
+                logits[idxs] = lr.float().cpu().numpy()
         return SegmentationResult(
             masks=masks,
             scores=scores,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
@@ -84,6 +85,7 @@ OPTIONS = [
         commands=("run", "eval", "batch"),
         help="model input side, a multiple of 64 (default 1024; smaller is faster)",
     ),
+    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
 ]
 
 

@@ -415,7 +415,11 @@ BAD_RUNS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("misspelt option", [*BOX, "--pathway", "2"], ("unknown option --pathway",)),
     ("eval-only option", [*BOX, "--no-baseline"], ("applies to zoo eval",)),
     ("image size", [*BOX, "--image-size", "100"], ("multiple of 64",)),
-    ("half precision", [*BOX, "--dtype", "bfloat16"], ("does not run in bfloat16", "supports float32")),
+    (
+        "half precision",
+        [*BOX, "--dtype", "bfloat16"],
+        ("does not run in bfloat16", "supports float32"),
+    ),
     ("missing checkpoint", [*BOX, "--checkpoint", "/nonexistent/c.pt"], ("does not exist",)),
     ("cuda without CUDA", [*BOX, "--device", "cuda"], ("CUDA is not available",)),
 ]

@@ -37,7 +37,7 @@ def test_batched_equals_one_box_at_a_time(model: Any) -> None:
     equal decoding them one by one, and the encoder must run once."""
     img = synthetic_image(H, W)
     boxes = _boxes(5)
-    model.max_batch = 128  # one decoder call for all boxes (the CPU default is one per box)
+    model.max_batch = 128  # one decoder call for all boxes (the CPU default chunks them)
     calls = {"n": 0}
     enc = model.model.image_encoder
     hook = enc.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
@@ -77,7 +77,9 @@ def test_max_batch_chunks_give_the_same_masks(model: Any) -> None:
         chunked = model.segment_amodal(img, boxes)
     finally:
         model.max_batch = None
-    assert model.decoder_batch == 1  # CPU default: one box per call
+    from zoo.batching import default_max_batch
+
+    assert model.decoder_batch == default_max_batch("cpu")  # the core's per-device default
     for a, b in zip(full.instances, chunked.instances, strict=True):
         assert (a.amodal_mask != b.amodal_mask).mean() < 1e-3
 

@@ -5,10 +5,16 @@ encoder; every box becomes one decoder query and all queries of an image go thro
 decoder together; of the three masks per box the one with the highest predicted IoU is
 kept; the instance score is the detector's score times that predicted IoU (an amodal mask
 the decoder is unsure of should rank below a confident one from an equally good box).
+
+Boxes go through the decoder in chunks of ``decoder_batch`` (:mod:`zoo.batching`, per
+device; ``--max-batch`` overrides). Inference runs EfficientSAM's stage modules
+(:mod:`zoo_efficientsam.graphs`) through ``run_graph``, so ``zoo export`` and
+``backend="onnxruntime"`` cover SAMEO's decoder as they cover EfficientSAM's.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from zoo_efficientsam.graphs import efficientsam_graphs
+from zoo_efficientsam.loader import decoder_inputs, efficientsam_export_info, resize_for_encoder
 from zoo_efficientsam.model import EfficientSam
 
 from zoo.errors import InputError, hint
@@ -44,14 +52,12 @@ class SameoModel(ZooModel):
     tasks = (Task.AMODAL,)
     #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
     image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
+    export_formats = ("onnx",)
 
-    def __init__(
-        self, model: EfficientSam, *, base: str, image_size: int, max_batch: int | None = None
-    ) -> None:
+    def __init__(self, model: EfficientSam, *, base: str, image_size: int) -> None:
         self.model = model
         self.base = base
         self.image_size = image_size
-        self.max_batch = max_batch
         self._embedding: torch.Tensor | None = None
         self._orig_hw: tuple[int, int] | None = None
         self._fingerprint: str | None = None
@@ -63,7 +69,6 @@ class SameoModel(ZooModel):
         *,
         base: str | None = None,
         image_size: int | None = None,
-        max_batch: int | None = None,
         **_: Any,
     ) -> SameoModel:
         """Build the network and load ``ctx.path()``, a SAMEO checkpoint (``None`` in test
@@ -95,7 +100,27 @@ class SameoModel(ZooModel):
         net = net.to(device=ctx.device, dtype=ctx.dtype).eval()
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net, base=base, image_size=size, max_batch=max_batch)
+        return cls(net, base=base, image_size=size)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """No autocast: ``--dtype`` casts the weights themselves at load."""
+        return contextlib.nullcontext()
+
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+
+    def graphs(self) -> list[Any]:
+        """EfficientSAM's encoder and (SAMEO's amodal) decoder as stage modules."""
+        return efficientsam_graphs(self.model)
+
+    def export_info(self) -> dict[str, Any]:
+        info = efficientsam_export_info(self.model)
+        info["postprocess"] += "; score = detector score x clip(iou, 0, 1)"
+        return info
 
     def to(self, device: str) -> SameoModel:
         super().to(device)
@@ -123,7 +148,8 @@ class SameoModel(ZooModel):
         from zoo.io.images import load_image
 
         img = load_image(image)
-        return self.model.get_image_embeddings(self.image_tensor(img))
+        (emb,) = self.run_graph("encoder", resize_for_encoder(self.model, self.image_tensor(img)))
+        return emb
 
     @torch.inference_mode()
     def set_image(self, image: Any) -> None:
@@ -137,24 +163,13 @@ class SameoModel(ZooModel):
         fp = image_fingerprint(img)
         if fp == self._fingerprint and self._embedding is not None:
             return
-        self._embedding = self.model.get_image_embeddings(self.image_tensor(img))
+        (self._embedding,) = self.run_graph(
+            "encoder", resize_for_encoder(self.model, self.image_tensor(img))
+        )
         self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
         self._fingerprint = fp
 
     # ------------------------------------------------------------------ decoding
-    @property
-    def decoder_batch(self) -> int:
-        """Boxes per decoder call: ``max_batch`` if set, else 128 on a GPU and 1 on CPU.
-
-        SAM's decoder does no work shared between boxes (every box gets its own copy of the
-        image tokens), so batching only buys parallelism. On a GPU that is the whole game;
-        on CPU the N copies of a 256x64x64 embedding fall out of cache and one big call was
-        measured ~25-35% slower than one call per box (benchmarks/bench_sameo.py).
-        """
-        if self.max_batch is not None:
-            return max(1, int(self.max_batch))
-        return 1 if self._device.type == "cpu" else 128
-
     def decode(
         self, embeddings: torch.Tensor, boxes: torch.Tensor, hw: torch.Tensor | tuple[int, int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,24 +181,45 @@ class SameoModel(ZooModel):
         square input here, so one call can mix images of different sizes. Gradients flow
         (training calls this too); inference wraps it in ``inference_mode``.
         """
-        s = float(self.image_size)
-        hw_t = torch.as_tensor(hw, dtype=boxes.dtype, device=boxes.device).reshape(-1, 2)
-        sx = (s / hw_t[:, 1]).reshape(-1, 1)
-        sy = (s / hw_t[:, 0]).reshape(-1, 1)
-        pts = torch.stack([boxes[:, 0::2] * sx, boxes[:, 1::2] * sy], dim=-1)  # N, 2, 2
+        pts, labels = self._box_points(boxes, hw)
         n = boxes.shape[0]
-        labels = torch.tensor(
-            [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT], device=boxes.device
-        ).expand(n, 2)
         if embeddings.shape[0] == 1:
             pts, labels = pts[None], labels[None]  # one image, N queries
         else:
             pts, labels = pts[:, None], labels[:, None]  # N images, one query each
         size = int(self.image_size)
-        # coordinates stay float32: the positional encoding casts them to the model's dtype
-        # only after normalising to [0, 1] (bfloat16 cannot hold 1024-px coordinates)
-        logits, iou = self.model.predict_masks(embeddings, pts.float(), labels, True, size, size)
+        logits, iou = self.model.predict_masks(embeddings, pts, labels, True, size, size)
         return logits.reshape(n, *logits.shape[2:]), iou.reshape(n, -1)
+
+    def _box_points(
+        self, boxes: torch.Tensor, hw: torch.Tensor | tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boxes ``(N, 4)`` of images of size ``hw`` -> corner points ``(N, 2, 2)`` in the
+        encoder's square input, float32, and their labels ``(N, 2)`` (2 and 3).
+
+        Coordinates stay float32: the positional encoding casts them to the model's dtype
+        only after normalising to [0, 1] (bfloat16 cannot hold 1024-px coordinates).
+        """
+        s = float(self.image_size)
+        hw_t = torch.as_tensor(hw, dtype=boxes.dtype, device=boxes.device).reshape(-1, 2)
+        sx = (s / hw_t[:, 1]).reshape(-1, 1)
+        sy = (s / hw_t[:, 0]).reshape(-1, 1)
+        pts = torch.stack([boxes[:, 0::2] * sx, boxes[:, 1::2] * sy], dim=-1)  # N, 2, 2
+        labels = torch.tensor(
+            [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT], device=boxes.device
+        ).expand(boxes.shape[0], 2)
+        return pts.float(), labels
+
+    def _decode_boxes(
+        self, boxes: torch.Tensor, hw: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference twin of :meth:`decode` on the cached embedding, through the decoder
+        stage (``run_graph``: torch or an exported runtime); same arithmetic."""
+        assert self._embedding is not None
+        pts, labels = self._box_points(boxes, hw)
+        size = int(self.image_size)
+        coords, labs = decoder_inputs(self.model, pts[None], labels[None], size, size)
+        return self.run_graph("decoder", self._embedding, coords, labs)
 
     def _boxes(self, boxes: Any, h: int, w: int) -> np.ndarray:
         if isinstance(boxes, Prompts):
@@ -242,14 +278,12 @@ class SameoModel(ZooModel):
         masks = np.zeros((n, h, w), dtype=bool)
         ious = np.zeros(n, dtype=np.float32)
         box_t = torch.from_numpy(arr).to(self._device, torch.float32)
-        step = self.decoder_batch
-        for lo in range(0, n, step):
-            hi = min(n, lo + step)
-            logits, iou = self.decode(self._embedding, box_t[lo:hi], (h, w))
+        for sl in self.decoder_chunks(n):
+            logits, iou = self._decode_boxes(box_t[sl], (h, w))
             best = iou.argmax(dim=1)
-            idx = torch.arange(hi - lo, device=iou.device)
-            ious[lo:hi] = iou[idx, best].float().cpu().numpy()
-            masks[lo:hi] = self._upsample(logits[idx, best], h, w)
+            idx = torch.arange(best.shape[0], device=iou.device)
+            ious[sl] = iou[idx, best].float().cpu().numpy()
+            masks[sl] = self._upsample(logits[idx, best], h, w)
         pred = np.clip(ious, 0.0, 1.0)
         final = pred if det is None else det * pred
         instances = []
@@ -278,9 +312,10 @@ class SameoModel(ZooModel):
             instances=instances, image_size=(h, w), provenance=self.provenance(Task.AMODAL)
         )
 
-    def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 16) -> np.ndarray:
-        """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, in chunks so
-        100 masks of a 4K image do not need gigabytes at once."""
+    def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 1) -> np.ndarray:
+        """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, one mask at a
+        time: 100 masks of a 4K image never need gigabytes, and an H x W float per call stays
+        small enough to be reused instead of faulted in (zoo.batching)."""
         out = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for lo in range(0, low_res.shape[0], chunk):
             up = F.interpolate(

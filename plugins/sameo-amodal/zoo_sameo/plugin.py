@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
 
@@ -56,15 +57,7 @@ OPTIONS = [
         commands=("run",),
         help="which image of a multi-image --detections file --image is",
     ),
-    OptionSpec(
-        name="max_batch",
-        type="int",
-        minimum=1,
-        model=True,
-        commands=("run", "eval", "batch"),
-        help="boxes per decoder call (default 128 on GPU, 1 on CPU, where one big call is "
-        "slower); the image is embedded once either way",
-    ),
+    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
     OptionSpec(
         name="image_size",
         type="int",
