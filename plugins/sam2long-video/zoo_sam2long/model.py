@@ -28,6 +28,7 @@ from zoo.prompts import Prompts, as_prompts
 from zoo.results import VideoFrameResult
 from zoo.specs import Task
 
+from .profiling import stage
 from .tracker import FrameRecord, ObjectPrompt, SAM2LongConfig, SAM2LongTracker, TreeRecorder
 
 #: Hydra overrides that, with ``apply_postprocessing=False``, reproduce the reference
@@ -160,7 +161,13 @@ class SAM2LongVideoModel(ZooModel):
 
         def stream() -> Iterator[np.ndarray]:
             nonlocal read
-            for _, frame in source:
+            frames_in = iter(source)
+            while True:
+                with stage("frame loading"):  # decoding counts as loading in profiles
+                    item = next(frames_in, None)
+                if item is None:
+                    return
+                frame = item[1]
                 read += 1
                 yield frame
                 if progress is not None:

@@ -47,6 +47,7 @@ from .memory import (
     rank_scale_factors,
     select_memory_frames,
 )
+from .profiling import stage
 from .tree import Candidate, score_candidates, select_candidates
 
 #: Mask logit SAM 2 writes where the object is predicted absent.
@@ -248,6 +249,17 @@ class _Features:
 
 
 @dataclass
+class _Bank:
+    """Memory-attention inputs of a batch of pathways (see ``memory_attention_scaled``)."""
+
+    memory: torch.Tensor  # [N, B, C_mem]
+    memory_pos: torch.Tensor  # [N, B, C_mem]
+    num_ptr_tokens: int
+    frame_factors: torch.Tensor | None  # [B, n_frames]
+    ptr_factors: torch.Tensor | None  # [B, n_pointers]
+
+
+@dataclass
 class _Heads:
     """Decoder outputs for a batch (rows = pathways)."""
 
@@ -332,7 +344,8 @@ class SAM2LongTracker:
         seen = 0
         for t, raw in enumerate(iter_frames(frames)):
             seen = t + 1
-            frame = load_rgb(raw)
+            with stage("frame loading"):
+                frame = load_rgb(raw)
             if video_hw is None:
                 video_hw = (frame.height, frame.width)
             elif (frame.height, frame.width) != video_hw:
@@ -386,7 +399,8 @@ class SAM2LongTracker:
         video_hw: tuple[int, int],
         max_ptrs: int,
     ) -> None:
-        image = preprocess_frame(frame, int(self.model.image_size)).to(self.device)
+        with stage("frame loading"):
+            image = preprocess_frame(frame, int(self.model.image_size)).to(self.device)
         feats = self._encode_image(image)
         for obj in active:
             if t == obj.start:
@@ -669,9 +683,40 @@ class SAM2LongTracker:
         ``pointers[b]`` = ``(memory, temporal_position, object_score)`` newest first, both
         without the prompt frame, which is prepended here.  Returns ``[B, C, h, w]``.
         """
+        with stage("memory bank"):
+            bank = self._memory_bank(feats, spatial, pointers, cond, t, max_ptrs, scale)
         m = self.model
         bsz = len(spatial)
         h, w = feats.sizes[-1]
+        curr = feats.vision[-1].expand(-1, bsz, -1)
+        curr_pos = feats.pos[-1].expand(-1, bsz, -1)
+        with stage("memory attention"):
+            out = memory_attention_scaled(
+                m.memory_attention,
+                curr,
+                curr_pos,
+                bank.memory,
+                bank.memory_pos,
+                num_obj_ptr_tokens=bank.num_ptr_tokens,
+                frame_factors=bank.frame_factors,
+                ptr_factors=bank.ptr_factors,
+                tokens_per_frame=h * w,
+            )
+        return out.permute(1, 2, 0).reshape(bsz, m.hidden_dim, h, w)
+
+    def _memory_bank(
+        self,
+        feats: _Features,
+        spatial: list[list[tuple[_FrameMemory | None, int, float]]],
+        pointers: list[list[tuple[_FrameMemory | None, int, float]]],
+        cond: _Cond,
+        t: int,
+        max_ptrs: int,
+        scale: bool,
+    ) -> _Bank:
+        """Concatenate a batch's memory tokens, their encodings and key factors."""
+        m = self.model
+        bsz = len(spatial)
         n_mm = int(m.num_maskmem)
         pos_enc = self._maskmem_pos_enc()  # [HW, 1, C_mem]
 
@@ -728,20 +773,7 @@ class SAM2LongTracker:
                     for b in range(bsz)
                 ]
             )
-        curr = feats.vision[-1].expand(-1, bsz, -1)
-        curr_pos = feats.pos[-1].expand(-1, bsz, -1)
-        out = memory_attention_scaled(
-            m.memory_attention,
-            curr,
-            curr_pos,
-            memory,
-            memory_pos,
-            num_obj_ptr_tokens=obj_ptrs.shape[0],
-            frame_factors=frame_f,
-            ptr_factors=ptr_f,
-            tokens_per_frame=h * w,
-        )
-        return out.permute(1, 2, 0).reshape(bsz, c, h, w)
+        return _Bank(memory, memory_pos, obj_ptrs.shape[0], frame_f, ptr_f)
 
     def _maskmem_pos_enc(self) -> torch.Tensor:
         """Spatial encoding of memory frames; identical for every frame, so cached."""
