@@ -10,6 +10,9 @@
    * ``sam2``: plain SAM 2 propagation on the same network (``init_state`` +
      ``add_new_points_or_box`` + ``propagate_in_video``), the baseline of every ratio;
    * ``P=1`` and ``P=3``: SAM2Long as shipped;
+   * ``P=3 shortcuts off``: ``P=3`` with the execution shortcuts off (``share_first_layer``,
+     ``lazy_memory``), i.e. the tracker as it was before they existed; its
+     masks must equal ``P=3``'s (checked);
    * ``P=3 plain tree`` (``--plain-tree``): every pathway evaluated alone, no batching.
 
    The machine is shared, so cases are interleaved in rounds (order rotated each round)
@@ -46,7 +49,9 @@ SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "golden" / "sam2long"
 FIXTURE = SHARED / "fixtures" / "video" / "bedroom"
 BOX = (300.0, 0.0, 500.0, 400.0)
-PLAIN_TREE = {"dedup": False, "batch": False}
+#: shortcuts off = the tracker before issue 14's changes (same decisions and bits)
+UNSHARED = {"share_first_layer": False, "lazy_memory": False}
+PLAIN_TREE = {"dedup": False, "batch": False, **UNSHARED}
 
 
 def _arg(name: str, default: int) -> int:
@@ -115,10 +120,12 @@ def profile(
     torch.set_num_threads(_arg("--threads", 2))
     frames = _frames_dir()
     shipped = _load(device)
+    unshared = _load(device, **UNSHARED)
     cases: dict[str, Any] = {
         "sam2": lambda: _run_sam2(shipped, frames, detail),
         "P=1": lambda: _run_ours(shipped, frames, 1, detail),
         "P=3": lambda: _run_ours(shipped, frames, 3, detail),
+        "P=3 shortcuts off": lambda: _run_ours(unshared, frames, 3, detail),
     }
     if plain_tree:
         plain = _load(device, **PLAIN_TREE)
@@ -135,6 +142,8 @@ def profile(
             print(f"round {r + 1}/{rounds} {name:16s} wall {prof.wall_s:7.1f} s", end="")
             print(f"  cpu {prof.cpu_s:7.1f} s")
             sys.stdout.flush()
+    if not np.array_equal(masks["P=3"], masks["P=3 shortcuts off"]):
+        raise SystemExit("the shortcuts changed P=3 masks")
     golden = _golden_pixels(masks)
 
     best = {n: min(runs[n], key=lambda p: p.wall_s) for n in names}
@@ -165,7 +174,8 @@ def _golden_pixels(masks: dict[str, np.ndarray]) -> dict[str, int]:
     if not path.is_file():
         return {}
     e = np.load(path)
-    ref = {"sam2": "masks_sam2", "P=1": "masks_p1", "P=3": "masks", "P=3 plain tree": "masks"}
+    ref = {"sam2": "masks_sam2", "P=1": "masks_p1", "P=3": "masks", "P=3 shortcuts off": "masks"}
+    ref["P=3 plain tree"] = "masks"
     return {
         n: int((m.astype(bool) != e[ref[n]].astype(bool)).sum())
         for n, m in masks.items()

@@ -198,6 +198,33 @@ def scale_keys(
     return torch.cat([frames.reshape(b, nft, c), ptrs.reshape(b, n - nft, c)], dim=1)
 
 
+def first_self_attention(
+    attention: Any, curr: torch.Tensor, curr_pos: torch.Tensor
+) -> torch.Tensor:
+    """Input step and layer-0 self-attention of ``MemoryAttention`` for one frame.
+
+    Why: this part reads only the current frame (memory enters at the first
+    cross-attention), so it is the same for every pathway - and every object - tracked on
+    that frame.  Computing it once per frame and handing it to
+    :func:`memory_attention_scaled` removes one of the four self-attentions per extra
+    pathway.  The result is bit-identical to the batched computation (row-wise linear
+    layers, layer norm and attention do not mix batch rows); the tests check this.
+
+    Args:
+        curr, curr_pos: ``[HW, 1, C]`` current-frame features and position encoding.
+
+    Returns:
+        ``[1, HW, C]`` (batch first) if the module is batch-first, else ``[HW, 1, C]``.
+    """
+    output = curr
+    if attention.pos_enc_at_input and curr_pos is not None:
+        output = output + 0.1 * curr_pos
+    if attention.batch_first:
+        output = output.transpose(0, 1)
+        curr_pos = curr_pos.transpose(0, 1)
+    return attention.layers[0]._forward_sa(output, curr_pos)
+
+
 def memory_attention_scaled(
     attention: Any,
     curr: torch.Tensor,
@@ -208,6 +235,7 @@ def memory_attention_scaled(
     frame_factors: torch.Tensor | None,
     ptr_factors: torch.Tensor | None,
     tokens_per_frame: int,
+    first_layer_sa: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run SAM 2's ``MemoryAttention`` module with rescaled cross-attention keys.
 
@@ -226,24 +254,32 @@ def memory_attention_scaled(
         num_obj_ptr_tokens: pointer tokens at the end of ``memory`` (no RoPE for them).
         frame_factors, ptr_factors: ``[B, nf]`` and ``[B, np]`` factors, or ``None``.
         tokens_per_frame: spatial tokens per memory frame.
+        first_layer_sa: :func:`first_self_attention` of this frame (one batch row), or
+            ``None`` to compute it here for every row.
 
     Returns:
         ``[HW, B, C]`` memory-conditioned features (sequence first, like the module).
     """
     from sam2.modeling.sam.transformer import RoPEAttention
 
+    batch = curr.size(1)
     output = curr
-    if attention.pos_enc_at_input and curr_pos is not None:
+    if attention.pos_enc_at_input and curr_pos is not None and first_layer_sa is None:
         output = output + 0.1 * curr_pos
     if attention.batch_first:
         output = output.transpose(0, 1)
         curr_pos = curr_pos.transpose(0, 1)
         memory = memory.transpose(0, 1)
         memory_pos = memory_pos.transpose(0, 1)
+    if first_layer_sa is not None:
+        # pathway-independent: one row computed once per frame, shared by the batch
+        bdim = 0 if attention.batch_first else 1
+        output = first_layer_sa.expand(*[batch if d == bdim else -1 for d in range(3)])
 
     keys_with_pos: torch.Tensor | None = None
-    for layer in attention.layers:
-        output = layer._forward_sa(output, curr_pos)
+    for i, layer in enumerate(attention.layers):
+        if i > 0 or first_layer_sa is None:
+            output = layer._forward_sa(output, curr_pos)
 
         if layer.pos_enc_at_cross_attn_keys:
             if keys_with_pos is None:

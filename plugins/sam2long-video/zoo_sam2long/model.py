@@ -43,6 +43,8 @@ _CONFIG_KEYS = {
     "uncertainty": "uncertainty",
     "dedup": "dedup",
     "batch": "batch",
+    "share_first_layer": "share_first_layer",
+    "lazy_memory": "lazy_memory",
 }
 #: Palette PNGs (DAVIS) store object ids as 8-bit indices; 0 is the background.
 MAX_OBJECT_ID = 255
@@ -76,7 +78,8 @@ class SAM2LongVideoModel(ZooModel):
         """Build SAM 2.1 ``size`` with the reference flags and load ``ctx.path()``.
 
         ``config`` holds the tree options (``pathways``, ``iou_threshold`` or its upstream
-        name ``iou_thre``, ``uncertainty``, ``dedup``, ``batch``); the defaults live in
+        name ``iou_thre``, ``uncertainty``, and the execution switches ``dedup``, ``batch``,
+        ``share_first_layer``, ``lazy_memory``); the defaults live in
         :class:`SAM2LongConfig` only. An unknown key is refused rather than ignored, so a
         misspelt option never silently runs the defaults.
         """
