@@ -11,7 +11,7 @@
      ``add_new_points_or_box`` + ``propagate_in_video``), the baseline of every ratio;
    * ``P=1`` and ``P=3``: SAM2Long as shipped;
    * ``P=3 shortcuts off``: ``P=3`` with the execution shortcuts off (``share_first_layer``,
-     ``lazy_memory``), i.e. the tracker as it was before they existed; its
+     ``lazy_memory``, ``cache_rope``), i.e. the tracker as it was before they existed; its
      masks must equal ``P=3``'s (checked);
    * ``P=3 plain tree`` (``--plain-tree``): every pathway evaluated alone, no batching.
 
@@ -50,7 +50,7 @@ GOLDEN = SHARED / "golden" / "sam2long"
 FIXTURE = SHARED / "fixtures" / "video" / "bedroom"
 BOX = (300.0, 0.0, 500.0, 400.0)
 #: shortcuts off = the tracker before issue 14's changes (same decisions and bits)
-UNSHARED = {"share_first_layer": False, "lazy_memory": False}
+UNSHARED = {"share_first_layer": False, "lazy_memory": False, "cache_rope": False}
 PLAIN_TREE = {"dedup": False, "batch": False, **UNSHARED}
 
 

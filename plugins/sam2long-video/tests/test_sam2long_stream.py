@@ -91,9 +91,10 @@ def test_dedup_and_batching_do_not_change_results(small_model: torch.nn.Module) 
 
 @pytest.mark.parametrize("pathways", [1, 3])
 def test_speed_shortcuts_change_no_bit(small_model: torch.nn.Module, pathways: int) -> None:
-    """Sharing memory attention's first layer across pathways and objects, and encoding a
-    kept mask's memory only when a later frame reads it, give bit-identical outputs and
-    decisions to the plain path; the last frame's masks are never encoded."""
+    """Sharing memory attention's first layer across pathways and objects, the cached
+    rotary table with in-place key rotation, and encoding a kept mask's memory only when a
+    later frame reads it give bit-identical outputs and decisions to the plain path; the
+    last frame's masks are never encoded."""
     frames = _video(6)
     prompts = [BOX, ObjectPrompt(2, frame_idx=1, points=[[100, 10]], labels=[1])]
     rec_a, rec_b = TreeRecorder(keep_slot_logits=True), TreeRecorder(keep_slot_logits=True)
@@ -106,6 +107,7 @@ def test_speed_shortcuts_change_no_bit(small_model: torch.nn.Module, pathways: i
         num_pathways=pathways,
         share_first_layer=False,
         lazy_memory=False,
+        cache_rope=False,
     )
     for a, b in zip(fast, plain, strict=True):
         assert a.frame_idx == b.frame_idx

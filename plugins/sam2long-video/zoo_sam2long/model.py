@@ -45,6 +45,7 @@ _CONFIG_KEYS = {
     "batch": "batch",
     "share_first_layer": "share_first_layer",
     "lazy_memory": "lazy_memory",
+    "cache_rope": "cache_rope",
 }
 #: Palette PNGs (DAVIS) store object ids as 8-bit indices; 0 is the background.
 MAX_OBJECT_ID = 255
@@ -79,7 +80,7 @@ class SAM2LongVideoModel(ZooModel):
 
         ``config`` holds the tree options (``pathways``, ``iou_threshold`` or its upstream
         name ``iou_thre``, ``uncertainty``, and the execution switches ``dedup``, ``batch``,
-        ``share_first_layer``, ``lazy_memory``); the defaults live in
+        ``share_first_layer``, ``lazy_memory``, ``cache_rope``); the defaults live in
         :class:`SAM2LongConfig` only. An unknown key is refused rather than ignored, so a
         misspelt option never silently runs the defaults.
         """

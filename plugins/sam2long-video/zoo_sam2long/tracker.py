@@ -41,6 +41,7 @@ from PIL import Image
 
 from .frames import FrameSource, iter_frames, load_rgb, preprocess_frame, source_length
 from .memory import (
+    RopeKeyCache,
     first_self_attention,
     max_pointer_frames,
     memory_attention_scaled,
@@ -75,8 +76,12 @@ class SAM2LongConfig:
         lazy_memory: memory-encode a kept mask when the next frame needs it rather than
             when it is kept, so the last frame's masks are never encoded (outputs
             bit-identical: the same masks are encoded in the same batches).
+        cache_rope: run memory cross-attention as SAM 2's module does but with the keys'
+            repeated rotary table cached and the keys rotated in place; together with
+            ``share_first_layer`` the first cross-attention's queries are computed once
+            per frame (outputs bit-identical).
 
-    The last four are execution choices, not part of the method: turning them off gives
+    The last five are execution choices, not part of the method: turning them off gives
     the same decisions (and, except ``batch``, the same bits) more slowly; they exist to
     measure each speed-up and to test it against the plain path.
     """
@@ -88,6 +93,7 @@ class SAM2LongConfig:
     batch: bool = True
     share_first_layer: bool = True
     lazy_memory: bool = True
+    cache_rope: bool = True
 
     def __post_init__(self) -> None:
         if self.num_pathways < 1:
@@ -344,6 +350,8 @@ class SAM2LongTracker:
         self._objects: list[_Object] = []
         #: spatial encoding of memory frames ``[HW, 1, C_mem]``; the same for every frame
         self._pos_enc_cache: torch.Tensor | None = None
+        #: repeated rotary tables of memory keys (``cache_rope``)
+        self._rope_cache = RopeKeyCache() if self.config.cache_rope else None
 
     @property
     def device(self) -> torch.device:
@@ -757,6 +765,7 @@ class SAM2LongTracker:
                 ptr_factors=bank.ptr_factors,
                 tokens_per_frame=h * w,
                 first_layer_sa=first_sa,
+                rope_cache=self._rope_cache,
             )
         return out.permute(1, 2, 0).reshape(bsz, m.hidden_dim, h, w)
 
