@@ -306,11 +306,14 @@ def memory_attention_scaled(
 
         attn = layer.cross_attn_image
         no_rope = num_obj_ptr_tokens if isinstance(attn, RoPEAttention) else 0
-        fast = rope_cache is not None and can_use_rope_cross_attention(
-            attn, key.dtype, output.size(-2), key.size(-2) - no_rope
+        # (the module's attention takes batch-first tensors; only that layout is mirrored)
+        fast = (
+            rope_cache is not None
+            and attention.batch_first
+            and can_use_rope_cross_attention(attn, key.dtype, output.size(1), key.size(1) - no_rope)
         )
         # layer 0 with a shared first step: every row's queries are the same row
-        one_row = fast and i == 0 and first_layer_sa is not None and attention.batch_first
+        one_row = fast and i == 0 and first_layer_sa is not None
         src, pos = (first_layer_sa, curr_pos[:1]) if one_row else (output, curr_pos)
         tgt2 = layer.norm2(src)
         q = tgt2 + pos if layer.pos_enc_at_cross_attn_queries else tgt2
