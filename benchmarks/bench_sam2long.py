@@ -1,26 +1,43 @@
-"""SAM2Long benchmarks (issue: sam2long-video).
+"""SAM2Long benchmarks (issues: sam2long-video; 14, item 6).
 
-1. Per-frame time with P=3 as a ratio to plain ``sam2`` propagation, same network, flags,
-   frames and prompt (target <= 1.3x), with our tracker as shipped (distinct pathways computed
-   once, batched) and as the plain algorithm (every pathway evaluated, sequentially), plus how
-   often pathways were distinct. Uses the golden checkpoint and frames when ``../shared`` is
-   present (the edited checkpoint that makes the tree branch), else random weights on the
-   fixture video.
+1. **Per-stage profile** through the path a user runs: ``zoo.load("sam2long-video:tiny",
+   checkpoint=...)`` and ``track(...)``, timed by :mod:`zoo_sam2long.profiling` (module
+   hooks on the SAM 2 network plus the tracker's own stage blocks; nothing is re-implemented
+   here).  Cases, on the golden checkpoint, frames and box when ``../shared`` is present
+   (the edited checkpoint that makes the tree branch), else random weights on the fixture
+   video:
+
+   * ``sam2``: plain SAM 2 propagation on the same network (``init_state`` +
+     ``add_new_points_or_box`` + ``propagate_in_video``), the baseline of every ratio;
+   * ``P=1`` and ``P=3``: SAM2Long as shipped;
+   * ``P=3 shortcuts off``: ``P=3`` with the execution shortcuts off (``share_first_layer``,
+     ``lazy_memory``, ``cache_rope``), i.e. the tracker as it was before they existed; its
+     masks must equal ``P=3``'s (checked);
+   * ``P=3 plain tree`` (``--plain-tree``): every pathway evaluated alone, no batching.
+
+   The machine is shared, so cases are interleaved in rounds (order rotated each round)
+   and each case's best round (least wall time) is reported; ratios are given both from
+   the best times and as the median of per-round ratios, in wall and process-CPU time.
+   ``torch.set_num_threads(2)`` unless ``--threads N``.
 2. Peak resident memory for 200 vs 50 frames (the 24 fixture frames repeated), each in its
    own process (target ratio <= 1.1). SAM input 256 to keep it short on CPU; the bound comes
    from the streaming design, not from the input size.
 
-Run: ``.venv/bin/python benchmarks/bench_sam2long.py [--quick]``.
+Run: ``.venv/bin/python benchmarks/bench_sam2long.py [--quick] [--rounds N] [--detail]
+[--plain-tree] [--profile-only | --memory-only]``.  ``--detail`` splits memory attention
+into self-attention, memory K/V projections, cross-attention and MLP.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +49,17 @@ SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "golden" / "sam2long"
 FIXTURE = SHARED / "fixtures" / "video" / "bedroom"
 BOX = (300.0, 0.0, 500.0, 400.0)
+#: shortcuts off = the tracker before issue 14's changes (same decisions and bits)
+UNSHARED = {"share_first_layer": False, "lazy_memory": False, "cache_rope": False}
+PLAIN_TREE = {"dedup": False, "batch": False, **UNSHARED}
 
 
-def _model(device: str, image_size: int | None = None):  # type: ignore[no-untyped-def]
-    """The SAM 2 video network exactly as ``zoo.load("sam2long-video:tiny")`` builds it."""
+def _arg(name: str, default: int) -> int:
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def _load(device: str, image_size: int | None = None, **options: Any) -> Any:
+    """``zoo.load("sam2long-video:tiny")`` on the golden checkpoint (else random weights)."""
     import zoo
 
     ckpt = GOLDEN / "sam2.1_hiera_tiny_random_fp16.pt"
@@ -43,7 +67,14 @@ def _model(device: str, image_size: int | None = None):  # type: ignore[no-untyp
         {"checkpoint": ckpt} if ckpt.is_file() else {"weights": "random", "seed": 0}
     )
     config = {"image_size": image_size} if image_size else {}
-    return zoo.load("sam2long-video:tiny", device=device, progress=False, **weights, **config).model
+    return zoo.load(
+        "sam2long-video:tiny", device=device, progress=False, **weights, **config, **options
+    )
+
+
+def _model(device: str, image_size: int | None = None):  # type: ignore[no-untyped-def]
+    """The SAM 2 video network exactly as ``zoo.load("sam2long-video:tiny")`` builds it."""
+    return _load(device, image_size).model
 
 
 def _frames_dir() -> Path:
@@ -54,56 +85,126 @@ def _frames_dir() -> Path:
     raise SystemExit("needs ../shared (golden frames or the fixture video)")
 
 
-def speed(device: str) -> list[dict[str, object]]:
+def _run_sam2(zm: Any, frames: Path, detail: bool) -> tuple[Any, np.ndarray]:
+    """Plain SAM 2 propagation on the network of ``zm``, profiled with the same hooks."""
     import torch
-    from zoo_sam2long.tracker import ObjectPrompt, SAM2LongConfig, SAM2LongTracker
+    from zoo_sam2long.profiling import profile_stages, stage
 
-    model = _model(device)
-    frames = sorted(_frames_dir().glob("*.jpg"))[:10]
+    net = zm.model
+    masks = []
+    with torch.inference_mode(), profile_stages(net, detail=detail) as prof:
+        with stage("frame loading"):  # sam2 decodes and resizes the whole video up front
+            state = net.init_state(video_path=str(frames), async_loading_frames=False)
+        net.add_new_points_or_box(state, frame_idx=0, obj_id=1, box=list(BOX))
+        for _, _, video_res in net.propagate_in_video(state):
+            masks.append((video_res[0, 0] > 0).numpy())
+        net.reset_state(state)
+    return prof, np.stack(masks)
+
+
+def _run_ours(zm: Any, frames: Path, pathways: int, detail: bool) -> tuple[Any, np.ndarray]:
+    from zoo_sam2long.profiling import profile_stages
+
+    with profile_stages(zm.model, detail=detail) as prof:
+        masks = [r.masks[1] for r in zm.track(frames, {"boxes": [list(BOX)]}, pathways=pathways)]
+    return prof, np.stack(masks)
+
+
+def profile(
+    device: str, rounds: int, detail: bool, plain_tree: bool
+) -> tuple[list[dict[str, object]], dict[str, Any]]:
+    """Interleaved per-stage profiles; prints the stage table, returns the ratio rows and
+    every round's stage rows per case (for the JSON)."""
+    import torch
+
+    torch.set_num_threads(_arg("--threads", 2))
+    frames = _frames_dir()
+    shipped = _load(device)
+    unshared = _load(device, **UNSHARED)
+    cases: dict[str, Any] = {
+        "sam2": lambda: _run_sam2(shipped, frames, detail),
+        "P=1": lambda: _run_ours(shipped, frames, 1, detail),
+        "P=3": lambda: _run_ours(shipped, frames, 3, detail),
+        "P=3 shortcuts off": lambda: _run_ours(unshared, frames, 3, detail),
+    }
+    if plain_tree:
+        plain = _load(device, **PLAIN_TREE)
+        cases["P=3 plain tree"] = lambda: _run_ours(plain, frames, 3, detail)
+    names = list(cases)
+    runs: dict[str, list[Any]] = {n: [] for n in names}
+    masks: dict[str, np.ndarray] = {}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            prof, m = cases[name]()
+            runs[name].append(prof)
+            masks.setdefault(name, m)
+            print(f"round {r + 1}/{rounds} {name:16s} wall {prof.wall_s:7.1f} s", end="")
+            print(f"  cpu {prof.cpu_s:7.1f} s")
+            sys.stdout.flush()
+    if not np.array_equal(masks["P=3"], masks["P=3 shortcuts off"]):
+        raise SystemExit("the shortcuts changed P=3 masks")
+    golden = _golden_pixels(masks)
+
+    best = {n: min(runs[n], key=lambda p: p.wall_s) for n in names}
+    _stage_table(best, names)
+    base = best["sam2"]
     rows: list[dict[str, object]] = []
+    for n in names:
+        paired_wall = [a.wall_s / b.wall_s for a, b in zip(runs[n], runs["sam2"], strict=True)]
+        paired_cpu = [a.cpu_s / b.cpu_s for a, b in zip(runs[n], runs["sam2"], strict=True)]
+        rows.append(
+            {
+                "case": n,
+                "best_wall_s": best[n].wall_s,
+                "best_cpu_s": min(p.cpu_s for p in runs[n]),
+                "ratio_wall": best[n].wall_s / base.wall_s,
+                "ratio_cpu": min(p.cpu_s for p in runs[n]) / min(p.cpu_s for p in runs["sam2"]),
+                "median_paired_wall": statistics.median(paired_wall),
+                "median_paired_cpu": statistics.median(paired_cpu),
+                "golden_px_diff": golden.get(n, ""),
+            }
+        )
+    return rows, {n: [p.rows() for p in runs[n]] for n in names}
 
-    def run_tree(cfg: SAM2LongConfig) -> tuple[float, dict[str, int]]:
-        tracker = SAM2LongTracker(model, cfg)
-        t0 = time.perf_counter()
-        for _ in tracker.track(
-            [str(f) for f in frames], [ObjectPrompt(1, box=BOX)], num_frames=len(frames)
-        ):
-            pass
-        return time.perf_counter() - t0, dict(tracker.stats)
 
-    def run_sam2() -> float:
-        with torch.inference_mode():
-            t0 = time.perf_counter()
-            state = model.init_state(video_path=str(frames[0].parent))
-            model.add_new_points_or_box(state, frame_idx=0, obj_id=1, box=list(BOX))
-            for _ in model.propagate_in_video(state):
-                pass
-            dt = time.perf_counter() - t0
-            model.reset_state(state)
-        return dt
+def _golden_pixels(masks: dict[str, np.ndarray]) -> dict[str, int]:
+    """Mask pixels differing from the upstream golden outputs (0 expected everywhere)."""
+    path = GOLDEN / "expected.npz"
+    if not path.is_file():
+        return {}
+    e = np.load(path)
+    ref = {"sam2": "masks_sam2", "P=1": "masks_p1", "P=3": "masks", "P=3 shortcuts off": "masks"}
+    ref["P=3 plain tree"] = "masks"
+    return {
+        n: int((m.astype(bool) != e[ref[n]].astype(bool)).sum())
+        for n, m in masks.items()
+        if n in ref
+    }
 
-    t_sam2 = run_sam2()
-    t_ours, stats = run_tree(SAM2LongConfig(num_pathways=3))
-    t_plain, _ = run_tree(SAM2LongConfig(num_pathways=3, dedup=False, batch=False))
-    t_p1, _ = run_tree(SAM2LongConfig(num_pathways=1))
-    n = len(frames)
-    distinct = stats["distinct_evals"] / max(stats["pathway_evals"], 1)
-    for name, t in (
-        ("plain sam2 propagation", t_sam2),
-        ("sam2long P=1", t_p1),
-        ("sam2long P=3, plain algorithm (no dedup, no batching)", t_plain),
-        ("sam2long P=3, as shipped (dedup + batching)", t_ours),
-    ):
-        rows.append({"case": name, "s_per_frame": t / n, "ratio_to_sam2": t / t_sam2})
-    rows.append(
-        {
-            "case": f"distinct pathway evaluations: {stats['distinct_evals']} of "
-            f"{stats['pathway_evals']} over {stats['tree_frames']} tree frames",
-            "s_per_frame": "",
-            "ratio_to_sam2": round(distinct, 3),
-        }
-    )
-    return rows
+
+def _stage_table(best: dict[str, Any], names: list[str]) -> None:
+    """Stages x cases, exclusive seconds of each case's best round (wall / CPU)."""
+    stages: list[str] = []
+    for n in names:
+        for row in best[n].rows():
+            if row["stage"] not in stages:
+                stages.append(str(row["stage"]))
+    stages.remove("other")
+    stages.remove("total")
+    stages += ["other", "total"]
+    width = max(len(s) for s in stages)
+    print(f"\nper-stage exclusive seconds, best round of each case (wall / cpu; {names[0]} = base)")
+    print(" " * width + "".join(f"  {n:>17s}" for n in names))
+    for st in stages:
+        cells = []
+        for n in names:
+            row = next((r for r in best[n].rows() if r["stage"] == st), None)
+            cells.append(
+                f"  {row['wall_s']:7.2f} / {row['cpu_s']:7.2f}" if row else "  " + "-".rjust(17)
+            )
+        print(st.ljust(width) + "".join(cells))
+    print()
 
 
 def memory_child(n_frames: int) -> None:
@@ -175,17 +276,22 @@ def main() -> None:
     quick = "--quick" in sys.argv
     device = bench_device()
     if "--memory-only" not in sys.argv:
+        rounds = _arg("--rounds", 1 if quick else 3)
+        rows, stages = profile(device, rounds, "--detail" in sys.argv, "--plain-tree" in sys.argv)
         report(
-            f"sam2long_speed_{device}",
-            speed(device),
+            f"sam2long_profile_{device}",
+            rows,
             {
                 "device": device,
                 "frames": 10,
+                "rounds": rounds,
                 "weights": "golden edited fp16" if GOLDEN.exists() else "random",
+                "stages_per_round": stages,
             },
         )
         print()
-    report("sam2long_memory", memory(quick), {"input": 256, "pathways": 3})
+    if "--profile-only" not in sys.argv:
+        report("sam2long_memory", memory(quick), {"input": 256, "pathways": 3})
 
 
 if __name__ == "__main__":

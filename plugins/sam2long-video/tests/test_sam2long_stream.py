@@ -89,6 +89,47 @@ def test_dedup_and_batching_do_not_change_results(small_model: torch.nn.Module) 
     assert tr_plain.stats["distinct_evals"] == tr_plain.stats["pathway_evals"]
 
 
+@pytest.mark.parametrize("pathways", [1, 3])
+def test_speed_shortcuts_change_no_bit(small_model: torch.nn.Module, pathways: int) -> None:
+    """Sharing memory attention's first layer across pathways and objects, the cached
+    rotary table with in-place key rotation, and encoding a kept mask's memory only when a
+    later frame reads it give bit-identical outputs and decisions to the plain path; the
+    last frame's masks are never encoded."""
+    frames = _video(6)
+    prompts = [BOX, ObjectPrompt(2, frame_idx=1, points=[[100, 10]], labels=[1])]
+    rec_a, rec_b = TreeRecorder(keep_slot_logits=True), TreeRecorder(keep_slot_logits=True)
+    fast, tr_fast = _run(small_model, frames, prompts, recorder=rec_a, num_pathways=pathways)
+    plain, tr_plain = _run(
+        small_model,
+        frames,
+        prompts,
+        recorder=rec_b,
+        num_pathways=pathways,
+        share_first_layer=False,
+        lazy_memory=False,
+        cache_rope=False,
+    )
+    for a, b in zip(fast, plain, strict=True):
+        assert a.frame_idx == b.frame_idx
+        assert torch.equal(a.lowres_logits, b.lowres_logits)
+        assert a.ious == b.ious and a.object_scores == b.object_scores
+    assert len(rec_a.records) == len(rec_b.records)
+    for ra, rb in zip(rec_a.records, rec_b.records, strict=True):
+        assert (ra.frame_idx, ra.obj_id, ra.kind) == (rb.frame_idx, rb.obj_id, rb.kind)
+        assert ra.ious == rb.ious and ra.object_scores == rb.object_scores
+        assert ra.kept == rb.kept
+        assert all(torch.equal(x, y) for x, y in zip(ra.slot_lowres, rb.slot_lowres, strict=True))
+    if pathways > 1:
+        assert any(len({c.pathway for c in r.kept}) > 1 for r in rec_a.records if r.kind == "tree")
+    # the plain path encodes each object's distinct kept masks of the last frame; the lazy
+    # one does not (everything else is encoded exactly once either way)
+    last = [r for r in rec_b.records if r.frame_idx == len(frames) - 1]
+    unused = sum(len({(c.pathway, c.mask_index) for c in r.kept}) for r in last)
+    assert unused > 0
+    assert tr_plain.stats["memory_encodings"] - tr_fast.stats["memory_encodings"] <= unused
+    assert tr_fast.stats["memory_encodings"] < tr_plain.stats["memory_encodings"]
+
+
 def test_streaming_is_lazy_and_ordered(small_model: torch.nn.Module) -> None:
     frames = _video(6)
     pulled = 0

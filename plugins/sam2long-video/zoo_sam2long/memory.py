@@ -29,11 +29,15 @@ parity with the published method is the point):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import torch
+import torch.nn.functional as F
+
+from .profiling import CROSS_ATTENTION_STAGE, detail_stage
 
 #: Object score given to the prompt (conditioning) frame when ranking keys.
 COND_FRAME_SCORE = 10.0
@@ -198,6 +202,33 @@ def scale_keys(
     return torch.cat([frames.reshape(b, nft, c), ptrs.reshape(b, n - nft, c)], dim=1)
 
 
+def first_self_attention(
+    attention: Any, curr: torch.Tensor, curr_pos: torch.Tensor
+) -> torch.Tensor:
+    """Input step and layer-0 self-attention of ``MemoryAttention`` for one frame.
+
+    Why: this part reads only the current frame (memory enters at the first
+    cross-attention), so it is the same for every pathway - and every object - tracked on
+    that frame.  Computing it once per frame and handing it to
+    :func:`memory_attention_scaled` removes one of the four self-attentions per extra
+    pathway.  The result is bit-identical to the batched computation (row-wise linear
+    layers, layer norm and attention do not mix batch rows); the tests check this.
+
+    Args:
+        curr, curr_pos: ``[HW, 1, C]`` current-frame features and position encoding.
+
+    Returns:
+        ``[1, HW, C]`` (batch first) if the module is batch-first, else ``[HW, 1, C]``.
+    """
+    output = curr
+    if attention.pos_enc_at_input and curr_pos is not None:
+        output = output + 0.1 * curr_pos
+    if attention.batch_first:
+        output = output.transpose(0, 1)
+        curr_pos = curr_pos.transpose(0, 1)
+    return attention.layers[0]._forward_sa(output, curr_pos)
+
+
 def memory_attention_scaled(
     attention: Any,
     curr: torch.Tensor,
@@ -208,6 +239,8 @@ def memory_attention_scaled(
     frame_factors: torch.Tensor | None,
     ptr_factors: torch.Tensor | None,
     tokens_per_frame: int,
+    first_layer_sa: torch.Tensor | None = None,
+    rope_cache: RopeKeyCache | None = None,
 ) -> torch.Tensor:
     """Run SAM 2's ``MemoryAttention`` module with rescaled cross-attention keys.
 
@@ -226,24 +259,35 @@ def memory_attention_scaled(
         num_obj_ptr_tokens: pointer tokens at the end of ``memory`` (no RoPE for them).
         frame_factors, ptr_factors: ``[B, nf]`` and ``[B, np]`` factors, or ``None``.
         tokens_per_frame: spatial tokens per memory frame.
+        first_layer_sa: :func:`first_self_attention` of this frame (one batch row), or
+            ``None`` to compute it here for every row.  With ``rope_cache`` the first
+            cross-attention's queries are then also computed for one row only.
+        rope_cache: run cross-attention through :func:`rope_cross_attention` with this
+            cache (same numbers, less memory traffic), or ``None`` for the module itself.
 
     Returns:
         ``[HW, B, C]`` memory-conditioned features (sequence first, like the module).
     """
     from sam2.modeling.sam.transformer import RoPEAttention
 
+    batch = curr.size(1)
     output = curr
-    if attention.pos_enc_at_input and curr_pos is not None:
+    if attention.pos_enc_at_input and curr_pos is not None and first_layer_sa is None:
         output = output + 0.1 * curr_pos
     if attention.batch_first:
         output = output.transpose(0, 1)
         curr_pos = curr_pos.transpose(0, 1)
         memory = memory.transpose(0, 1)
         memory_pos = memory_pos.transpose(0, 1)
+    if first_layer_sa is not None:
+        # pathway-independent: one row computed once per frame, shared by the batch
+        bdim = 0 if attention.batch_first else 1
+        output = first_layer_sa.expand(*[batch if d == bdim else -1 for d in range(3)])
 
     keys_with_pos: torch.Tensor | None = None
-    for layer in attention.layers:
-        output = layer._forward_sa(output, curr_pos)
+    for i, layer in enumerate(attention.layers):
+        if i > 0 or first_layer_sa is None:
+            output = layer._forward_sa(output, curr_pos)
 
         if layer.pos_enc_at_cross_attn_keys:
             if keys_with_pos is None:
@@ -260,16 +304,26 @@ def memory_attention_scaled(
                 assert ptr_factors is not None and attention.batch_first
                 key = scale_keys(memory, frame_factors, ptr_factors, tokens_per_frame)
 
-        kwds = {}
-        if isinstance(layer.cross_attn_image, RoPEAttention) and num_obj_ptr_tokens > 0:
-            kwds = {"num_k_exclude_rope": num_obj_ptr_tokens}
-        tgt2 = layer.norm2(output)
-        tgt2 = layer.cross_attn_image(
-            q=tgt2 + curr_pos if layer.pos_enc_at_cross_attn_queries else tgt2,
-            k=key,
-            v=memory,
-            **kwds,
+        attn = layer.cross_attn_image
+        no_rope = num_obj_ptr_tokens if isinstance(attn, RoPEAttention) else 0
+        # (the module's attention takes batch-first tensors; only that layout is mirrored)
+        fast = (
+            rope_cache is not None
+            and attention.batch_first
+            and can_use_rope_cross_attention(attn, key.dtype, output.size(1), key.size(1) - no_rope)
         )
+        # layer 0 with a shared first step: every row's queries are the same row
+        one_row = fast and i == 0 and first_layer_sa is not None
+        src, pos = (first_layer_sa, curr_pos[:1]) if one_row else (output, curr_pos)
+        tgt2 = layer.norm2(src)
+        q = tgt2 + pos if layer.pos_enc_at_cross_attn_queries else tgt2
+        with detail_stage(CROSS_ATTENTION_STAGE):
+            if fast:
+                assert rope_cache is not None
+                tgt2 = rope_cross_attention(attn, q, key, memory, no_rope, rope_cache)
+            else:
+                kwds = {"num_k_exclude_rope": no_rope} if no_rope > 0 else {}
+                tgt2 = attn(q=q, k=key, v=memory, **kwds)
         output = output + layer.dropout2(tgt2)
 
         tgt2 = layer.norm3(output)
@@ -280,3 +334,92 @@ def memory_attention_scaled(
     if attention.batch_first:
         normed = normed.transpose(0, 1)
     return normed
+
+
+class RopeKeyCache:
+    """Rotary frequencies of memory keys, repeated once per memory frame, kept between calls.
+
+    Why: SAM 2's ``RoPEAttention`` rotates the keys of every memory frame with the query
+    grid's frequencies and, on CPU, materialises them repeated ``frames`` times on every
+    call (``expand`` + ``flatten``): a ``[frames * HW, C/2]`` complex tensor per layer, per
+    pathway batch, per frame.  The repetition only depends on the frequency table and the
+    frame count, so one copy for the largest count seen is kept and sliced (the slice of a
+    repeated table is the repeated table of fewer frames: same values, same layout).
+    Tables of layers that are equal share one entry.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def repeated(self, freqs: torch.Tensor, times: int) -> torch.Tensor:
+        """``freqs [L, D]`` repeated ``times`` along ``L``: ``[times * L, D]``."""
+        n = times * freqs.size(0)
+        for i, (src, rep) in enumerate(self._entries):
+            if src is freqs or (src.shape == freqs.shape and torch.equal(src, freqs)):
+                if rep.size(0) < n:
+                    rep = freqs.unsqueeze(0).expand(times, -1, -1).flatten(0, 1)
+                    self._entries[i] = (src, rep)
+                return rep[:n]
+        rep = freqs.unsqueeze(0).expand(times, -1, -1).flatten(0, 1)
+        self._entries.append((freqs, rep))
+        return rep
+
+
+def rope_cross_attention(
+    attn: Any,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int,
+    cache: RopeKeyCache,
+) -> torch.Tensor:
+    """SAM 2's ``RoPEAttention.forward`` for memory cross-attention, same arithmetic.
+
+    The operations and their order are those of the module (projections, head split,
+    complex rotation of queries and of the keys of memory frames, scaled dot-product
+    attention, output projection), so the result is bit-identical; two things differ in
+    how memory is used, not in the numbers:
+
+    * the keys' repeated frequency table comes from ``cache`` instead of being rebuilt;
+    * the rotated keys are written into the projected keys in place rather than computed
+      into a new tensor and copied back.
+
+    ``q`` may have batch size 1 while ``k``/``v`` have ``B``: the query side (projection
+    and rotation) is then computed once and broadcast, which is how pathways share the
+    first layer's queries.  Call only for float32 ``RoPEAttention`` with
+    ``rope_k_repeat`` (see :func:`can_use_rope_cross_attention`).
+    """
+    q = attn._separate_heads(attn.q_proj(q), attn.num_heads)
+    k = attn._separate_heads(attn.k_proj(k), attn.num_heads)
+    v = attn._separate_heads(attn.v_proj(v), attn.num_heads)
+
+    w = h = math.sqrt(q.shape[-2])
+    attn.freqs_cis = attn.freqs_cis.to(q.device)
+    if attn.freqs_cis.shape[0] != q.shape[-2]:
+        attn.freqs_cis = attn.compute_cis(end_x=w, end_y=h).to(q.device)
+    freqs = attn.freqs_cis
+    xq = torch.view_as_complex(q.reshape(*q.shape[:-1], -1, 2))
+    q = torch.view_as_real(xq * freqs.view(1, 1, *freqs.shape)).flatten(3)
+    num_k_rope = k.size(-2) - num_k_exclude_rope
+    if num_k_rope > 0:
+        xk = torch.view_as_complex(k[:, :, :num_k_rope].reshape(*k.shape[:2], num_k_rope, -1, 2))
+        rep = cache.repeated(freqs, num_k_rope // freqs.size(0))
+        torch.mul(xk, rep.view(1, 1, *rep.shape), out=xk)
+    if q.size(0) != k.size(0):
+        q = q.expand(k.size(0), -1, -1, -1)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0)
+    return attn.out_proj(attn._recombine_heads(out))
+
+
+def can_use_rope_cross_attention(attn: Any, dtype: torch.dtype, num_q: int, num_k: int) -> bool:
+    """Whether :func:`rope_cross_attention` reproduces this module call exactly."""
+    from sam2.modeling.sam.transformer import RoPEAttention
+
+    return (
+        isinstance(attn, RoPEAttention)
+        and not attn.training
+        and dtype == torch.float32
+        and attn.rope_k_repeat
+        and num_q > 0
+        and num_k % num_q == 0
+    )

@@ -28,6 +28,7 @@ from zoo.prompts import Prompts, as_prompts
 from zoo.results import VideoFrameResult
 from zoo.specs import Task
 
+from .profiling import stage
 from .tracker import FrameRecord, ObjectPrompt, SAM2LongConfig, SAM2LongTracker, TreeRecorder
 
 #: Hydra overrides that, with ``apply_postprocessing=False``, reproduce the reference
@@ -42,6 +43,9 @@ _CONFIG_KEYS = {
     "uncertainty": "uncertainty",
     "dedup": "dedup",
     "batch": "batch",
+    "share_first_layer": "share_first_layer",
+    "lazy_memory": "lazy_memory",
+    "cache_rope": "cache_rope",
 }
 #: Palette PNGs (DAVIS) store object ids as 8-bit indices; 0 is the background.
 MAX_OBJECT_ID = 255
@@ -75,7 +79,8 @@ class SAM2LongVideoModel(ZooModel):
         """Build SAM 2.1 ``size`` with the reference flags and load ``ctx.path()``.
 
         ``config`` holds the tree options (``pathways``, ``iou_threshold`` or its upstream
-        name ``iou_thre``, ``uncertainty``, ``dedup``, ``batch``); the defaults live in
+        name ``iou_thre``, ``uncertainty``, and the execution switches ``dedup``, ``batch``,
+        ``share_first_layer``, ``lazy_memory``, ``cache_rope``); the defaults live in
         :class:`SAM2LongConfig` only. An unknown key is refused rather than ignored, so a
         misspelt option never silently runs the defaults.
         """
@@ -160,7 +165,13 @@ class SAM2LongVideoModel(ZooModel):
 
         def stream() -> Iterator[np.ndarray]:
             nonlocal read
-            for _, frame in source:
+            frames_in = iter(source)
+            while True:
+                with stage("frame loading"):  # decoding counts as loading in profiles
+                    item = next(frames_in, None)
+                if item is None:
+                    return
+                frame = item[1]
                 read += 1
                 yield frame
                 if progress is not None:

@@ -41,12 +41,15 @@ from PIL import Image
 
 from .frames import FrameSource, iter_frames, load_rgb, preprocess_frame, source_length
 from .memory import (
+    RopeKeyCache,
+    first_self_attention,
     max_pointer_frames,
     memory_attention_scaled,
     memory_layout,
     rank_scale_factors,
     select_memory_frames,
 )
+from .profiling import stage
 from .tree import Candidate, score_candidates, select_candidates
 
 #: Mask logit SAM 2 writes where the object is predicted absent.
@@ -67,6 +70,20 @@ class SAM2LongConfig:
         dedup: evaluate pathways with identical histories once (outputs unchanged).
         batch: batch distinct pathways' memory attention + decoder, and kept candidates'
             memory encoding, into single calls.
+        share_first_layer: run memory attention's input step and layer-0 self-attention,
+            which read only the current frame, once per frame instead of once per
+            pathway (outputs bit-identical).
+        lazy_memory: memory-encode a kept mask when the next frame needs it rather than
+            when it is kept, so the last frame's masks are never encoded (outputs
+            bit-identical: the same masks are encoded in the same batches).
+        cache_rope: run memory cross-attention as SAM 2's module does but with the keys'
+            repeated rotary table cached and the keys rotated in place; together with
+            ``share_first_layer`` the first cross-attention's queries are computed once
+            per frame (outputs bit-identical).
+
+    The last five are execution choices, not part of the method: turning them off gives
+    the same decisions (and, except ``batch``, the same bits) more slowly; they exist to
+    measure each speed-up and to test it against the plain path.
     """
 
     num_pathways: int = 3
@@ -74,6 +91,9 @@ class SAM2LongConfig:
     uncertainty: float = 2.0
     dedup: bool = True
     batch: bool = True
+    share_first_layer: bool = True
+    lazy_memory: bool = True
+    cache_rope: bool = True
 
     def __post_init__(self) -> None:
         if self.num_pathways < 1:
@@ -178,9 +198,13 @@ class TreeRecorder:
 
 @dataclass
 class _FrameMemory:
-    """What a frame contributes to later frames' memory."""
+    """What a frame contributes to later frames' memory.
 
-    features: torch.Tensor  # [1, C_mem, h, w] bfloat16, as stored by the reference
+    ``features`` is ``None`` while the memory encoding is deferred (``lazy_memory``): the
+    object's :class:`_PendingMemory` fills it before any frame reads it.
+    """
+
+    features: torch.Tensor | None  # [1, C_mem, h, w] bfloat16, as stored by the reference
     obj_ptr: torch.Tensor  # [1, C] float32
 
 
@@ -221,10 +245,24 @@ class _Cond:
 
 
 @dataclass
+class _PendingMemory:
+    """Kept masks of one tree frame whose memory encoding waits for the next frame.
+
+    Holds only what the memory encoder reads (the frame's lowest-resolution features and
+    the kept rows of the decoder outputs), so deferring costs a few MB for one frame.
+    """
+
+    feats: _Features
+    to_encode: dict[int, tuple[_Heads, int, int]]
+    memories: dict[int, _FrameMemory]
+
+
+@dataclass
 class _Object:
     prompt: ObjectPrompt
     cond: _Cond | None = None
     leaves: list[_Node] = field(default_factory=list)
+    pending: _PendingMemory | None = None
     #: final outputs not yet emitted: frame -> (low-res logits, predicted IoU, object score)
     decided: dict[int, tuple[torch.Tensor, float, float]] = field(default_factory=dict)
     decided_upto: int = -1
@@ -239,12 +277,29 @@ class _Features:
     vision: list[torch.Tensor]  # per level [HW, 1, C]
     pos: list[torch.Tensor]
     sizes: list[tuple[int, int]]
+    #: memory attention's pathway-independent first step (see ``first_self_attention``)
+    first_layer_sa: torch.Tensor | None = None
+
+    def lowest(self) -> _Features:
+        """Only the stride-16 level: all the memory encoder reads."""
+        return _Features(self.vision[-1:], self.pos[-1:], self.sizes[-1:])
 
     def high_res(self, batch: int) -> list[torch.Tensor]:
         return [
             x.permute(1, 2, 0).view(x.size(1), x.size(2), *s).expand(batch, -1, -1, -1)
             for x, s in zip(self.vision[:-1], self.sizes[:-1], strict=True)
         ]
+
+
+@dataclass
+class _Bank:
+    """Memory-attention inputs of a batch of pathways (see ``memory_attention_scaled``)."""
+
+    memory: torch.Tensor  # [N, B, C_mem]
+    memory_pos: torch.Tensor  # [N, B, C_mem]
+    num_ptr_tokens: int
+    frame_factors: torch.Tensor | None  # [B, n_frames]
+    ptr_factors: torch.Tensor | None  # [B, n_pointers]
 
 
 @dataclass
@@ -285,10 +340,18 @@ class SAM2LongTracker:
         self.recorder = recorder
         self._key_counter = itertools.count()
         #: how many distinct pathway evaluations each tree frame needed (diagnostics)
-        self.stats: dict[str, int] = {"tree_frames": 0, "pathway_evals": 0, "distinct_evals": 0}
+        #: and how many masks were memory-encoded (``memory_encodings``)
+        self.stats: dict[str, int] = {
+            "tree_frames": 0,
+            "pathway_evals": 0,
+            "distinct_evals": 0,
+            "memory_encodings": 0,
+        }
         self._objects: list[_Object] = []
         #: spatial encoding of memory frames ``[HW, 1, C_mem]``; the same for every frame
         self._pos_enc_cache: torch.Tensor | None = None
+        #: repeated rotary tables of memory keys (``cache_rope``)
+        self._rope_cache = RopeKeyCache() if self.config.cache_rope else None
 
     @property
     def device(self) -> torch.device:
@@ -332,7 +395,8 @@ class SAM2LongTracker:
         seen = 0
         for t, raw in enumerate(iter_frames(frames)):
             seen = t + 1
-            frame = load_rgb(raw)
+            with stage("frame loading"):
+                frame = load_rgb(raw)
             if video_hw is None:
                 video_hw = (frame.height, frame.width)
             elif (frame.height, frame.width) != video_hw:
@@ -386,7 +450,8 @@ class SAM2LongTracker:
         video_hw: tuple[int, int],
         max_ptrs: int,
     ) -> None:
-        image = preprocess_frame(frame, int(self.model.image_size)).to(self.device)
+        with stage("frame loading"):
+            image = preprocess_frame(frame, int(self.model.image_size)).to(self.device)
         feats = self._encode_image(image)
         for obj in active:
             if t == obj.start:
@@ -546,6 +611,7 @@ class SAM2LongTracker:
         cfg = self.config
         m = self.model
         assert obj.cond is not None
+        self._flush_pending(obj)
         leaves = obj.leaves
         # 1. which pathway evaluations are needed
         if cfg.dedup:
@@ -610,7 +676,11 @@ class SAM2LongTracker:
                 assert res is not None
                 to_encode[child_keys[ident]] = (res[0], res[1], c.mask_index)
             new_keys.append(child_keys[ident])
-        memories = self._encode_children(feats, to_encode)
+        memories = self._child_memories(to_encode)
+        if cfg.lazy_memory:
+            obj.pending = _PendingMemory(feats.lowest(), to_encode, memories)
+        else:
+            self._encode_into(feats, to_encode, memories)
 
         new_leaves: list[_Node] = []
         for slot, (c, key) in enumerate(zip(kept, new_keys, strict=True)):
@@ -669,22 +739,62 @@ class SAM2LongTracker:
         ``pointers[b]`` = ``(memory, temporal_position, object_score)`` newest first, both
         without the prompt frame, which is prepended here.  Returns ``[B, C, h, w]``.
         """
+        with stage("memory bank"):
+            bank = self._memory_bank(feats, spatial, pointers, cond, t, max_ptrs, scale)
         m = self.model
         bsz = len(spatial)
         h, w = feats.sizes[-1]
+        curr = feats.vision[-1].expand(-1, bsz, -1)
+        curr_pos = feats.pos[-1].expand(-1, bsz, -1)
+        with stage("memory attention"):
+            first_sa = None
+            if self.config.share_first_layer:
+                if feats.first_layer_sa is None:
+                    feats.first_layer_sa = first_self_attention(
+                        m.memory_attention, feats.vision[-1], feats.pos[-1]
+                    )
+                first_sa = feats.first_layer_sa
+            out = memory_attention_scaled(
+                m.memory_attention,
+                curr,
+                curr_pos,
+                bank.memory,
+                bank.memory_pos,
+                num_obj_ptr_tokens=bank.num_ptr_tokens,
+                frame_factors=bank.frame_factors,
+                ptr_factors=bank.ptr_factors,
+                tokens_per_frame=h * w,
+                first_layer_sa=first_sa,
+                rope_cache=self._rope_cache,
+            )
+        return out.permute(1, 2, 0).reshape(bsz, m.hidden_dim, h, w)
+
+    def _memory_bank(
+        self,
+        feats: _Features,
+        spatial: list[list[tuple[_FrameMemory | None, int, float]]],
+        pointers: list[list[tuple[_FrameMemory | None, int, float]]],
+        cond: _Cond,
+        t: int,
+        max_ptrs: int,
+        scale: bool,
+    ) -> _Bank:
+        """Concatenate a batch's memory tokens, their encodings and key factors."""
+        m = self.model
+        bsz = len(spatial)
         n_mm = int(m.num_maskmem)
         pos_enc = self._maskmem_pos_enc()  # [HW, 1, C_mem]
 
         mem_parts: list[torch.Tensor] = []
         pos_parts: list[torch.Tensor] = []
         # prompt frame, then spatial frames oldest -> newest
-        cond_feat = cond.memory.features.flatten(2).permute(2, 0, 1)
+        cond_feat = _features(cond.memory).flatten(2).permute(2, 0, 1)
         mem_parts.append(cond_feat.expand(-1, bsz, -1))
         pos_parts.append((pos_enc + m.maskmem_tpos_enc[n_mm - 1]).expand(-1, bsz, -1))
         n_spatial = len(spatial[0])
         for k in range(n_spatial):
             tpos = spatial[0][k][1]
-            feats_k = [_need(spatial[b][k][0]).features for b in range(bsz)]
+            feats_k = [_features(_need(spatial[b][k][0])) for b in range(bsz)]
             stacked = torch.cat(feats_k, dim=0) if bsz > 1 else feats_k[0]
             mem_parts.append(stacked.flatten(2).permute(2, 0, 1))
             pos_parts.append((pos_enc + m.maskmem_tpos_enc[tpos]).expand(-1, bsz, -1))
@@ -728,20 +838,7 @@ class SAM2LongTracker:
                     for b in range(bsz)
                 ]
             )
-        curr = feats.vision[-1].expand(-1, bsz, -1)
-        curr_pos = feats.pos[-1].expand(-1, bsz, -1)
-        out = memory_attention_scaled(
-            m.memory_attention,
-            curr,
-            curr_pos,
-            memory,
-            memory_pos,
-            num_obj_ptr_tokens=obj_ptrs.shape[0],
-            frame_factors=frame_f,
-            ptr_factors=ptr_f,
-            tokens_per_frame=h * w,
-        )
-        return out.permute(1, 2, 0).reshape(bsz, c, h, w)
+        return _Bank(memory, memory_pos, obj_ptrs.shape[0], frame_f, ptr_f)
 
     def _maskmem_pos_enc(self) -> torch.Tensor:
         """Spatial encoding of memory frames; identical for every frame, so cached."""
@@ -837,15 +934,36 @@ class SAM2LongTracker:
         )
         if self._pos_enc_cache is None:
             self._pos_enc_cache = pos[-1][0:1].flatten(2).permute(2, 0, 1).clone()
+        self.stats["memory_encodings"] += bsz
         return features.to(torch.bfloat16)
 
-    def _encode_children(
-        self, feats: _Features, to_encode: dict[int, tuple[_Heads, int, int]]
+    def _child_memories(
+        self, to_encode: dict[int, tuple[_Heads, int, int]]
     ) -> dict[int, _FrameMemory]:
-        """Encode each distinct kept mask (batched when allowed) and build its pointer."""
+        """Each distinct kept mask's memory with its object pointer, features not yet encoded."""
+        out: dict[int, _FrameMemory] = {}
+        for key, (heads, row, j) in to_encode.items():
+            if heads.pointers is None:
+                heads.pointers = self._all_pointers(heads)
+            out[key] = _FrameMemory(None, heads.pointers[row : row + 1, j])
+        return out
+
+    def _flush_pending(self, obj: _Object) -> None:
+        """Encode the previous tree frame's kept masks now that a frame needs them."""
+        pending, obj.pending = obj.pending, None
+        if pending is not None:
+            self._encode_into(pending.feats, pending.to_encode, pending.memories)
+
+    def _encode_into(
+        self,
+        feats: _Features,
+        to_encode: dict[int, tuple[_Heads, int, int]],
+        memories: dict[int, _FrameMemory],
+    ) -> None:
+        """Memory-encode each distinct kept mask (batched when allowed) into ``memories``."""
         m = self.model
         keys = list(to_encode)
-        highs, scores, ptrs = [], [], []
+        highs, scores = [], []
         for key in keys:
             heads, row, j = to_encode[key]
             lr = heads.low_res[row : row + 1, j : j + 1]
@@ -853,23 +971,16 @@ class SAM2LongTracker:
                 F.interpolate(lr, size=(m.image_size,) * 2, mode="bilinear", align_corners=False)
             )
             scores.append(heads.object_score_logits[row : row + 1])
-            if heads.pointers is None:
-                heads.pointers = self._all_pointers(heads)
-            ptrs.append(heads.pointers[row : row + 1, j])
-        out: dict[int, _FrameMemory] = {}
         # Batching the memory encoder is only valid if it treats rows independently.
         can_batch = self.config.batch and not m.non_overlap_masks_for_mem_enc
         if can_batch and len(keys) > 1:
             feats_b = self._encode_memory(feats, torch.cat(highs), torch.cat(scores), False)
             for i, key in enumerate(keys):
                 # clone: a pathway's memory must not pin its siblings' rows once they die
-                out[key] = _FrameMemory(feats_b[i : i + 1].clone(), ptrs[i])
+                memories[key].features = feats_b[i : i + 1].clone()
         else:
             for i, key in enumerate(keys):
-                out[key] = _FrameMemory(
-                    self._encode_memory(feats, highs[i], scores[i], False), ptrs[i]
-                )
-        return out
+                memories[key].features = self._encode_memory(feats, highs[i], scores[i], False)
 
     # ------------------------------------------------------------------ decisions
 
@@ -959,6 +1070,12 @@ def _need(mem: _FrameMemory | None) -> _FrameMemory:
     if mem is None:  # pragma: no cover - guarded by the monotone pruning argument
         raise RuntimeError("internal error: a pruned memory was selected")
     return mem
+
+
+def _features(mem: _FrameMemory) -> torch.Tensor:
+    if mem.features is None:  # pragma: no cover - pending memories are flushed first
+        raise RuntimeError("internal error: a memory was read before it was encoded")
+    return mem.features
 
 
 def _common_ancestor(leaves: list[_Node]) -> _Node | None:
