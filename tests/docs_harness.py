@@ -262,6 +262,9 @@ SIZES: dict[str, str] = {
     "--size": "tiny",  # ...and builds tiny when it runs or evaluates
     "--embed-cache": "off",  # sameo-amodal: 2 steps need 4 embeddings, not all 400 images'
 }
+# Size options that matter only with another flag, where the family declares that flag: they
+# are not added to a command without it.
+ONLY_WITH = {"--points-per-side": "--everything"}
 # Commands that load weights: each gets `--weights random` unless it names weights the
 # sandbox holds (a `--checkpoint` file that exists, a variant trained earlier in the file).
 WEIGHTED_COMMANDS = ("run", "eval", "train", "batch", "export")
@@ -367,6 +370,9 @@ def adjust_zoo_argv(argv: list[str], cwd: Path) -> tuple[list[str], list[str]]:
         if not _takes(declared.get(flag), value):
             continue
         before = _option_value(out, flag)
+        if before is None and flag in ONLY_WITH and ONLY_WITH[flag] in declared:
+            if ONLY_WITH[flag] not in out:
+                continue  # e.g. sam2's grid size matters only with --everything
         if before != value:
             out = _set_option(out, flag, value)
             notes.append(f"{flag} {before} -> {value}" if before else f"+ {flag} {value}")
