@@ -370,9 +370,9 @@ def adjust_zoo_argv(argv: list[str], cwd: Path) -> tuple[list[str], list[str]]:
         if not _takes(declared.get(flag), value):
             continue
         before = _option_value(out, flag)
-        if before is None and flag in ONLY_WITH and ONLY_WITH[flag] in declared:
-            if ONLY_WITH[flag] not in out:
-                continue  # e.g. sam2's grid size matters only with --everything
+        needs = ONLY_WITH.get(flag)
+        if before is None and needs in declared and needs not in out:
+            continue  # e.g. sam2's grid size matters only with --everything
         if before != value:
             out = _set_option(out, flag, value)
             notes.append(f"{flag} {before} -> {value}" if before else f"+ {flag} {value}")
