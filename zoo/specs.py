@@ -218,6 +218,7 @@ class OptionSpec(BaseModel):
     aliases: tuple[str, ...] = ()
     model: bool = False
     minimum: float | None = None
+    multiple_of: int | None = None  # int options: the value must divide by it (input sides)
 
     @field_validator("name", "aliases")
     @classmethod
@@ -285,7 +286,32 @@ class OptionSpec(BaseModel):
             value = str(raw)
         if self.minimum is not None and t in ("int", "float") and value < self.minimum:
             raise ValueError(f"is below the minimum {self.minimum:g}")
+        if self.multiple_of and t == "int" and value % self.multiple_of:
+            raise ValueError(f"is not a multiple of {self.multiple_of}")
         return value
+
+
+def image_size_option(
+    multiple_of: int,
+    *,
+    commands: tuple[Command, ...] = ("run", "eval", "batch"),
+    default: int | None = None,
+    note: str = "default 1024; smaller is faster",
+) -> OptionSpec:
+    """The ``--image-size`` loader option every SAM-style family declares: the encoder's
+    input side, at least 64 and a multiple of the encoder's stride (64 for SAM 2's Hiera,
+    16 for ViT patches). ``note`` says what the default is for this family.
+    """
+    return OptionSpec(
+        name="image_size",
+        type="int",
+        default=default,
+        minimum=64,
+        multiple_of=multiple_of,
+        model=True,
+        commands=commands,
+        help=f"encoder input side, a multiple of {multiple_of} ({note})",
+    )
 
 
 def _options_from(value: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -78,14 +78,8 @@ OPTIONS = [
         commands=_RUN_EVAL_BATCH,
         help="colour depth linearly instead of inverse depth",
     ),
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=1024,
-        minimum=64,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
-        help="SAM input side, a multiple of 64 (smaller is much faster on CPU)",
+    image_size_option(
+        64, commands=_RUN_EVAL_BATCH, default=1024, note="smaller is much faster on CPU"
     ),
     OptionSpec(
         name="points_per_side",

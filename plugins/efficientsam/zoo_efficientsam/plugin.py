@@ -15,7 +15,7 @@ from pathlib import Path
 
 from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec, image_size_option
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -66,15 +66,11 @@ VARIANTS = [
 ]
 
 OPTIONS = [
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=None,
-        model=True,
-        minimum=64,
+    image_size_option(
+        16,
         commands=("run", "batch"),
-        help="encoder input side, a multiple of 16 (default 1024, EfficientSAM's own; "
-        "smaller is faster and coarser, the published weights still load)",
+        note="default 1024, EfficientSAM's own; smaller is faster and coarser, the "
+        "published weights still load",
     ),
     MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
 ]

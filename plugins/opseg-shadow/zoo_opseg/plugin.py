@@ -29,7 +29,16 @@ from typing import Any
 
 from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import PRIMARY, Command, FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import (
+    PRIMARY,
+    Command,
+    FamilySpec,
+    OptionSpec,
+    Task,
+    VariantSpec,
+    WeightsSpec,
+    image_size_option,
+)
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -73,15 +82,7 @@ OPTIONS: list[OptionSpec] = [
         help="three candidates per prompt, keep the best (for single clicks)",
     ),
     # ---------------------------------------------------------------- loader kwargs
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=None,
-        minimum=64,
-        model=True,
-        commands=_LOADER,
-        help="model input side, a multiple of 64 (default: the variant's; 1024 for SAM 2.1)",
-    ),
+    image_size_option(64, commands=_LOADER, note="default: the variant's; 1024 for SAM 2.1"),
     OptionSpec(
         name="size",
         type="choice",

@@ -36,13 +36,6 @@ def _boxes_opt(ctx: RunContext, key: str) -> list[list[float]] | None:
         raise InputError(f"--{key}: {exc}") from None
 
 
-def _image_size(ctx: RunContext) -> None:
-    """SAM 2.1 needs a multiple of 64 (the core checks only the minimum); say so before loading."""
-    size = ctx.opt("image_size")
-    if size is not None and size % 64:
-        raise InputError(f"--image-size must be a multiple of 64 (e.g. 256, 512, 1024), got {size}")
-
-
 def instances_from_options(
     objects: list[list[float]] | None, shadows: list[list[float]] | None, prompts_file: Any
 ) -> list[dict[str, Any]]:
@@ -124,7 +117,6 @@ def run_shadows(ctx: RunContext) -> dict[str, Any]:
             )
     objects = _boxes_opt(ctx, "objects")
     shadows = _boxes_opt(ctx, "shadows")
-    _image_size(ctx)
     formats = check_formats(ctx.get("format", "png,coco,overlay"))
     out = ctx.out_dir()
     instances = as_shadow_prompts(instances_from_options(objects, shadows, ctx.get("prompts")))
@@ -173,7 +165,6 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     split = ctx.opt("split")
     max_images = ctx.opt("max_images")
     thresholds = parse_thresholds(ctx.opt("iou_thresholds"))
-    _image_size(ctx)
     annotations, images = ctx.get("annotations"), ctx.get("images")
     if annotations is None and ctx.get("dataset") is not None:
         annotations, found_images = find_split(Path(ctx.get("dataset")), split)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec, image_size_option
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -76,15 +76,7 @@ VARIANTS = [
 ]
 
 OPTIONS = [
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=None,
-        model=True,
-        minimum=64,
-        commands=("run", "eval", "batch"),
-        help="model input side, a multiple of 64 (default 1024; smaller is faster)",
-    ),
+    image_size_option(64),
     MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
 ]
 

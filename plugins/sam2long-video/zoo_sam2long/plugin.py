@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import PRIMARY, Command, FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import (
+    PRIMARY,
+    Command,
+    FamilySpec,
+    OptionSpec,
+    Task,
+    VariantSpec,
+    WeightsSpec,
+    image_size_option,
+)
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
@@ -51,15 +60,7 @@ OPTIONS = [
         commands=_MODEL_COMMANDS,
         help="up to this max |object score|, near-duplicate masks are dropped",
     ),
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=None,
-        minimum=64,
-        model=True,
-        commands=_MODEL_COMMANDS,
-        help="SAM input side, a multiple of 64 (default 1024)",
-    ),
+    image_size_option(64, commands=_MODEL_COMMANDS, note="default 1024"),
     OptionSpec(
         name="frame",
         type="int",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
 
 from . import FAMILY
 from .config import BASES, EMBED_CACHE_MODES, TrainConfig
@@ -58,14 +58,11 @@ OPTIONS = [
         help="which image of a multi-image --detections file --image is",
     ),
     MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
-    OptionSpec(
-        name="image_size",
-        type="int",
-        minimum=64,
-        model=True,
+    image_size_option(
+        16,
         commands=("run", "eval", "train", "batch"),
-        help=f"encoder input side, a multiple of 16 (run/eval: the checkpoint's own; train: "
-        f"{_D.image_size}, EfficientSAM's); smaller is faster and coarser",
+        note=f"run/eval: the checkpoint's own; train: {_D.image_size}, EfficientSAM's; "
+        "smaller is faster and coarser",
     ),
     # ------------------------------------------------------------------ eval
     OptionSpec(
