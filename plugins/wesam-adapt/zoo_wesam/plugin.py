@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
 
 from .config import AdaptConfig
 from .store import BASE_FILE, FAMILY, PROMPT_KINDS, SIZES
@@ -137,15 +137,10 @@ OPTIONS = [
         commands=("train",),
         help="replace an existing adaptation (or unfinished run) of that name",
     ),
-    OptionSpec(
-        name="image_size",
-        type="int",
-        default=None,
-        minimum=64,
-        model=True,
+    image_size_option(
+        64,
         commands=("run", "eval", "train", "batch"),
-        help="model input side, a multiple of 64 (default 1024; an adaptation remembers "
-        "the size it was trained at)",
+        note="default 1024; an adaptation remembers the size it was trained at",
     ),
     OptionSpec(
         name="adapter",
