@@ -7,19 +7,33 @@ Start-up must stay cheap: ``zoo list``, ``zoo info`` and ``zoo --help`` never im
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from zoo import __version__
+from zoo.cli_common import (
+    EXTRA,
+    BackendOpt,
+    CkptOpt,
+    DeviceOpt,
+    JsonOpt,
+    SeedOpt,
+    WeightsOpt,
+    _checkpoint_arg,
+    _human_size,
+    _print_json,
+    _print_report,
+    _registry,
+    console,
+    err_console,
+)
 from zoo.errors import InputError, ZooError, cli_surface
+from zoo.model_rows import _human_params, _options_rows, _size_cell, _variant_row
 
 app = typer.Typer(
     name="zoo",
@@ -38,99 +52,6 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(help="Inspect and manage downloaded checkpoints.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-
-console = Console()
-err_console = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def _registry() -> Any:
-    from zoo.registry import get_registry
-
-    return get_registry()
-
-
-def _human_size(n: int | None, unknown: str = "?") -> str:
-    if n is None:
-        return unknown
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
-def _human_params(n: int | None) -> str:
-    if n is None:
-        return "?"
-    if n == 0:
-        return "0"
-    return f"{n / 1e6:.1f}M"
-
-
-def _is_cached(v: Any) -> bool | None:
-    """True when *every* file of the variant is in a cache; None when it has none."""
-    if not v.checkpoints or v.unpublished:
-        return None
-    from zoo import weights
-
-    try:
-        return all(
-            bool(weights.is_cached(w.uri, w.sha256, pattern=w.pattern))
-            for w in v.checkpoints.values()
-            if w.uri
-        )
-    except Exception:
-        return None
-
-
-def _variant_row(reg: Any, v: Any) -> dict[str, Any]:
-    fam = reg.families[v.family]
-    w = v.weights
-    return {
-        "name": v.name,
-        "family": v.family,
-        "tag": v.tag,
-        "default": v.tag == fam.default_tag,
-        "local": v.local,
-        "tasks": [t.value for t in fam.tasks],
-        "params": v.params,
-        "size": v.total_size,
-        "license": (w.license if w and w.license else None) or fam.license,
-        "weights": w.uri if w else None,
-        "sha256": w.sha256 if w else None,
-        "files": {
-            k: {
-                "uri": f.uri,
-                "sha256": f.sha256,
-                "size": f.size,
-                "same_as": f.same_as,
-                "optional": f.optional,
-                "published": f.published,
-                "note": f.note,
-            }
-            for k, f in v.checkpoints.items()
-        },
-        "plugin": fam.source,
-        "cached": _is_cached(v),
-        "aliases": v.aliases,
-        "requires_weights": fam.requires_weights,
-    }
-
-
-def _size_cell(r: dict[str, Any]) -> str:
-    if not r["files"]:
-        return "-" if not r["requires_weights"] else "none"
-    if not all(f["published"] for f in r["files"].values()):
-        return "unpubl."
-    return _human_size(r["size"], "unknown")
 
 
 # --------------------------------------------------------------------------- list / info
@@ -183,25 +104,6 @@ def list_cmd(
     err_console.print("[dim]* default tag of its family; `zoo info NAME` for details[/]")
     if reg.warnings or any(p.error for p in reg.plugins):
         err_console.print("[yellow]some plugins had problems; run `zoo plugins` for details[/]")
-
-
-def _options_rows(fam: Any) -> list[dict[str, Any]]:
-    from zoo.runners import declared_options
-
-    opts = declared_options(fam, "run", core_runner=fam.runner is None)
-    seen = {o.name for o in opts}
-    opts += [o for o in fam.options if o.name not in seen]
-    return [
-        {
-            "option": o.flag,
-            "type": o.type if o.type != "choice" else "|".join(o.choices or ()),
-            "default": o.default,
-            "commands": list(o.commands),
-            "help": o.help,
-            "aliases": ["--" + a.replace("_", "-") for a in o.aliases],
-        }
-        for o in opts
-    ]
 
 
 def _print_options(options: list[dict[str, Any]]) -> None:
@@ -497,76 +399,6 @@ def _dispatch(
         _print_report(report)
 
 
-def _fmt(v: Any) -> str:
-    """A report value for people: 4-decimal floats, short lists, no Python reprs."""
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    if isinstance(v, (list, tuple)):
-        items = [_fmt(x) for x in v[:12]]
-        return ", ".join(items) + (f", ... ({len(v)} in all)" if len(v) > 12 else "")
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items() if not isinstance(x, dict))
-    return str(v)
-
-
-def _print_report(report: dict[str, Any]) -> None:
-    """The human view of a command's report (``--json`` prints all of it)."""
-    table = report.pop("table", None)
-    if table:
-        t = Table(title=table.get("title", ""), title_justify="left")
-        for c in table["columns"]:
-            t.add_column(str(c))
-        for row in table["rows"]:
-            t.add_row(*[escape(_fmt(v)) for v in row])
-        console.print(t)
-    for k, v in report.items():
-        if k == "files" and isinstance(v, list):
-            console.print(f"files: {len(v)} written" + (f" to {Path(v[0]).parent}" if v else ""))
-        elif isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()):
-            if not table:
-                for sub, x in v.items():
-                    console.print(f"{k} {sub}: {escape(_fmt(x))}", highlight=False)
-        else:
-            console.print(f"{k}: {escape(_fmt(v))}", highlight=False)
-
-
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
-WeightsOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="'random': the architecture at random init (TEST MODE, labelled in every output)."
-    ),
-]
-CkptOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Load custom/fine-tuned weights into this family: PATH replaces its main file, "
-        "NAME=PATH a named one (see `zoo info`)."
-    ),
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option(help="Random seed (test-mode init, sampling); default 0 with --weights random."),
-]
-BackendOpt = Annotated[
-    str,
-    typer.Option(
-        help="torch, or onnxruntime: run the exported encoder/decoder graphs (exported on "
-        "first use, cached in $ZOO_HOME/onnx; needs sam-zoo\\[onnx])."
-    ),
-]
-
-
-def _checkpoint_arg(value: str | None) -> Any:
-    """``PATH`` or ``NAME=PATH`` (a named file of a multi-file variant)."""
-    if value is None:
-        return None
-    key, eq, path = value.partition("=")
-    if eq and key.replace("-", "_").isidentifier() and not Path(value).exists():
-        return {key: path}
-    return value
-
-
 @app.command("run", context_settings=EXTRA)
 def run_cmd(
     ctx: typer.Context,
@@ -694,334 +526,16 @@ def train_cmd(
     _dispatch("train", name, ctx, opts, as_json)
 
 
-# --------------------------------------------------------------------------- serve
+# Commands that live with their feature (typer only at import: no torch, no fastapi, no onnx)
+from zoo.batch.cli import register as _register_batch  # noqa: E402
+from zoo.doctor import register as _register_doctor  # noqa: E402
+from zoo.export.cli import register as _register_export  # noqa: E402
+from zoo.serve.cli import register as _register_serve  # noqa: E402
 
-
-def _split_serve_args(tokens: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """Model names and loader options (``--image-size 256``) as click hands them over.
-
-    Unknown options arrive among the positional names; a ``--name`` token takes the next
-    token as its value unless that is another option (write ``--flag=true`` before names).
-    """
-    from zoo.runners import parse_extras
-
-    names: list[str] = []
-    extras: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.startswith("--") and tok != "--":
-            extras.append(tok)
-            if "=" not in tok and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
-                extras.append(tokens[i + 1])
-                i += 1
-        else:
-            names.append(tok)
-        i += 1
-    return names, parse_extras(extras)
-
-
-@app.command("serve", context_settings=EXTRA)
-def serve_cmd(
-    ctx: typer.Context,
-    names: Annotated[
-        list[str] | None,
-        typer.Argument(help="Models to load now (any other loads on first use)."),
-    ] = None,
-    host: Annotated[
-        str, typer.Option(help="Interface; anything but loopback requires --token.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
-    device: DeviceOpt = "auto",
-    dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
-    weights: WeightsOpt = None,
-    seed: SeedOpt = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="ZOO_SERVE_TOKEN",
-            show_envvar=True,
-            help="Every /v1 request must send 'Authorization: Bearer TOKEN'.",
-        ),
-    ] = None,
-    max_images: Annotated[
-        int, typer.Option(help="Images (and embeddings per model) kept in memory.")
-    ] = 32,
-    max_cache_mb: Annotated[
-        float, typer.Option(help="Memory for kept images and embeddings together.")
-    ] = 2048,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest request body.")] = 25,
-    max_pixels: Annotated[int, typer.Option(help="Largest image (width x height).")] = 40_000_000,
-    max_video_frames: Annotated[int, typer.Option(help="Longest video.")] = 600,
-    allow_paths: Annotated[
-        Path | None,
-        typer.Option(help="Let clients name image files inside this folder (off by default)."),
-    ] = None,
-    cors_origin: Annotated[
-        list[str] | None,
-        typer.Option(help="A web origin allowed to call the API from its pages (repeatable)."),
-    ] = None,
-    only: Annotated[bool, typer.Option("--only", help="Serve only the named models.")] = False,
-    log_level: Annotated[
-        str, typer.Option(help="uvicorn log level (info shows every request).")
-    ] = "warning",
-) -> None:
-    """Serve models over HTTP with a click-to-segment page at / (API docs at /docs).
-
-    Loader options of the named models go after them, e.g.
-    `zoo serve sam2:tiny --image-size 512`. Needs `pip install 'sam-zoo\\[serve]'`.
-    """
-    from zoo.serve.config import ServeConfig
-
-    model_names, options = _split_serve_args(list(names or []) + list(ctx.args))
-    if only and not model_names:
-        raise InputError("--only needs model names, e.g. zoo serve sam2:tiny --only")
-    config = ServeConfig(
-        host=host,
-        port=port,
-        models=model_names,
-        device=device,
-        weights=weights,
-        dtype=dtype,
-        seed=seed,
-        model_options=options,
-        token=token,
-        max_images=max_images,
-        max_cache_mb=max_cache_mb,
-        max_upload_mb=max_upload_mb,
-        max_pixels=max_pixels,
-        max_video_frames=max_video_frames,
-        allow_paths=allow_paths,
-        cors_origins=list(cors_origin or []),
-        only_named=only,
-    ).check()
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise InputError(
-            f"zoo serve needs the serve extra ({exc.name} is missing): pip install 'sam-zoo[serve]'"
-        ) from None
-    from zoo.serve.server import run
-
-    run(config, log_level=log_level)
-
-
-from zoo.batch.cli import register as _register_batch  # noqa: E402  (typer only, no torch)
-
+_register_serve(app)
 _register_batch(app)
-
-
-# --------------------------------------------------------------------------- export
-
-
-@app.command("export", context_settings=EXTRA)
-def export_cmd(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model to export, e.g. sam2:tiny.")],
-    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for the graphs and zoo-export.json (atomic).")
-    ] = None,
-    opset: Annotated[
-        int | None, typer.Option(help="ONNX opset (default 18; 18 to 21 here).")
-    ] = None,
-    dtype: Annotated[
-        str, typer.Option(help="fp32, or fp16 weights/arithmetic with fp32 inputs/outputs.")
-    ] = "fp32",
-    checkpoint: CkptOpt = None,
-    weights: WeightsOpt = None,
-    seed: SeedOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Export a model's image encoder and prompt decoder (dynamic number of prompts).
-
-    Writes DIR/encoder.onnx, DIR/decoder.onnx and DIR/zoo-export.json (inputs, sizes,
-    pre/post-processing, weights sha256). Loader options (e.g. --image-size) apply as in
-    `zoo run`. Needs the onnx extra: pip install 'sam-zoo\\[onnx]'.
-    """
-    import time
-
-    from zoo.export.onnx import check_export_options, check_exportable, require_onnx
-    from zoo.loading import RANDOM
-    from zoo.runners import RunContext, check_out_dir, parse_extras, parse_options
-    from zoo.specs import import_string
-
-    if weights not in (None, RANDOM, "pretrained"):
-        raise InputError(
-            f"--weights takes 'random' or 'pretrained', got {weights!r}; "
-            "use --checkpoint PATH for a file"
-        )
-    opset_n, dtype_name = check_export_options(format, opset, dtype)
-    if out is None:
-        raise InputError("`zoo export` needs --out DIR for the exported graphs")
-    check_out_dir(out)
-    fam, variant = _registry().resolve_name(name)
-    given: set[str] = set()
-    values = parse_options(fam, "export", parse_extras(list(ctx.args)), given=given)
-    check_exportable(import_string(fam.loader), fam.name)
-    require_onnx()
-    rc = RunContext(
-        name=variant.name if variant else fam.name,
-        family=fam,
-        variant=variant,
-        command="export",
-        options=dict(
-            device="cpu", checkpoint=_checkpoint_arg(checkpoint), weights=weights, seed=seed
-        ),
-        values=values,
-        as_json=as_json,
-        console=err_console,
-        explicit=given,
-    )
-    from zoo.export.onnx import export_onnx
-
-    t0 = time.perf_counter()
-    model = rc.load_model()
-    config = {**(variant.config if variant else {}), **rc.model_options()}
-    for k in ("max_batch", "test_mode"):  # not part of the graphs
-        config.pop(k, None)
-    desc = export_onnx(model, out, opset=opset_n, dtype=dtype_name, config=config)
-    report = {
-        "model": model.name,
-        "weights": model.weights,
-        "format": "onnx",
-        "opset": opset_n,
-        "dtype": dtype_name,
-        "graphs": {k: g["file"] for k, g in desc["graphs"].items()},
-        "seconds": round(time.perf_counter() - t0, 1),
-        "files": [str(out / g["file"]) for g in desc["graphs"].values()]
-        + [str(out / "zoo-export.json")],
-    }
-    if str(weights or "") == RANDOM and not as_json:
-        err_console.print(
-            "[yellow]note: --weights random is the test mode; the graphs hold random weights[/]"
-        )
-    if as_json:
-        _print_json(report)
-    else:
-        _print_report(report)
-
-
-# --------------------------------------------------------------------------- plugins / doctor
-
-
-@app.command("plugins")
-def plugins_cmd(as_json: JsonOpt = False) -> None:
-    """Installed plugins: distribution, version, hooks, and load errors."""
-    reg = _registry()
-    rows = [
-        {
-            "name": p.name,
-            "distribution": p.distribution,
-            "version": p.version,
-            "module": p.module,
-            "builtin": p.builtin,
-            "hooks": p.hooks,
-            "error": p.error,
-            "families": sorted(
-                f.name for f in reg.families.values() if f.source in (p.distribution, p.name)
-            ),
-        }
-        for p in reg.plugins
-    ]
-    if as_json:
-        _print_json({"plugins": rows, "warnings": reg.warnings})
-        return
-    table = Table(title="zoo plugins", title_justify="left")
-    for col in ("plugin", "distribution", "version", "families", "hooks", "status"):
-        table.add_column(col)
-    for r in rows:
-        status = f"[red]failed: {r['error']}[/]" if r["error"] else "[green]ok[/]"
-        table.add_row(
-            r["name"],
-            r["distribution"] or "?",
-            r["version"] or "?",
-            ", ".join(r["families"]) or "-",
-            ", ".join(h.replace("zoo_register_", "") for h in r["hooks"]),
-            status,
-        )
-    console.print(table)
-    for w in reg.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}")
-
-
-def _hub_reachable(url: str, timeout: float) -> str:
-    import urllib.error
-    import urllib.request
-
-    try:
-        req = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return f"reachable (HTTP {resp.status})"
-    except urllib.error.HTTPError as exc:
-        return f"reachable (HTTP {exc.code})"
-    except Exception as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"unreachable ({type(exc).__name__}: {reason})"
-
-
-@app.command("doctor")
-def doctor_cmd(
-    as_json: JsonOpt = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each hub.")] = 2.0,
-) -> None:
-    """Check the environment: python, torch, CUDA, cache, offline switches, plugins, hubs."""
-    import platform
-
-    from zoo import weights
-
-    info: dict[str, Any] = {
-        "zoo": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["cuda_available"] = torch.cuda.is_available()
-        info["cuda_devices"] = [
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        ]
-    except Exception as exc:
-        info["torch"] = f"not importable: {exc}"
-    cdir = weights.cache_dir()
-    total = sum(p.stat().st_size for p in cdir.rglob("*") if p.is_file()) if cdir.exists() else 0
-    info["cache_dir"] = str(cdir)
-    info["cache_bytes"] = total
-    info["offline"] = {
-        k: os.environ.get(k)
-        for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")
-    }
-    reg = _registry()
-    info["plugins_failed"] = {p.name: p.error for p in reg.plugins if p.error}
-    info["plugins_ok"] = [p.name for p in reg.plugins if not p.error]
-    offline = os.environ.get("ZOO_OFFLINE", "") not in ("", "0")
-    hubs = {
-        "huggingface": (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/"),
-        "modelscope": "https://www.modelscope.cn",
-    }
-    info["hubs"] = {
-        k: ("skipped (ZOO_OFFLINE=1)" if offline else _hub_reachable(u, timeout))
-        for k, u in hubs.items()
-    }
-    if as_json:
-        _print_json(info)
-        return
-    t = Table(title="zoo doctor", title_justify="left", show_header=False)
-    t.add_column("check")
-    t.add_column("result")
-    for k, v in info.items():
-        if k == "cache_bytes":
-            v = _human_size(v)
-        if isinstance(v, dict):
-            v = ", ".join(f"{a}={b}" for a, b in v.items()) or "none"
-        if isinstance(v, list):
-            v = ", ".join(map(str, v)) or "none"
-        style = "red" if k == "plugins_failed" and info["plugins_failed"] else ""
-        t.add_row(k, f"[{style}]{v}[/]" if style else str(v))
-    console.print(t)
+_register_export(app)
+_register_doctor(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -212,7 +212,7 @@ class ModelPool:
 
     def rows(self) -> list[dict[str, Any]]:
         """``zoo list --json`` rows of every model served, each with a ``serve`` block."""
-        from zoo.cli import _variant_row
+        from zoo.model_rows import _variant_row
 
         reg = self._registry()
         rows: list[dict[str, Any]] = []
@@ -238,7 +238,7 @@ class ModelPool:
     def card(self, name: str) -> dict[str, Any]:
         """``zoo info --json`` for one model, plus the ``serve`` block."""
         from zoo.cards import load_card
-        from zoo.cli import _options_rows, _variant_row
+        from zoo.model_rows import _options_rows, _variant_row
 
         key, family, variant = self.resolve(name)
         if family is None:  # a model object given to create_app

@@ -1,0 +1,135 @@
+"""``zoo plugins`` and ``zoo doctor``: what is installed and whether the environment works
+(registered on the main app by :mod:`zoo.cli`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from zoo import __version__
+from zoo.cli_common import JsonOpt, _human_size, _print_json, _registry, console, err_console
+
+
+def plugins_cmd(as_json: JsonOpt = False) -> None:
+    """Installed plugins: distribution, version, hooks, and load errors."""
+    reg = _registry()
+    rows = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "module": p.module,
+            "builtin": p.builtin,
+            "hooks": p.hooks,
+            "error": p.error,
+            "families": sorted(
+                f.name for f in reg.families.values() if f.source in (p.distribution, p.name)
+            ),
+        }
+        for p in reg.plugins
+    ]
+    if as_json:
+        _print_json({"plugins": rows, "warnings": reg.warnings})
+        return
+    table = Table(title="zoo plugins", title_justify="left")
+    for col in ("plugin", "distribution", "version", "families", "hooks", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = f"[red]failed: {r['error']}[/]" if r["error"] else "[green]ok[/]"
+        table.add_row(
+            r["name"],
+            r["distribution"] or "?",
+            r["version"] or "?",
+            ", ".join(r["families"]) or "-",
+            ", ".join(h.replace("zoo_register_", "") for h in r["hooks"]),
+            status,
+        )
+    console.print(table)
+    for w in reg.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
+
+
+def _hub_reachable(url: str, timeout: float) -> str:
+    import urllib.error
+    import urllib.request
+
+    try:
+        req = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return f"reachable (HTTP {resp.status})"
+    except urllib.error.HTTPError as exc:
+        return f"reachable (HTTP {exc.code})"
+    except Exception as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"unreachable ({type(exc).__name__}: {reason})"
+
+
+def doctor_cmd(
+    as_json: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each hub.")] = 2.0,
+) -> None:
+    """Check the environment: python, torch, CUDA, cache, offline switches, plugins, hubs."""
+    import platform
+
+    from zoo import weights
+
+    info: dict[str, Any] = {
+        "zoo": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda_available"] = torch.cuda.is_available()
+        info["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+    except Exception as exc:
+        info["torch"] = f"not importable: {exc}"
+    cdir = weights.cache_dir()
+    total = sum(p.stat().st_size for p in cdir.rglob("*") if p.is_file()) if cdir.exists() else 0
+    info["cache_dir"] = str(cdir)
+    info["cache_bytes"] = total
+    info["offline"] = {
+        k: os.environ.get(k)
+        for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")
+    }
+    reg = _registry()
+    info["plugins_failed"] = {p.name: p.error for p in reg.plugins if p.error}
+    info["plugins_ok"] = [p.name for p in reg.plugins if not p.error]
+    offline = os.environ.get("ZOO_OFFLINE", "") not in ("", "0")
+    hubs = {
+        "huggingface": (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/"),
+        "modelscope": "https://www.modelscope.cn",
+    }
+    info["hubs"] = {
+        k: ("skipped (ZOO_OFFLINE=1)" if offline else _hub_reachable(u, timeout))
+        for k, u in hubs.items()
+    }
+    if as_json:
+        _print_json(info)
+        return
+    t = Table(title="zoo doctor", title_justify="left", show_header=False)
+    t.add_column("check")
+    t.add_column("result")
+    for k, v in info.items():
+        if k == "cache_bytes":
+            v = _human_size(v)
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items()) or "none"
+        if isinstance(v, list):
+            v = ", ".join(map(str, v)) or "none"
+        style = "red" if k == "plugins_failed" and info["plugins_failed"] else ""
+        t.add_row(k, f"[{style}]{v}[/]" if style else str(v))
+    console.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command(s) to the ``zoo`` app (called by :mod:`zoo.cli`)."""
+    app.command("plugins")(plugins_cmd)
+    app.command("doctor")(doctor_cmd)
