@@ -79,7 +79,8 @@ def test_max_batch_chunks_give_the_same_masks(model: Any) -> None:
         model.max_batch = None
     from zoo.batching import default_max_batch
 
-    assert model.decoder_batch == default_max_batch("cpu")  # the core's per-device default
+    # the core's per-device default, sized on CPU from the decoder's per-prompt activation
+    assert model.decoder_batch == default_max_batch("cpu", model.decoder_prompt_bytes)
     for a, b in zip(full.instances, chunked.instances, strict=True):
         assert (a.amodal_mask != b.amodal_mask).mean() < 1e-3
 
