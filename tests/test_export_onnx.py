@@ -361,3 +361,69 @@ def test_weights_sha256_of_a_checkpoint_file(tmp_path: Path) -> None:
     key, facts = export_key(model, opset=18, dtype="float32", config={"image_size": 64})
     assert facts["weights_sha256"]["model"] == sha256_file(path)
     assert key != export_key(base, opset=18, dtype="float32", config={"image_size": 64})[0]
+
+
+def test_zoo_batch_with_the_onnxruntime_backend(ort_home: Path, tmp_path: Path) -> None:
+    """``zoo batch --backend onnxruntime``: the run records the backend, its masks match the
+    torch run's; a family without graphs is refused before anything is written."""
+    _pair("efficientsam:vitt", ort_home)  # exported once for the session
+    images = SHARED / "fixtures" / "images"
+    if not images.is_dir():
+        pytest.skip("shared fixtures absent")
+    common = [
+        *["--input", str(images), "--boxes", "40,40,300,300", "--weights", "random"],
+        *["--image-size", str(SIZE), "--format", "coco", "--no-progress"],
+    ]
+    ort = run_zoo(
+        "batch", "efficientsam:vitt", *common, "--out", str(tmp_path / "ort"),
+        "--backend", "onnxruntime",
+    )  # fmt: skip
+    assert ort.returncode == 0, ort.stderr
+    ref = run_zoo("batch", "efficientsam:vitt", *common, "--out", str(tmp_path / "torch"))
+    assert ref.returncode == 0, ref.stderr
+    run = json.loads((tmp_path / "ort" / "run.json").read_text())
+    assert "onnxruntime" in json.dumps(run)
+    a = json.loads((tmp_path / "ort" / "results.json").read_text())
+    b = json.loads((tmp_path / "torch" / "results.json").read_text())
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=LOGITS_TOL)
+    bad = run_zoo(
+        "batch", "depth-sam:tiny", "--input", str(images), "--weights", "random",
+        "--out", str(tmp_path / "bad"), "--backend", "onnxruntime",
+    )  # fmt: skip
+    assert_user_error(bad, "cannot be exported to ONNX")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_zoo_serve_with_the_onnxruntime_backend(ort_home: Path) -> None:
+    """A server started with ``--backend onnxruntime`` answers from the exported graphs, with
+    the masks the torch model gives for the same click."""
+    pytest.importorskip("fastapi")
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from zoo.serve import ServeConfig, create_app
+
+    torch_m, _ = _pair("efficientsam:vitt", ort_home)
+    img = _photo("groceries.jpg")
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    config = ServeConfig(
+        weights="random", backend="onnxruntime", model_options={"image_size": str(SIZE)}
+    )
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        up = client.post("/v1/images", files={"file": ("p.png", buf.getvalue(), "image/png")})
+        iid = up.json()["image_id"]
+        prompts = [{"points": [[300, 200]], "labels": [1]}]
+        r = client.post(
+            "/v1/segment", json={"model": "efficientsam:vitt", "image_id": iid, "prompts": prompts}
+        )
+        assert r.status_code == 200, r.text
+        served = client.app.state.service.pool.get("efficientsam:vitt").model  # type: ignore[attr-defined]
+        assert served.backend == "onnxruntime"
+    expected = torch_m.segment(img, prompts)
+    assert r.json()["scores"][0] == pytest.approx(float(expected.scores[0]), abs=LOGITS_TOL)
+    with pytest.raises(InputError, match="--backend takes torch or onnxruntime"):
+        ServeConfig(backend="tensorrt").check()

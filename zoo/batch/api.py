@@ -147,6 +147,7 @@ def prepare(
     checkpoint: Any = None,
     dtype: str | None = None,
     seed: int | None = None,
+    backend: str | None = None,
     engine: str = "local",
     workers: int = 1,
     address: str | None = None,
@@ -156,6 +157,7 @@ def prepare(
     collect: bool = False,
 ) -> BatchRun:
     """Check everything and return the run (see the module docstring)."""
+    from zoo.loading import check_backend
     from zoo.registry import get_registry
     from zoo.runners import parse_options
 
@@ -210,6 +212,7 @@ def prepare(
         checkpoint=checkpoint,
         dtype=dtype,
         seed=seed,
+        backend=check_backend(backend, fam),
         model_options={k: (str(v) if isinstance(v, Path) else v) for k, v in loader.items()},
         call={k: (str(v) if isinstance(v, Path) else v) for k, v in call.items()},
         multimask=bool(task_opts.get("multimask", False)),
@@ -314,6 +317,7 @@ def batch(
         "max_pixels",
         "dtype",
         "seed",
+        "backend",
         "address",
     }
     direct = {k: kwargs.pop(k) for k in list(kwargs) if k in known}

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from zoo.cli_common import BackendOpt
+
 __all__ = ["register"]
 
 HELP = """Run a model over many images or videos: a folder, a glob, a list, a manifest or COCO.
@@ -100,6 +102,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="'random': TEST MODE (labelled in every output).")
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed (test-mode init).")] = None,
+        backend: BackendOpt = "torch",
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="No progress bar.")
         ] = False,
@@ -140,6 +143,7 @@ def register(app: typer.Typer) -> None:
             checkpoint=zcli._checkpoint_arg(checkpoint),
             dtype=dtype,
             seed=seed,
+            backend=backend,
             engine=engine,
             workers=workers,
             address=address,

@@ -54,6 +54,8 @@ class Plan:
     checkpoint: Any = None
     dtype: str | None = None
     seed: int | None = None
+    #: ``torch`` or ``onnxruntime`` (the exported graphs; see zoo.export.backend)
+    backend: str = "torch"
     model_options: dict[str, Any] = field(default_factory=dict)
     call: dict[str, Any] = field(default_factory=dict)
     multimask: bool = False
@@ -105,6 +107,7 @@ class Plan:
             checkpoint=self.checkpoint,
             dtype=self.dtype,
             seed=self.seed,
+            backend=self.backend,
             progress=False,
             **self.model_options,
         )

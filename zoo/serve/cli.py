@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zoo.cli_common import EXTRA, DeviceOpt, SeedOpt, WeightsOpt
+from zoo.cli_common import EXTRA, BackendOpt, DeviceOpt, SeedOpt, WeightsOpt
 from zoo.errors import InputError
 
 
@@ -49,6 +49,7 @@ def serve_cmd(
     dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
     weights: WeightsOpt = None,
     seed: SeedOpt = None,
+    backend: BackendOpt = "torch",
     token: Annotated[
         str | None,
         typer.Option(
@@ -97,6 +98,7 @@ def serve_cmd(
         weights=weights,
         dtype=dtype,
         seed=seed,
+        backend=backend,
         model_options=options,
         token=token,
         max_images=max_images,

@@ -52,6 +52,7 @@ class ServeConfig:
     device: str = "auto"
     weights: str | None = None
     dtype: str | None = None
+    backend: str = "torch"  # or "onnxruntime": every model runs its exported graphs
     seed: int | None = None
     #: raw ``--image-size 256`` style options; cast per family against its declarations
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +107,8 @@ class ServeConfig:
         ):
             if value < low:
                 raise InputError(f"{name} must be at least {low:g}, got {value:g}")
+        if self.backend not in ("torch", "onnxruntime"):
+            raise InputError(f"--backend takes torch or onnxruntime, got {self.backend!r}")
         if self.weights not in (None, "random", "pretrained"):
             raise InputError(f"--weights takes 'random' or 'pretrained', got {self.weights!r}")
         if self.allow_paths is not None:

@@ -170,6 +170,7 @@ class ModelPool:
             weights=cfg.weights,
             dtype=cfg.dtype,
             seed=cfg.seed,
+            backend=cfg.backend,
             progress=False,
             **model_options(family, cfg.model_options),
         )
