@@ -38,7 +38,75 @@ from .preprocess import image_to_tensor
 __all__ = ["EfficientSamModel"]
 
 
-class EfficientSamModel(ZooModel):
+class EfficientSamNetworkModel(ZooModel):
+    """What every model on an EfficientSAM network shares (this family and SAMEO's amodal
+    one): the cached image embedding, the encoder/decoder stages (:mod:`.graphs`) that
+    ``zoo export`` and the ONNX Runtime backend use, CPU chunk sizing, device moves.
+    Subclasses add their task methods and their ``create``.
+    """
+
+    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
+    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
+    export_formats = ("onnx",)
+
+    def __init__(self, model: EfficientSam) -> None:
+        self.model = model
+        self._embedding: torch.Tensor | None = None
+        self._orig_hw: tuple[int, int] | None = None
+        self._fingerprint: str | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """No autocast: ``--dtype`` casts the weights themselves at load (see :meth:`create`)."""
+        return contextlib.nullcontext()
+
+    @property
+    def decoder_prompt_bytes(self) -> int:
+        """One prompt's largest decoder activation: CPU chunks are sized from it."""
+        from zoo.batching import sam_decoder_prompt_bytes
+
+        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
+
+    def graphs(self) -> list[Any]:
+        """Encoder and decoder (:mod:`zoo_efficientsam.graphs`), for torch and export alike."""
+        return efficientsam_graphs(self.model)
+
+    def export_info(self) -> dict[str, Any]:
+        return efficientsam_export_info(self.model)
+
+    def to(self, device: str) -> EfficientSamNetworkModel:
+        super().to(device)
+        self._embedding = None  # the cache lives on the old device; re-embed on demand
+        self._fingerprint = None
+        return self
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def _param(self) -> torch.Tensor:
+        return next(self.model.parameters())
+
+    @torch.inference_mode()
+    def set_image(self, image: Any) -> None:
+        """Embed ``image`` once; later ``segment`` calls on the same pixels reuse it."""
+        from zoo.io.images import load_image
+
+        img = load_image(image)
+        fp = image_fingerprint(img)
+        if fp == self._fingerprint and self._embedding is not None:
+            return
+        ref = self._param
+        x = image_to_tensor(img).to(device=ref.device, dtype=ref.dtype)
+        (self._embedding,) = self.run_graph("encoder", resize_for_encoder(self.model, x))
+        self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
+        self._fingerprint = fp
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """The cached ``(1, 256, 64, 64)`` embedding of the current image."""
+        if self._embedding is None:
+            raise InputError("no image is set; call set_image(image) or pass an image to segment")
+        return self._embedding
+
+
+class EfficientSamModel(EfficientSamNetworkModel):
     """Promptable segmentation with EfficientSAM (ViT-T or ViT-S).
 
     Prompts per object: a box, clicks (label 1 foreground, 0 background), or a box plus
@@ -51,15 +119,6 @@ class EfficientSamModel(ZooModel):
     """
 
     tasks = (Task.PROMPTABLE,)
-    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
-    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
-    export_formats = ("onnx",)
-
-    def __init__(self, model: EfficientSam) -> None:
-        self.model = model
-        self._embedding: torch.Tensor | None = None
-        self._orig_hw: tuple[int, int] | None = None
-        self._fingerprint: str | None = None
 
     @property
     def max_points(self) -> int:
@@ -97,56 +156,6 @@ class EfficientSamModel(ZooModel):
         )
         model = model.to(device=ctx.device, dtype=ctx.dtype)
         return cls(model)
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """No autocast: ``--dtype`` casts the weights themselves at load (see :meth:`create`)."""
-        return contextlib.nullcontext()
-
-    @property
-    def decoder_prompt_bytes(self) -> int:
-        """One prompt's largest decoder activation: CPU chunks are sized from it."""
-        from zoo.batching import sam_decoder_prompt_bytes
-
-        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
-
-    def graphs(self) -> list[Any]:
-        """Encoder and decoder (:mod:`zoo_efficientsam.graphs`), for torch and export alike."""
-        return efficientsam_graphs(self.model)
-
-    def export_info(self) -> dict[str, Any]:
-        return efficientsam_export_info(self.model)
-
-    def to(self, device: str) -> EfficientSamModel:
-        super().to(device)
-        self._embedding = None  # the cache lives on the old device; re-embed on demand
-        self._fingerprint = None
-        return self
-
-    # ------------------------------------------------------------------ embedding
-    @property
-    def _param(self) -> torch.Tensor:
-        return next(self.model.parameters())
-
-    @torch.inference_mode()
-    def set_image(self, image: Any) -> None:
-        """Embed ``image`` once; later ``segment`` calls on the same pixels reuse it."""
-        from zoo.io.images import load_image
-
-        img = load_image(image)
-        fp = image_fingerprint(img)
-        if fp == self._fingerprint and self._embedding is not None:
-            return
-        ref = self._param
-        x = image_to_tensor(img).to(device=ref.device, dtype=ref.dtype)
-        (self._embedding,) = self.run_graph("encoder", resize_for_encoder(self.model, x))
-        self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
-        self._fingerprint = fp
-
-    def get_image_embedding(self) -> torch.Tensor:
-        """The cached ``(1, 256, 64, 64)`` embedding of the current image."""
-        if self._embedding is None:
-            raise InputError("no image is set; call set_image(image) or pass an image to segment")
-        return self._embedding
 
     # ------------------------------------------------------------------ prompting
     def _encode_prompts(self, objects: list[ObjectPrompt]) -> tuple[torch.Tensor, torch.Tensor]:

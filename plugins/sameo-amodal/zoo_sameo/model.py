@@ -14,7 +14,6 @@ device; ``--max-batch`` overrides). Inference runs EfficientSAM's stage modules
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from zoo_efficientsam.graphs import efficientsam_graphs
-from zoo_efficientsam.loader import decoder_inputs, efficientsam_export_info, resize_for_encoder
+from zoo_efficientsam.loader import EfficientSamNetworkModel, decoder_inputs, resize_for_encoder
 from zoo_efficientsam.model import EfficientSam
 
 from zoo.errors import InputError, hint
-from zoo.io.images import image_fingerprint
 from zoo.loading import LoadContext
-from zoo.model import ZooModel
 from zoo.results import AmodalInstance, AmodalResult
 from zoo.tasks import ObjectPrompt, Prompts, Task
 
@@ -46,21 +42,19 @@ LABEL_BOX_TOP_LEFT = 2
 LABEL_BOX_BOTTOM_RIGHT = 3
 
 
-class SameoModel(ZooModel):
-    """EfficientSAM encoder + prompt encoder (frozen) and SAMEO's amodal mask decoder."""
+class SameoModel(EfficientSamNetworkModel):
+    """EfficientSAM encoder + prompt encoder (frozen) and SAMEO's amodal mask decoder.
+
+    The embedding cache, the stages and device moves are EfficientSAM's
+    (:class:`zoo_efficientsam.loader.EfficientSamNetworkModel`); this adds amodal decoding.
+    """
 
     tasks = (Task.AMODAL,)
-    #: what set_image fills: zoo serve keeps these per image (ZooModel.image_state)
-    image_state_attrs = ("_embedding", "_orig_hw", "_fingerprint")
-    export_formats = ("onnx",)
 
     def __init__(self, model: EfficientSam, *, base: str, image_size: int) -> None:
-        self.model = model
+        super().__init__(model)
         self.base = base
         self.image_size = image_size
-        self._embedding: torch.Tensor | None = None
-        self._orig_hw: tuple[int, int] | None = None
-        self._fingerprint: str | None = None
 
     @classmethod
     def create(
@@ -102,31 +96,10 @@ class SameoModel(ZooModel):
             p.requires_grad_(False)
         return cls(net, base=base, image_size=size)
 
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """No autocast: ``--dtype`` casts the weights themselves at load."""
-        return contextlib.nullcontext()
-
-    @property
-    def decoder_prompt_bytes(self) -> int:
-        """One prompt's largest decoder activation: CPU chunks are sized from it."""
-        from zoo.batching import sam_decoder_prompt_bytes
-
-        return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
-
-    def graphs(self) -> list[Any]:
-        """EfficientSAM's encoder and (SAMEO's amodal) decoder as stage modules."""
-        return efficientsam_graphs(self.model)
-
     def export_info(self) -> dict[str, Any]:
-        info = efficientsam_export_info(self.model)
+        info = super().export_info()
         info["postprocess"] += "; score = detector score x clip(iou, 0, 1)"
         return info
-
-    def to(self, device: str) -> SameoModel:
-        super().to(device)
-        self._embedding = None  # the cache lives on the old device; re-embed on demand
-        self._fingerprint = None
-        return self
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -150,24 +123,6 @@ class SameoModel(ZooModel):
         img = load_image(image)
         (emb,) = self.run_graph("encoder", resize_for_encoder(self.model, self.image_tensor(img)))
         return emb
-
-    @torch.inference_mode()
-    def set_image(self, image: Any) -> None:
-        """Embed ``image`` once; later calls on the same pixels reuse the embedding.
-
-        Grayscale, palette and RGBA images are converted to RGB by ``load_image``.
-        """
-        from zoo.io.images import load_image
-
-        img = load_image(image)
-        fp = image_fingerprint(img)
-        if fp == self._fingerprint and self._embedding is not None:
-            return
-        (self._embedding,) = self.run_graph(
-            "encoder", resize_for_encoder(self.model, self.image_tensor(img))
-        )
-        self._orig_hw = (int(img.shape[0]), int(img.shape[1]))
-        self._fingerprint = fp
 
     # ------------------------------------------------------------------ decoding
     def decode(
