@@ -15,7 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
+from zoo.specs import (
+    Command,
+    FamilySpec,
+    OptionSpec,
+    Task,
+    VariantSpec,
+    WeightsSpec,
+    image_size_option,
+)
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -40,7 +48,7 @@ _SAM2_PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "lar
 DEFAULT_PRED_IOU_THRESH = 0.7
 DEFAULT_STABILITY_THRESH = 0.8
 
-_RUN_EVAL_BATCH = ("run", "eval", "batch")
+_RUN_EVAL_BATCH: tuple[Command, ...] = ("run", "eval", "batch")
 
 OPTIONS = [
     # ---------------------------------------------------------------- pipeline (model)

@@ -21,6 +21,9 @@ from .model import EfficientSam
 class EfficientSamEncoder(nn.Module):
     """``(1, 3, S, S)`` RGB in [0, 1], already resized to S -> ``(1, 256, S/16, S/16)``."""
 
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(self, model: EfficientSam) -> None:
         super().__init__()
         self.image_encoder = model.image_encoder

@@ -111,15 +111,20 @@ def evaluate(
             result = predict_pairs(model, img, instances)
             gt_pairs, pred_pairs = [], []
             for inst, truth in zip(result.instances, truths, strict=True):
+                # every role with a truth was prompted (image_instances), so it has a mask
+                om, sm = inst.object_mask, inst.shadow_mask
                 if "object" in truth:
-                    ev.objects.add(inst.object_mask, truth["object"])
+                    assert om is not None
+                    ev.objects.add(om, truth["object"])
                 if "shadow" in truth:
-                    ev.shadows.add(inst.shadow_mask, truth["shadow"])
+                    assert sm is not None
+                    ev.shadows.add(sm, truth["shadow"])
                 if "object" in truth and "shadow" in truth:
+                    assert om is not None and sm is not None
                     pair = truth["pair"]
                     assoc = image.decode(pair.association_ann) if pair.association_ann else None
                     gt_pairs.append((truth["object"], truth["shadow"], assoc))
-                    pred_pairs.append((inst.object_mask, inst.shadow_mask, inst.pair_score))
+                    pred_pairs.append((om, sm, inst.pair_score))
             ev.soap.add_image(gt_pairs, pred_pairs)
             if keep_predictions:
                 ev.annotations.extend(result.to_coco(image.image_id))

@@ -97,7 +97,7 @@ class OpSegModel(Sam2Model):
         cls,
         ctx: LoadContext,
         *,
-        size: str = "base-plus",
+        size: str | None = None,
         image_size: int | None = None,
         apply_postprocessing: bool = False,
         **_: Any,
@@ -114,6 +114,7 @@ class OpSegModel(Sam2Model):
         """
         from zoo.model import load_state_dict_strict
 
+        size = size or "base-plus"  # the published model's size
         path = ctx.path()
         sd = read_sam21_checkpoint(path, size, model_name=ctx.name) if path else None
         model = build_sam2_model(

@@ -173,13 +173,14 @@ def load_soba(
     assoc_anns = coco.section("association_anno")
     per_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for entry in assoc_anns:
-        per_image[entry.get("image_id")].append(entry)
+        per_image[entry.get("image_id")].append(dict(entry))
     unlinked = 0
     for iid, entries in per_image.items():
         if all("association" in e for e in entries):
             for e in entries:
                 with coco.context():
-                    target = by_pair.get((iid, adapter.association(e)))
+                    key = adapter.association(e)  # not None: every entry has the field
+                    target = by_pair.get((iid, key)) if key is not None else None
                 if target is not None:
                     target.association_ann = e
                 else:

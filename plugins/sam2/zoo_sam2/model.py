@@ -13,7 +13,7 @@ exports, so ``backend="onnxruntime"`` swaps the compute and keeps everything els
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from .graphs import sam2_graphs
 
 
 class Sam2Model(ZooModel):
-    tasks = (Task.PROMPTABLE,)
+    tasks: ClassVar[tuple[Task, ...]] = (Task.PROMPTABLE,)
     image_state_attrs = ("_features", "_orig_hw", "_fingerprint")
     export_formats = ("onnx",)
 

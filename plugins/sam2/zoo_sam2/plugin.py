@@ -27,12 +27,14 @@ def _variant(
         params=params,
         aliases=aliases,
         config={"size": tag},
-        weights=WeightsSpec(
-            uri=f"hf://facebook/sam2.1-hiera-{tag}/{file}@{rev}",
-            sha256=sha,
-            size=size,
-            license="Apache-2.0",
-        ),
+        checkpoints={
+            "model": WeightsSpec(
+                uri=f"hf://facebook/sam2.1-hiera-{tag}/{file}@{rev}",
+                sha256=sha,
+                size=size,
+                license="Apache-2.0",
+            )
+        },
     )
 
 

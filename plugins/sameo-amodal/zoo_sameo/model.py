@@ -174,7 +174,8 @@ class SameoModel(EfficientSamNetworkModel):
         pts, labels = self._box_points(boxes, hw)
         size = int(self.image_size)
         coords, labs = decoder_inputs(self.model, pts[None], labels[None], size, size)
-        return self.run_graph("decoder", self._embedding, coords, labs)
+        logits, iou = self.run_graph("decoder", self._embedding, coords, labs)
+        return logits, iou
 
     def _boxes(self, boxes: Any, h: int, w: int) -> np.ndarray:
         if isinstance(boxes, Prompts):
