@@ -335,8 +335,9 @@ ONNXRUNTIME = "onnxruntime"
 BACKENDS = (TORCH, ONNXRUNTIME)
 
 
-def check_backend(backend: str | None, family: FamilySpec) -> str:
-    """``None`` -> torch; an unknown backend is a one-line error listing the known ones."""
+def normalize_backend(backend: str | None) -> str:
+    """``None`` -> torch, ``ort`` -> onnxruntime; an unknown backend is a one-line error
+    listing the known ones. For settings that apply to several families (``zoo serve``)."""
     b = (backend or TORCH).lower().replace("_", "")
     if b == "ort":
         b = ONNXRUNTIME
@@ -345,6 +346,12 @@ def check_backend(backend: str | None, family: FamilySpec) -> str:
             f"unknown backend {backend!r}; use {' or '.join(BACKENDS)} "
             f"({hint('--backend', 'backend=')})"
         )
+    return b
+
+
+def check_backend(backend: str | None, family: FamilySpec) -> str:
+    """:func:`normalize_backend`, then refuse a family that cannot run on it."""
+    b = normalize_backend(backend)
     if b != TORCH:  # refuse an unsupported family before any file is resolved
         from zoo.export.onnx import check_exportable, require_onnx
 

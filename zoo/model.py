@@ -131,6 +131,7 @@ class ZooModel:
             task=Task(task),
             zoo_version=__version__,
             files=files,
+            backend=self.backend,
         )
 
     def image_state(self) -> dict[str, Any] | None:

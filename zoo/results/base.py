@@ -53,6 +53,9 @@ class Provenance(BaseModel):
     files: dict[str, str] = Field(
         default_factory=dict, description="checkpoint name -> the URI or path it came from"
     )
+    backend: str = Field(
+        default="torch", description="what ran the network: torch, or onnxruntime (exported)"
+    )
 
     @property
     def is_random(self) -> bool:

@@ -107,8 +107,9 @@ class ServeConfig:
         ):
             if value < low:
                 raise InputError(f"{name} must be at least {low:g}, got {value:g}")
-        if self.backend not in ("torch", "onnxruntime"):
-            raise InputError(f"--backend takes torch or onnxruntime, got {self.backend!r}")
+        from zoo.loading import normalize_backend
+
+        self.backend = normalize_backend(self.backend)
         if self.weights not in (None, "random", "pretrained"):
             raise InputError(f"--weights takes 'random' or 'pretrained', got {self.weights!r}")
         if self.allow_paths is not None:
