@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from zoo import __version__
-from zoo.cli_common import JsonOpt, _human_size, _print_json, _registry, console, err_console
+from zoo.cli.console import console, err_console, print_json
+from zoo.listing import human_size
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _registry() -> Any:
+    from zoo.registry import get_registry
+
+    return get_registry()
 
 
 def plugins_cmd(as_json: JsonOpt = False) -> None:
@@ -32,7 +41,7 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
         for p in reg.plugins
     ]
     if as_json:
-        _print_json({"plugins": rows, "warnings": reg.warnings})
+        print_json({"plugins": rows, "warnings": reg.warnings})
         return
     table = Table(title="zoo plugins", title_justify="left")
     for col in ("plugin", "distribution", "version", "families", "hooks", "status"):
@@ -112,14 +121,14 @@ def doctor_cmd(
         for k, u in hubs.items()
     }
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     t = Table(title="zoo doctor", title_justify="left", show_header=False)
     t.add_column("check")
     t.add_column("result")
     for k, v in info.items():
         if k == "cache_bytes":
-            v = _human_size(v)
+            v = human_size(v)
         if isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items()) or "none"
         if isinstance(v, list):

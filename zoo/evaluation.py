@@ -70,13 +70,12 @@ def score_model(
     }
 
 
-def evaluate_promptable(ctx: Any) -> dict[str, Any]:
+def evaluate_promptable(ctx: Any) -> Any:
     """The core ``zoo eval`` for promptable families (see the module docstring)."""
     from zoo.metrics import coco_segm_ap
     from zoo.progress import progress_bar
 
     ds = _dataset(ctx)
-    out = ctx.out_dir() if ctx.get("out") is not None else None
     limit = ctx.opt("max_images")
     images = list(ds)[:limit] if limit else list(ds)
     if not images:
@@ -124,24 +123,21 @@ def evaluate_promptable(ctx: Any) -> dict[str, Any]:
                 "results": scored["results"],
             }
     metrics = ["miou", "mdice", "AP", "AP50", "AP75"]
-    report: dict[str, Any] = {
-        "images": len(images),
-        "instances": next(iter(rows.values()))["instances"],
-        "metrics": {n: {k: r[k] for k in [*metrics, "weights"]} for n, r in rows.items()},
-        "table": {
-            "title": f"box-prompted segmentation on {len(images)} images (COCO masks)",
-            "columns": ["model", "mIoU", "mDice", "AP", "AP50", "AP75"],
-            "rows": [[n, *(r[k] for k in metrics)] for n, r in rows.items()],
-        },
-    }
-    if out is not None:
-        from zoo.io.atomic import atomic_output_dir
-        from zoo.io.masks import write_json
+    from zoo.reports import EvalReport, Table
 
-        with atomic_output_dir(out) as tmp:
-            for n, r in rows.items():
-                stem = n.replace(":", "_")
-                write_json(Path(tmp) / f"{stem}.results.json", r["results"])
-            write_json(Path(tmp) / "metrics.json", report["metrics"], indent=2)
-        report["files"] = [str(out / "metrics.json")]
-    return report
+    class_aware = bool(ctx.opt("class_aware"))
+    return EvalReport(
+        protocol="coco-segm" if class_aware else "coco-segm-class-agnostic",
+        metrics={n: {k: r[k] for k in metrics} for n, r in rows.items()},
+        models={n: str(r["weights"]) for n, r in rows.items()},
+        table=Table(
+            f"box-prompted segmentation on {len(images)} images (COCO masks)",
+            ["model", "mIoU", "mDice", "AP", "AP50", "AP75"],
+            [[n, *(r[k] for k in metrics)] for n, r in rows.items()],
+        ),
+        summary={
+            "images": len(images),
+            "instances": next(iter(rows.values()))["instances"],
+        },
+        files={f"{n.replace(':', '_')}.results.json": r["results"] for n, r in rows.items()},
+    )

@@ -19,17 +19,29 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; registration must not import more
     from zoo.specs import FamilySpec, VariantSpec
+    from zoo.tasks.spec import TaskSpec
     from zoo.weights.request import AnyResolver
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
 
+#: ``register(MyTask())``: a :class:`zoo.tasks.TaskSpec` instance
+RegisterTask: TypeAlias = "Callable[[TaskSpec], None]"
 #: ``register(FamilySpec(...))``
 RegisterFamily: TypeAlias = "Callable[[FamilySpec], None]"
 #: ``register(VariantSpec(...))``
 RegisterVariant: TypeAlias = "Callable[[VariantSpec], None]"
 #: The ``register`` callback of :func:`zoo_register_resolvers`: ``register(scheme, fn)``.
 RegisterResolver: TypeAlias = "Callable[[str, AnyResolver], None]"
+
+
+@hookspec
+def zoo_register_tasks(register: RegisterTask) -> None:
+    """Call ``register(MyTask())`` for each task the plugin adds (a :class:`zoo.tasks.TaskSpec`
+    subclass instance): the model method it calls, its result, options and input builders.
+    Families of any plugin may then declare it in ``FamilySpec.tasks`` and get ``zoo run``,
+    ``zoo batch``, a ``POST /v1/<route>`` endpoint and the conformance kit for it. The core
+    registers its built-in tasks through this same hook (:mod:`zoo.tasks.builtin`)."""
 
 
 @hookspec

@@ -13,7 +13,7 @@ from PIL import Image
 from zoo_depthsam.render import render_depth
 
 from zoo.io.depth import load_depth
-from zoo.io.masks import read_ply
+from zoo.io.ply import read_ply
 from zoo.testing.cli import assert_user_error, run_cli
 
 from .conftest import SMALL_ARGS, VOCAB
