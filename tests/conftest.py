@@ -31,6 +31,13 @@ def make_distribution(
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
     (dist / "entry_points.txt").write_text(f"[zoo.plugins]\n{ep_name} = {module}\n")
+    top = module.split(".")[0]
+    files = (
+        [f"{top}.py"]
+        if (root / f"{top}.py").exists()
+        else [p.relative_to(root).as_posix() for p in (root / top).rglob("*.py")]
+    )
+    (dist / "RECORD").write_text("".join(f"{f},,\n" for f in files))
 
 
 @pytest.fixture(scope="session")

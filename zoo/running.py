@@ -144,7 +144,7 @@ def run_model(
     run_record = {
         "command": "run",
         "task": spec.name,
-        "arguments": _arguments(run, raw, fmts, out_path),
+        "arguments": _arguments(run, raw, fmts),
         "load": {k: v for k, v in load.values().items() if v is not None},
         "seed": model.context.seed if getattr(model, "context", None) is not None else None,
     }
@@ -173,15 +173,12 @@ def run_model(
     }
 
 
-def _arguments(
-    run: RunInputs, raw: Mapping[str, Any], formats: list[str], out: Path
-) -> dict[str, Any]:
+def _arguments(run: RunInputs, raw: Mapping[str, Any], formats: list[str]) -> dict[str, Any]:
     """What run.json records of the command (as batch's run.json does)."""
     args: dict[str, Any] = {k: str(v) for k, v in vars(run).items() if v is not None}
     args.update({k: (v if isinstance(v, (bool, int, float)) else str(v)) for k, v in raw.items()})
     args["format"] = ",".join(formats)
-    args["out"] = str(out)
-    return args
+    return args  # not --out: the same command writes the same bytes wherever it writes
 
 
 class _Frames:

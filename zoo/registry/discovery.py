@@ -97,24 +97,42 @@ def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
 
 def _shadowed(ep: metadata.EntryPoint) -> str | None:
     """The user's own file that hides a plugin's module (``./zoo_sam2.py`` beside the
-    command), if the module Python finds first lives in the current folder or the script's
-    folder rather than in the plugin's distribution. Asked only after a failed load."""
+    command), found without importing it: the module Python would import first lives in the
+    current folder (or the script's) and is not the distribution's own file."""
+    import json
     import sys
 
     top = ep.value.split(":", 1)[0].split(".", 1)[0]
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        spec = None
+        return None
     origin = getattr(spec, "origin", None) if spec is not None else None
-    if not origin:
+    if not origin or origin in ("built-in", "frozen"):
         return None
     where = Path(origin).resolve()
     folder = where.parent.parent if where.name == "__init__.py" else where.parent
     local_dirs = {Path.cwd().resolve()}
     if sys.path and sys.path[0]:
         local_dirs.add(Path(sys.path[0]).resolve())
-    return str(where) if folder in local_dirs else None
+    if folder not in local_dirs:
+        return None
+    dist = getattr(ep, "dist", None)
+    if dist is not None:
+        for f in dist.files or []:
+            try:
+                if Path(str(dist.locate_file(f))).resolve() == where:
+                    return None
+            except Exception:
+                continue
+        try:  # an editable install's module lives in its source tree
+            url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+            src = Path(url.removeprefix("file://")).resolve()
+            if url and (src == folder or src in where.parents):
+                return None
+        except (ValueError, OSError):
+            pass
+    return str(where)
 
 
 def _load_plugin(reg: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPoint) -> None:
@@ -128,16 +146,13 @@ def _load_plugin(reg: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPoin
     )
     reg.plugins.append(info)
     try:
-        try:
-            module = ep.load()
-        except ImportError as exc:
-            shadow = _shadowed(ep)
-            if shadow is None:
-                raise
+        shadow = _shadowed(ep)
+        if shadow is not None:  # refused before importing: the user's file never runs
             raise PluginError(
                 f"the file {shadow} shadows its module {ep.value.split(':', 1)[0]}; rename "
                 "or move that file"
-            ) from exc
+            )
+        module = ep.load()
         info.api, info.api_declared = declared_api(module)
         check_version(f"{ep.name} ({info.distribution or '?'})", info.api)
         if not info.api_declared:
