@@ -140,7 +140,7 @@ def test_http_route_for_the_new_task(acme: Path, photos: Path) -> None:
             "/v1/acme-bright-area",
             json={"model": "acme-counter", "image_id": image_id, "options": {"levle": 1}},
         )
-        assert bad.status_code == 400 and "did you mean --level" in bad.json()["error"]["message"]
+        assert bad.status_code == 400 and "did you mean level" in bad.json()["error"]["message"]
         models = {m["name"]: m for m in client.get("/v1/models").json()}
         assert models["acme-counter:v1"]["serve"]["endpoints"] == ["/v1/acme-bright-area"]
 

@@ -466,7 +466,10 @@ class BoxesPromptJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     boxes: list[tuple[float, float, float, float]] | None = Field(
-        default=None, description="one object per box: x1, y1, x2, y2 pixels"
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="one object per box: x1, y1, x2, y2 pixels",
     )
     points: list[tuple[float, float]] | None = Field(
         default=None, description="clicks of one object as [x, y] pixels"

@@ -16,9 +16,16 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from zoo.errors import InputError
+from zoo.errors import InputError, surface
 
-from .base import Options, flag, is_list
+from .base import Options, is_list
+from .base import flag as _flag
+
+
+def flag(name: str) -> str:
+    """How an option is named in a message: ``--image-size`` on the command line,
+    ``image_size`` in Python and in HTTP requests (where it is written that way)."""
+    return _flag(name) if surface() == "cli" else name
 
 __all__ = ["parse_extras", "validate", "validate_many"]
 
