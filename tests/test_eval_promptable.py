@@ -60,7 +60,9 @@ def test_eval_sam2_with_compare_writes_metrics(coco_set: tuple[Path, Path], tmp_
     m = report["metrics"]["sam2:tiny"]
     assert 0.0 <= m["miou"] <= 1.0 and 0.0 <= m["mdice"] <= 1.0 and "AP50" in m
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["sam2:tiny"]["miou"] == pytest.approx(m["miou"])
+    assert saved["metrics"]["sam2:tiny"]["miou"] == pytest.approx(m["miou"])
+    assert saved["protocol"] == report["protocol"] and saved["test_mode"] is True
+    assert saved["models"]["sam2:tiny"] == "random" and saved["zoo_version"]
     results = json.loads((out / "sam2_tiny.results.json").read_text())
     assert len(results) == 4 and {r["image_id"] for r in results} == {1, 2}
     assert {r["category_id"] for r in results} == {1, 2}

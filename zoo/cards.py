@@ -51,7 +51,7 @@ class ReportedMetric(BaseModel):
 class ZooCardBlock(BaseModel):
     model_config = ConfigDict(extra="allow")
     family: str
-    tasks: list[str] = Field(description="the registered tasks the family does")
+    tasks: list[str] = Field(min_length=1, description="the registered tasks the family does")
     paper: Paper | None = None
     upstream: Upstream | None = None
     reported_metrics: list[ReportedMetric] = Field(default_factory=list)
