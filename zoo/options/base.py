@@ -79,7 +79,7 @@ def _meta(info: FieldInfo) -> dict[str, Any]:
     return {"commands": list(CALL_COMMANDS), "aliases": [], "loader": False}
 
 
-def _strip_optional(annotation: Any) -> Any:
+def strip_optional(annotation: Any) -> Any:
     if get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
@@ -90,7 +90,7 @@ def _strip_optional(annotation: Any) -> Any:
 def type_name(annotation: Any) -> str:
     """What ``zoo info`` shows as an option's type: int, float, bool, str, path, ints,
     floats, or the choices ``a|b|c``."""
-    ann = _strip_optional(annotation)
+    ann = strip_optional(annotation)
     if get_origin(ann) is Literal:
         return "|".join(str(a) for a in get_args(ann))
     if get_origin(ann) in (list, tuple):
@@ -102,7 +102,7 @@ def type_name(annotation: Any) -> str:
 
 
 def is_list(annotation: Any) -> bool:
-    return get_origin(_strip_optional(annotation)) in (list, tuple)
+    return get_origin(strip_optional(annotation)) in (list, tuple)
 
 
 def flag(name: str) -> str:

@@ -133,7 +133,7 @@ def validate_many(
                 target = (i, name)
                 break
         if target is None:
-            _unknown(sets, key, command, where, info_hint)
+            unknown_option(sets, key, command, where, info_hint)
         assert target is not None
         i, name = target
         if name in per_set[i]:
@@ -168,7 +168,7 @@ def validate(
     return one  # type: ignore[return-value]
 
 
-def _unknown(
+def unknown_option(
     sets: Sequence[type[Options]], key: str, command: str, where: str, info_hint: str | None
 ) -> None:
     """The one-line error for a key no set accepts for ``command``."""
