@@ -58,17 +58,14 @@ def option(
     if bad:
         raise ValueError(f"unknown command {bad[0]!r}; commands are {', '.join(COMMANDS)}")
     cmds = tuple(commands) if commands else (LOADER_COMMANDS if loader else CALL_COMMANDS)
-    meta = {"commands": list(cmds), "aliases": list(aliases), "loader": loader}
-    return Field(
-        default,
-        description=help,
-        ge=ge,
-        gt=gt,
-        le=le,
-        lt=lt,
-        multiple_of=multiple_of,
-        json_schema_extra={_META: meta},
-    )
+    meta: dict[str, Any] = {"commands": list(cmds), "aliases": list(aliases), "loader": loader}
+    bounds: dict[str, Any] = {
+        k: v
+        for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt, "multiple_of": multiple_of}.items()
+        if v is not None
+    }
+    extra: Any = {_META: meta}
+    return Field(default, description=help, json_schema_extra=extra, **bounds)
 
 
 def _meta(info: FieldInfo) -> dict[str, Any]:
