@@ -12,6 +12,7 @@ torch. Heavy code lives behind the ``"module:Class"`` strings in each ``FamilySp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -27,6 +28,8 @@ hookimpl = pluggy.HookimplMarker("zoo")
 
 #: ``register(MyTask())``: a :class:`zoo.tasks.TaskSpec` instance
 RegisterTask: TypeAlias = "Callable[[TaskSpec], None]"
+#: ``register(path)``: a catalogue file (``registry.yaml``) shipped in the plugin's package
+RegisterCatalogue: TypeAlias = "Callable[[str | os.PathLike[str]], None]"
 #: ``register(FamilySpec(...))``
 RegisterFamily: TypeAlias = "Callable[[FamilySpec], None]"
 #: ``register(VariantSpec(...))``
@@ -42,6 +45,14 @@ def zoo_register_tasks(register: RegisterTask) -> None:
     Families of any plugin may then declare it in ``FamilySpec.tasks`` and get ``zoo run``,
     ``zoo batch``, a ``POST /v1/<route>`` endpoint and the conformance kit for it. The core
     registers its built-in tasks through this same hook (:mod:`zoo.tasks.builtin`)."""
+
+
+@hookspec
+def zoo_register_catalogs(register: RegisterCatalogue) -> None:
+    """Call ``register(path)`` with a catalogue file (``registry.yaml`` format: families,
+    variants, files, reported results) shipped inside the plugin's package, and point its
+    families' ``card:`` at cards shipped beside it. The core registers its own catalogue
+    through this same hook (:mod:`zoo.registry.builtin`)."""
 
 
 @hookspec

@@ -27,6 +27,7 @@ def flag(name: str) -> str:
     ``image_size`` in Python and in HTTP requests (where it is written that way)."""
     return _flag(name) if surface() == "cli" else name
 
+
 __all__ = ["parse_extras", "validate", "validate_many"]
 
 OptionsT = TypeVar("OptionsT", bound=Options)
