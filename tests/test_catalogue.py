@@ -135,7 +135,7 @@ def test_bad_user_entries_are_refused_by_file_and_line(
     names = [r["name"] for r in json.loads(run_zoo("list", "zoo-fake", "--json").stdout)]
     proc = run_zoo("registry", "check", str(cat))
     assert proc.returncode == 2
-    assert f"{cat}:3:" in proc.stderr and "needs a scheme" in proc.stderr  # the family's line
+    assert f"{cat}:8:" in proc.stderr and "needs a scheme" in proc.stderr  # the uri line
     assert f"{cat}:9:" in proc.stderr and "nobody-has-this is not registered" in proc.stderr
     # an invalid family entry is refused whole; other catalogues and families still load
     assert "zoo-fake:v1" in names and "zoo-fake:broken" not in names
