@@ -559,9 +559,7 @@ def test_segment_bad_inputs(sam2: TestClient, image: np.ndarray, fakes: Any) -> 
     assert both.status_code == 200, both.text
     assert [p["box"] for p in both.json()["prompts"]] == [[1, 1, 30, 30], [40, 40, 90, 90]]
     assert seg(prompts=[{"box": [150, 100, 200, 200]}]).status_code == 200  # clipped
-    assert_error(
-        seg(prompts=[{"box": [300, 300, 400, 400]}]), 400, "bad_input", "entirely outside"
-    )
+    assert_error(seg(prompts=[{"box": [300, 300, 400, 400]}]), 400, "bad_input", "entirely outside")
     assert_error(seg(prompts=[{}]), 400, "bad_input", "empty prompt")
     assert_error(seg(prompts=[]), 422, "invalid_request", "prompts")
     assert_error(seg(prompts=[{"box": [1, 2, 3]}]), 422, "invalid_request", "box")

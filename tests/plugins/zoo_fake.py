@@ -29,6 +29,7 @@ class FakeOptions(Options):
     image_size: int | None = option(None, help="accepted and recorded", loader=True, ge=64, le=4096)
     grow: int = option(0, help="dilate masks by this many pixels", ge=0, le=32)
     shape: Literal["box", "blob"] = option("blob", help="blob: bright pixels; box: the box")
+    delay: float = option(0.0, help="seconds to sleep per call (a slow model)", ge=0, le=600)
 
 
 class FakeModel(ZooModel):
@@ -94,7 +95,11 @@ class FakeModel(ZooModel):
         multimask: bool = False,
         grow: int = 0,
         shape: str = "blob",
+        delay: float = 0.0,
     ) -> Any:
+        import time
+
+        time.sleep(delay)
         from zoo.prompts import as_prompts
         from zoo.results import SegmentationResult
 
