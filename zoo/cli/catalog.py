@@ -65,13 +65,13 @@ def list_cmd(
         err_console.print(f"no model matches {pattern!r}" + (f" with task {task}" if task else ""))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    cols = ["name", "task", "params", "size", "cached"] + (["licence", "origin"] if wide else [])
+    cols = ["name", "task", "params", "size", "cached"]
     for col in cols:
         justify = "right" if col in ("params", "size") else "left"
         table.add_column(
             col,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=col in ("params", "size", "cached"),
+            no_wrap=col in ("name", "params", "size", "cached"),
             overflow="fold",
             min_width=None,
         )
@@ -84,9 +84,15 @@ def list_cmd(
             cached = {True: "[green]yes[/]", False: "no", None: "-"}[r["cached"]]
         name = r["name"] + (" *" if r["default"] else "") + (" (local)" if r["local"] else "")
         cells = [name, ",".join(r["tasks"]), human_params(r["params"]), size_cell(r), cached]
-        if wide:
-            cells += [r["license"] or "?", r.get("origin") or "?"]
         table.add_row(*cells)
+        if wide:  # a second line per variant: wraps nothing, whatever the width or pipe
+            table.add_row(
+                f"  [dim]licence[/] {escape(r['license'] or '?')}",
+                f"[dim]from[/] {escape(r.get('origin') or '?')}",
+                "",
+                "",
+                "",
+            )
     console.print(table)
     err_console.print("[dim]* default tag of its family; `zoo info NAME` for details[/]")
     unavailable = [r for r in rows if r["unavailable"]]
