@@ -124,10 +124,14 @@ def doctor_cmd(
         ]
     except Exception as exc:
         info["torch"] = f"not importable: {exc}"
-    cdir = weights.cache_dir()
-    total = sum(p.stat().st_size for p in cdir.rglob("*") if p.is_file()) if cdir.exists() else 0
-    info["cache_dir"] = str(cdir)
-    info["cache_bytes"] = total
+    from zoo.weights.usage import cache_items
+
+    items = cache_items()  # what `zoo cache ls` lists, so the two totals agree
+    info["cache_dir"] = str(weights.cache_dir())
+    info["cache_bytes"] = sum(i.size for i in items)
+    info["cache_items"] = {
+        kind: sum(1 for i in items if i.kind == kind) for kind in ("checkpoint", "onnx", "trained")
+    }
     info["offline"] = {
         k: os.environ.get(k)
         for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")

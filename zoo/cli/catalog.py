@@ -325,34 +325,49 @@ def pull_cmd(
         )
 
 
-def cache_ls(as_json: JsonOpt = False) -> None:
-    """List cached checkpoints with their sizes."""
-    from zoo import weights
+def cache_ls(
+    kind: Annotated[
+        str | None, typer.Option(help="Only checkpoint, onnx or trained items.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List what sam-zoo keeps on disk: checkpoints, ONNX exports, models trained here.
 
-    entries = weights.list_cache()
+    Examples:
+
+      zoo cache ls
+
+      zoo cache ls --kind onnx --json
+    """
+    from zoo import weights
+    from zoo.weights.usage import KINDS, cache_items
+
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown --kind {kind!r}; use {', '.join(KINDS)}")
+    items = cache_items((kind,) if kind else KINDS)
     rows: list[dict[str, Any]] = [
         {
-            "uri": e.uri,
-            "path": str(e.path),
-            "size": e.size,
-            "sha256": e.sha256,
-            "present": e.present,
+            "kind": i.kind,
+            "name": i.name,
+            "path": str(i.path),
+            "size": i.size,
+            "sha256": i.sha256,
+            "present": i.present,
         }
-        for e in entries
+        for i in items
     ]
+    total = sum(r["size"] for r in rows)
     if as_json:
-        print_json({"cache_dir": str(weights.cache_dir()), "entries": rows})
+        print_json({"cache_dir": str(weights.cache_dir()), "total": total, "entries": rows})
         return
-    table = Table(title=f"cache: {weights.cache_dir()}", title_justify="left")
-    for col in ("uri", "size", "sha256", "present"):
-        table.add_column(col, overflow="fold")
-    total = 0
+    table = Table(title=f"cache: {weights.cache_dir()}", title_justify="left", box=None)
+    for col in ("kind", "name", "size", "present"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("kind", "size"))
     for r in rows:
-        total += r["size"] or 0
         table.add_row(
-            r["uri"],
+            r["kind"],
+            escape(r["name"]),
             human_size(r["size"]),
-            (r["sha256"] or "?")[:16],
             "yes" if r["present"] else "[red]missing[/]",
         )
     console.print(table)
@@ -360,21 +375,43 @@ def cache_ls(as_json: JsonOpt = False) -> None:
 
 
 def cache_rm(
-    target: Annotated[str, typer.Argument(help="A model name, a URI, or a sha256 prefix.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A model name, URI or sha256 prefix (checkpoints), onnx:NAME (its exports) "
+            "or trained:FAMILY:NAME (a model trained here)."
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove cached files (by model name, URI or sha256 prefix)."""
-    from zoo import weights
+    """Remove cached files: checkpoints, ONNX exports or models trained here.
+
+    Examples:
+
+      zoo cache rm sam2:tiny
+
+      zoo cache rm onnx:sam2:tiny
+
+      zoo cache rm trained:sameo-amodal:mine
+    """
     from zoo.errors import UnknownModelError
+    from zoo.weights.usage import remove_items
 
     keys = [target]
-    try:
-        _, variant = _registry().resolve_name(target)
-        if variant is not None and variant.checkpoints:
-            keys = [w.uri for w in variant.checkpoints.values() if w.uri]
-    except UnknownModelError:
-        pass
-    removed = [p for key in keys for p in weights.remove_from_cache(key)]
+    if not target.startswith(("onnx:", "trained:")):
+        try:
+            _, variant = _registry().resolve_name(target)
+            if variant is not None and variant.checkpoints:
+                keys = [w.uri for w in variant.checkpoints.values() if w.uri]
+        except UnknownModelError:
+            pass
+    removed = []
+    for key in keys:
+        try:
+            removed += remove_items(key)
+        except InputError:
+            if len(keys) == 1:
+                raise
     if not removed:
         raise InputError(f"nothing in the cache matches {target!r}; see `zoo cache ls`")
     if as_json:
