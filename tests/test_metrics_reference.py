@@ -1,26 +1,37 @@
-"""zoo's DAVIS protocol gives the numbers the reference implementation gives.
+"""zoo's DAVIS and COCO protocols give the numbers the reference implementations give.
 
-The inputs are built by ``tests/davis_reference_cases.py`` (numpy only); the expected
-numbers below were obtained by running the reference code itself on exactly those inputs,
-in its own environment, with the scripts named in each test (kept outside the repository;
-they import the same case module). Nothing here computes an expected value with zoo's own
-code.
+The inputs are built by ``tests/davis_reference_cases.py`` and
+``tests/coco_reference_cases.py`` (numpy only); the expected numbers below were obtained by
+running the reference code itself on exactly those inputs, in its own environment, with the
+scripts named in each test (kept outside the repository; they import the same case
+modules). Nothing here computes an expected value with zoo's own code.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from tests import coco_reference_cases as coco_cases
 from tests import davis_reference_cases as davis_cases
+from zoo.data.coco import CocoDataset
 from zoo.errors import InputError
+from zoo.evaluation import coco_ground_truth, score_model
 from zoo.metrics import (
     DAVIS_STATISTICS,
+    coco_segm_ap,
     davis_sequence,
     davis_summary,
     j_and_f,
 )
+from zoo.results import SegmentationResult
+from zoo.specs import Task
+from zoo.tasks import Provenance
 
 TOL = 1e-6
 
@@ -202,3 +213,85 @@ def test_davis_rejects_prediction_ids_outside_the_first_frame_objects() -> None:
     bad[2][0:3, 0:3] = 3  # id 3 is not an object of the first frame
     with pytest.raises(InputError, match="object id 3"):
         davis_sequence(bad, gt)
+
+
+# --------------------------------------------------------------------------- COCO segm
+
+# Reference: cocodataset/cocoapi @ 8c9bcc3cf640524c4c20a9c40e89cb6a2f2fa0e9, PythonAPI
+# built in place (python setup.py build_ext --inplace; Python 3.9, numpy 1.23.5).
+# /work/refs/run_coco.py loads coco_reference_cases.scenes() into COCO(), the predictions
+# (pycocotools-encoded RLE) with loadRes, and runs COCOeval(gt, dt, "segm") ->
+# evaluate/accumulate/summarize; stats[0:3]:
+#   AP, AP50, AP75 (useCats=1)      [0.2975247524752475, 0.47029702970297027, 0.3948019801980198]
+#   AP, AP50, AP75 (useCats=0)      [0.31975247524752476, 0.504950495049505, 0.40396039603960393]
+#   AP, AP50, AP75 crowd dropped    [0.23193069306930694, 0.31064356435643564, 0.31064356435643564]
+#   image 1 alone                   [0.2272277227722772, 0.5049504950495048, 0.2524752475247525]
+#   image 1 alone, crowd dropped    [0.17673267326732672, 0.2524752475247525, 0.2524752475247525]
+COCO_AP = [0.2975247524752475, 0.47029702970297027, 0.3948019801980198]
+COCO_AP_AGNOSTIC = [0.31975247524752476, 0.504950495049505, 0.40396039603960393]
+COCO_AP_IMAGE1 = [0.2272277227722772, 0.5049504950495048, 0.2524752475247525]
+
+
+class _Replay:
+    """A promptable model that answers each box prompt with a fixed mask and score."""
+
+    name = "replay"
+    weights = "fixed masks"
+
+    def __init__(self, answers: dict[tuple[float, ...], tuple[np.ndarray, float]]) -> None:
+        self.answers = answers
+
+    def segment(self, image: np.ndarray, prompts: dict[str, Any]) -> SegmentationResult:
+        found = [self.answers[tuple(float(v) for v in b)] for b in prompts["boxes"]]
+        return SegmentationResult(
+            masks=np.stack([m for m, _ in found]),
+            scores=np.array([s for _, s in found], dtype=np.float32),
+            image_size=image.shape[:2],
+            provenance=Provenance(model="replay", weights="fixed", task=Task.PROMPTABLE),
+        )
+
+
+def _coco_on_disk(tmp_path: Path) -> tuple[CocoDataset, _Replay]:
+    gt, preds = coco_cases.scenes()
+    images = tmp_path / "images"
+    images.mkdir()
+    for im in gt["images"]:
+        Image.fromarray(np.zeros((im["height"], im["width"], 3), np.uint8)).save(
+            images / im["file_name"]
+        )
+    ann = tmp_path / "annotations.json"
+    ann.write_text(json.dumps(gt))
+    answers = {}
+    for image_id, items in preds.items():
+        boxes = [
+            a["bbox"] for a in gt["annotations"] if a["image_id"] == image_id and not a["iscrowd"]
+        ]
+        for (x, y, w, h), (mask, score, _) in zip(boxes, items, strict=True):
+            answers[(x, y, x + w, y + h)] = (mask, score)
+    ds = CocoDataset(ann, images, require_masks=True, drop_empty=True)
+    return ds, _Replay(answers)
+
+
+def test_core_evaluator_keeps_crowd_regions_like_pycocotools(tmp_path: Path) -> None:
+    ds, model = _coco_on_disk(tmp_path)
+    images = list(ds)
+    assert [im.id for im in images] == [1, 2, 4]  # image 3 holds only a crowd region
+    assert [len(im.crowd) for im in images] == [1, 1, 0]
+    assert all(not i.iscrowd for im in images for i in im.instances)
+    gt = coco_ground_truth(images, ds.categories)
+    assert sum(a["iscrowd"] for a in gt["annotations"]) == 2
+    scored = score_model(model, images)
+    assert scored["instances"] == 8  # crowd regions are never prompted
+    ap = coco_segm_ap(gt, scored["results"])
+    assert [ap["AP"], ap["AP50"], ap["AP75"]] == pytest.approx(COCO_AP, abs=TOL)
+    agn = coco_segm_ap(gt, scored["results"], class_agnostic=True)
+    assert [agn["AP"], agn["AP50"], agn["AP75"]] == pytest.approx(COCO_AP_AGNOSTIC, abs=TOL)
+    one = coco_ground_truth(images[:1], ds.categories)
+    ap1 = coco_segm_ap(one, [r for r in scored["results"] if r["image_id"] == 1])
+    assert [ap1["AP"], ap1["AP50"], ap1["AP75"]] == pytest.approx(COCO_AP_IMAGE1, abs=TOL)
+
+
+def test_include_crowd_still_makes_crowd_annotations_instances(tmp_path: Path) -> None:
+    ds, _ = _coco_on_disk(tmp_path)
+    both = CocoDataset(ds.annotations_path, ds.images_dir, include_crowd=True)
+    assert sum(len(im) for im in both) == 11 and all(not im.crowd for im in both)

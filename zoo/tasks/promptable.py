@@ -30,9 +30,10 @@ class PromptableEvalOptions(Options):
     max_images: int | None = option(
         None, help="evaluate only the first N annotated images", ge=1, commands=("eval",)
     )
-    class_aware: bool = option(
+    class_agnostic: bool = option(
         False,
-        help="score COCO AP per category (default: class-agnostic, as fits box prompts)",
+        help="also report class-agnostic COCO AP (AP_agnostic...; AP itself is "
+        "pycocotools' class-aware coco-segm)",
         commands=("eval",),
     )
 
