@@ -24,9 +24,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import InputError
-
-#: The protocol name the report carries (pycocotools' ``COCOeval(iouType="segm")``).
-COCO_SEGM = "coco-segm"
+from zoo.metrics import COCO_SEGM
 
 
 def _dataset(ctx: Any) -> Any:

@@ -569,6 +569,10 @@ def per_class_iou(
 
 # --------------------------------------------------------------------------- COCO AP
 
+#: ``zoo eval``'s name for pycocotools' ``COCOeval(iouType="segm")`` protocol: class-aware,
+#: crowd annotations as ignore regions, 100 detections per image.
+COCO_SEGM = "coco-segm"
+
 
 def _prepare_gt(gt: Mapping[str, Any], class_agnostic: bool) -> dict[str, Any]:
     from pycocotools import mask as mask_utils
