@@ -159,6 +159,14 @@ OPTIONS = [
         commands=("eval",),
         help="evaluate on at most this many images",
     ),
+    OptionSpec(
+        name="per_instance",
+        type="bool",
+        default=False,
+        commands=("eval",),
+        help="also report mIoU/F1 pooled over instances (mIoU/inst; WeSAM's own numbers "
+        "average per image)",
+    ),
 ]
 
 
