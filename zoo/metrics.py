@@ -497,6 +497,11 @@ def j_and_f_summary(per_object: Mapping[int, Mapping[str, float]]) -> dict[str, 
 
 # --------------------------------------------------------------------------- semantic
 
+#: ``zoo eval``'s name for the semantic-segmentation protocol of :func:`per_class_iou`:
+#: mmsegmentation's ``intersect_and_union`` summed over the dataset, mIoU the mean over the
+#: classes present (NaN classes left out), as its ``IoUMetric`` reports it.
+MMSEG_MIOU = "mmseg-miou"
+
 
 def _as_label_list(labels: Any) -> list[np.ndarray]:
     if isinstance(labels, np.ndarray):
