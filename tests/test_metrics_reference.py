@@ -29,9 +29,8 @@ from zoo.metrics import (
     davis_summary,
     j_and_f,
 )
-from zoo.results import SegmentationResult
+from zoo.results import Provenance, SegmentationResult
 from zoo.specs import Task
-from zoo.tasks import Provenance
 
 TOL = 1e-6
 
