@@ -30,6 +30,8 @@ hookimpl = pluggy.HookimplMarker("zoo")
 RegisterTask: TypeAlias = "Callable[[TaskSpec], None]"
 #: ``register(path)``: a catalogue file (``registry.yaml``) shipped in the plugin's package
 RegisterCatalogue: TypeAlias = "Callable[[str | os.PathLike[str]], None]"
+#: ``register(kind, "module:function", help)``: a synthetic dataset ``zoo data make`` writes
+RegisterDataset: TypeAlias = "Callable[[str, str, str], None]"
 #: ``register(FamilySpec(...))``
 RegisterFamily: TypeAlias = "Callable[[FamilySpec], None]"
 #: ``register(VariantSpec(...))``
@@ -53,6 +55,15 @@ def zoo_register_catalogs(register: RegisterCatalogue) -> None:
     variants, files, reported results) shipped inside the plugin's package, and point its
     families' ``card:`` at cards shipped beside it. The core registers its own catalogue
     through this same hook (:mod:`zoo.registry.builtin`)."""
+
+
+@hookspec
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    """Call ``register(kind, "module:function", help)`` for a small synthetic dataset that
+    ``zoo data make KIND DIR`` writes (so every ``zoo eval``/``zoo train`` example runs from
+    nothing). ``function(out: Path, *, images: int, seed: int) -> dict`` writes into ``out``
+    and returns a summary (counts, ``contents``, a command to ``try`` where ``{out}`` stands
+    for the folder). Imported only when made."""
 
 
 @hookspec

@@ -58,6 +58,8 @@ class Registry:
     uninstalled: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     #: every catalogue read, in merge order (``zoo registry``, ``zoo list --wide``)
     catalogues: list[Any] = field(default_factory=list)
+    #: ``zoo data make`` kinds: kind -> (``"module:function"``, help, who registered it)
+    datasets: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ registration
     def warn(self, msg: str) -> None:

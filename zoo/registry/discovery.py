@@ -77,6 +77,7 @@ def build_registry() -> Registry:
 
 def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
     """Core features that are plugins too: the built-in URI schemes and tasks."""
+    import zoo.data.builtin as datasets
     import zoo.registry.builtin as catalogue
     import zoo.tasks.builtin as tasks
     import zoo.weights.builtin as schemes
@@ -87,6 +88,7 @@ def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
         (schemes, SCHEMES),
         (tasks, tasks.BUILTIN_PLUGIN),
         (catalogue, catalogue.BUILTIN_PLUGIN),
+        (datasets, datasets.BUILTIN_PLUGIN),
     )
     for module, name in core:
         pm.register(module, name=name)
@@ -341,6 +343,16 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> list[tuple[Path, str
 
         return register
 
+    def data_cb(source: str, _plugin: object) -> hookspecs.RegisterDataset:
+        def register(kind: str, ref: str, help: str) -> None:
+            if not kind or kind in reg.datasets:
+                where = reg.datasets[kind][2] if kind in reg.datasets else "?"
+                raise PluginError(f"dataset kind {kind!r} is empty or taken (by {where})")
+            reg.datasets[kind] = (ref, help, source)
+
+        return register
+
+    run("zoo_register_datasets", data_cb)
     run("zoo_register_tasks", task_cb)
     run("zoo_register_catalogs", cat_cb)
     run("zoo_register_families", fam_cb)
