@@ -272,18 +272,46 @@ WEIGHTED_COMMANDS = ("run", "eval", "train", "batch", "export")
 DOC_PORT = "127.0.0.1:8000"
 
 
-def _declared(family: Any, command: str) -> dict[str, Any]:
-    """``{"--flag": OptionSpec}`` of what ``zoo COMMAND`` takes for this family."""
-    from zoo.runners import declared_options
-    from zoo.specs import Task
+@dataclass(frozen=True)
+class _Declared:
+    """A declared option as the test-mode rules need it: its name, choices, value type."""
 
-    ref = {"run": family.runner, "eval": family.evaluator}.get(command, family.trainer)
-    core = ref is None and command in ("run", "eval") and Task.PROMPTABLE in family.tasks
-    return {
-        "--" + n.replace("_", "-"): o
-        for o in declared_options(family, command, core_runner=core)
-        for n in (o.name, *o.aliases)
-    }
+    name: str
+    type: str  # zoo.options.base.type_name: int, float, bool, str, path, ints, a|b|c...
+    choices: tuple[str, ...] | None = None
+
+
+def _declarations(cls: Any, names: Any) -> dict[str, _Declared]:
+    from zoo.options.base import flag, type_name
+
+    out: dict[str, _Declared] = {}
+    for n in names:
+        kind = type_name(cls.model_fields[n].annotation)
+        choices = tuple(kind.split("|")) if "|" in kind else None
+        for alias in (n, *cls.aliases_of(n)):
+            out.setdefault(flag(alias), _Declared(n, kind, choices))
+    return out
+
+
+def _declared(family: Any, command: str) -> dict[str, _Declared]:
+    """``{"--flag": declaration}`` of what ``zoo COMMAND`` takes for this family: its typed
+    options, its tasks' (run/batch/serve), the core evaluator's, or its trainer's config."""
+    from zoo.registry import get_registry
+    from zoo.specs import import_string
+
+    tasks = get_registry().tasks_of(family)
+    sets = [family.options]
+    if command in ("run", "batch", "serve"):
+        sets += [t.options for t in tasks]
+    elif command == "eval" and family.evaluator is None:
+        sets += [t.eval_options for t in tasks if t.eval_options is not None]
+    elif command == "train" and family.train_config:
+        sets = [import_string(family.train_config)]  # zoo train validates into it alone
+    out: dict[str, _Declared] = {}
+    for cls in sets:
+        for k, v in _declarations(cls, cls.names(command)).items():
+            out.setdefault(k, v)
+    return out
 
 
 def _takes(spec: Any, value: str) -> bool:
@@ -390,9 +418,9 @@ def loader_defaults(name: str, kwargs: dict[str, Any], cwd: Path) -> dict[str, A
         kw.pop("checkpoint")
     if "checkpoint" not in kw and "weights" not in kw and not (variant and variant.local):
         kw["weights"] = "random"
-    model_opts = {o.name: o for o in family.options if o.model}
+    model_opts = _declarations(family.options, family.options.loader_names())
     for flag, value in SIZES.items():
-        spec = model_opts.get(flag[2:].replace("-", "_"))
+        spec = model_opts.get(flag)
         if spec is None or spec.name in kw or not _takes(spec, value):
             continue
         kw[spec.name] = int(value) if spec.type == "int" else value
