@@ -154,6 +154,8 @@ class ItemWriter:
         self, item: Any, results: list[Any], files: list[str], timings: dict[str, float]
     ) -> dict[str, Any]:
         h, w = results[0].image_size if results else (0, 0)
+        # a result's task is a plain string (plugin API 3) or a Task member (str enum)
+        task = getattr(results[0].task, "value", results[0].task) if results else None
         coco: list[dict[str, Any]] = []
         for res in results:
             coco += res.to_coco(item.key)
@@ -163,8 +165,8 @@ class ItemWriter:
             "file_name": item.file_name,
             "height": int(h),
             "width": int(w),
-            "task": results[0].task.value if results else None,
-            "frames": len(results) if results and results[0].task.value == "video" else None,
+            "task": task,
+            "frames": len(results) if task == "video" else None,
             "masks": len(coco),
             "provenance": results[0].provenance.record() if results else None,
             "coco": coco,
