@@ -201,6 +201,15 @@ def test_info_lists_the_options_and_no_weights(zoo_cli: Any) -> None:
     assert opts["--detections"]["type"] == "path"
     assert opts["--epochs"]["default"] == 10 and opts["--epochs"]["commands"] == ["train"]
     assert opts["--embed-cache"]["type"] == "auto|memory|disk|off"
+    # run's --score-thr is the amodal task's, eval's the family's: each listed where it applies
+    thr = {
+        tuple(o["commands"]): o["default"] for o in info["options"] if o["option"] == "--score-thr"
+    }
+    assert thr == {("run",): None, ("eval",): 0.05}
+    sizes = {
+        tuple(o["commands"]): o["default"] for o in info["options"] if o["option"] == "--image-size"
+    }
+    assert sizes[("train",)] == 1024  # the trainer's; run/eval use the checkpoint's own
     assert info["card"]["zoo"]["family"] == "sameo-amodal"
     assert info["weights"] is None and info["files"]["decoder"]["published"] is False
     assert info["files"]["base"]["optional"] and info["files"]["base"]["same_as"] == (
