@@ -260,6 +260,7 @@ BAD_INPUTS = [
     ("eval", ["--split", "val"], ("--split",)),
     ("eval", ["--compare", "nosuchmodel"], ("unknown model",)),
     ("eval", ["--iou-thresholds", "2"], ("--iou-thresholds",)),
+    ("eval", ["--iou-thresholds", "0.1:1:0.000001"], ("--iou-thresholds", "at most 100")),
     ("eval", ["--max-images", "0"], ("--max-images",)),
     ("eval-data", ["--annotations", "{noassoc}", "--images", "{images}"], ("association",)),
     ("eval-data", ["--annotations", "{tmp}/none.json", "--images", "{images}"], ("none.json",)),

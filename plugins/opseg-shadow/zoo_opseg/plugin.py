@@ -27,6 +27,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
+
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
 from zoo.specs import PRIMARY, FamilySpec, Task, VariantSpec, WeightsSpec
@@ -51,6 +53,8 @@ FREEZE_CHOICES = ("image-encoder", "none")
 RESERVED_TAGS = ("base-plus", "base-plus-gdrive")
 
 _EVAL = ("eval",)
+#: ``--iou-thresholds`` takes at most this many (SOAP's own is 10: 0.5:0.95:0.05)
+MAX_THRESHOLDS = 100
 
 
 class OpSegOptions(Options):
@@ -80,9 +84,30 @@ class OpSegOptions(Options):
     )
     iou_thresholds: str = option(
         "0.5:0.95:0.05",
-        help="SOAP IoU thresholds: one value (0.5), a list (0.5,0.75) or start:stop:step",
+        help="SOAP IoU thresholds: one value (0.5), a list (0.5,0.75) or start:stop:step; "
+        f"at most {MAX_THRESHOLDS}",
         commands=_EVAL,
     )
+
+    @field_validator("iou_thresholds")
+    @classmethod
+    def _bounded(cls, v: str) -> str:
+        """SOAP scores every threshold: no unbounded work (the evaluator's parser checks
+        the rest: the spelling, each value in (0, 1])."""
+        parts = v.split(":")
+        if len(parts) == 3:
+            try:
+                lo, hi, step = (float(p) for p in parts)
+            except ValueError:
+                return v
+            if not step > 0 or (hi - lo) / step >= MAX_THRESHOLDS:
+                raise ValueError(
+                    f"a start:stop:step range needs a step above 0 and at most "
+                    f"{MAX_THRESHOLDS} thresholds"
+                )
+        elif len(v.split(",")) > MAX_THRESHOLDS:
+            raise ValueError(f"give at most {MAX_THRESHOLDS} thresholds")
+        return v
 
 
 VARIANTS = [
