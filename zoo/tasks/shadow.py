@@ -54,6 +54,23 @@ def _side(text: str | None, flag: str) -> list[list[float]] | None:
     return parse_boxes(str(text), flag)
 
 
+def _holds_shadow_prompts(path: str) -> bool:
+    """Whether a ``--prompts`` file holds ``{"object": ..., "shadow": ...}`` instances (a file
+    that cannot be read is left to the task that reads it, which says why)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    if isinstance(data, dict):
+        data = data.get("instances", [data])
+    return isinstance(data, list) and any(
+        isinstance(d, dict) and bool({"object", "shadow"} & set(d)) for d in data
+    )
+
+
 class ShadowTask(TaskSpec):
     name = "shadow"
     method = "segment_shadows"
@@ -77,6 +94,13 @@ class ShadowTask(TaskSpec):
         inputs.args = [fitted]
         inputs.notes += notes
         return inputs
+
+    def wants(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:
+        """``--objects``/``--shadows``, or a ``--prompts`` file of object/shadow entries (a
+        family with the promptable task too would otherwise read it as plain prompts)."""
+        return super().wants(run, raw) or (
+            run.prompts is not None and _holds_shadow_prompts(run.prompts)
+        )
 
     def from_cli(self, run: RunInputs, options: Options) -> TaskInputs:
         from zoo.io.jsonfiles import read_json

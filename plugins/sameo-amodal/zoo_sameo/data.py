@@ -1,4 +1,4 @@
-"""Reading amodal annotations and detections.
+"""Reading amodal annotations (detections are read by the core: :mod:`zoo.detections`).
 
 Amodal datasets all extend COCO and name the visible part differently (COCOA-cls / D2SA
 ``visible_mask``, KINS ``inmodal_seg`` or ``i_segm``, :mod:`zoo_sameo.occlusion`
@@ -18,9 +18,8 @@ KINS-size file holds ~100k instances).
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,9 @@ from typing import Any
 import numpy as np
 
 from zoo.data.adapters import AMODAL
-from zoo.data.coco import read_coco, read_json
+from zoo.data.coco import read_coco
 from zoo.errors import InputError
 from zoo.io.masks import decode_segmentation, segmentation_rle
-
-
-def _valid_box(b: Any) -> bool:
-    try:
-        vals = [float(v) for v in b]
-    except (TypeError, ValueError):
-        return False
-    return len(vals) == 4 and all(math.isfinite(v) for v in vals)
-
 
 # --------------------------------------------------------------------------- annotations
 
@@ -251,103 +241,3 @@ def occlusion_rate(amodal: np.ndarray, visible: np.ndarray | None) -> float | No
         return None
     a = int(amodal.sum())
     return 0.0 if a == 0 else 1.0 - float((visible & amodal).sum()) / a
-
-
-# --------------------------------------------------------------------------- detections
-
-
-@dataclass
-class Detection:
-    """One detector output: ``box`` x1,y1,x2,y2 pixels; ``segmentation`` a modal mask."""
-
-    image_id: Any
-    box: tuple[float, float, float, float]
-    score: float
-    category_id: int | None
-    segmentation: Any = None
-
-
-def load_detections(
-    path: str | Path, *, score_thr: float = 0.0
-) -> tuple[dict[Any, list[Detection]], dict[str, int]]:
-    """Read a COCO results-format detections JSON, grouped by image id.
-
-    Accepts a plain list (what detectors write for ``COCOeval.loadRes``) or a dict with
-    an ``annotations``/``detections`` list (``zoo run`` results). Entries below
-    ``score_thr`` and boxes of zero area are dropped and counted, so a detector that
-    outputs a degenerate box does not abort a whole evaluation. Anything else that is
-    malformed is an :class:`InputError` naming the entry.
-    """
-    data = read_json(path, "detections file", "--detections")
-    if isinstance(data, Mapping):
-        for key in ("detections", "annotations"):
-            if isinstance(data.get(key), list):
-                data = data[key]
-                break
-    if not isinstance(data, list):
-        raise InputError(
-            f"detections file {path} must be a COCO results list like "
-            '[{"image_id": 1, "bbox": [10, 20, 50, 40], "score": 0.9, "category_id": 1}] '
-            "(bbox is x,y,w,h)"
-        )
-    out: dict[Any, list[Detection]] = {}
-    stats = {"read": len(data), "kept": 0, "below_threshold": 0, "zero_area": 0}
-    for k, d in enumerate(data):
-        if not isinstance(d, Mapping):
-            raise InputError(f"detections[{k}] in {path} is not an object with image_id and bbox")
-        if "image_id" not in d:
-            raise InputError(f"detections[{k}] in {path} has no 'image_id'")
-        box = d.get("bbox")
-        if not _valid_box(box):
-            raise InputError(
-                f"detections[{k}] in {path} has bbox {box!r}; COCO boxes are 4 numbers x,y,w,h"
-            )
-        score = d.get("score", 1.0)
-        try:
-            score = float(score)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"detections[{k}] in {path} has a non-numeric score {score!r}"
-            ) from None
-        if not math.isfinite(score):
-            raise InputError(f"detections[{k}] in {path} has a non-finite score")
-        x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
-        if w <= 0 or h <= 0:
-            stats["zero_area"] += 1
-            continue
-        if score < score_thr:
-            stats["below_threshold"] += 1
-            continue
-        cat = d.get("category_id")
-        try:
-            cat = None if cat is None else int(cat)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"detections[{k}] in {path} has category_id {cat!r}; use an integer"
-            ) from None
-        out.setdefault(d["image_id"], []).append(
-            Detection(
-                image_id=d["image_id"],
-                box=(x, y, x + w, y + h),
-                score=score,
-                category_id=cat,
-                segmentation=d.get("segmentation"),
-            )
-        )
-        stats["kept"] += 1
-    if stats["zero_area"]:
-        warnings.warn(
-            f"{stats['zero_area']} detection(s) with zero-area boxes were skipped", stacklevel=2
-        )
-    return out, stats
-
-
-def clip_box(box: Sequence[float], height: int, width: int) -> tuple[float, float, float, float]:
-    """Clip a box to the image: detectors often overshoot the border by a pixel or two."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return (
-        min(max(x1, 0.0), width),
-        min(max(y1, 0.0), height),
-        min(max(x2, 0.0), width),
-        min(max(y2, 0.0), height),
-    )
