@@ -95,8 +95,21 @@ def options_rows(reg: Any, fam: Any) -> list[dict[str, Any]]:
     serve), its core evaluator's and its trainer's config (the typed declarations)."""
     from zoo.specs import import_string
 
-    rows = list(fam.options.describe())
-    seen = {r["name"] for r in rows}
+    rows: list[dict[str, Any]] = []
+    # the commands each name is already listed for: a set declaring a name again for other
+    # commands (eval's --score-thr beside the amodal task's run one, the trainer's
+    # --image-size beside the loader's) gets its own row; one it would shadow gets none
+    listed: dict[str, set[str]] = {}
+
+    def add(r: dict[str, Any]) -> None:
+        cmds = set(r["commands"])
+        if cmds <= listed.get(r["name"], set()):
+            return
+        listed.setdefault(r["name"], set()).update(cmds)
+        rows.append(r)
+
+    for r in fam.options.describe():
+        add(r)
     sets = []
     for spec in reg.tasks_of(fam):
         sets.append(spec.options)
@@ -104,9 +117,7 @@ def options_rows(reg: Any, fam: Any) -> list[dict[str, Any]]:
             sets.append(spec.eval_options)
     for s in sets:
         for r in s.describe():
-            if r["name"] not in seen:
-                seen.add(r["name"])
-                rows.append(r)
+            add(r)
     if fam.train_config:
         from zoo.training.config import TrainConfig
 
@@ -116,5 +127,7 @@ def options_rows(reg: Any, fam: Any) -> list[dict[str, Any]]:
             cls = None
         if cls is not None:
             base = set(TrainConfig.model_fields)
-            rows += [r for r in cls.describe("train") if r["name"] not in base | seen]
+            for r in cls.describe("train"):
+                if r["name"] not in base:
+                    add(r)
     return rows
