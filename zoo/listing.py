@@ -77,6 +77,8 @@ def variant_row(reg: Any, v: Any) -> dict[str, Any]:
         "aliases": v.aliases,
         "requires_weights": fam.requires_weights,
         "unavailable": v.unavailable,
+        "installed": True,
+        "origin": v.source or fam.source,
     }
 
 

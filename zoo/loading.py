@@ -389,7 +389,7 @@ def check_config(
     import inspect
 
     from zoo.options import validate
-    from zoo.options.parse import _unknown
+    from zoo.options.parse import unknown_option
 
     if not config:
         return config
@@ -414,7 +414,9 @@ def check_config(
     known = set(params) | set(variant.config if variant else {}) | {"max_batch"}
     for k in rest:
         if k not in known:
-            _unknown([opts], k, "run", f"zoo.load({family.name!r})", f"zoo info {family.name}")
+            unknown_option(
+                [opts], k, "run", f"zoo.load({family.name!r})", f"zoo info {family.name}"
+            )
     return out
 
 

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zoo.errors import InputError
 
+#: Clicks on one object: SAM needs a handful; thousands only hold a model busy for minutes.
+MAX_POINTS = 256
+
 
 def _finite(values: Sequence[float], what: str) -> None:
     for v in values:
@@ -66,6 +69,11 @@ class ObjectPrompt(BaseModel):
             return pts
         if len(pts) == 0:
             raise ValueError("points is empty; give at least one x,y point or omit it")
+        if len(pts) > MAX_POINTS:
+            raise ValueError(
+                f"{len(pts)} points on one object; at most {MAX_POINTS} (a few clicks are what "
+                "the model needs)"
+            )
         for p in pts:
             _finite(p, "points")
         return pts
@@ -449,7 +457,9 @@ class ObjectPromptJSON(BaseModel):
         default=None, description="x1, y1, x2, y2 in pixels of the image"
     )
     points: list[tuple[float, float]] | None = Field(
-        default=None, description="clicks as [x, y] pixels; needs labels"
+        default=None,
+        max_length=MAX_POINTS,
+        description=f"clicks as [x, y] pixels (at most {MAX_POINTS}); labels default to 1",
     )
     labels: list[int] | None = Field(
         default=None, description="one per point: 1 foreground, 0 background"
@@ -466,10 +476,13 @@ class BoxesPromptJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     boxes: list[tuple[float, float, float, float]] | None = Field(
-        default=None, description="one object per box: x1, y1, x2, y2 pixels"
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="one object per box: x1, y1, x2, y2 pixels",
     )
     points: list[tuple[float, float]] | None = Field(
-        default=None, description="clicks of one object as [x, y] pixels"
+        default=None, description=f"clicks of one object as [x, y] pixels (at most {MAX_POINTS})"
     )
     labels: list[int] | None = Field(
         default=None, description="one per point: 1 foreground (default), 0 background"

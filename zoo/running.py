@@ -24,7 +24,13 @@ from zoo.options import LoadOptions, Options, validate_many
 from zoo.specs import FamilySpec, VariantSpec, import_string
 from zoo.tasks.spec import RunInputs, TaskSpec
 
-__all__ = ["choose_task", "default_out", "run_model", "split_family_options"]
+__all__ = [
+    "check_other_tasks",
+    "choose_task",
+    "default_out",
+    "run_model",
+    "split_family_options",
+]
 
 #: Where ``zoo run`` writes when no ``--out`` is given: ``zoo-runs/<model>/<input>[-N]``.
 DEFAULT_RUNS = "zoo-runs"
@@ -61,6 +67,25 @@ def choose_task(
         own = [t for t in wanted if any(k in raw for k in t.signals)]
         return (own or wanted)[0]
     return runnable[0]
+
+
+def check_other_tasks(
+    registry: Any, family: FamilySpec, spec: TaskSpec, raw: Mapping[str, Any], command: str
+) -> None:
+    """A flag that belongs to another task of the family (``--points-per-side`` without
+    ``--everything``) is refused naming that task and the flag that picks it."""
+    from zoo.options import flag
+
+    for key in raw:
+        if family.options.lookup(key) is not None or spec.options.lookup(key) is not None:
+            continue
+        for other in registry.tasks_of(family):
+            name = other.options.lookup(key)
+            if other is spec or name is None or not other.options.applies(name, command):
+                continue
+            picks = [s for s in other.signals if other.options.lookup(s) is not None]
+            how = f"add {flag(picks[0])}" if picks else f"add --task {other.name}"
+            raise InputError(f"{flag(key)} applies to the {other.name} task; {how}")
 
 
 def split_family_options(
@@ -121,6 +146,7 @@ def run_model(
     if fam.runner is not None and task is None:
         return _family_runner(fam, variant, label, run, out, formats, load, raw, as_json, console)
     spec = choose_task(reg, fam, run, raw, task)
+    check_other_tasks(reg, fam, spec, raw, "run")
     fam_opts, task_opts = validate_many(
         [fam.options, spec.options],
         raw,
@@ -144,7 +170,7 @@ def run_model(
     run_record = {
         "command": "run",
         "task": spec.name,
-        "arguments": _arguments(run, raw, fmts, out_path),
+        "arguments": _arguments(run, raw, fmts),
         "load": {k: v for k, v in load.values().items() if v is not None},
         "seed": model.context.seed if getattr(model, "context", None) is not None else None,
     }
@@ -173,15 +199,12 @@ def run_model(
     }
 
 
-def _arguments(
-    run: RunInputs, raw: Mapping[str, Any], formats: list[str], out: Path
-) -> dict[str, Any]:
+def _arguments(run: RunInputs, raw: Mapping[str, Any], formats: list[str]) -> dict[str, Any]:
     """What run.json records of the command (as batch's run.json does)."""
     args: dict[str, Any] = {k: str(v) for k, v in vars(run).items() if v is not None}
     args.update({k: (v if isinstance(v, (bool, int, float)) else str(v)) for k, v in raw.items()})
     args["format"] = ",".join(formats)
-    args["out"] = str(out)
-    return args
+    return args  # not --out: the same command writes the same bytes wherever it writes
 
 
 class _Frames:

@@ -145,6 +145,10 @@ class VariantSpec(BaseModel):
     local: bool = Field(
         default=False, description="trained on this machine (found under $ZOO_HOME/local)"
     )
+    results: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="reported results (dataset, split, metric, value, source), from a catalogue",
+    )
     unavailable: str | None = Field(
         default=None,
         description="why this variant cannot be loaded here (a borrowed file whose plugin is "
@@ -247,7 +251,9 @@ class FamilySpec(BaseModel):
     tasks: list[str]
     loader: str = Field(description='"module:Class" implementing the task interfaces')
     card: str | None = Field(default=None, description="path to the model card (.md)")
-    default_tag: str
+    default_tag: str | None = Field(
+        default=None, description="the tag `family` alone means (else the catalogue's)"
+    )
     description: str = ""
     variants: list[VariantSpec] = Field(default_factory=list)
     runner: str | None = Field(default=None, description='"module:function" for `zoo run`')

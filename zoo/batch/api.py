@@ -150,7 +150,7 @@ def prepare(
     from zoo.loading import check_backend
     from zoo.options import validate_many
     from zoo.registry import get_registry
-    from zoo.running import choose_task, split_family_options
+    from zoo.running import check_other_tasks, choose_task, split_family_options
     from zoo.tasks.spec import RunInputs
 
     from .decode import DEFAULT_MAX_PIXELS
@@ -167,6 +167,7 @@ def prepare(
         boxes="given" if fixed and ("boxes" in fixed or "prompts" in fixed) else None
     )
     spec = choose_task(reg, fam, hint_run, raw, task)
+    check_other_tasks(reg, fam, spec, raw, "batch")
     fam_opts, task_opts = validate_many(
         [fam.options, spec.options],
         raw,

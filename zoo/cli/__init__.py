@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
         if issubclass(category, ZooDeprecationWarning):
-            err_console.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False)
+            err_console.print(
+                f"[yellow]note:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+            )
         else:
             shown(message, category, *args, **kwargs)
 

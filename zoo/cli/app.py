@@ -45,6 +45,7 @@ def create_app(*, plugins: bool = True) -> typer.Typer:
 
     from .catalog import register as register_catalog
     from .commands import register as register_commands
+    from .data import register as register_data
 
     app = typer.Typer(
         name="zoo",
@@ -71,6 +72,7 @@ def create_app(*, plugins: bool = True) -> typer.Typer:
 
     register_catalog(app)
     register_commands(app)
+    register_data(app)
     register_batch(app)
     register_serve(app)
     register_export(app)

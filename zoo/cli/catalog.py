@@ -30,14 +30,19 @@ def list_cmd(
     ] = None,
     task: Annotated[str | None, typer.Option(help="Only models doing this task.")] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", help="Also show licence and weights source.")
+        bool, typer.Option("--wide", help="Also show licence and where each variant comes from.")
+    ] = False,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="Also list catalogued families whose plugin is not installed."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List every registered model variant (family:tag).
 
     Columns: name, task, params, size (all files), cached (every file present).
-    --wide adds licence and source; --json prints everything.
+    --wide adds licence and origin (built-in, a plugin, a user catalogue file);
+    --all adds families that are catalogued but not installed; --json prints everything.
 
     Examples:
 
@@ -51,6 +56,8 @@ def list_cmd(
     if task is not None and task not in reg.tasks:
         raise InputError(f"unknown task {task!r}; choose one of {', '.join(sorted(reg.tasks))}")
     rows = [variant_row(reg, v) for v in reg.list_models(pattern, task)]
+    if all_:
+        rows += uninstalled_rows(reg, pattern, task)
     if as_json:
         print_json(rows)
         return
@@ -58,36 +65,81 @@ def list_cmd(
         err_console.print(f"no model matches {pattern!r}" + (f" with task {task}" if task else ""))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    cols = ["name", "task", "params", "size", "cached"] + (["licence", "source"] if wide else [])
+    cols = ["name", "task", "params", "size", "cached"]
     for col in cols:
         justify = "right" if col in ("params", "size") else "left"
         table.add_column(
             col,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=col in ("params", "size", "cached"),
+            no_wrap=col in ("name", "params", "size", "cached"),
             overflow="fold",
             min_width=None,
         )
     for r in rows:
-        if r["unavailable"]:
+        if not r.get("installed", True):
+            cached = "[yellow]not inst.[/]"
+        elif r["unavailable"]:
             cached = "[red]unavail.[/]"
         else:
             cached = {True: "[green]yes[/]", False: "no", None: "-"}[r["cached"]]
         name = r["name"] + (" *" if r["default"] else "") + (" (local)" if r["local"] else "")
         cells = [name, ",".join(r["tasks"]), human_params(r["params"]), size_cell(r), cached]
-        if wide:
-            src = r["weights"] or "-"
-            if "://" in src:
-                src = src.split("@")[0]
-            cells += [r["license"] or "?", src]
         table.add_row(*cells)
+        if wide:  # a second line per variant: wraps nothing, whatever the width or pipe
+            table.add_row(
+                f"  [dim]licence[/] {escape(r['license'] or '?')}",
+                f"[dim]from[/] {escape(r.get('origin') or '?')}",
+                "",
+                "",
+                "",
+            )
     console.print(table)
     err_console.print("[dim]* default tag of its family; `zoo info NAME` for details[/]")
     unavailable = [r for r in rows if r["unavailable"]]
     for r in unavailable:
         err_console.print(f"[yellow]{r['name']} is unavailable:[/] {escape(r['unavailable'])}")
+    for family in sorted({r["family"] for r in rows if not r.get("installed", True)}):
+        err_console.print(
+            f"[yellow]{family} is not installed:[/] {escape(str(reg.install_hint(family)))}",
+            highlight=False,
+        )
     if reg.warnings or any(p.error for p in reg.plugins):
         err_console.print("[yellow]some plugins had problems; run `zoo plugins` for details[/]")
+
+
+def uninstalled_rows(reg: Any, pattern: str | None, task: str | None) -> list[dict[str, Any]]:
+    """``zoo list --all``: the catalogued variants of families no installed plugin provides."""
+    import fnmatch
+
+    rows = []
+    for family, (entry, cat) in sorted(reg.uninstalled.items()):
+        if task and task not in entry.tasks:
+            continue
+        for v in cat.variants(family):
+            names = [v.name, family, *v.aliases]
+            if pattern and not any(fnmatch.fnmatchcase(n, pattern) or pattern in n for n in names):
+                continue
+            rows.append(
+                {
+                    "name": v.name,
+                    "family": family,
+                    "tag": v.tag,
+                    "default": v.tag == entry.default_tag,
+                    "local": False,
+                    "tasks": list(entry.tasks),
+                    "params": v.params,
+                    "size": v.total_size,
+                    "license": entry.license,
+                    "files": {k: {"published": f.published} for k, f in v.checkpoints.items()},
+                    "requires_weights": True,
+                    "cached": None,
+                    "unavailable": None,
+                    "installed": False,
+                    "install": reg.install_hint(family),
+                    "origin": v.source,
+                }
+            )
+    return rows
 
 
 def _print_options(options: list[dict[str, Any]]) -> None:
@@ -141,6 +193,7 @@ def info_cmd(
                 **row,
                 "tasks": tasks,
                 "options": options,
+                "results": reg.reported_results(fam.name, variant),
                 "card": card.model_dump(mode="json", exclude={"body"}) if card else None,
             }
         )
@@ -200,21 +253,28 @@ def info_cmd(
         console.print(escape(ln), highlight=False, soft_wrap=True)
     if options:
         _print_options(options)
-    if card and card.zoo.reported_metrics:
+    results = reg.reported_results(fam.name, variant)
+    if results:
         t = Table(
-            title="metrics reported by the authors (not re-measured by sam-zoo)",
+            title="results reported for these weights (not re-measured by sam-zoo)",
             title_justify="left",
         )
-        for col in ("variant", "dataset", "metric", "value", "baseline", "note"):
+        for col in ("variant", "dataset", "metric", "value", "baseline", "source"):
             t.add_column(col, overflow="fold")
-        for m in card.zoo.reported_metrics:
-            base = (
-                ""
-                if m.baseline is None
-                else f"{m.baseline:g}" + (f" ({m.baseline_name})" if m.baseline_name else "")
-            )
+        for m in results:
+            base = ""
+            if m.get("baseline") is not None:
+                base = f"{m['baseline']:g}" + (
+                    f" ({m['baseline_name']})" if m.get("baseline_name") else ""
+                )
+            dataset = m["dataset"] + (f" {m['split']}" if m.get("split") else "")
             t.add_row(
-                m.variant or "-", m.dataset, m.metric, f"{m.value:g}", base, m.setting or m.source
+                m.get("variant") or "-",
+                dataset,
+                m["metric"],
+                f"{m['value']:g}",
+                base,
+                m.get("source", ""),
             )
         console.print(t)
     if card and card.body.strip():
@@ -265,34 +325,49 @@ def pull_cmd(
         )
 
 
-def cache_ls(as_json: JsonOpt = False) -> None:
-    """List cached checkpoints with their sizes."""
-    from zoo import weights
+def cache_ls(
+    kind: Annotated[
+        str | None, typer.Option(help="Only checkpoint, onnx or trained items.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List what sam-zoo keeps on disk: checkpoints, ONNX exports, models trained here.
 
-    entries = weights.list_cache()
+    Examples:
+
+      zoo cache ls
+
+      zoo cache ls --kind onnx --json
+    """
+    from zoo import weights
+    from zoo.weights.usage import KINDS, cache_items
+
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown --kind {kind!r}; use {', '.join(KINDS)}")
+    items = cache_items((kind,) if kind else KINDS)
     rows: list[dict[str, Any]] = [
         {
-            "uri": e.uri,
-            "path": str(e.path),
-            "size": e.size,
-            "sha256": e.sha256,
-            "present": e.present,
+            "kind": i.kind,
+            "name": i.name,
+            "path": str(i.path),
+            "size": i.size,
+            "sha256": i.sha256,
+            "present": i.present,
         }
-        for e in entries
+        for i in items
     ]
+    total = sum(r["size"] for r in rows)
     if as_json:
-        print_json({"cache_dir": str(weights.cache_dir()), "entries": rows})
+        print_json({"cache_dir": str(weights.cache_dir()), "total": total, "entries": rows})
         return
-    table = Table(title=f"cache: {weights.cache_dir()}", title_justify="left")
-    for col in ("uri", "size", "sha256", "present"):
-        table.add_column(col, overflow="fold")
-    total = 0
+    table = Table(title=f"cache: {weights.cache_dir()}", title_justify="left", box=None)
+    for col in ("kind", "name", "size", "present"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("kind", "size"))
     for r in rows:
-        total += r["size"] or 0
         table.add_row(
-            r["uri"],
+            r["kind"],
+            escape(r["name"]),
             human_size(r["size"]),
-            (r["sha256"] or "?")[:16],
             "yes" if r["present"] else "[red]missing[/]",
         )
     console.print(table)
@@ -300,21 +375,43 @@ def cache_ls(as_json: JsonOpt = False) -> None:
 
 
 def cache_rm(
-    target: Annotated[str, typer.Argument(help="A model name, a URI, or a sha256 prefix.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A model name, URI or sha256 prefix (checkpoints), onnx:NAME (its exports) "
+            "or trained:FAMILY:NAME (a model trained here)."
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove cached files (by model name, URI or sha256 prefix)."""
-    from zoo import weights
+    """Remove cached files: checkpoints, ONNX exports or models trained here.
+
+    Examples:
+
+      zoo cache rm sam2:tiny
+
+      zoo cache rm onnx:sam2:tiny
+
+      zoo cache rm trained:sameo-amodal:mine
+    """
     from zoo.errors import UnknownModelError
+    from zoo.weights.usage import remove_items
 
     keys = [target]
-    try:
-        _, variant = _registry().resolve_name(target)
-        if variant is not None and variant.checkpoints:
-            keys = [w.uri for w in variant.checkpoints.values() if w.uri]
-    except UnknownModelError:
-        pass
-    removed = [p for key in keys for p in weights.remove_from_cache(key)]
+    if not target.startswith(("onnx:", "trained:")):
+        try:
+            _, variant = _registry().resolve_name(target)
+            if variant is not None and variant.checkpoints:
+                keys = [w.uri for w in variant.checkpoints.values() if w.uri]
+        except UnknownModelError:
+            pass
+    removed = []
+    for key in keys:
+        try:
+            removed += remove_items(key)
+        except InputError:
+            if len(keys) == 1:
+                raise
     if not removed:
         raise InputError(f"nothing in the cache matches {target!r}; see `zoo cache ls`")
     if as_json:
@@ -343,6 +440,67 @@ def cache_verify(as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+def registry_check(
+    path: Annotated[str, typer.Argument(help="A catalogue file (registry.yaml format).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a catalogue file: schema, lines, and how it would merge with what is registered.
+
+    Example:
+
+      zoo registry check ~/.cache/zoo/registry.yaml
+    """
+    from pathlib import Path
+
+    from zoo.registry.catalogue import read_catalogue
+    from zoo.registry.discovery import merge_user_variant
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"{p} is not a file; give the path of a registry.yaml to check")
+    cat = read_catalogue(p, str(p))
+    problems = list(cat.errors)
+    reg = _registry()
+    scratch = type(reg)(
+        families=dict(reg.families),
+        variants=dict(reg.variants),
+        aliases=dict(reg.aliases),
+        uninstalled=dict(reg.uninstalled),
+    )
+    variants = 0
+    for name in cat.families:
+        if name not in reg.families:
+            hint = reg.install_hint(name)
+            problems.append(
+                f"{cat.where('families', name)}: family {name} is not registered"
+                + (f" (it needs {hint})" if hint else "")
+            )
+            continue
+        for v in cat.variants(name):
+            variants += 1
+            why = merge_user_variant(scratch, v)
+            if why:
+                problems.append(f"{cat.where('families', name, 'variants', v.tag)}: {why}")
+    if as_json:
+        print_json(
+            {
+                "file": str(p),
+                "families": len(cat.families),
+                "variants": variants,
+                "problems": problems,
+            }
+        )
+    else:
+        for msg in problems:
+            err_console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+        state = "[green]ok[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"
+        console.print(
+            f"{escape(str(p))}: {len(cat.families)} families, {variants} variants: {state}"
+        )
+    if problems:
+        raise typer.Exit(2)
+
+
 def register(app: typer.Typer) -> None:
     """Add the catalogue commands to ``app``."""
     app.command("list")(list_cmd)
@@ -353,3 +511,8 @@ def register(app: typer.Typer) -> None:
     cache.command("rm")(cache_rm)
     cache.command("verify")(cache_verify)
     app.add_typer(cache, name="cache")
+    registry = typer.Typer(
+        help="Catalogue files: which weights exist, where they come from.", no_args_is_help=True
+    )
+    registry.command("check")(registry_check)
+    app.add_typer(registry, name="registry")

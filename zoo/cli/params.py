@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import typer
 
 from zoo.options import Options
-from zoo.options.base import _strip_optional
+from zoo.options.base import strip_optional
 
 __all__ = ["command", "flags"]
 
@@ -25,7 +25,7 @@ __all__ = ["command", "flags"]
 def _cli_type(annotation: Any) -> Any:
     """What typer should parse: choices, lists and unions are read as text and checked by
     the option class (one-line errors), plain scalars keep their type."""
-    ann = _strip_optional(annotation)
+    ann = strip_optional(annotation)
     if ann in (int, float, bool, str) or (isinstance(ann, type) and issubclass(ann, Path)):
         return ann | None if ann is not bool else bool
     if get_origin(ann) is Literal and all(isinstance(a, str) for a in get_args(ann)):

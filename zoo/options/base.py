@@ -58,17 +58,14 @@ def option(
     if bad:
         raise ValueError(f"unknown command {bad[0]!r}; commands are {', '.join(COMMANDS)}")
     cmds = tuple(commands) if commands else (LOADER_COMMANDS if loader else CALL_COMMANDS)
-    meta = {"commands": list(cmds), "aliases": list(aliases), "loader": loader}
-    return Field(
-        default,
-        description=help,
-        ge=ge,
-        gt=gt,
-        le=le,
-        lt=lt,
-        multiple_of=multiple_of,
-        json_schema_extra={_META: meta},
-    )
+    meta: dict[str, Any] = {"commands": list(cmds), "aliases": list(aliases), "loader": loader}
+    bounds: dict[str, Any] = {
+        k: v
+        for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt, "multiple_of": multiple_of}.items()
+        if v is not None
+    }
+    extra: Any = {_META: meta}
+    return Field(default, description=help, json_schema_extra=extra, **bounds)
 
 
 def _meta(info: FieldInfo) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def _meta(info: FieldInfo) -> dict[str, Any]:
     return {"commands": list(CALL_COMMANDS), "aliases": [], "loader": False}
 
 
-def _strip_optional(annotation: Any) -> Any:
+def strip_optional(annotation: Any) -> Any:
     if get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
@@ -90,7 +87,7 @@ def _strip_optional(annotation: Any) -> Any:
 def type_name(annotation: Any) -> str:
     """What ``zoo info`` shows as an option's type: int, float, bool, str, path, ints,
     floats, or the choices ``a|b|c``."""
-    ann = _strip_optional(annotation)
+    ann = strip_optional(annotation)
     if get_origin(ann) is Literal:
         return "|".join(str(a) for a in get_args(ann))
     if get_origin(ann) in (list, tuple):
@@ -102,7 +99,7 @@ def type_name(annotation: Any) -> str:
 
 
 def is_list(annotation: Any) -> bool:
-    return get_origin(_strip_optional(annotation)) in (list, tuple)
+    return get_origin(strip_optional(annotation)) in (list, tuple)
 
 
 def flag(name: str) -> str:

@@ -16,9 +16,17 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from zoo.errors import InputError
+from zoo.errors import InputError, surface
 
-from .base import Options, flag, is_list
+from .base import Options, is_list
+from .base import flag as _flag
+
+
+def flag(name: str) -> str:
+    """How an option is named in a message: ``--image-size`` on the command line,
+    ``image_size`` in Python and in HTTP requests (where it is written that way)."""
+    return _flag(name) if surface() == "cli" else name
+
 
 __all__ = ["parse_extras", "validate", "validate_many"]
 
@@ -126,7 +134,7 @@ def validate_many(
                 target = (i, name)
                 break
         if target is None:
-            _unknown(sets, key, command, where, info_hint)
+            unknown_option(sets, key, command, where, info_hint)
         assert target is not None
         i, name = target
         if name in per_set[i]:
@@ -161,7 +169,7 @@ def validate(
     return one  # type: ignore[return-value]
 
 
-def _unknown(
+def unknown_option(
     sets: Sequence[type[Options]], key: str, command: str, where: str, info_hint: str | None
 ) -> None:
     """The one-line error for a key no set accepts for ``command``."""

@@ -54,6 +54,12 @@ class Registry:
     resolvers: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     pm: pluggy.PluginManager | None = None
+    #: families a catalogue lists whose plugin is not installed: name -> (entry, catalogue)
+    uninstalled: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: every catalogue read, in merge order (``zoo registry``, ``zoo list --wide``)
+    catalogues: list[Any] = field(default_factory=list)
+    #: ``zoo data make`` kinds: kind -> (``"module:function"``, help, who registered it)
+    datasets: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ registration
     def warn(self, msg: str) -> None:
@@ -127,7 +133,7 @@ class Registry:
         fam = self.families.get(family_name)
         if fam is None:
             raise UnknownModelError(self._unknown_message(name, family_name))
-        tag = tag or fam.default_tag
+        tag = tag or fam.default_tag or ""
         variant = self.variants.get(f"{family_name}:{tag}")
         if variant is None:
             tags = sorted(v.tag for v in self.variants.values() if v.family == family_name)
@@ -149,7 +155,21 @@ class Registry:
                 return p
         return None
 
+    def install_hint(self, family_name: str) -> str | None:
+        """``"the plugin zoo-sam2, which is not installed: pip install ..."`` for a family a
+        catalogue lists but no installed plugin provides."""
+        found = self.uninstalled.get(family_name)
+        if found is None:
+            return None
+        entry, _ = found
+        plugin = entry.plugin or "its plugin"
+        how = entry.install or (f"pip install {entry.plugin}" if entry.plugin else None)
+        return f"the plugin {plugin}, which is not installed" + (f": {how}" if how else "")
+
     def _unknown_message(self, name: str, family_name: str) -> str:
+        missing = self.install_hint(family_name)
+        if missing is not None:
+            return f"{name} needs {missing}"
         failed = self.failed_provider(family_name)
         if failed is not None:
             return (
@@ -173,6 +193,16 @@ class Registry:
             if pattern and not _matches(pattern, v):
                 continue
             out.append(v)
+        return out
+
+    def reported_results(self, family: str, variant: VariantSpec | None) -> list[dict[str, Any]]:
+        """The results the catalogues report: the variant's, then the family-level ones
+        (weights that were never released, another backbone), each with its variant label."""
+        out = [{"variant": variant.tag, **r} for r in variant.results] if variant else []
+        for cat in self.catalogues:
+            entry = cat.families.get(family)
+            if entry is not None:
+                out += [r.model_dump(exclude_none=True) for r in entry.results]
         return out
 
     def plugin_of(self, source: str) -> PluginInfo | None:

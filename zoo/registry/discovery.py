@@ -66,7 +66,10 @@ def build_registry() -> Registry:
         if _allowed(ep.name):
             _load_plugin(reg, pm, ep)
     _check_hook_names(reg, pm)
-    _call_hooks(reg, pm)
+    catalogues = _call_hooks(reg, pm)
+    _add_catalogues(reg, catalogues)
+    _add_user_catalogues(reg)
+    _check_default_tags(reg)
     _add_local_variants(reg)
     _resolve_borrowed(reg)
     return reg
@@ -74,12 +77,20 @@ def build_registry() -> Registry:
 
 def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
     """Core features that are plugins too: the built-in URI schemes and tasks."""
+    import zoo.data.builtin as datasets
+    import zoo.registry.builtin as catalogue
     import zoo.tasks.builtin as tasks
     import zoo.weights.builtin as schemes
     from zoo import __version__
     from zoo.weights.schemes import BUILTIN_PLUGIN as SCHEMES
 
-    for module, name in ((schemes, SCHEMES), (tasks, tasks.BUILTIN_PLUGIN)):
+    core = (
+        (schemes, SCHEMES),
+        (tasks, tasks.BUILTIN_PLUGIN),
+        (catalogue, catalogue.BUILTIN_PLUGIN),
+        (datasets, datasets.BUILTIN_PLUGIN),
+    )
+    for module, name in core:
         pm.register(module, name=name)
         reg.plugins.append(
             PluginInfo(
@@ -97,24 +108,42 @@ def _register_core(reg: Registry, pm: pluggy.PluginManager) -> None:
 
 def _shadowed(ep: metadata.EntryPoint) -> str | None:
     """The user's own file that hides a plugin's module (``./zoo_sam2.py`` beside the
-    command), if the module Python finds first lives in the current folder or the script's
-    folder rather than in the plugin's distribution. Asked only after a failed load."""
+    command), found without importing it: the module Python would import first lives in the
+    current folder (or the script's) and is not the distribution's own file."""
+    import json
     import sys
 
     top = ep.value.split(":", 1)[0].split(".", 1)[0]
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        spec = None
+        return None
     origin = getattr(spec, "origin", None) if spec is not None else None
-    if not origin:
+    if not origin or origin in ("built-in", "frozen"):
         return None
     where = Path(origin).resolve()
     folder = where.parent.parent if where.name == "__init__.py" else where.parent
     local_dirs = {Path.cwd().resolve()}
     if sys.path and sys.path[0]:
         local_dirs.add(Path(sys.path[0]).resolve())
-    return str(where) if folder in local_dirs else None
+    if folder not in local_dirs:
+        return None
+    dist = getattr(ep, "dist", None)
+    if dist is not None:
+        for f in dist.files or []:
+            try:
+                if Path(str(dist.locate_file(f))).resolve() == where:
+                    return None
+            except Exception:
+                continue
+        try:  # an editable install's module lives in its source tree
+            url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+            src = Path(url.removeprefix("file://")).resolve()
+            if url and (src == folder or src in where.parents):
+                return None
+        except (ValueError, OSError):
+            pass
+    return str(where)
 
 
 def _load_plugin(reg: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPoint) -> None:
@@ -128,16 +157,13 @@ def _load_plugin(reg: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPoin
     )
     reg.plugins.append(info)
     try:
-        try:
-            module = ep.load()
-        except ImportError as exc:
-            shadow = _shadowed(ep)
-            if shadow is None:
-                raise
+        shadow = _shadowed(ep)
+        if shadow is not None:  # refused before importing: the user's file never runs
             raise PluginError(
                 f"the file {shadow} shadows its module {ep.value.split(':', 1)[0]}; rename "
                 "or move that file"
-            ) from exc
+            )
+        module = ep.load()
         info.api, info.api_declared = declared_api(module)
         check_version(f"{ep.name} ({info.distribution or '?'})", info.api)
         if not info.api_declared:
@@ -232,8 +258,10 @@ def _plugin_source(pm: pluggy.PluginManager, impl: Any, reg: Registry) -> str:
     return name
 
 
-def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
-    """Call each plugin's hooks one implementation at a time, so one bad plugin is isolated."""
+def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> list[tuple[Path, str]]:
+    """Call each plugin's hooks one implementation at a time, so one bad plugin is isolated.
+    Returns the catalogue files plugins registered, with who registered them."""
+    catalogues: list[tuple[Path, str]] = []
 
     def run(hook_name: str, make_cb: Callable[[str, object], Any]) -> None:
         caller = getattr(pm.hook, hook_name)
@@ -307,10 +335,138 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
 
         return register
 
+    def cat_cb(source: str, plugin: object) -> hookspecs.RegisterCatalogue:
+        import zoo.registry.builtin as core
+
+        def register(path: Any) -> None:
+            catalogues.append((Path(path), "built-in" if plugin is core else source))
+
+        return register
+
+    def data_cb(source: str, _plugin: object) -> hookspecs.RegisterDataset:
+        def register(kind: str, ref: str, help: str) -> None:
+            if not kind or kind in reg.datasets:
+                where = reg.datasets[kind][2] if kind in reg.datasets else "?"
+                raise PluginError(f"dataset kind {kind!r} is empty or taken (by {where})")
+            reg.datasets[kind] = (ref, help, source)
+
+        return register
+
+    run("zoo_register_datasets", data_cb)
     run("zoo_register_tasks", task_cb)
+    run("zoo_register_catalogs", cat_cb)
     run("zoo_register_families", fam_cb)
     run("zoo_register_variants", var_cb)
     run("zoo_register_resolvers", res_cb)
     # Variants whose family never registered (plugin missing or broken) are dropped from view.
     for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
         reg.variants.pop(name)
+    return catalogues
+
+
+def _add_catalogues(reg: Registry, files: list[tuple[Path, str]]) -> None:
+    """The core's and the plugins' catalogues: each variant of an installed family joins the
+    registry (a family's description, licence, card and default tag fill what its
+    ``FamilySpec`` leaves open); a family whose plugin is not installed is remembered, so
+    ``zoo list --all`` and a one-line error can say what to install."""
+    from .catalogue import read_catalogue
+
+    for path, origin in files:
+        cat = read_catalogue(path, origin)
+        reg.catalogues.append(cat)
+        reg.warnings.extend(f"catalogue {e}" for e in cat.errors)
+        for name, entry in cat.families.items():
+            fam = reg.families.get(name)
+            if fam is None:
+                reg.uninstalled.setdefault(name, (entry, cat))
+                continue
+            update = {
+                key: value
+                for key, value in (
+                    ("description", entry.description),
+                    ("license", entry.license),
+                    ("default_tag", entry.default_tag),
+                    ("card", cat.card_path(name)),
+                    ("weights_note", entry.weights_note),
+                )
+                if value and not getattr(fam, key)
+            }
+            if update:
+                reg.families[name] = fam = fam.model_copy(update=update)
+            for v in cat.variants(name):
+                if v.name in reg.variants:
+                    reg.warnings.append(
+                        f"catalogue {cat.where('families', name, 'variants', v.tag)}: "
+                        f"{v.name} is already registered by {reg.variants[v.name].source}; "
+                        "keeping that one"
+                    )
+                    continue
+                reg.add_variant(v)
+
+
+def _add_user_catalogues(reg: Registry) -> None:
+    """``$ZOO_HOME/registry.yaml`` and ``ZOO_REGISTRY`` files: new variants of any family, or
+    the same files of a registered variant from elsewhere (a mirror with the same sha256).
+    A conflicting entry is refused with ``file:line``; the rest still loads."""
+    from .catalogue import read_catalogue, user_catalogues
+
+    for path in user_catalogues():
+        cat = read_catalogue(path, str(path))
+        reg.catalogues.append(cat)
+        reg.warnings.extend(f"catalogue {e}" for e in cat.errors)
+        for name in cat.families:
+            if name not in reg.families:
+                hint = reg.install_hint(name)
+                reg.warnings.append(
+                    f"catalogue {cat.where('families', name)}: family {name} is not registered"
+                    + (f" (it needs {hint})" if hint else "; install its plugin")
+                )
+                continue
+            for v in cat.variants(name):
+                problem = merge_user_variant(reg, v)
+                if problem:
+                    where = cat.where("families", name, "variants", v.tag)
+                    reg.warnings.append(f"catalogue {where}: {problem}")
+
+
+def merge_user_variant(reg: Registry, v: VariantSpec) -> str | None:
+    """Add a user's variant, or point a registered one's files elsewhere; the reason when
+    refused. Overriding keeps the file's identity: the same sha256 (or the same size when
+    none is known), so a mirror cannot swap in other weights under a known name."""
+    old = reg.variants.get(v.name)
+    if old is None:
+        if not v.checkpoints:
+            return f"{v.name} lists no files; give files: {{model: {{uri: ..., sha256: ...}}}}"
+        reg.add_variant(v)
+        return None
+    files = dict(old.checkpoints)
+    for key, new in v.checkpoints.items():
+        mine = files.get(key)
+        if mine is None:
+            return (
+                f"{v.name} has no file named {key!r} (it has {', '.join(files) or 'none'}); "
+                "add a new tag for other files"
+            )
+        if mine.sha256 and new.sha256 and mine.sha256 != new.sha256:
+            return (
+                f"{v.name} {key}: sha256 {new.sha256[:12]}... differs from the registered "
+                f"{mine.sha256[:12]}...; a mirror must serve the same file (give other weights "
+                "a new tag)"
+            )
+        if mine.sha256 and not new.sha256:
+            return f"{v.name} {key}: give the sha256 of the file ({mine.sha256[:12]}...)"
+        files[key] = new.model_copy(update={"size": new.size or mine.size})
+    reg.variants[v.name] = old.model_copy(update={"checkpoints": files, "source": v.source})
+    return None
+
+
+def _check_default_tags(reg: Registry) -> None:
+    """A family without a default tag (neither its FamilySpec nor a catalogue set one) takes
+    its first variant's, with a warning."""
+    for name, fam in list(reg.families.items()):
+        if fam.default_tag:
+            continue
+        tags = sorted(v.tag for v in reg.variants.values() if v.family == name)
+        if tags:
+            reg.warnings.append(f"family {name} sets no default tag; using {tags[0]}")
+            reg.families[name] = fam.model_copy(update={"default_tag": tags[0]})

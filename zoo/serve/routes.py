@@ -51,9 +51,31 @@ def _typed(handler: Any, **annotations: Any) -> Any:
     return handler
 
 
+async def _in_time(svc: Service, fn: Any, *args: Any) -> Any:
+    """Run ``fn`` in the thread pool within the server's time budget: past it the client gets
+    a 503 at once (the model finishes the call and frees its lock on its own)."""
+    import asyncio
+
+    budget = svc.config.request_timeout
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=budget)
+    except TimeoutError:
+        raise ApiError(
+            503,
+            "timeout",
+            f"the request took more than {budget:g} s (--request-timeout); ask for less "
+            "(fewer prompts or points, a smaller grid) or try again",
+        ) from None
+    except asyncio.CancelledError:  # the server is stopping: answer instead of dying noisily
+        raise ApiError(
+            503, "shutting_down", "the server is stopping; send the request again later"
+        ) from None
+
+
 def _image_route(api: APIRouter, spec: TaskSpec) -> None:
     async def handler(request: Request, req: Any) -> dict[str, Any]:
-        return await run_in_threadpool(_service(request).run_task, spec, req)  # type: ignore[no-any-return]
+        svc = _service(request)
+        return await _in_time(svc, svc.run_task, spec, req)  # type: ignore[no-any-return]
 
     api.post(
         f"/{spec.route}",

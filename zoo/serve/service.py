@@ -370,7 +370,7 @@ class Service:
                 sets, raw, command="serve", where=f"POST {spec.path()} {slot.key}"
             )
         except ZooError as exc:
-            code = "unknown_option" if "unknown option" in str(exc) else "bad_option"
+            code = "unknown_option" if "unknown option" in str(exc) else "bad_input"
             raise ApiError(400, code, str(exc)) from None
         call: dict[str, Any] = dict(extra)
         if fam is not None:
@@ -445,10 +445,9 @@ class Service:
         caller must close it (the route does, also when the client goes away).
         """
         slot = self.slot(request.model, spec)
-        request.video_id = video_id
         call = self.call_options(slot, spec, dict(request.options or {}))
-        inputs = spec.from_request(request, self)
         video = self.video(video_id)
+        inputs = spec.from_request(request, self, {"video_id": video_id})
         return self._track_events(slot, spec, video, inputs, call)
 
     def _track_events(

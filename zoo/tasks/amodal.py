@@ -157,7 +157,9 @@ class AmodalTask(TaskSpec):
                 inputs.kwargs[key] = inputs.meta[key]
         return inputs
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
         return boxes_inputs(stored_image(store, request.image_id), [list(b) for b in request.boxes])
 
     def finish(self, result: Any, inputs: TaskInputs) -> Any:

@@ -96,7 +96,9 @@ class EverythingTask(TaskSpec):
     ) -> TaskInputs:
         return image_inputs(image, location)
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
         return stored_image(store, request.image_id)
 
     def call_options(self, options: Options) -> dict[str, Any]:

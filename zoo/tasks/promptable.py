@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -30,17 +30,19 @@ class PromptableEvalOptions(Options):
     max_images: int | None = option(
         None, help="evaluate only the first N annotated images", ge=1, commands=("eval",)
     )
-    class_aware: bool = option(
+    class_agnostic: bool = option(
         False,
-        help="score COCO AP per category (default: class-agnostic, as fits box prompts)",
+        help="also report class-agnostic COCO AP (AP_agnostic...; AP itself is "
+        "pycocotools' class-aware coco-segm)",
         commands=("eval",),
     )
 
 
 class SegmentRequest(ImageRequest):
-    prompts: list[ObjectPromptJSON] | BoxesPromptJSON = Field(
-        description="one entry per object (one mask each), or {boxes, points, labels}"
-    )
+    prompts: (
+        Annotated[list[ObjectPromptJSON], Field(min_length=1, max_length=MAX_OBJECTS)]
+        | BoxesPromptJSON
+    ) = Field(description="one entry per object (one mask each), or {boxes, points, labels}")
     multimask: bool = Field(
         default=False, description="three candidates per prompt, keep the best (single clicks)"
     )
@@ -103,7 +105,9 @@ class PromptableTask(TaskSpec):
         row_extras(row, len(inputs.args[0]), inputs)
         return inputs
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
         inputs = stored_image(store, request.image_id)
         raw = request.prompts
         data = (

@@ -110,7 +110,9 @@ class RGBDTask(TaskSpec):
         inputs.args = [str(depth), read_intrinsics(intr, None), row.get("vocabulary")]
         return inputs
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
         inputs = stored_image(store, request.image_id)
         depth = store.depth(request.depth_id)
         intr = None if request.intrinsics is None else tuple(float(v) for v in request.intrinsics)

@@ -115,7 +115,9 @@ class ShadowTask(TaskSpec):
                 return inputs
         return self._fit(inputs, shadow_prompts_from_boxes(objects, shadows))
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
         from zoo.prompts import as_shadow_prompts
 
         instances = [i.model_dump(exclude_none=True) for i in request.instances]

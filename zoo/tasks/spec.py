@@ -250,8 +250,11 @@ class TaskSpec:
         for video tasks, ``location``: the local file or folder)."""
         raise InputError(f"`zoo batch` does not run the {self.name} task")
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
-        """An HTTP request; ``store`` gives uploaded media (``store.image(id)``...)."""
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
+        """An HTTP request; ``store`` gives uploaded media (``store.image(id)``...), ``path``
+        the route's path parameters (``video_id``)."""
         raise InputError(f"the server does not run the {self.name} task")
 
     def wants(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:

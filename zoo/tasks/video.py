@@ -333,8 +333,10 @@ class VideoTask(TaskSpec):
             raise InputError(f"prompt_frame {frame} is outside the video's {len(source)} frames")
         return self._fit(inputs, prompts, frame)
 
-    def from_request(self, request: Any, store: Any) -> TaskInputs:
-        video = store.video(request.video_id)
+    def from_request(
+        self, request: Any, store: Any, path: Mapping[str, str] | None = None
+    ) -> TaskInputs:
+        video = store.video((path or {})["video_id"])
         if not 0 <= request.prompt_frame < video.count:
             raise InputError(
                 f"prompt_frame {request.prompt_frame} is outside the video's {video.count} "

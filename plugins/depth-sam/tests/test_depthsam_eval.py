@@ -126,7 +126,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["frames"] == 1
+    assert report["frames"] == 1 and report["protocol"] == "mmseg-miou"
     # depth: both classes exact.
     assert report["mIoU_depth"] == pytest.approx(1.0)
     # rgb: box 180 / (200 + 200 - 180); floor never predicted -> 0.
@@ -143,6 +143,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     assert rows["floor"] == pytest.approx([1.0, 0.0, floor_both])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_mode"] is True and metrics["provenance"]["weights"] == "random"
+    assert metrics["protocol"] == "mmseg-miou"
     with Image.open(out / "pred_depth" / "scene_a__frame_000.png") as im:
         assert im.text["zoo:weights"] == "random" and "TEST MODE" in im.text["zoo:note"]
     assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(

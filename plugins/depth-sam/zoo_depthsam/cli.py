@@ -436,7 +436,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     """Per-class IoU and mIoU over the vocabulary for each of ``--modes``, side by side."""
     from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import save_palette_png, write_json
-    from zoo.metrics import per_class_iou
+    from zoo.metrics import MMSEG_MIOU, per_class_iou
     from zoo.model import resolve_device
 
     from .geometry import resize_nearest
@@ -527,6 +527,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         "model": model.name,
         "weights": model.weights,
         "frames": len(frames),
+        "protocol": MMSEG_MIOU,
         "vocabulary_size": c,
         "label_format": label_format,
         **{f"mIoU_{m}": _num(results[m][1]) for m in modes},
@@ -560,6 +561,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                     "test_mode": prov.is_random,
                     "model": model.name,
                     "weights": model.weights,
+                    "protocol": MMSEG_MIOU,
                     "vocabulary": vocab,
                     "label_format": label_format,
                     "generator": model.generator_record(),

@@ -151,6 +151,8 @@ def test_train_register_run_eval_resume(zoo_home: Path, tmp_path: Path, soba_set
     )
     assert code == 0, err
     report = json.loads(out)
+    assert report["protocol"] == "soba-soap"
+    assert json.loads((ev / "metrics.json").read_text())["protocol"] == "soba-soap"
     assert report["table"]["columns"] == ["metric", "sam2:tiny", "opseg-shadow:quick", "%Δ"]
     labels = [r[0] for r in report["table"]["rows"]]
     for needed in ("mIoU", "mDice", "W.IoU", "W.Dice", "SOAP", "SOAP50", "SOAP75"):

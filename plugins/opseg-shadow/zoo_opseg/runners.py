@@ -159,7 +159,7 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
     from zoo.progress import progress_bar
 
     from .evaluate import evaluate, metric_table
-    from .metrics import parse_thresholds
+    from .metrics import SOBA_SOAP, parse_thresholds
     from .soba import find_split, load_soba
 
     split = ctx.opt("split")
@@ -206,6 +206,7 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         "model": main.name,
         "weights": main.weights,
         "split": split,
+        "protocol": SOBA_SOAP,
         "annotations": str(annotations),
         **data.count(),
         "metrics": summaries,

@@ -344,24 +344,62 @@ def test_card_example_verbatim(tmp_path: Path, home: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- eval
 
 
-def test_eval_reports_j_and_f_for_sam2long_and_sam2(tmp_path: Path, home: dict[str, str]) -> None:
+def test_eval_reports_the_davis_tables_for_sam2long_and_sam2(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
     data = make_davis(tmp_path / "davis", videos=2)
+    for sub in ("JPEGImages", "Annotations"):  # a two-frame video: nothing DAVIS can score
+        (data / sub / "short").mkdir()
+        for f in sorted((data / sub / "shapes0").iterdir())[:2]:
+            shutil.copy(f, data / sub / "short" / f.name)
     out = tmp_path / "metrics"
     args = ["--dataset", str(data), "--out", str(out), "--json", *FAST]
     proc = _zoo(home, "eval", "sam2long-video", *args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["mean"] == report["mean"] and saved["test_mode"] is True
-    assert set(report["videos"]) == {"shapes0", "shapes1"}
+    assert report["protocol"] == saved["protocol"] == "davis2017-semi-supervised"
+    assert saved["global"] == report["global"] and saved["test_mode"] is True
+    assert report["unscored"] == {"short": "too short"}
+    assert set(report["sequences"]) == {"shapes0", "shapes1", "short"}
+    assert report["sequences"]["short"] == {"frames": 2, "status": "too short"}
     for model in ("sam2long", "sam2"):
-        for m in ("J", "F", "J&F"):
-            v = report["mean"][model][m]
-            assert 0.0 <= v <= 1.0
-        jf = report["mean"][model]
-        assert abs(jf["J&F"] - (jf["J"] + jf["F"]) / 2) < 1e-9
+        g = report["global"][model]
+        assert g["objects"] == 4 and g["sequences"] == 2  # two objects in each scored video
+        for s in ("J-Mean", "J-Recall", "F-Mean", "F-Recall", "J&F-Mean"):
+            assert 0.0 <= g[s] <= 1.0
+        assert abs(g["J&F-Mean"] - (g["J-Mean"] + g["F-Mean"]) / 2) < 1e-9
+        # one object, one vote: the global mean is over the four objects
+        videos = [report["sequences"][v][model] for v in ("shapes0", "shapes1")]
+        objs = [o for v in videos for o in v["objects"].values()]
+        assert g["J-Mean"] == pytest.approx(np.mean([o["J-Mean"] for o in objs]))
+        assert all(len(o["J"]) == T - 2 for o in objs)  # first and last frames not scored
     table = report["table"]
-    assert table["rows"][-1][0] == "mean" and len(table["columns"]) == 7
+    assert table["columns"] == [
+        "model",
+        "sequence",
+        "J&F-Mean",
+        "J-Mean",
+        "J-Recall",
+        "J-Decay",
+        "F-Mean",
+        "F-Recall",
+        "F-Decay",
+    ]
+    assert [r[:2] for r in table["rows"][:2]] == [["sam2long", "global"], ["sam2", "global"]]
+    assert table["rows"][-1][:3] == ["", "short", "too short (2 frames)"]
+    assert {r[1] for r in table["rows"]} >= {"shapes0_1", "shapes0_2", "shapes1_1", "shapes1_2"}
+
+
+@pytest.mark.slow
+def test_eval_names_the_void_convention_it_used(tmp_path: Path, home: dict[str, str]) -> None:
+    data = make_davis(tmp_path / "davis", frames=3)
+    args = ["--dataset", str(data), "--no-baseline", "--exclude-void", "--json", *FAST]
+    proc = _zoo(home, "eval", "sam2long-video", *args)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["protocol"] == "davis2017-semi-supervised (void excluded)"
+    assert list(report["global"]) == ["sam2long"] and "void excluded" in report["table"]["title"]
 
 
 # --------------------------------------------------------------------------- bad input

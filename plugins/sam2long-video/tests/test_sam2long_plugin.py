@@ -56,6 +56,7 @@ def test_options_are_declared_once_with_the_tree_defaults() -> None:
         "frame",
         "mask",
         "no_baseline",
+        "exclude_void",
     }
     # upstream names stay usable, each as an alias of one option
     assert fam.option("iou_thre") is opts["iou_threshold"]

@@ -84,6 +84,14 @@ OPTIONS = [
         commands=("eval",),
         help="skip the plain SAM 2 column",
     ),
+    OptionSpec(
+        name="exclude_void",
+        type="bool",
+        default=False,
+        commands=("eval",),
+        help="leave void pixels (255) out of J and F; DAVIS 2017 semi-supervised counts "
+        "them as background (the protocol name says which)",
+    ),
 ]
 
 

@@ -21,9 +21,10 @@ Masks are written as the tracker decides each frame (the tree's streaming output
 long video never holds all its masks in memory.
 
 Eval reads a DAVIS-layout dataset (``JPEGImages/<video>/``, ``Annotations/<video>/``),
-prompts with each video's first-frame annotation, and scores J, F and J&F for SAM2Long and,
-side by side, for plain SAM 2 propagation (the ``sam2`` package's own video predictor on
-the same network and flags).
+prompts with each video's first-frame annotation, and gives davis2017-evaluation's
+semi-supervised tables (J/F Mean, Recall, Decay and J&F-Mean, globally over all objects, per
+video and per object) for SAM2Long and, side by side, for plain SAM 2 propagation (the
+``sam2`` package's own video predictor on the same network and flags).
 """
 
 from __future__ import annotations
@@ -477,11 +478,66 @@ def _sam2_propagate(
     return [out[i] for i in sorted(out)]
 
 
+def davis_report(
+    scores: dict[str, dict[str, dict[str, Any]]], frames: dict[str, int]
+) -> dict[str, Any]:
+    """The DAVIS tables of every model from :func:`zoo.metrics.davis_sequence` results.
+
+    ``scores``: ``{model: {video: davis_sequence(...)}}``; ``frames``: each video's frame
+    count. Returns plain data: ``global`` (per model, every object of every video one
+    vote), ``sequences`` (per video: its frame count, status and, per model, the objects'
+    statistics and their mean) and the printed ``table`` (model, row, the seven statistics
+    of davis2017-evaluation; a row per model, per video and per object ``<video>_<id>``).
+    """
+    from zoo.metrics import DAVIS_STATISTICS, davis_summary
+
+    summaries = {m: davis_summary(per_video) for m, per_video in scores.items()}
+    sequences: dict[str, dict[str, Any]] = {}
+    for name, n in frames.items():
+        first = next(iter(scores.values()))[name]
+        entry: dict[str, Any] = {"frames": n, "status": first["status"]}
+        if first["status"] == "scored":
+            for m, per_video in scores.items():
+                entry[m] = {
+                    "mean": summaries[m]["per_sequence"][name],
+                    "objects": per_video[name]["objects"],
+                }
+        sequences[name] = entry
+    rows: list[list[Any]] = []
+    for m, summary in summaries.items():
+        rows.append([m, "global", *(summary["global"][s] for s in DAVIS_STATISTICS)])
+    blank = [""] * len(DAVIS_STATISTICS)
+    for name, entry in sequences.items():
+        if entry["status"] != "scored":
+            why = f"{entry['status']} ({entry['frames']} frames)"
+            rows.append(["", name, why, *blank[1:]])
+            continue
+        for m, summary in summaries.items():
+            rows.append([m, name, *(summary["per_sequence"][name][s] for s in DAVIS_STATISTICS)])
+            for key, stats in summary["per_object"].items():
+                if key.rpartition("_")[0] == name:
+                    rows.append([m, key, *(stats[s] for s in DAVIS_STATISTICS)])
+    return {
+        "global": {m: summary["global"] for m, summary in summaries.items()},
+        "sequences": sequences,
+        "unscored": next(iter(summaries.values()))["unscored"],
+        "table": {"columns": ["model", "sequence", *DAVIS_STATISTICS], "rows": rows},
+    }
+
+
 def evaluate(ctx: RunContext) -> dict[str, Any]:
-    """J, F and J&F per video and mean, SAM2Long beside plain SAM 2."""
+    """The DAVIS 2017 semi-supervised tables for SAM2Long and, beside it, plain SAM 2.
+
+    Each video is prompted with its first annotated frame and scored by
+    :func:`zoo.metrics.davis_sequence` (davis2017-evaluation's protocol: objects 1..max id
+    of the first frame, first and last frames not scored, void as background unless
+    ``--exclude-void``); the global row averages over every object of every video. A video
+    too short to score (under 3 frames) or without an object in its first frame is listed
+    as such and not tracked.
+    """
     from zoo.io.frames import open_frames
     from zoo.io.masks import load_palette_png
-    from zoo.metrics import j_and_f, j_and_f_summary
+    from zoo.metrics import DAVIS_SEMI_SUPERVISED, davis_sequence
 
     dataset = ctx.get("dataset")
     if dataset is None:
@@ -493,6 +549,8 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 f"SAM 2 itself; drop --{flag}"
             )
     baseline = not ctx.opt("no_baseline")
+    exclude_void = bool(ctx.opt("exclude_void"))
+    protocol = DAVIS_SEMI_SUPERVISED + (" (void excluded)" if exclude_void else "")
     out = ctx.out_dir() if ctx.get("out") is not None else None
     videos = _davis_videos(Path(dataset))
     checked = []
@@ -508,15 +566,24 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             )
         checked.append((name, frames_dir, source, gt_files))
     model = ctx.load_model()
-    rows: list[list[Any]] = []
-    per_video: dict[str, dict[str, Any]] = {}
-    scores: dict[str, list[dict[str, float]]] = {"sam2long": [], "sam2": []}
-    total = sum(len(s) for _, _, s, _ in checked) * (2 if baseline else 1)
+    models = ["sam2long", "sam2"] if baseline else ["sam2long"]
+    scores: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in models}
+    frames: dict[str, int] = {}
+
+    def score(pred: list[Any], gts: list[np.ndarray]) -> dict[str, Any]:
+        return davis_sequence(pred, gts, exclude_void=exclude_void)
+
+    total = sum(len(s) for _, _, s, _ in checked if len(s) >= 3) * len(models)
     with _progress(ctx, "evaluating", total) as advance:
         for name, frames_dir, source, gt_files in checked:
             gts = [load_palette_png(p) for p in gt_files]
+            frames[name] = len(gts)
             first = gts[0]
             ids = [int(i) for i in np.unique(first) if i not in (0, 255)]
+            if len(gts) < 3 or not ids:  # nothing to track: "too short" or "no objects"
+                for m in models:
+                    scores[m][name] = score([{} for _ in gts], gts)
+                continue
             prompts = [{"mask": first == i, "object_id": i} for i in ids]
             preds = []
 
@@ -528,10 +595,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 for oid, m in fr.masks.items():
                     label[m] = oid
                 preds.append(label)
-            s_long = j_and_f_summary(j_and_f(preds, gts, exclude_first_last=True))
-            scores["sam2long"].append(s_long)
-            entry: dict[str, Any] = {"sam2long": s_long}
-            row = [name, s_long["J"], s_long["F"], s_long["J&F"]]
+            scores["sam2long"][name] = score(preds, gts)
             if baseline:
                 base = _sam2_propagate(
                     model.model,
@@ -539,40 +603,17 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                     first,
                     lambda name=name: advance(description=f"{name} (SAM 2)"),
                 )
-                s_base = j_and_f_summary(j_and_f(base, gts, exclude_first_last=True))
-                scores["sam2"].append(s_base)
-                entry["sam2"] = s_base
-                row += [s_base["J"], s_base["F"], s_base["J&F"]]
-            per_video[name] = entry
-            rows.append(row)
-
-    def mean(key: str, metric: str) -> float:
-        return float(np.mean([s[metric] for s in scores[key]]))
-
-    mean_row: list[Any] = [
-        "mean",
-        mean("sam2long", "J"),
-        mean("sam2long", "F"),
-        mean("sam2long", "J&F"),
-    ]
-    columns = ["video", "SAM2Long J", "SAM2Long F", "SAM2Long J&F"]
-    if baseline:
-        mean_row += [mean("sam2", "J"), mean("sam2", "F"), mean("sam2", "J&F")]
-        columns += ["SAM 2 J", "SAM 2 F", "SAM 2 J&F"]
-    rows.append(mean_row)
+                scores["sam2"][name] = score(base, gts)
+    tables = davis_report(scores, frames)
+    note = "first and last frames excluded; global = mean over all objects"
     report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
-        "videos": per_video,
-        "mean": {
-            "sam2long": {m: mean("sam2long", m) for m in ("J", "F", "J&F")},
-            **({"sam2": {m: mean("sam2", m) for m in ("J", "F", "J&F")}} if baseline else {}),
-        },
-        "table": {
-            "title": "DAVIS-style J / F / J&F (first and last frame excluded)",
-            "columns": columns,
-            "rows": rows,
-        },
+        "protocol": protocol,
+        "global": tables["global"],
+        "sequences": tables["sequences"],
+        **({"unscored": tables["unscored"]} if tables["unscored"] else {}),
+        "table": {"title": f"DAVIS 2017: {protocol} ({note})", **tables["table"]},
     }
     if out is not None:
         from zoo.io.atomic import atomic_output_dir
@@ -583,7 +624,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             write_json(
                 Path(tmp) / "metrics.json",
                 {
-                    **report,
+                    **{k: v for k, v in report.items() if k != "table"},
                     "dataset": str(dataset),
                     "options": ctx.model_settings(),
                     "provenance": provenance.record(),
@@ -593,5 +634,5 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             )
         report["out"] = str(out)
     if not ctx.as_json:  # the table says it all; the nested dicts would print as wrapped noise
-        del report["videos"], report["mean"]
+        del report["global"], report["sequences"]
     return report

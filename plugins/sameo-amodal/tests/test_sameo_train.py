@@ -167,6 +167,7 @@ def test_eval_reports_ap_on_a_tiny_amodal_set(
     )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
+    assert rep["protocol"] == "coco-segm"
     assert rep["counts"]["occluded"] > 0 and rep["counts"]["unoccluded"] > 0
     for sub in ("all", "occluded", "unoccluded"):
         m = rep["metrics"][sub]

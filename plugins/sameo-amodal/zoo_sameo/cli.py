@@ -149,6 +149,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     """``zoo eval sameo-amodal --annotations GT --images DIR (--detections F | --gt-boxes)``."""
     from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import write_json
+    from zoo.metrics import COCO_SEGM
 
     from .data import load_amodal_coco, load_detections
     from .evaluate import evaluate_sameo
@@ -196,6 +197,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         "table": res.table(f"{model.name} amodal mask AP (%) on {ann.name}, prompts: {prompt}"),
         "model": model.name,
         "weights": model.weights,
+        "protocol": COCO_SEGM,
         "metrics": res.metrics,
         "counts": res.counts,
     }

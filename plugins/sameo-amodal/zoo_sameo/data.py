@@ -8,7 +8,10 @@ and :func:`zoo.io.masks.decode_segmentation` decodes the masks; what is left her
 SAMEO's policy for imperfect data:
 
 An annotation with no visible part has its amodal box as modal box (with a warning), and
-belongs to neither the occluded nor the unoccluded evaluation subset. Annotations without
+belongs to neither the occluded nor the unoccluded evaluation subset. ``iscrowd``
+annotations are not instances (nothing is prompted with or trained on them) but each
+image's ``crowd`` regions, which :meth:`AmodalDataset.coco_gt` hands to pycocotools with
+``iscrowd`` 1, so a detection on one is ignored as COCO evaluation defines it. Annotations without
 a usable mask or box are skipped (counted in a warning). Masks are decoded lazily (a
 KINS-size file holds ~100k instances).
 """
@@ -76,6 +79,8 @@ class AmodalImage:
     height: int
     width: int
     annotations: list[AmodalAnnotation] = field(default_factory=list)
+    #: ``iscrowd`` regions: ignore regions for AP, never instances
+    crowd: list[AmodalAnnotation] = field(default_factory=list)
 
 
 @dataclass
@@ -95,14 +100,15 @@ class AmodalDataset:
         return {im.id: im for im in self.images}
 
     def coco_gt(self) -> dict[str, Any]:
-        """A plain COCO ground-truth dict of the amodal masks (for ``coco_segm_ap``)."""
+        """A plain COCO ground-truth dict of the amodal masks (for ``coco_segm_ap``), crowd
+        regions included with ``iscrowd`` 1 (pycocotools' ignore regions)."""
         images = [
             {"id": im.id, "file_name": im.file_name, "height": im.height, "width": im.width}
             for im in self.images
         ]
         anns = []
         for im in self.images:
-            for a in im.annotations:
+            for a in [*im.annotations, *im.crowd]:
                 seg = a.segmentation
                 if isinstance(seg, list):  # polygons: pycocotools needs the image size
                     seg = segmentation_rle(seg, im.height, im.width)
@@ -136,7 +142,9 @@ def load_amodal_coco(
     ``check_images`` verifies up front that every image with annotations exists in
     ``images_dir`` - far better than failing after an hour of training. Images without
     instances are kept (they still count for false positives in evaluation). Images
-    without ``height``/``width`` are measured from the file header.
+    without ``height``/``width`` are measured from the file header. ``skip_crowd``
+    (default): ``iscrowd`` annotations are not instances but the image's ``crowd``
+    regions; ``False`` makes them instances like any other.
     """
     coco = read_coco(annotations)
     src = "" if isinstance(annotations, Mapping) else str(annotations)
@@ -154,12 +162,25 @@ def load_amodal_coco(
     no_visible = empty = 0
     needs_modal_box: list[tuple[AmodalImage, AmodalAnnotation]] = []
     for ann in coco.annotations:
-        if skip_crowd and ann.get("iscrowd", 0):
-            continue
+        crowd = skip_crowd and bool(ann.get("iscrowd", 0))
         img = images[int(ann["image_id"])]
         with coco.context():  # a malformed box
             amodal_box, modal_box = AMODAL.box(ann), AMODAL.visible_box(ann)
         seg = AMODAL.segmentation(ann)
+        if crowd:
+            if seg and amodal_box is not None:  # an ignore region for AP, not an instance
+                img.crowd.append(
+                    AmodalAnnotation(
+                        id=int(ann["id"]),
+                        image_id=img.id,
+                        category_id=int(ann.get("category_id", 1)),
+                        amodal_box=amodal_box,
+                        modal_box=amodal_box,
+                        segmentation=seg,
+                        iscrowd=1,
+                    )
+                )
+            continue
         if not seg or amodal_box is None or not _usable_box(amodal_box):
             empty += 1
             continue

@@ -7,11 +7,13 @@ Two settings, as in the paper:
 * ``gt_boxes``: the ground-truth boxes (amodal or modal) as prompts, isolating the mask
   decoder from the detector; here the mean amodal IoU per instance is reported as well.
 
-AP, AP50 and AP75 come from pycocotools (:func:`zoo.metrics.coco_segm_ap`), class-aware
-and class-agnostic. For the occluded / unoccluded split, instances of the other subset are
-marked ``iscrowd`` so that detections of them are ignored rather than counted as false
-positives (pycocotools overwrites an ``ignore`` flag with ``iscrowd``, so that is the one
-switch it honours); instances whose visible part is not annotated belong to neither subset.
+AP, AP50 and AP75 come from pycocotools (:func:`zoo.metrics.coco_segm_ap`; protocol
+``coco-segm``, the annotations' crowd regions kept as its ignore regions), class-aware and,
+under their own names, class-agnostic. For the occluded / unoccluded split, instances of
+the other subset are marked ``iscrowd`` so that detections of them are ignored rather than
+counted as false positives (pycocotools overwrites an ``ignore`` flag with ``iscrowd``, so
+that is the one switch it honours); instances whose visible part is not annotated belong to
+neither subset.
 """
 
 from __future__ import annotations

@@ -56,6 +56,12 @@ class WesamOptions(Options):
     max_images: int | None = option(
         None, help="evaluate on at most this many images", ge=1, le=1_000_000, commands=("eval",)
     )
+    per_instance: bool = option(
+        False,
+        help="also report mIoU/F1 pooled over instances (mIoU/inst; WeSAM's own numbers "
+        "average per image)",
+        commands=("eval",),
+    )
 
 
 def _source_variant(size: str) -> VariantSpec:

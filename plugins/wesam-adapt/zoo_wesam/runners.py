@@ -91,6 +91,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     from zoo.progress import progress_bar
 
     from .train import evaluate_model
+    from .validate import WESAM_VALIDATE
 
     kind = ctx.opt("prompt")
     _check_image_size(ctx.opt("image_size"))
@@ -118,17 +119,36 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             )
             for label, m in models
         ]
-    rows = [[label, kind, r["images"], r["instances"], r["miou"], r["f1"]] for label, r in results]
+    per_instance = bool(ctx.opt("per_instance"))
+    columns = ["model", "prompt", "images", "instances", "mIoU", "F1"]
+    if per_instance:
+        columns += ["mIoU/inst", "F1/inst"]
+    rows = []
+    for label, r in results:
+        row = [label, kind, r["images"], r["instances"], r["miou"], r["f1"]]
+        rows.append(row + ([r["miou_per_instance"], r["f1_per_instance"]] if per_instance else []))
+    masks = sorted({r["masks"] for _, r in results})
     report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
         "prompt": kind,
+        "protocol": WESAM_VALIDATE,
         "annotations": str(ctx.get("annotations")),
-        "results": [{"model": label, **r} for label, r in results],
+        "results": [
+            {
+                "model": label,
+                **{
+                    k: v
+                    for k, v in r.items()
+                    if per_instance or k not in ("miou_per_instance", "f1_per_instance")
+                },
+            }
+            for label, r in results
+        ],
         "table": {
-            "title": f"mean per-instance IoU / F1, {kind} prompts "
-            f"({Path(str(ctx.get('annotations'))).name})",
-            "columns": ["model", "prompt", "images", "instances", "mIoU", "F1"],
+            "title": f"{WESAM_VALIDATE}: IoU / F1 averaged per image ({'; '.join(masks)}), "
+            f"{kind} prompts ({Path(str(ctx.get('annotations'))).name})",
+            "columns": columns,
             "rows": rows,
         },
     }

@@ -16,11 +16,11 @@ One step, for a batch of target-domain images with weak labels:
    between teacher and anchor image embeddings; Adam on the adapters only.
 
 :func:`adapt` wraps this into the user-facing run: data checks, a held-out split,
-before/after mIoU, a progress bar, resumable checkpoints, and at the end a merged adapter
-published as the local variant ``wesam-adapt:<name>`` with a generated card. :func:`train`
-is ``zoo train wesam-adapt``: it checks the command's data, name and ``--out``, loads the
-source model and calls :func:`adapt`. Both read one typed config,
-:class:`~zoo_wesam.config.WesamTrainConfig`.
+before/after mIoU (WeSAM's validation protocol, :mod:`zoo_wesam.validate`), a progress bar,
+resumable checkpoints, and at the end a merged adapter published as the local variant
+``wesam-adapt:<name>`` with a generated card. :func:`train` is ``zoo train wesam-adapt``: it
+checks the command's data, name and ``--out``, loads the source model and calls
+:func:`adapt`. Both read one typed config, :class:`~zoo_wesam.config.WesamTrainConfig`.
 
 The generic parts come from :mod:`zoo.training` (loss terms, the warm-up + step-decay
 schedule as a pure function of the step, resumable state with RNG capture, Ctrl-C
@@ -115,6 +115,8 @@ class AdaptResult(BaseModel):
     eval_on: str | None = None
     eval_images: int = 0
     eval_instances: int = 0
+    #: how mIoU/F1 were measured (:mod:`zoo_wesam.validate`)
+    eval_protocol: str | None = None
 
 
 # --------------------------------------------------------------------------- data
@@ -468,12 +470,14 @@ def evaluate_model(
     tolerance: float = 0.05,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """Mean per-instance IoU and F1 (Dice) of ``model.segment`` with weak-label prompts.
+    """WeSAM's validation numbers (:mod:`zoo_wesam.validate`) of ``model.segment`` with
+    weak-label prompts: mIoU and F1 averaged per image, masks = decoder logits >= 0.5
+    (``protocol`` ``wesam-validate``), plus the per-instance means under their own names.
 
     Prompts are drawn with a per-image seed, so two models compared on the same data see
     exactly the same clicks.
     """
-    from zoo.metrics import dice, iou
+    from .validate import WESAM_VALIDATE, image_scores, logit_threshold, summarize
 
     kind = check_kind(kind)
     if not dataset.has_masks:
@@ -481,8 +485,7 @@ def evaluate_model(
             "evaluation measures IoU against ground-truth masks, but the "
             "annotations have boxes only; give annotations with segmentations"
         )
-    ious: list[float] = []
-    f1s: list[float] = []
+    per_image: list[tuple[list[float], list[float]]] = []
     images = [im for im in dataset if im.instances][: max_images or None]
     task = (
         progress.add_task(f"evaluating ({kind})", total=len(images), info="", unit="image")
@@ -491,35 +494,34 @@ def evaluate_model(
     )
     if hasattr(model, "reset_cache"):
         model.reset_cache()
-    for item in images:
-        img = item.load()
-        h, w = img.shape[:2]
-        gt = item.masks()
-        rng = np.random.default_rng([int(seed), int(item.id)])
-        prompts, keep = make_prompts(
-            kind,
-            h,
-            w,
-            rng,
-            boxes=item.boxes(),
-            masks=gt,
-            num_points=num_points,
-            tolerance=tolerance,
-        )
-        if len(prompts):
-            res = model.segment(img, prompts.to_prompts())
-            for pm, gi in zip(res.masks, keep, strict=True):
-                ious.append(iou(pm, gt[gi]))
-                f1s.append(dice(pm, gt[gi]))
-        if task is not None:
-            progress.update(task, advance=1)
+    with logit_threshold(model) as masks_are:
+        for item in images:
+            img = item.load()
+            h, w = img.shape[:2]
+            gt = item.masks()
+            rng = np.random.default_rng([int(seed), int(item.id)])
+            prompts, keep = make_prompts(
+                kind,
+                h,
+                w,
+                rng,
+                boxes=item.boxes(),
+                masks=gt,
+                num_points=num_points,
+                tolerance=tolerance,
+            )
+            if len(prompts):
+                res = model.segment(img, prompts.to_prompts())
+                per_image.append(image_scores(res.masks, gt[list(keep)]))
+            if task is not None:
+                progress.update(task, advance=1)
     if hasattr(model, "reset_cache"):
         model.reset_cache()
     return {
-        "miou": float(np.mean(ious)) if ious else float("nan"),
-        "f1": float(np.mean(f1s)) if f1s else float("nan"),
-        "instances": len(ious),
+        **summarize(per_image),
         "images": len(images),
+        "protocol": WESAM_VALIDATE,
+        "masks": masks_are,
     }
 
 
@@ -718,6 +720,7 @@ def adapt(
         eval_on=eval_on if can_eval else None,
         eval_images=after["images"] if after else 0,
         eval_instances=after["instances"] if after else 0,
+        eval_protocol=after["protocol"] if after else None,
     )
     if folder is not None:
         _publish(folder, model, state, result, cfg=cfg, ds=ds, val_size=len(val_set))
