@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.errors import InputError
-from zoo.options import LoadOptions, validate
+from zoo.errors import InputError, PluginError
+from zoo.options import LoadOptions, validate_many
 from zoo.specs import import_string
 
 __all__ = ["train_family"]
@@ -53,13 +53,21 @@ def train_family(
     dup = sorted(set(given) & set(raw or {}))
     if dup:
         raise InputError(f"--{dup[0].replace('_', '-')} is given twice; give it once")
-    config = validate(
-        cls,
+    # the family's own options are checked second, only so that a flag of another command
+    # (`--max-images` of zoo eval) is named as such rather than as an unknown option
+    config, misplaced = validate_many(
+        [cls, fam.options],
         {**given, **dict(raw or {})},
         command="train",
         where=f"zoo train {label}",
         info_hint=f"zoo info {fam.name}",
     )
+    if misplaced.given():
+        raise PluginError(
+            f"{fam.name} declares --{next(iter(misplaced.given())).replace('_', '-')} for "
+            f"`zoo train` in its options, but its trainer takes {fam.train_config}, which has "
+            "no such field; declare train options in the config only"
+        )
     result = trainer(config, variant=variant, progress=not as_json, console=console)
     report = result.report() if hasattr(result, "report") else result
     return report  # type: ignore[no-any-return]
