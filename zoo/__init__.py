@@ -15,13 +15,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": ("zoo.model", "load"),
+    "load": ("zoo.loading", "load"),
     "ZooModel": ("zoo.model", "ZooModel"),
     "list_models": ("zoo.registry", "list_models"),
     "get_registry": ("zoo.registry", "get_registry"),
-    "Prompts": ("zoo.tasks", "Prompts"),
-    "ObjectPrompt": ("zoo.tasks", "ObjectPrompt"),
-    "Task": ("zoo.tasks", "Task"),
+    "Prompts": ("zoo.prompts", "Prompts"),
+    "ObjectPrompt": ("zoo.prompts", "ObjectPrompt"),
+    "Task": ("zoo.specs", "Task"),
     "FamilySpec": ("zoo.specs", "FamilySpec"),
     "VariantSpec": ("zoo.specs", "VariantSpec"),
     "WeightsSpec": ("zoo.specs", "WeightsSpec"),
