@@ -96,7 +96,11 @@ def options_rows(reg: Any, fam: Any) -> list[dict[str, Any]]:
     from zoo.specs import import_string
 
     rows = list(fam.options.describe())
-    seen = {r["name"] for r in rows}
+    # a name the family declares for other commands only (depth-sam's eval --vocabulary)
+    # still shows the task's declaration, for the commands the family leaves to it
+    covered: dict[str, set[str]] = {}
+    for r in rows:
+        covered.setdefault(r["name"], set()).update(r["commands"])
     sets = []
     for spec in reg.tasks_of(fam):
         sets.append(spec.options)
@@ -104,9 +108,10 @@ def options_rows(reg: Any, fam: Any) -> list[dict[str, Any]]:
             sets.append(spec.eval_options)
     for s in sets:
         for r in s.describe():
-            if r["name"] not in seen:
-                seen.add(r["name"])
+            if not set(r["commands"]) & covered.get(r["name"], set()):
+                covered.setdefault(r["name"], set()).update(r["commands"])
                 rows.append(r)
+    seen = set(covered)
     if fam.train_config:
         from zoo.training.config import TrainConfig
 
