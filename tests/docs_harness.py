@@ -286,14 +286,14 @@ def _declared(family: Any, command: str) -> dict[str, Any]:
     }
 
 
-def _takes(spec: Any, value: str) -> bool:
+def _takes(row: dict[str, Any] | None, value: str) -> bool:
     """Whether a declared option can take a SIZES value: one of its choices, or a number
     (wesam-adapt's free-form ``--base sam2:tiny`` is not opseg-shadow's ``--base tiny``)."""
-    if spec is None:
+    if row is None:
         return False
-    if "|" in spec["type"]:
-        return value in spec["type"].split("|")
-    return spec["type"] in ("int", "float")
+    if "|" in row["type"]:
+        return value in row["type"].split("|")
+    return row["type"] in ("int", "float")
 
 
 def _set_option(argv: list[str], flag: str, value: str | None) -> list[str]:
@@ -390,12 +390,12 @@ def loader_defaults(name: str, kwargs: dict[str, Any], cwd: Path) -> dict[str, A
         kw.pop("checkpoint")
     if "checkpoint" not in kw and "weights" not in kw and not (variant and variant.local):
         kw["weights"] = "random"
-    model_opts = {r["name"]: r for r in family.options.describe() if r["loader"]}
+    rows = {r["name"]: r for r in family.options.describe() if r["loader"]}
     for flag, value in SIZES.items():
-        spec = model_opts.get(flag[2:].replace("-", "_"))
-        if spec is None or spec["name"] in kw or not _takes(spec, value):
+        row = rows.get(str(family.options.lookup(flag[2:].replace("-", "_"))))
+        if row is None or row["name"] in kw or not _takes(row, value):
             continue
-        kw[spec["name"]] = int(value) if spec["type"] == "int" else value
+        kw[row["name"]] = int(value) if row["type"] == "int" else value
     return kw
 
 

@@ -48,6 +48,9 @@ def evaluate_model(
                 break
     if ref is None:
         raise InputError(f"`zoo eval` is not available for {fam.name} (it has no evaluator)")
+    # the family's tasks' options (run-only) are known too, so `--frame` to eval is "applies
+    # to zoo run", not "unknown option"; none of them applies to eval, so none is accepted
+    extra += [t.options for t in reg.tasks_of(fam) if t.options not in extra]
     ctx = make_context(
         fam,
         variant,

@@ -8,7 +8,14 @@
    atomically (:meth:`TaskSpec.save`) and return the report the CLI prints.
 
 A family that still points ``FamilySpec.runner`` at its own function gets that function
-(an escape hatch, with a :class:`~zoo.context.RunContext`); nothing else differs per family.
+(an escape hatch, with a :class:`~zoo.context.RunContext` holding the family's and the
+task's options); a runner that returns ``None`` hands the run back to the task, so a family
+can keep a runner for one mode of its own (``--render-only``) and nothing else. Nothing
+else differs per family.
+
+An image task's method that takes ``progress=`` gets a :class:`zoo.progress.StageBars`
+(a bar per slow stage, lines said before the slow part); the notes a model puts in
+``result.extra["notes"]`` are shown once, like the task's.
 """
 
 from __future__ import annotations
@@ -144,7 +151,15 @@ def run_model(
     fam, variant = reg.resolve_name(name)
     label = variant.name if variant else fam.name
     if fam.runner is not None and task is None:
-        return _family_runner(fam, variant, label, run, out, formats, load, raw, as_json, console)
+        try:
+            chosen: TaskSpec | None = choose_task(reg, fam, run, raw)
+        except InputError:  # a runner for a family without a runnable task
+            chosen = None
+        report = _family_runner(
+            fam, variant, label, run, out, formats, load, raw, as_json, console, chosen
+        )
+        if report is not None:
+            return report
     spec = choose_task(reg, fam, run, raw, task)
     check_other_tasks(reg, fam, spec, raw, "run")
     fam_opts, task_opts = validate_many(
@@ -166,12 +181,17 @@ def run_model(
         notes += inputs.notes
         if out is None:
             notes.append(f"no --out given: writing to {out_path}")
-    results = spec.call(model, inputs, {**call, **spec.call_options(task_opts)})
+    stages = _stages(spec, model, as_json, console)
+    call_kwargs = {**call, **spec.call_options(task_opts)}
+    if stages is not None:
+        call_kwargs["progress"] = stages
+    results = spec.call(model, inputs, call_kwargs)
     run_record = {
         "command": "run",
         "task": spec.name,
         "arguments": _arguments(run, raw, fmts),
         "load": {k: v for k, v in load.values().items() if v is not None},
+        "options": _settings(fam_opts),
         "seed": model.context.seed if getattr(model, "context", None) is not None else None,
     }
     progress = _frames_progress(spec, inputs, as_json, console)
@@ -187,8 +207,12 @@ def run_model(
     finally:
         if progress is not None:
             progress.close()
-    if notes is not None and spec.media == "video":
-        notes += [n for n in inputs.notes if n not in notes]
+    if notes is not None:
+        shown = set(stages.notes) if stages is not None and stages.enabled else set()
+        later = [*inputs.notes, *(stages.notes if stages is not None else [])]
+        for r in kept:
+            later += [str(n) for n in (getattr(r, "extra", None) or {}).get("notes") or []]
+        notes += [n for n in dict.fromkeys(later) if n not in notes and n not in shown]
     return {
         "model": model.name,
         "weights": model.weights,
@@ -197,6 +221,33 @@ def run_model(
         "out": str(out_path),
         "files": [str(f) for f in files],
     }
+
+
+def _settings(values: Options) -> dict[str, Any]:
+    """Every loader option's effective value (what built the model), for run.json."""
+    return {
+        n: (v if v is None or isinstance(v, (bool, int, float, str, list)) else str(v))
+        for n in type(values).loader_names()
+        for v in [getattr(values, n)]
+    }
+
+
+def _stages(spec: TaskSpec, model: Any, as_json: bool, console: Any) -> Any:
+    """Stage bars for an image task's method that takes ``progress=`` (``None`` otherwise;
+    video tasks get a bar over their frames instead)."""
+    import inspect
+
+    if spec.media == "video":
+        return None
+    try:
+        params = inspect.signature(getattr(model, spec.method)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if "progress" not in params:
+        return None
+    from zoo.progress import StageBars
+
+    return StageBars(console, enabled=not as_json)
 
 
 def _arguments(run: RunInputs, raw: Mapping[str, Any], formats: list[str]) -> dict[str, Any]:
@@ -208,12 +259,14 @@ def _arguments(run: RunInputs, raw: Mapping[str, Any], formats: list[str]) -> di
 
 
 class _Frames:
-    """A progress bar over a video's frames (video tasks stream frame by frame)."""
+    """A progress bar over a video's frames (video tasks stream frame by frame). Transient:
+    a frame found bad half-way (decoded lazily) is still a one-line error, and the report
+    says the frame rate."""
 
     def __init__(self, total: int, console: Any) -> None:
         from zoo.progress import progress_bar
 
-        self.bar = progress_bar(unit="frame", console=console, info=False)
+        self.bar = progress_bar(unit="frame", console=console, info=False, transient=True)
         self.bar.start()
         self.task = self.bar.add_task("tracking", total=total)
 
@@ -245,8 +298,10 @@ def _family_runner(
     raw: dict[str, Any],
     as_json: bool,
     console: Any,
-) -> dict[str, Any]:
-    """The escape hatch: a family's own ``runner(ctx)``."""
+    spec: TaskSpec | None,
+) -> dict[str, Any] | None:
+    """The escape hatch: a family's own ``runner(ctx)``; ``None`` hands the run back to
+    ``spec`` (the context holds the task's options too, so either path takes them)."""
     ctx = make_context(
         fam,
         variant,
@@ -257,6 +312,7 @@ def _family_runner(
         load,
         as_json,
         console,
+        extra_sets=[spec.options] if spec is not None else None,
     )
     assert fam.runner is not None
     return import_string(fam.runner)(ctx)  # type: ignore[no-any-return]

@@ -1,14 +1,17 @@
 """``rgbd``: labelled masks of an RGB-D frame (a photo and its depth map).
 
-Inputs: ``--image`` and ``--depth`` (16-bit PNG in mm, float TIFF, ``.npy`` in m), the
-depth camera's intrinsics (``--intrinsics FILE|fx,fy,cx,cy``, else an
-``intrinsic_depth.txt`` beside the depth map, as ScanNet exports it) and a vocabulary of
-class names (``--vocabulary``).
+Inputs: ``--image`` and ``--depth`` (16-bit PNG in mm, float TIFF, ``.npy`` in m;
+``--depth-scale`` for other units), the depth camera's intrinsics (``--intrinsics
+FILE|fx,fy,cx,cy``, else an ``intrinsic_depth.txt`` beside the depth map, as ScanNet exports
+it), its camera-to-world pose (``--pose FILE``, else a ``pose.txt`` beside the depth map,
+likewise; ``--no-pose`` ignores it; passed as ``pose=`` to models whose method takes it) and
+a vocabulary of class names (``--vocabulary``). Warnings about the depth file (an 8-bit PNG
+is probably not metric) become notes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +34,25 @@ class RGBDOptions(Options):
     vocabulary: str | None = option(
         None, help="class names 'chair,table' or a vocabulary name", commands=("run",)
     )
+    depth_scale: float | None = option(
+        None,
+        help="metres per stored depth unit (default 0.001 for integer PNG/npy, 1 for float; "
+        "TUM: 0.0002)",
+        gt=0,
+        le=10,
+        commands=("run",),
+    )
+    pose: Path | None = option(
+        None,
+        help="4x4 camera-to-world pose file for world-frame points (default: pose.txt "
+        "beside --depth)",
+        commands=("run",),
+    )
+    no_pose: bool = option(
+        False,
+        help="ignore a pose.txt found beside --depth (camera-frame points)",
+        commands=("run",),
+    )
 
 
 class RGBDRequest(ImageRequest):
@@ -47,6 +69,17 @@ def sidecar_intrinsics(depth_path: Path) -> Path | None:
     """``intrinsic_depth.txt`` beside the depth map, or ScanNet's ``<scene>/intrinsic/``."""
     for folder in (depth_path.parent, depth_path.parent.parent / "intrinsic"):
         p = folder / "intrinsic_depth.txt"
+        if p.is_file():
+            return p
+    return None
+
+
+def sidecar_pose(depth_path: Path) -> Path | None:
+    """``pose.txt`` beside the depth map, or ScanNet's ``<scene>/pose/<frame>.txt``."""
+    for p in (
+        depth_path.parent / "pose.txt",
+        depth_path.parent.parent / "pose" / f"{depth_path.stem}.txt",
+    ):
         if p.is_file():
             return p
     return None
@@ -82,7 +115,9 @@ class RGBDTask(TaskSpec):
     text_columns = ("vocabulary",)
 
     def from_cli(self, run: RunInputs, options: Options) -> TaskInputs:
-        from zoo.io.depth import load_depth
+        import warnings
+
+        from zoo.io.depth import load_depth, load_pose
 
         if run.video is not None:
             raise InputError("--video does not apply to the rgbd task; give --image and --depth")
@@ -90,13 +125,29 @@ class RGBDTask(TaskSpec):
             raise InputError("the rgbd task needs --depth PATH (16-bit PNG in mm or .npy in m)")
         if run.boxes or run.points or run.prompts:
             raise InputError("the rgbd task takes no prompts; drop --boxes/--points/--prompts")
+        pose_opt = getattr(options, "pose", None)
+        no_pose = bool(getattr(options, "no_pose", False))
+        if pose_opt is not None and no_pose:
+            raise InputError("use either --pose or --no-pose, not both")
         inputs = cli_image(run, self.name)
         depth_path = Path(run.depth)
-        depth, _ = load_depth(depth_path)
-        intr = read_intrinsics(getattr(options, "intrinsics", None), depth_path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            depth, _ = load_depth(depth_path, depth_scale=getattr(options, "depth_scale", None))
+        inputs.notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        intr_opt = getattr(options, "intrinsics", None)
+        found = sidecar_intrinsics(depth_path) if intr_opt is None else None
+        intr = read_intrinsics(intr_opt, depth_path)
+        pose_path = pose_opt if pose_opt is not None or no_pose else sidecar_pose(depth_path)
+        if pose_path is not None:
+            inputs.kwargs["pose"] = load_pose(pose_path)
         vocab = getattr(options, "vocabulary", None)
         inputs.args = [depth, intr, vocab]
-        inputs.meta["depth"] = str(depth_path)
+        inputs.meta.update(
+            depth=str(depth_path),
+            intrinsics=str(intr_opt if intr_opt is not None else found or ""),
+            pose=str(pose_path or ""),
+        )
         return inputs
 
     def from_row(
@@ -119,12 +170,38 @@ class RGBDTask(TaskSpec):
         inputs.args = [depth, intr, request.vocabulary]
         return inputs
 
+    def save(
+        self,
+        results: Iterable[Any],
+        out: Path,
+        inputs: TaskInputs,
+        formats: list[str],
+        *,
+        run_record: dict[str, Any] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[Any], list[Path]]:
+        """The image layout; run.json also says which depth, intrinsics and pose files
+        were used (found beside the depth map or given)."""
+        used = {k: inputs.meta[k] for k in ("depth", "intrinsics", "pose") if inputs.meta.get(k)}
+        record = {**(run_record or {}), **({"inputs": used} if used else {})}
+        return super().save(results, out, inputs, formats, run_record=record, progress=progress)
+
     def report(self, results: list[Any], inputs: TaskInputs) -> dict[str, Any]:
         (r,) = results
         counts: dict[str, int] = {}
         for lab in r.labels:
             counts[lab] = counts.get(lab, 0) + 1
-        return {"masks": len(r), "classes": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
+        out: dict[str, Any] = {
+            "masks": len(r),
+            "classes": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+            "points": None if r.points_xyz is None else len(r.points_xyz),
+        }
+        if "intrinsics" in inputs.meta:  # what zoo run found (or not) for the 3-D points
+            out["intrinsics"] = (
+                inputs.meta["intrinsics"] or "none (no 3-D points; pass --intrinsics)"
+            )
+            out["pose"] = inputs.meta["pose"] or "none (camera frame)"
+        return out
 
     def samples(self, height: int, width: int) -> list[TaskInputs]:
         from zoo.testing.synthetic import synthetic_depth, synthetic_image

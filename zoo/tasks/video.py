@@ -39,7 +39,11 @@ PROMPT_FLAGS = (
 
 class VideoOptions(Options):
     frame: int = option(
-        0, help="index of the frame the prompts are drawn on (0 = first)", ge=0, commands=("run",)
+        0,
+        help="index of the frame the prompts are drawn on (0 = first)",
+        ge=0,
+        commands=("run",),
+        aliases=("prompt_frame",),  # the manifest column's and the HTTP field's name
     )
     mask: Path | None = option(
         None,
@@ -205,9 +209,13 @@ def prompts_from_flags(run: RunInputs, mask: Path | None, hw: tuple[int, int]) -
     return Prompts(objects=objects)
 
 
-def check_object_ids(prompts: Any) -> None:
-    """Object ids 1..255 (palette PNGs), each once; missing ids are numbered in order."""
-    used: set[int] = set()
+def check_object_ids(prompts: Any) -> list[int]:
+    """Object ids 1..255 (palette PNGs), each once; missing ids are numbered in order.
+
+    Returns each object's id: the one rule for the video task's surfaces and for models
+    that check prompts given to them directly (``track`` from Python).
+    """
+    used: dict[int, None] = {}
     for i, p in enumerate(prompts):
         oid = p.object_id if p.object_id is not None else i + 1
         if not 1 <= oid <= MAX_ID:
@@ -217,7 +225,8 @@ def check_object_ids(prompts: Any) -> None:
             )
         if oid in used:
             raise InputError(f"object_id {oid} is used twice; give each object its own id")
-        used.add(oid)
+        used[oid] = None
+    return list(used)
 
 
 def empty_mask_note(empty: int, tracked: int, absent: int, random: bool, frame: int) -> str:

@@ -16,7 +16,7 @@ from zoo.errors import InputError
 from zoo.io.depth import load_depth, load_intrinsics, load_pose
 from zoo.io.masks import decode_rle, load_palette_png
 from zoo.io.ply import read_ply
-from zoo.tasks import RGBDResult, TaskResult
+from zoo.results import RGBDResult, TaskResult
 
 from .conftest import VOCAB
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from zoo_depthsam.masks import GeneratorSettings, MaskSet
 from zoo_depthsam.model import DepthSamModel
 
-from zoo.cli import app, main
+from zoo.cli import create_app, main
 
 H, W = 40, 60
 BOX = (slice(10, 20), slice(20, 40))  # ground-truth box: 200 px
@@ -107,7 +107,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     root = _write_scene(tmp_path / "data")
     out = tmp_path / "eval_out"
     res = CliRunner().invoke(
-        app,
+        create_app(),
         [
             "eval",
             "depth-sam",
@@ -164,7 +164,7 @@ def test_eval_subset_of_modes_and_scannet_scene_layout(tmp_path: Path, stub_load
         (scene / "depth" / f"{i}.png").write_bytes((src / "depth.png").read_bytes())
         (scene / "label-filt" / f"{i}.png").write_bytes((src / "label.png").read_bytes())
     res = CliRunner().invoke(
-        app,
+        create_app(),
         [
             "eval",
             "depth-sam",
