@@ -120,17 +120,20 @@ def main() -> None:
             "detail": f"{actual} params + header",
         }
     )
-    from zoo_wesam.plugin import PARAMS
+    from zoo.registry import get_registry
+
+    sizes = ("tiny", "small", "base-plus", "large")
+    params = {s: get_registry().variants[f"sam2:{s}"].params or 0 for s in sizes}
 
     assert lora_param_count("tiny") == actual, "analytic count disagrees with the real adapter"
-    for s in ("tiny", "small", "base-plus", "large"):
+    for s in sizes:
         n = lora_param_count(s, rank=4)
         rows.append(
             {
                 "case": f"rank-4 adapter, sam2:{s}",
                 "value": n,
                 "unit": "params",
-                "detail": f"{n * 4 / 1e6:.2f} MB fp32, {n / PARAMS[s]:.3%} of the base",
+                "detail": f"{n * 4 / 1e6:.2f} MB fp32, {n / params[s]:.3%} of the base",
             }
         )
 

@@ -2,9 +2,10 @@
 
 The Hugging Face keys (``license``, ``tags``, ``pipeline_tag``, ``base_model``...) keep the
 card readable by the hub's tooling; the ``zoo`` block holds what this project needs to be
-honest with users: the paper, the upstream code and commit the numbers came from, and the
-paper's metrics, which we label "reported by the authors" because we cannot re-measure
-them without the real weights.
+honest with users: the paper, the upstream code and commit, notes on what differs. The
+reported results live in the catalogue (``registry.yaml``, each with its source), not in
+the card, so there is one copy of every number; ``reported_metrics`` stays readable for
+cards written before that (``zoo info`` shows it only when no catalogue reports results).
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def load_card(path: str | Path) -> ModelCard:
     if not p.exists():
         raise InputError(f"model card {p} not found; reinstall the plugin that registers it")
     return parse_card(p.read_text(encoding="utf-8"), path=str(p))
+
+
+def family_card(family: str) -> ModelCard:
+    """The card of a registered family, wherever its catalogue keeps it (the core's
+    ``cards/`` for the built-in families; a plugin's own package for a third party's)."""
+    from zoo.registry import get_registry
+
+    fam = get_registry().families.get(family)
+    if fam is None or not fam.card:
+        raise InputError(
+            f"family {family} has no model card registered; check `zoo plugins` and "
+            "reinstall the plugin (or sam-zoo, for a built-in family)"
+        )
+    return load_card(fam.card)
 
 
 def render_card(

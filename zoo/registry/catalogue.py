@@ -182,6 +182,17 @@ def _line_map(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str
             yield from _line_map(item, k)
 
 
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data, from one parse with libyaml's
+    loader where PyYAML has it (``zoo list`` reads the whole built-in catalogue)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 def read_catalogue(path: str | os.PathLike[str], origin: str) -> LoadedCatalogue:
     """Read and check one catalogue file; invalid families are left out, each with a
     ``file:line: ...`` message in ``errors`` (an unreadable file: one message, no family)."""
@@ -189,8 +200,7 @@ def read_catalogue(path: str | os.PathLike[str], origin: str) -> LoadedCatalogue
     cat = LoadedCatalogue(path=p, origin=origin)
     try:
         text = p.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except FileNotFoundError:
         cat.errors.append(f"{p}: no such catalogue file")
         return cat

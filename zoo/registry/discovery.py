@@ -66,8 +66,7 @@ def build_registry() -> Registry:
         if _allowed(ep.name):
             _load_plugin(reg, pm, ep)
     _check_hook_names(reg, pm)
-    catalogues = _call_hooks(reg, pm)
-    _add_catalogues(reg, catalogues)
+    _call_hooks(reg, pm)
     _add_user_catalogues(reg)
     _check_default_tags(reg)
     _add_local_variants(reg)
@@ -258,9 +257,10 @@ def _plugin_source(pm: pluggy.PluginManager, impl: Any, reg: Registry) -> str:
     return name
 
 
-def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> list[tuple[Path, str]]:
+def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> None:
     """Call each plugin's hooks one implementation at a time, so one bad plugin is isolated.
-    Returns the catalogue files plugins registered, with who registered them."""
+    The catalogues (the core's and the plugins') join right after the families, before any
+    ``zoo_register_variants``: a Python-registered variant cannot take a catalogued name."""
     catalogues: list[tuple[Path, str]] = []
 
     def run(hook_name: str, make_cb: Callable[[str, object], Any]) -> None:
@@ -356,12 +356,12 @@ def _call_hooks(reg: Registry, pm: pluggy.PluginManager) -> list[tuple[Path, str
     run("zoo_register_tasks", task_cb)
     run("zoo_register_catalogs", cat_cb)
     run("zoo_register_families", fam_cb)
+    _add_catalogues(reg, catalogues)
     run("zoo_register_variants", var_cb)
     run("zoo_register_resolvers", res_cb)
     # Variants whose family never registered (plugin missing or broken) are dropped from view.
     for name in [n for n, v in reg.variants.items() if v.family not in reg.families]:
         reg.variants.pop(name)
-    return catalogues
 
 
 def _add_catalogues(reg: Registry, files: list[tuple[Path, str]]) -> None:

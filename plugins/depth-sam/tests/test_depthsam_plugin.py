@@ -189,9 +189,11 @@ class _Files(BaseHTTPRequestHandler):
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Both files of depth-sam:tiny served from 127.0.0.1 (stand-ins, a few bytes each):
-    the sam2 family's tiny variant and depth-sam's CLIP spec point there."""
-    import zoo_depthsam.plugin as ds_plugin
-    import zoo_sam2.plugin as sam2_plugin
+    a copy of the built-in catalogue points sam2:tiny's file and depth-sam:tiny's CLIP there."""
+    import yaml
+
+    import zoo.registry.builtin as builtin
+    from zoo.registry.catalogue import builtin_catalogue
 
     blobs = {"/sam2_tiny.pt": b"sam2 stand-in" * 7, "/clip.safetensors": b"clip stand-in" * 11}
     handler = type("Handler", (_Files,), {"files": blobs, "gets": []})
@@ -205,14 +207,17 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, A
             uri=base + path, sha256=hashlib.sha256(data).hexdigest(), size=len(data), license="test"
         )
 
-    variants = [
-        v.model_copy(update={"checkpoints": {"model": spec("/sam2_tiny.pt")}})
-        if v.tag == "tiny"
-        else v
-        for v in sam2_plugin.VARIANTS
-    ]
-    monkeypatch.setattr(sam2_plugin, "VARIANTS", variants)
-    monkeypatch.setattr(ds_plugin, "CLIP_WEIGHTS", spec("/clip.safetensors"))
+    real = builtin_catalogue()
+    data = yaml.safe_load(real.read_text(encoding="utf-8"))
+    for fam in data["families"].values():
+        fam["card"] = str(real.parent / fam["card"])
+    files = {"sam2": ("model", "/sam2_tiny.pt"), "depth-sam": ("clip", "/clip.safetensors")}
+    for family, (key, path) in files.items():
+        tiny = data["families"][family]["variants"]["tiny"]
+        tiny["files"][key] = spec(path).model_dump(exclude_none=True)
+    catalogue = tmp_path / "registry.yaml"
+    catalogue.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setattr(builtin, "builtin_catalogue", lambda: catalogue)
     for k, v in {**ONLY, "ZOO_HOME": str(tmp_path / "home"), "NO_PROXY": "127.0.0.1"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("ZOO_OFFLINE", raising=False)

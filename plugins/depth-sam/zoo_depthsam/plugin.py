@@ -1,7 +1,8 @@
 """Registration of the ``depth-sam`` family. Imports nothing heavy: only specs and strings.
 
-Each variant has two named checkpoints, both resolved by the core (``zoo.load``, ``zoo
-pull``, ``zoo list``'s size and ``cached`` columns see both):
+Each variant (in the core's catalogue, ``registry.yaml``) has two named checkpoints, both
+resolved by the core (``zoo.load``, ``zoo pull``, ``zoo list``'s size and ``cached``
+columns see both):
 
 * ``sam2``: the SAM 2.1 file of the same size, borrowed from the ``sam2`` family
   (``same_as``), so the bytes are shared with ``sam2:<size>`` in the cache;
@@ -12,34 +13,18 @@ pull``, ``zoo list``'s size and ``cached`` columns see both):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import field_validator
 
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, option
-from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec
 
 #: The plugin API this module is written to (``zoo plugins`` shows it).
 ZOO_PLUGIN_API = 3
 
-#: The model card ships inside this distribution (uninstalling it removes the card).
-CARD = Path(__file__).with_name("card.md")
-
 FAMILY = "depth-sam"
-
-#: OpenAI CLIP ViT-B/16 in open_clip's layout, as published in timm's hub repository.
-CLIP_WEIGHTS = WeightsSpec(
-    uri="hf://timm/vit_base_patch16_clip_224.openai/open_clip_model.safetensors",
-    sha256="4b8699299b1e8997753c64b052ba32031449d5d853f55a039148560ee02b820f",
-    size=598516980,
-    license="MIT",
-)
-CLIP_VIT_B_16_PARAMS = 149620737
-
-#: SAM 2.1 image-model parameters per size (the sam2 family's registered counts).
-_SAM2_PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "large": 224446642}
 
 #: SAD's generator settings (the documented defaults). With random weights SAM scores its
 #: masks so low that none passes them; test mode relaxes the two thresholds to these values
@@ -211,20 +196,6 @@ class DepthSamOptions(Options):
         return v
 
 
-def _variants() -> list[VariantSpec]:
-    return [
-        VariantSpec(
-            family=FAMILY,
-            tag=size,
-            checkpoints={"sam2": WeightsSpec(same_as=f"sam2:{size}"), "clip": CLIP_WEIGHTS},
-            params=params + CLIP_VIT_B_16_PARAMS,
-            config={"size": size, "clip_model": "ViT-B-16"},
-            description=f"SAM 2.1 {size} on rendered depth + CLIP ViT-B/16 (OpenAI) classes",
-        )
-        for size, params in _SAM2_PARAMS.items()
-    ]
-
-
 @hookimpl
 def zoo_register_families(register: RegisterFamily) -> None:
     register(
@@ -232,10 +203,6 @@ def zoo_register_families(register: RegisterFamily) -> None:
             name=FAMILY,
             tasks=["rgbd"],
             loader="zoo_depthsam.model:DepthSamModel",
-            card=str(CARD),
-            default_tag="tiny",
-            description="Segment Any RGBD: SAM 2.1 on colour-mapped depth, CLIP classes, 3D points",
-            variants=_variants(),
             # only for --render-only (no model); every other run is the rgbd task's
             runner="zoo_depthsam.cli:run",
             evaluator="zoo_depthsam.cli:evaluate",
@@ -250,6 +217,5 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 "max_masks": 3,
                 "templates": ["a photo of a {}."],
             },
-            license="CC-BY-NC-4.0",
         )
     )

@@ -1,17 +1,8 @@
 """Registration of the ``opseg-shadow`` family. Imports nothing heavy: specs and paths.
 
-Weights: the authors publish one checkpoint, an ordinary SAM 2.1 base-plus state dict
-fine-tuned on SOBA, on ModelScope (``deyang2000/SAM2_Shadow``) and on Google Drive. The
-ModelScope copy is primary: it is a versioned model repo served by a hub client with its own
-cache and resumable downloads, whereas a Drive link can hit download quotas or an HTML
-interstitial at any time and has no revision. We do not know the file name inside the
-ModelScope repo in advance, so the resolver snapshots the repo and picks the single
-``*.pt`` file (``pattern="*.pt"``), logging the name, sha256 and size it found. No sha256 or
-size is published for either copy (the upstream README and the ModelScope card give none),
-so both stay unset and ``zoo info`` says "unknown (not published)". The Drive copy is
-registered as an explicit second variant, ``opseg-shadow:base-plus-gdrive`` (same weights),
-rather than as a silent automatic fallback: with no published sha256, silently switching
-sources could load a different file without anyone noticing.
+Its variants (the authors' checkpoint on ModelScope, and the same file from Google Drive as
+a second, explicit variant) are data in the core's catalogue, ``registry.yaml``, which also
+says why; its card is ``cards/opseg-shadow.md``.
 
 Fine-tuned checkpoints made by ``zoo train opseg-shadow`` are published with
 :func:`zoo.registry.local.write_variant` and registered by the core's local-variant scanner,
@@ -24,26 +15,18 @@ tasks. Every option is declared once, typed: the family's (loader and eval optio
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import field_validator
 
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
-from zoo.specs import PRIMARY, FamilySpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task
 
 #: This module follows plugin API 3 (typed options, the core shadow task, a typed trainer).
 ZOO_PLUGIN_API = 3
 
-#: The model card ships inside this distribution (uninstalling it removes the card).
-CARD = Path(__file__).with_name("card.md")
-
 FAMILY = "opseg-shadow"
-MODELSCOPE_URI = "ms://deyang2000/SAM2_Shadow"
-GDRIVE_FILE_ID = "1K7HwdSrK9O9kfKF0F7X_7-T_6McGjG4j"
-#: parameters of SAM 2.1 base-plus as built by the sam2 package (all modules, incl. memory)
-BASE_PLUS_PARAMS = 80_850_434
 #: SAM 2.1 sizes the sam2 plugin builds (``--size`` at run time, ``--base`` for training)
 SAM21_SIZES = ("tiny", "small", "base-plus", "large")
 Sam21Size = Literal["tiny", "small", "base-plus", "large"]
@@ -110,50 +93,6 @@ class OpSegOptions(Options):
         return v
 
 
-VARIANTS = [
-    VariantSpec(
-        family=FAMILY,
-        tag="base-plus",
-        params=BASE_PLUS_PARAMS,
-        aliases=["opseg", "sam2-shadow"],
-        config={"size": "base-plus"},
-        description=(
-            "OpSeg: SAM 2.1 base-plus fully fine-tuned on SOBA with box prompts on objects and "
-            "shadows (the paper's 'Ft.' model)"
-        ),
-        checkpoints={
-            PRIMARY: WeightsSpec(
-                uri=MODELSCOPE_URI,
-                pattern="*.pt",
-                license="Apache-2.0",
-                note=(
-                    "no sha256/size published; the file name is unknown in advance: the ModelScope "
-                    "snapshot is searched for the one *.pt file, and its name, sha256 and size are "
-                    "logged on first download"
-                ),
-            )
-        },
-    ),
-    VariantSpec(
-        family=FAMILY,
-        tag="base-plus-gdrive",
-        params=BASE_PLUS_PARAMS,
-        config={"size": "base-plus"},
-        description="the same OpSeg checkpoint from the authors' Google Drive mirror",
-        checkpoints={
-            PRIMARY: WeightsSpec(
-                uri=f"gdrive://{GDRIVE_FILE_ID}",
-                license="Apache-2.0",
-                note=(
-                    "mirror of opseg-shadow:base-plus; no sha256/size published; Drive may refuse "
-                    "large downloads (quota)"
-                ),
-            )
-        },
-    ),
-]
-
-
 @hookimpl
 def zoo_register_families(register: RegisterFamily) -> None:
     register(
@@ -161,13 +100,6 @@ def zoo_register_families(register: RegisterFamily) -> None:
             name=FAMILY,
             tasks=[Task.SHADOW, Task.PROMPTABLE],
             loader="zoo_opseg.model:OpSegModel",
-            card=str(CARD),
-            default_tag="base-plus",
-            description=(
-                "OpSeg (IJCNN 2025): SAM 2.1 b+ fine-tuned on SOBA; object and shadow prompts "
-                "give paired object/shadow masks"
-            ),
-            variants=VARIANTS,
             evaluator="zoo_opseg.runners:eval_shadows",
             trainer="zoo_opseg.train:train",
             train_config="zoo_opseg.config:OpSegTrainConfig",
@@ -175,6 +107,5 @@ def zoo_register_families(register: RegisterFamily) -> None:
             conformance={"image_size": 256},
             # half precision through ZooModel.autocast (inherited from Sam2Model)
             dtypes=["float32", "bfloat16", "float16"],
-            license="Apache-2.0",
         )
     )

@@ -267,11 +267,9 @@ def _start_label(cfg: OpSegTrainConfig) -> str:
 def card_text(cfg: OpSegTrainConfig, report: dict[str, Any]) -> str:
     """A card for the new variant: the family card's paper/upstream, none of the paper's
     numbers (they are not this model's), and what we measured (validation before -> after)."""
-    from zoo.cards import load_card, render_card
+    from zoo.cards import family_card, render_card
 
-    from .plugin import CARD
-
-    card = load_card(CARD)
+    card = family_card(FAMILY)
     notes = [
         f"Trained locally by `zoo train {FAMILY}` ({time.strftime('%Y-%m-%d %H:%M')}); "
         "the paper's numbers do not apply to this checkpoint.",

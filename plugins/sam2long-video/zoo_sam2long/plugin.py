@@ -1,27 +1,22 @@
 """Registration of the ``sam2long-video`` family. Imports nothing heavy: only specs and strings.
 
-SAM2Long has no weights of its own: each variant runs on one SAM 2.1 size and borrows that
-checkpoint from the ``sam2`` family (``weights_from="sam2:<size>"``, i.e. ``same_as``), so
-``zoo pull``, the cache and ``--checkpoint`` treat it exactly like the ``sam2`` file. The
-model class lives in :mod:`zoo_sam2long.model` and is imported only when a model is loaded.
+SAM2Long has no weights of its own: each variant (in the core's catalogue, ``registry.yaml``)
+runs on one SAM 2.1 size and borrows that checkpoint from the ``sam2`` family
+(``same_as: sam2:<size>``), so ``zoo pull``, the cache and ``--checkpoint`` treat it exactly
+like the ``sam2`` file. The model class lives in :mod:`zoo_sam2long.model` and is imported
+only when a model is loaded; the card is ``cards/sam2long-video.md``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, option
-from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec
 
 #: The plugin API this module is written to (``zoo plugins`` shows it).
 ZOO_PLUGIN_API = 3
 
 FAMILY = "sam2long-video"
-SIZES = ("tiny", "small", "base-plus", "large")
-#: The model card ships inside this distribution (uninstalling it removes the card).
-CARD = Path(__file__).with_name("card.md")
-
 #: Loader options reach ``zoo.load`` from every command that builds the model (no
 #: ``export``: SAM2Long has no graphs of its own).
 _LOADER = ("run", "eval", "batch", "serve")
@@ -67,20 +62,6 @@ class Sam2LongOptions(Options):
     )
 
 
-def _variants() -> list[VariantSpec]:
-    return [
-        VariantSpec(
-            family=FAMILY,
-            tag=size,
-            # = weights_from="sam2:<size>", spelt out so type checkers see the field
-            checkpoints={PRIMARY: WeightsSpec(same_as=f"sam2:{size}")},
-            config={"size": size},
-            description=f"SAM2Long memory tree on SAM 2.1 {size} (its weights, no extra params)",
-        )
-        for size in SIZES
-    ]
-
-
 @hookimpl
 def zoo_register_families(register: RegisterFamily) -> None:
     register(
@@ -88,13 +69,8 @@ def zoo_register_families(register: RegisterFamily) -> None:
             name=FAMILY,
             tasks=["video"],
             loader="zoo_sam2long.model:SAM2LongVideoModel",
-            card=str(CARD),
-            default_tag="tiny",
-            description="SAM2Long: training-free memory tree over SAM 2.1, streaming video",
-            variants=_variants(),
             options=Sam2LongOptions,
             evaluator="zoo_sam2long.runners:evaluate",
             conformance={"image_size": 256, "pathways": 2},
-            license="Apache-2.0",
         )
     )

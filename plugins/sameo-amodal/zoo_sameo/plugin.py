@@ -7,11 +7,12 @@ protocol (:func:`zoo_sameo.cli.evaluate`) and its trainer. Models
 trained with ``zoo train sameo-amodal`` are found by the core's local-variant scanner
 (``$ZOO_HOME/local/sameo-amodal/<name>/variant.json``), not here.
 
-Every SAMEO variant declares two files: ``decoder`` (its primary file, the one
-``--checkpoint PATH`` replaces) and ``base``, the EfficientSAM checkpoint its encoder comes
-from (``same_as="efficientsam:<base>"``, optional: only resolved when a decoder checkpoint
-lacks the encoder). SAMEO's authors published no decoder, so the registered variants mark it
-``published=False``: `zoo list` says so, and loading them asks for a checkpoint in one line.
+Every SAMEO variant (in the core's catalogue, ``registry.yaml``) declares two files:
+``decoder`` (its primary file, the one ``--checkpoint PATH`` replaces) and ``base``, the
+EfficientSAM checkpoint its encoder comes from (``same_as: efficientsam:<base>``, optional:
+only resolved when a decoder checkpoint lacks the encoder). SAMEO's authors published no
+decoder, so the catalogue marks it ``published: false``: `zoo list` says so, and loading
+them asks for a checkpoint in one line.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from typing import Literal
 
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task
 
 from . import FAMILY
 
 #: This module follows plugin API 3 (typed options, the core amodal task, a typed trainer).
 ZOO_PLUGIN_API = 3
-
-#: The model card ships inside this distribution (uninstalling it removes the card).
-CARD = Path(__file__).with_name("card.md")
 
 #: Tags of the registered architectures; a trained variant may not take these names.
 RESERVED_TAGS = ("vitt", "vits")
@@ -84,20 +82,6 @@ class SameoOptions(Options):
     )
 
 
-def _variant(tag: str, params: int, description: str) -> VariantSpec:
-    return VariantSpec(
-        family=FAMILY,
-        tag=tag,
-        params=params,
-        config={"base": tag},
-        description=description,
-        checkpoints={
-            "decoder": WeightsSpec(published=False),  # why: the family's weights_note
-            "base": WeightsSpec(same_as=f"efficientsam:{tag}", optional=True),
-        },
-    )
-
-
 @hookimpl
 def zoo_register_families(register: RegisterFamily) -> None:
     register(
@@ -105,24 +89,11 @@ def zoo_register_families(register: RegisterFamily) -> None:
             name=FAMILY,
             tasks=[Task.AMODAL],
             loader="zoo_sameo.model:SameoModel",
-            card=str(CARD),
-            default_tag="vitt",
-            description="SAMEO: EfficientSAM as a plug-in amodal mask decoder for any "
-            "detector's boxes",
-            variants=[
-                _variant("vitt", 10_223_204, "SAMEO on EfficientSAM ViT-T"),
-                _variant("vits", 26_413_028, "SAMEO on EfficientSAM ViT-S"),
-            ],
             evaluator="zoo_sameo.cli:evaluate",
             trainer="zoo_sameo.train:train_sameo",
             train_config="zoo_sameo.config:SameoTrainConfig",
             options=SameoOptions,
             dtypes=["float32", "bfloat16", "float16"],
             conformance={"image_size": 256},
-            weights_note=(
-                "the SAMEO authors published none; train a decoder with "
-                "`zoo train sameo-amodal --name NAME`"
-            ),
-            license="Apache-2.0",
         )
     )

@@ -676,12 +676,10 @@ def _card(
 ) -> str:
     """A model card for the trained variant: the family card's facts, this run's recipe,
     and no borrowed numbers (the paper's metrics belong to the authors' weights)."""
-    from zoo.cards import load_card, render_card
+    from zoo.cards import family_card, render_card
 
-    from .plugin import CARD
-
-    family_card = load_card(CARD)
-    zoo_block = family_card.zoo.model_copy(
+    base = family_card(FAMILY)
+    zoo_block = base.zoo.model_copy(
         update={
             "reported_metrics": [],
             "notes": [
@@ -712,7 +710,7 @@ def _card(
         f"| final loss | {final_loss:.4f} |\n"
         f"| trained | {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} |\n"
     )
-    card = family_card.model_copy(update={"zoo": zoo_block, "body": body})
+    card = base.model_copy(update={"zoo": zoo_block, "body": body})
     return render_card(
         card,
         name=f"{FAMILY}:{cfg.name}",

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.cards import load_card, render_card
+from zoo.cards import family_card, render_card
 
 from .adapter import describe_base
-from .plugin import CARD
 from .store import FAMILY
 
 NOT_MEASURED = "not measured (no masks to compare against, or evaluation switched off)"
@@ -51,7 +50,7 @@ def card_text(
     *, name: str, meta: dict[str, Any], result: Any, cfg: Any, ds: Any, val_size: int
 ) -> str:
     """The card of ``wesam-adapt:<name>`` (the core store writes it beside variant.json)."""
-    family_card = load_card(CARD)
+    card = family_card(FAMILY)
     size = meta["size"]
     measured = None
     if result.miou_after is not None:
@@ -92,7 +91,7 @@ def card_text(
             "",
         ]
     )
-    adapted = family_card.model_copy(update={"body": body})
+    adapted = card.model_copy(update={"body": body})
     adapted.zoo.reported_metrics = []
     return render_card(
         adapted,

@@ -1,6 +1,6 @@
 """Registration of the ``wesam-adapt`` family. Imports nothing heavy: specs and strings only.
 
-Variants:
+Variants (the built-in ones are data in the core's catalogue, ``registry.yaml``):
 
 * ``wesam-adapt:tiny|small|base-plus|large``: the *un-adapted* source models. Their one
   file, ``sam2``, is borrowed from ``sam2:<size>``; they segment exactly like ``sam2:<size>``
@@ -20,20 +20,13 @@ from typing import Any
 
 from zoo.hookspecs import RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+from zoo.specs import FamilySpec, Task
 
 from .config import PromptKind, prompt_option
-from .store import BASE_FILE, FAMILY, SIZES
+from .store import FAMILY
 
 #: The plugin API this module is written for (:mod:`zoo.registry.api`).
 ZOO_PLUGIN_API = 3
-
-#: The model card ships inside this distribution (uninstalling it removes the card).
-CARD = Path(__file__).with_name("card.md")
-
-#: Parameter counts of the SAM 2.1 architectures (as registered for sam2). An adapted
-#: variant has the same count: its LoRA update is merged into the base weights.
-PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "large": 224446642}
 
 
 class WesamOptions(Options):
@@ -64,17 +57,6 @@ class WesamOptions(Options):
     )
 
 
-def _source_variant(size: str) -> VariantSpec:
-    return VariantSpec(
-        family=FAMILY,
-        tag=size,
-        checkpoints={BASE_FILE: WeightsSpec(same_as=f"sam2:{size}")},
-        params=PARAMS[size],
-        config={"size": size},
-        description=f"un-adapted SAM 2.1 {size}: the source model to adapt",
-    )
-
-
 @hookimpl
 def zoo_register_families(register: RegisterFamily) -> None:
     register(
@@ -82,13 +64,6 @@ def zoo_register_families(register: RegisterFamily) -> None:
             name=FAMILY,
             tasks=[Task.ADAPT, Task.PROMPTABLE],
             loader="zoo_wesam.model:WesamModel",
-            card=str(CARD),
-            default_tag="tiny",
-            description=(
-                "WeSAM (CVPR 2024): weakly supervised self-training of SAM 2.1 with LoRA for a "
-                "shifted target domain (corruptions, medical, camouflage, robotics)"
-            ),
-            variants=[_source_variant(size) for size in SIZES],
             trainer="zoo_wesam.train:train",
             train_config="zoo_wesam.config:WesamTrainConfig",
             evaluator="zoo_wesam.runners:evaluate",
@@ -96,7 +71,6 @@ def zoo_register_families(register: RegisterFamily) -> None:
             # segmentation is SAM 2.1's own path (autocast); training stays float32
             dtypes=["float32", "bfloat16", "float16"],
             conformance={"image_size": 256},
-            license="Apache-2.0",
         )
     )
 
