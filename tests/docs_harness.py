@@ -37,7 +37,7 @@ def doc_files(root: Path = REPO) -> list[Path]:
     """Every document whose shell commands must keep working."""
     files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
     files += sorted((root / "plugins").glob("*/README.md"))
-    files += sorted((root / "plugins").glob("*/zoo_*/card.md"))
+    files += sorted((root / "cards").glob("*.md"))
     return [f for f in files if f.is_file()]
 
 

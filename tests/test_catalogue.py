@@ -141,3 +141,136 @@ def test_bad_user_entries_are_refused_by_file_and_line(
     assert "zoo-fake:v1" in names and "zoo-fake:broken" not in names
     plugins = json.loads(run_zoo("plugins", "--json").stdout)
     assert any("bad.yaml:" in w for w in plugins["warnings"])
+
+
+def test_cards_agree_with_the_catalogue_and_stay_inside_the_repository() -> None:
+    """Each built-in card names its family and tasks as registry.yaml and the plugin do, and
+    points at nothing outside the repository (the wheel ships cards/ without ../shared)."""
+    from zoo.cards import load_card
+    from zoo.registry import get_registry
+    from zoo.registry.catalogue import builtin_catalogue, read_catalogue
+
+    cat = read_catalogue(builtin_catalogue(), "built-in")
+    reg = get_registry()
+    assert {p.stem for p in (REPO / "cards").glob("*.md")} == set(cat.families)
+    for name, entry in cat.families.items():
+        card = load_card(cat.card_path(name) or "")
+        assert card.zoo.family == name and card.zoo.tasks == entry.tasks, name
+        assert set(reg.families[name].tasks) == set(entry.tasks), name
+        assert "../" not in (REPO / "cards" / f"{name}.md").read_text(), name
+    assert not list(REPO.glob("plugins/*/*/card.md")), "cards live in cards/, not in plugins"
+
+
+ACME_PLUGIN = """\
+from pathlib import Path
+
+from zoo.hookspecs import hookimpl
+from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
+
+ZOO_PLUGIN_API = 3
+HERE = Path(__file__).parent
+
+
+@hookimpl
+def zoo_register_families(register):
+    register(FamilySpec(name="acme-sam", tasks=["promptable"], loader="zoo_fake:FakeModel",
+                        requires_weights=False))
+    register(FamilySpec(name="acme-old", tasks=["promptable"], loader="zoo_fake:FakeModel",
+                        requires_weights=False, default_tag="v1",
+                        card=str(HERE / "cards" / "acme-old.md"),
+                        variants=[VariantSpec(family="acme-old", tag="v1")]))
+
+
+@hookimpl
+def zoo_register_catalogs(register):
+    register(HERE / "registry.yaml")
+
+
+@hookimpl
+def zoo_register_variants(register):
+    register(VariantSpec(family="acme-sam", tag="py", config={"threshold": 30}))
+    # a catalogued name with other weights: refused, the built-in entry is kept
+    register(VariantSpec(family="sam2", tag="tiny", checkpoints={"model": WeightsSpec(
+        uri="https://example.org/other.pt", sha256="b" * 64)}))
+"""
+
+ACME_CATALOGUE = """\
+schema: 1
+families:
+  acme-sam:
+    description: ACME's SAM
+    license: MIT
+    default_tag: v1
+    card: cards/acme-sam.md
+    tasks: [promptable]
+    variants:
+      v1:
+        config: {threshold: 100}
+        results:
+        - {dataset: ACME, split: test, metric: mIoU, value: 0.5, source: ACME README}
+  sam2:
+    variants:
+      tiny:
+        files: {model: {uri: 'https://example.org/sam2.pt', sha256: '%s'}}
+""" % ("c" * 64)
+
+
+def _card(family: str, extra: str = "") -> str:
+    return (
+        f"---\nlicense: mit\nzoo:\n  family: {family}\n  tasks: [promptable]\n{extra}---\n"
+        f"# {family}\n"
+    )
+
+
+def test_third_party_ships_its_catalogue_and_cards_through_the_core_hook(
+    fake_family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distribution registers its own registry.yaml + cards with zoo_register_catalogs,
+    as the core does; zoo_register_variants keeps working; neither takes a built-in name."""
+    from tests.conftest import make_distribution
+
+    site = tmp_path / "site"
+    pkg = site / "acme_zoo"
+    (pkg / "cards").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(ACME_PLUGIN)
+    (pkg / "registry.yaml").write_text(ACME_CATALOGUE)
+    (pkg / "cards" / "acme-sam.md").write_text(_card("acme-sam"))
+    old_metrics = "  reported_metrics:\n  - {dataset: OLD, metric: AP, value: 1.5}\n"
+    (pkg / "cards" / "acme-old.md").write_text(_card("acme-old", old_metrics))
+    make_distribution(site, "acme-zoo", "acme_zoo", "acme-zoo")
+    monkeypatch.syspath_prepend(str(site))
+
+    rows = {r["name"]: r for r in json.loads(run_zoo("list", "acme-*", "--json").stdout)}
+    assert rows["acme-sam:v1"]["origin"] == "acme-zoo" and rows["acme-sam:v1"]["default"]
+    assert rows["acme-sam:py"]["origin"] == "acme-zoo"
+    info = json.loads(run_zoo("info", "acme-sam", "--json").stdout)
+    assert info["card"]["path"] == str(pkg / "cards" / "acme-sam.md")
+    assert info["results"] == [
+        {
+            "variant": "v1",
+            "dataset": "ACME",
+            "split": "test",
+            "metric": "mIoU",
+            "value": 0.5,
+            "source": "ACME README",
+        }
+    ]
+    # a card that still keeps its numbers (no catalogue entry) is shown as before
+    old = json.loads(run_zoo("info", "acme-old", "--json").stdout)
+    assert [(r["dataset"], r["value"]) for r in old["results"]] == [("OLD", 1.5)]
+
+    tiny = json.loads(run_zoo("list", "sam2:tiny", "--json").stdout)[0]
+    assert tiny["origin"] == "built-in" and tiny["sha256"].startswith("7402e0d8")
+    warnings = json.loads(run_zoo("plugins", "--json").stdout)["warnings"]
+    assert any("sam2:tiny" in w and "acme-zoo" in w for w in warnings), warnings
+    # the plugin's own file: checked as it was merged, the refused entry named by line
+    proc = run_zoo("registry", "check", str(pkg / "registry.yaml"))
+    assert proc.returncode == 2
+    assert f"{pkg / 'registry.yaml'}:16:" in proc.stderr and "already registered" in proc.stderr
+    assert run_zoo("registry", "check", str(builtin_path())).returncode == 0
+
+
+def builtin_path() -> Path:
+    from zoo.registry.catalogue import builtin_catalogue
+
+    return builtin_catalogue()

@@ -2,7 +2,7 @@
 
 ``scripts/build-wheels.sh`` builds the release files of the core and of every built-in plugin
 (an sdist each, and a wheel from it) once per session. The fast tests read the wheels: every
-file of each package is inside (the page's static files, every plugin's ``card.md``, any data
+file of each package is inside (the page's static files, the catalogue and its cards, any data
 file added later), the versions agree, each plugin needs the core it was released with, and
 the core's extras name every family while no user-facing extra carries a test tool.
 
@@ -219,7 +219,10 @@ def test_wheels_hold_every_file_of_their_packages(release: Release) -> None:
         release.core.files
     )
     for wheel in release.plugins:
-        assert any(f.endswith("/card.md") for f in wheel.files), f"{wheel.path.name}: no card"
+        assert not any(f.endswith("/card.md") for f in wheel.files), f"{wheel.path.name}: a card"
+    # the catalogue of the built-in families and their cards: in the core's wheel
+    catalogue = {f"zoo/catalogue/cards/{p.name}" for p in (REPO / "cards").glob("*.md")}
+    assert catalogue and catalogue | {"zoo/catalogue/registry.yaml"} <= release.core.files
 
 
 def _older_series(v: Version) -> Version:
@@ -452,7 +455,8 @@ def test_user_install_from_wheels(release: Release, tmp_path: Path, user_venv: P
     info = run("zoo info", "zoo", "info", "sam2:tiny")
     assert "sam2:tiny" in info and "zoo-sam2" in info, info
     card = json.loads(run("zoo info", "zoo", "info", "sam2:tiny", "--json"))["card"]
-    assert card and card["zoo"]["family"] == "sam2", card  # the card.md inside zoo-sam2
+    assert card and card["zoo"]["family"] == "sam2", card  # cards/sam2.md inside sam-zoo
+    assert "/zoo/catalogue/cards/" in card["path"], card
 
     import matplotlib
 

@@ -4,7 +4,8 @@ is, and its files. Registry specs only: these commands never import torch."""
 from __future__ import annotations
 
 import textwrap
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,10 @@ from zoo.errors import InputError
 from zoo.listing import human_params, human_size, options_rows, size_cell, variant_row
 
 from .console import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from zoo.registry.catalog import Registry
+    from zoo.registry.catalogue import LoadedCatalogue
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -187,13 +192,16 @@ def info_cmd(
     row = variant_row(reg, variant) if variant else {"name": fam.name, "files": {}}
     options = options_rows(reg, fam)
     tasks = [t.name for t in reg.tasks_of(fam)]
+    results = reg.reported_results(fam.name, variant)
+    if not results and card is not None:  # a card from before the catalogue kept numbers
+        results = [m.model_dump(exclude_none=True) for m in card.zoo.reported_metrics]
     if as_json:
         print_json(
             {
                 **row,
                 "tasks": tasks,
                 "options": options,
-                "results": reg.reported_results(fam.name, variant),
+                "results": results,
                 "card": card.model_dump(mode="json", exclude={"body"}) if card else None,
             }
         )
@@ -253,7 +261,6 @@ def info_cmd(
         console.print(escape(ln), highlight=False, soft_wrap=True)
     if options:
         _print_options(options)
-    results = reg.reported_results(fam.name, variant)
     if results:
         t = Table(
             title="results reported for these weights (not re-measured by sam-zoo)",
@@ -450,17 +457,19 @@ def registry_check(
 
       zoo registry check ~/.cache/zoo/registry.yaml
     """
-    from pathlib import Path
-
     from zoo.registry.catalogue import read_catalogue
     from zoo.registry.discovery import merge_user_variant
 
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"{p} is not a file; give the path of a registry.yaml to check")
+    reg = _registry()
+    registered = next((c for c in reg.catalogues if _same_file(c.path, p)), None)
+    if registered is not None:  # the core's or a plugin's: report how it did merge
+        _report_check(p, registered, _merge_problems(reg, registered), as_json)
+        return
     cat = read_catalogue(p, str(p))
     problems = list(cat.errors)
-    reg = _registry()
     scratch = type(reg)(
         families=dict(reg.families),
         variants=dict(reg.variants),
@@ -481,6 +490,31 @@ def registry_check(
             why = merge_user_variant(scratch, v)
             if why:
                 problems.append(f"{cat.where('families', name, 'variants', v.tag)}: {why}")
+    _report_check(p, cat, problems, as_json, variants)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _merge_problems(reg: Registry, cat: LoadedCatalogue) -> list[str]:
+    """What the registry refused from a catalogue it read (its own lines, then merges)."""
+    prefix = f"catalogue {cat.path}"
+    return [w.removeprefix("catalogue ") for w in reg.warnings if w.startswith(prefix)]
+
+
+def _report_check(
+    p: Path,
+    cat: LoadedCatalogue,
+    problems: list[str],
+    as_json: bool,
+    variants: int | None = None,
+) -> None:
+    if variants is None:
+        variants = sum(len(entry.variants) for entry in cat.families.values())
     if as_json:
         print_json(
             {

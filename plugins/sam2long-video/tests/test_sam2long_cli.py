@@ -27,7 +27,7 @@ from zoo.testing.cli import assert_user_error, run_cli
 
 H, W, T = 96, 128, 4
 FAST = ["--weights", "random", "--device", "cpu", "--image-size", "256", "--pathways", "2"]
-CARD = Path(__file__).resolve().parents[1] / "zoo_sam2long" / "card.md"
+CARD = Path(__file__).resolve().parents[3] / "cards" / "sam2long-video.md"
 REPO = Path(__file__).resolve().parents[3]
 BEDROOM = REPO.parent / "shared" / "fixtures" / "video" / "bedroom"
 
