@@ -415,7 +415,15 @@ SANDBOX_FILES = {
     "dets.json": "COCO-results detections on photo.jpg (for sameo-amodal --detections)",
     "rgbd/": "one frame folder for depth-sam eval: the ScanNet frame + a coarse label.png",
     "davis/": "DAVIS layout: video/'s frames, first-frame palette mask (sam2long-video eval)",
+    "mirror.yaml": "README's user catalogue (its `# mirror.yaml` block): a mirror and a variant",
 }
+
+
+def _readme_block(first_line: str) -> str:
+    """The README code block that starts with ``first_line`` (a file the README shows)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n{first_line}\n") + 1
+    return text[start : text.index("\n```", start) + 1]
 
 
 def build_sandbox(root: Path) -> Path:
@@ -446,6 +454,7 @@ def build_sandbox(root: Path) -> Path:
         {"image_id": 1, "bbox": [130, 20, 560, 380], "score": 0.12, "category_id": 1},
     ]
     (root / "dets.json").write_text(json.dumps(dets, indent=1))
+    (root / "mirror.yaml").write_text(_readme_block("# mirror.yaml"), encoding="utf-8")
     # depth-sam eval: a frame folder whose label.png (NYU40 ids) splits the valid depth into
     # thirds, near = 5 chair, middle = 1 wall, far = 2 floor: a stand-in ground truth that
     # exercises the label mapping and the metric, not a real annotation
