@@ -4,6 +4,7 @@ shipped by plugins, user catalogues that add variants or mirror files with no co
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,15 +231,22 @@ def test_third_party_ships_its_catalogue_and_cards_through_the_core_hook(
     from tests.conftest import make_distribution
 
     site = tmp_path / "site"
-    pkg = site / "acme_zoo"
+    pkg = site / "acme_catalogue"
     (pkg / "cards").mkdir(parents=True)
     (pkg / "__init__.py").write_text(ACME_PLUGIN)
     (pkg / "registry.yaml").write_text(ACME_CATALOGUE)
     (pkg / "cards" / "acme-sam.md").write_text(_card("acme-sam"))
     old_metrics = "  reported_metrics:\n  - {dataset: OLD, metric: AP, value: 1.5}\n"
     (pkg / "cards" / "acme-old.md").write_text(_card("acme-old", old_metrics))
-    make_distribution(site, "acme-zoo", "acme_zoo", "acme-zoo")
+    make_distribution(site, "acme-zoo", "acme_catalogue", "acme-zoo")
     monkeypatch.syspath_prepend(str(site))
+    try:
+        _check_acme(pkg)
+    finally:
+        sys.modules.pop("acme_catalogue", None)
+
+
+def _check_acme(pkg: Path) -> None:
 
     rows = {r["name"]: r for r in json.loads(run_zoo("list", "acme-*", "--json").stdout)}
     assert rows["acme-sam:v1"]["origin"] == "acme-zoo" and rows["acme-sam:v1"]["default"]
