@@ -29,10 +29,13 @@ def test_info_shows_card_weights_and_reported_metrics() -> None:
     data = json.loads(run_zoo("info", "sam2:large", "--json").stdout)
     assert data["sha256"] == "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"
     assert data["card"]["zoo"]["upstream"]["commit"].startswith("2b90b9f")
-    metrics = data["card"]["zoo"]["reported_metrics"]
-    assert metrics and all(m["source"] == "reported by the authors" for m in metrics)
+    # reported numbers come from registry.yaml, each with its source; the card keeps none
+    assert data["card"]["zoo"]["reported_metrics"] == []
+    sav = [r for r in data["results"] if r["dataset"] == "SA-V"]
+    assert [(r["variant"], r["split"], r["value"]) for r in sav] == [("large", "test", 79.5)]
+    assert "facebookresearch/sam2 README" in sav[0]["source"]
     text = run_zoo("info", "sam2:large").stdout
-    assert "reported by the authors" in text and "SA-V" in text
+    assert "not re-measured by sam-zoo" in text and "SA-V test" in text and "79.5" in text
 
 
 def test_plugins_and_doctor_report_offline_environment() -> None:
