@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, option
 from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec
 
@@ -97,4 +97,14 @@ def zoo_register_families(register: RegisterFamily) -> None:
             conformance={"image_size": 256, "pathways": 2},
             license="Apache-2.0",
         )
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "davis",
+        "zoo_sam2long.synthetic:write_davis",
+        "synthetic DAVIS layout (JPEGImages/, Annotations/; --images videos of 8 frames, two "
+        "moving shapes): zoo eval sam2long-video",
     )
