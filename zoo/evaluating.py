@@ -71,7 +71,7 @@ def evaluate_model(
     if not isinstance(report, EvalReport):
         return report  # type: ignore[no-any-return]
     report.provenance = [_provenance(m, fam.tasks[0]) for m in ctx.loaded]
-    report.arguments = _arguments(label, shared, load, ctx)
+    report.arguments = _arguments(label, shared, ctx.load, ctx)
     printed: dict[str, Any] = report.shown()
     if as_json:  # the whole record, and the table people see
         table = {"table": printed["table"]} if "table" in printed else {}
