@@ -76,7 +76,7 @@ def test_made_data_runs_the_command_it_suggests(tmp_path: Path) -> None:
     cmd = shlex.split(json.loads(proc.stdout)["try"])
     assert cmd[:2] == ["zoo", "eval"]
     ev = tmp_path / "ev"
-    args = [*cmd[2:], "--pathways", "1", "--no-baseline", "--device", "cpu", "--out", str(ev)]
+    args = [*cmd[1:], "--pathways", "1", "--no-baseline", "--device", "cpu", "--out", str(ev)]
     proc = run_zoo(*args, "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
