@@ -225,6 +225,7 @@ NOT_RUN: dict[tuple[str, ...], str] = {
     ("uv", "pip", "install"): "installs packages",
     ("pip", "install"): "installs packages",
     ("bash", "scripts/install.sh"): "installs the environment (nox -s slow runs it in a clone)",
+    ("source", ".venv/bin/activate"): "activates the environment (the sandbox runs the venv's zoo)",
     ("bash", "scripts/test.sh"): "runs the test suite that runs this test (nox -s slow)",
     ("nox",): "runs CI sessions",
     ("pytest",): "runs a test suite",

@@ -54,3 +54,31 @@ def test_bad_requests_are_one_line_and_write_nothing(
     kind, *rest = args
     assert_user_error(run_zoo("data", "make", kind, str(out), *rest), needle)
     assert not out.exists()
+
+
+def test_the_plugins_kinds_are_registered_and_labelled_synthetic() -> None:
+    """Every family with an evaluator or a trainer has data to try it on, said synthetic."""
+    proc = run_zoo("data", "kinds", "--json")
+    assert proc.returncode == 0, proc.stderr
+    kinds = {r["kind"]: r for r in json.loads(proc.stdout)}
+    assert {"coco", "soba", "amodal", "davis", "rgbd", "shapes"} <= set(kinds)
+    assert all(r["help"].startswith("synthetic") for r in kinds.values())
+    assert kinds["davis"]["plugin"] != kinds["coco"]["plugin"]  # registered by the plugin
+
+
+def test_made_data_runs_the_command_it_suggests(tmp_path: Path) -> None:
+    """`zoo data make davis` + its `try` command: a DAVIS eval from nothing (random weights)."""
+    import shlex
+
+    out = tmp_path / "davis"
+    proc = run_zoo("data", "make", "davis", str(out), "--images", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    cmd = shlex.split(json.loads(proc.stdout)["try"])
+    assert cmd[:2] == ["zoo", "eval"]
+    ev = tmp_path / "ev"
+    args = [*cmd[1:], "--pathways", "1", "--no-baseline", "--device", "cpu", "--out", str(ev)]
+    proc = run_zoo(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["metrics"]["sam2long"]["objects"] == 2 and report["unit"] == "fraction"
+    assert len(report["files"]) == 1 and (ev / "metrics.json").is_file()

@@ -66,6 +66,13 @@ def test_eval_sam2_with_compare_writes_metrics(coco_set: tuple[Path, Path], tmp_
     assert saved["metrics"]["sam2:tiny"]["miou"] == pytest.approx(m["miou"])
     assert saved["protocol"] == report["protocol"] and saved["test_mode"] is True
     assert saved["models"]["sam2:tiny"] == "random" and saved["zoo_version"]
+    # the core's provenance: every model loaded (here twice: --compare names the same one)
+    assert saved["unit"] == "fraction" and "TEST MODE" in saved["test_mode_note"]
+    assert [p["model"] for p in saved["provenance"]] == ["sam2:tiny", "sam2:tiny"]
+    assert all(p["seed"] == 0 and p["backend"] == "torch" for p in saved["provenance"])
+    assert saved["arguments"]["compare"] == "sam2:tiny"
+    assert saved["arguments"]["options"] == {"class_agnostic": True, "image_size": 128}
+    assert saved["arguments"]["load"]["weights"] == "random"
     results = json.loads((out / "sam2_tiny.results.json").read_text())
     assert len(results) == 4 and {r["image_id"] for r in results} == {1, 2}
     assert {r["category_id"] for r in results} == {1, 2}
@@ -86,3 +93,19 @@ def test_eval_bad_inputs_are_one_line_and_leave_nothing(
         "--max-images",
     )
     assert not out.exists()
+
+
+def test_eval_for_people_states_the_unit_and_counts_the_files(
+    coco_set: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ann, images = coco_set
+    out = tmp_path / "eval"
+    proc = run_zoo(
+        "eval", "sam2:tiny", "--annotations", str(ann), "--images", str(images),
+        "--weights", "random", "--device", "cpu", "--image-size", "128", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shown = " ".join(proc.stdout.split())  # the table title and long paths wrap at 80 columns
+    assert "metrics as fractions, 1.0 = perfect" in shown
+    assert f"files: 2 written to {out}" in shown
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "sam2_tiny.results.json"]

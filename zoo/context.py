@@ -37,6 +37,9 @@ class RunContext:
     load: LoadOptions = field(default_factory=LoadOptions)
     #: the validated option sets (the family's, then the task's), for typed access
     option_sets: list[Options] = field(default_factory=list)
+    #: every model this command loaded (:meth:`load_model`, :meth:`keep`): the provenance
+    #: ``zoo eval`` writes into ``metrics.json``
+    loaded: list[Any] = field(default_factory=list)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A shared argument (``image``, ``out``, ``annotations``, ``device``...)."""
@@ -76,10 +79,17 @@ class RunContext:
 
         kwargs = {**self.load.load_kwargs(), "progress": not self.as_json}
         if name is not None and name != self.name:  # e.g. --compare: same backend, own file
-            return load(name, **{**kwargs, "checkpoint": None}, **config)
-        return load_resolved(
-            self.family, self.variant, **kwargs, **{**self.model_options(), **config}
+            return self.keep(load(name, **{**kwargs, "checkpoint": None}, **config))
+        return self.keep(
+            load_resolved(self.family, self.variant, **kwargs, **{**self.model_options(), **config})
         )
+
+    def keep(self, model: Any) -> Any:
+        """Record ``model`` (one loaded another way, e.g. a baseline) for provenance;
+        returns it."""
+        if all(m is not model for m in self.loaded):
+            self.loaded.append(model)
+        return model
 
     def out_dir(self) -> Path:
         """The ``--out`` folder, checked but *not created*: outputs appear atomically later,

@@ -5,7 +5,10 @@ for video, SOBA's metrics for shadows) or, for families without one, the core ev
 their first task that has one (box-prompted COCO mask metrics for ``promptable``). It gets
 a :class:`~zoo.context.RunContext` and returns an :class:`~zoo.reports.EvalReport`, which
 the core writes into ``--out`` (``metrics.json`` with protocol and provenance, plus the
-evaluator's files) and prints. A plain ``dict`` (plugin API 2) is printed as it is.
+evaluator's files) and prints. The provenance is the core's for every family: each model
+the evaluator loaded through the context (weights, checkpoint files, backend, seed, the
+test-mode flag) and the command's arguments. A plain ``dict`` (plugin API 2) is printed as
+it is.
 """
 
 from __future__ import annotations
@@ -67,7 +70,12 @@ def evaluate_model(
     report = import_string(ref)(ctx)
     if not isinstance(report, EvalReport):
         return report  # type: ignore[no-any-return]
-    printed: dict[str, Any] = report.to_dict() if as_json else report.shown()
+    report.provenance = [_provenance(m, fam.tasks[0]) for m in ctx.loaded]
+    report.arguments = _arguments(label, shared, ctx.load, ctx)
+    printed: dict[str, Any] = report.shown()
+    if as_json:  # the whole record, and the table people see
+        table = {"table": printed["table"]} if "table" in printed else {}
+        printed = {**report.to_dict(), **table}
     if out is not None:
         files = report.write(Path(out))
         printed["files"] = [str(f) for f in files]
@@ -75,3 +83,28 @@ def evaluate_model(
         for note in report.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     return printed
+
+
+def _provenance(model: Any, task: str) -> dict[str, Any]:
+    """One loaded model's record: model, weights, files, backend, test mode and seed."""
+    record: dict[str, Any] = model.provenance(task).record()
+    context = getattr(model, "context", None)
+    record["seed"] = getattr(context, "seed", None)
+    return record
+
+
+def _arguments(
+    label: str, shared: Mapping[str, Any], load: LoadOptions, ctx: Any
+) -> dict[str, Any]:
+    """What the command was given: the model, its inputs, loading flags and options set."""
+    given = {k: str(v) for k, v in shared.items() if v is not None}
+    loading = {k: v for k, v in load.values().items() if v is not None}
+    options = {k: ctx.values[k] for k in sorted(ctx.explicit) if k in ctx.values}
+    return {"model": label, **given, "load": loading, "options": _plain(options)}
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if v is None or isinstance(v, (bool, int, float, str, list)) else str(v)
+        for k, v in values.items()
+    }

@@ -44,7 +44,7 @@ def print_report(report: dict[str, Any]) -> None:
     report = dict(report)
     table = report.pop("table", None)
     if table:
-        t = Table(title=table.get("title", ""), title_justify="left")
+        t = Table(title=escape(str(table.get("title", ""))), title_justify="left")
         for c in table["columns"]:
             t.add_column(str(c))
         for row in table["rows"]:

@@ -37,6 +37,7 @@ def kinds_cmd(
     if as_json:
         print_json(rows)
         return
+    console.print("Synthetic datasets (for trying commands; their numbers mean nothing):")
     for r in rows:
         console.print(f"[cyan]{escape(r['kind'])}[/]  {escape(r['help'])}", highlight=False)
 

@@ -14,5 +14,6 @@ def zoo_register_datasets(register: RegisterDataset) -> None:
     register(
         "coco",
         "zoo.data.synthetic:make_coco",
-        "COCO instances with masks (annotations.json + images/): zoo eval of any promptable family",
+        "synthetic COCO instances with masks (annotations.json + images/): zoo eval of any "
+        "promptable family",
     )

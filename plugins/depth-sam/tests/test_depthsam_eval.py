@@ -142,14 +142,18 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     assert rows["box"] == pytest.approx([1.0, box_rgb, box_rgb])
     assert rows["floor"] == pytest.approx([1.0, 0.0, floor_both])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test_mode"] is True and metrics["provenance"]["weights"] == "random"
+    (prov,) = metrics["provenance"]
+    assert metrics["test_mode"] is True and prov["weights"] == "random" and prov["backend"]
+    assert metrics["unit"] == "fraction" and "fractions" in table["title"]
+    # every file written is counted: metrics.json and a PNG per frame and mode
+    assert len(report["files"]) == 1 + 3 == len([p for p in out.rglob("*") if p.is_file()])
     assert metrics["protocol"] == "mmseg-miou"
     with Image.open(out / "pred_depth" / "scene_a__frame_000.png") as im:
         assert im.text["zoo:weights"] == "random" and "TEST MODE" in im.text["zoo:note"]
-    assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(
+    assert metrics["metrics"]["depth-sam:tiny"]["both"]["per_class_iou"]["floor"] == pytest.approx(
         floor_both, abs=1e-4
     )
-    assert metrics["frames"][0]["masks_both"] == 2
+    assert metrics["per_frame"][0]["masks_both"] == 2 and metrics["frames"] == 1
     pred = np.array(Image.open(out / "pred_both" / "scene_a__frame_000.png"))
     assert (pred[SHIFTED] == 2).all()  # value = class index + 1
 

@@ -31,6 +31,7 @@ from zoo_sam2.everything import num_batches
 
 from zoo.context import RunContext
 from zoo.errors import InputError
+from zoo.reports import EvalReport, Table
 from zoo.specs import Task
 
 from .model import MODES, check_mode
@@ -251,11 +252,13 @@ def read_labels(path: Path, lookup: dict[int, int]) -> np.ndarray:
     return out
 
 
-def evaluate(ctx: RunContext) -> dict[str, Any]:
-    """Per-class IoU and mIoU over the vocabulary for each of ``--modes``, side by side."""
+def evaluate(ctx: RunContext) -> EvalReport:
+    """Per-class IoU and mIoU over the vocabulary for each of ``--modes``, side by side.
+
+    With ``--out`` the core writes ``metrics.json`` and, per mode, each frame's predicted
+    labels as a palette PNG (``pred_<mode>/<frame>.png``, value = class index + 1).
+    """
     from zoo.devices import resolve_device
-    from zoo.io.atomic import atomic_output_dir
-    from zoo.io.masks import save_palette_png, write_json
     from zoo.metrics import MMSEG_MIOU, per_class_iou
 
     from .geometry import resize_nearest
@@ -283,16 +286,14 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         )
     if max_frames > 0:
         frames = frames[:max_frames]
-    out = ctx.out_dir() if ctx.get("out") is not None else None
+    keep = ctx.get("out") is not None
     device = resolve_device(ctx.get("device", "auto"))
     sources = sorted({s for m in modes for s in (("depth", "rgb") if m == "both" else (m,))})
     model = _load_model(ctx)
     hint = slow_hint(model, device, 640 * 480, len(sources))
     if hint:
         ctx.console.print(f"[yellow]hint:[/] {hint} per frame")
-    relaxed = relaxed_note(model)
-    if relaxed:
-        ctx.console.print(f"[yellow]note:[/] {relaxed}")
+    relaxed = relaxed_note(model)  # a note of the report (the core prints it once)
     preds: dict[str, list[np.ndarray]] = {m: [] for m in modes}
     gts: list[np.ndarray] = []
     notes: list[str] = []
@@ -342,56 +343,52 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         }
         for m in modes
     }
-    report: dict[str, Any] = {
-        "model": model.name,
-        "weights": model.weights,
-        "frames": len(frames),
-        "protocol": MMSEG_MIOU,
-        "vocabulary_size": c,
-        "label_format": label_format,
-        **{f"mIoU_{m}": _num(results[m][1]) for m in modes},
-        "table": {
-            "title": f"{model.name}: IoU per class over {len(frames)} frame(s) ({model.weights})",
-            "columns": ["class", *[f"IoU {m}" for m in modes]],
-            "rows": rows,
-        },
-    }
     if relaxed:
         notes.append(relaxed)
-    if notes:
-        report["notes"] = sorted(set(notes))
-    if out is not None:
-        prov = model.provenance(Task.RGBD)
-        text = prov.png_text()
-        with atomic_output_dir(out) as tmp:
-            tmp = Path(tmp)
-            for row in per_frame:
-                for m in modes:
-                    sem = row.pop(f"_sem_{m}")
-                    name = row["frame"].replace("/", "__")
-                    (tmp / f"pred_{m}").mkdir(exist_ok=True)
-                    save_palette_png(
-                        tmp / f"pred_{m}" / f"{name}.png", (sem + 1).astype(np.uint8), text=text
-                    )
-            write_json(
-                tmp / "metrics.json",
-                {
-                    "provenance": prov.record(),
-                    "test_mode": prov.is_random,
-                    "model": model.name,
-                    "weights": model.weights,
-                    "protocol": MMSEG_MIOU,
-                    "vocabulary": vocab,
-                    "label_format": label_format,
-                    "generator": model.generator_record(),
-                    "metrics": metrics,
-                    "frames": per_frame,
-                    "notes": sorted(set(notes)),
-                },
-                indent=1,
-            )
-        report["files"] = [str(out / "metrics.json")]
-    return report
+    files: dict[str, Any] = {}
+    if keep:
+        text = model.provenance(Task.RGBD).png_text()
+        for row in per_frame:
+            name = row["frame"].replace("/", "__")
+            for m in modes:
+                sem = row.pop(f"_sem_{m}")
+                files[f"pred_{m}/{name}.png"] = _palette_writer(sem, text)
+    for row in per_frame:  # without --out the label maps are dropped, not recorded
+        for m in modes:
+            row.pop(f"_sem_{m}", None)
+    return EvalReport(
+        protocol=MMSEG_MIOU,
+        metrics={model.name: metrics},
+        models={model.name: str(model.weights)},
+        table=Table(
+            f"{model.name}: IoU per class over {len(frames)} frame(s) ({model.weights})",
+            ["class", *[f"IoU {m}" for m in modes]],
+            rows,
+        ),
+        summary={
+            "frames": len(frames),
+            "vocabulary_size": c,
+            "label_format": label_format,
+            **{f"mIoU_{m}": _num(results[m][1]) for m in modes},
+        },
+        files=files,
+        notes=sorted(set(notes)),
+        record={
+            "vocabulary": vocab,
+            "generator": model.generator_record(),
+            "per_frame": per_frame,
+        },
+    )
+
+
+def _palette_writer(sem: np.ndarray, text: dict[str, str]) -> Any:
+    """A :data:`zoo.reports.FileWriter` for one frame's labels (value = class index + 1)."""
+    from zoo.io.masks import save_palette_png
+
+    def write(path: Path) -> None:
+        save_palette_png(path, (sem + 1).astype(np.uint8), text=text)
+
+    return write
 
 
 def _num(v: float) -> float | None:

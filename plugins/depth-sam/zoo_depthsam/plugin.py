@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, option
 from zoo.specs import FamilySpec
 
@@ -218,4 +218,14 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 "templates": ["a photo of a {}."],
             },
         )
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "rgbd",
+        "zoo_depthsam.synthetic:make_rgbd",
+        "synthetic RGB-D frames (frame_<k>/color.jpg, depth.png in mm, label.png; classes "
+        "floor, box, ball, --label-format index): zoo eval / zoo run depth-sam",
     )

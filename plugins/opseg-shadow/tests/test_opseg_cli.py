@@ -578,3 +578,42 @@ def test_install_hint_detects_pip_and_uv(monkeypatch: pytest.MonkeyPatch) -> Non
     assert install_hint("modelscope") == f"{sys.executable} -m pip install 'modelscope'"
     env(pip=False, uv=False)
     assert "install uv" in install_hint("modelscope")
+
+
+def test_eval_labels_the_size_it_ran_and_records_provenance(
+    zoo_home: Path, tmp_path: Path, soba_set, cli
+) -> None:
+    """`--size tiny` builds SAM 2.1 tiny: the column says so (not the variant's base-plus),
+    and metrics.json carries the core's provenance in the core's unit."""
+    ann, images = soba_set
+    ev = tmp_path / "ev"
+    code, out, err = cli(
+        "eval",
+        "opseg-shadow",
+        "--annotations",
+        ann,
+        "--images",
+        images,
+        "--size",
+        "tiny",
+        "--weights",
+        "random",
+        "--image-size",
+        "256",
+        "--max-images",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        ev,
+        "--json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    (name,) = report["metrics"]
+    assert name.endswith("(size tiny)") and report["table"]["columns"][1] == name
+    saved = json.loads((ev / "metrics.json").read_text())
+    assert saved["unit"] == "fraction" and saved["arguments"]["options"]["size"] == "tiny"
+    (prov,) = saved["provenance"]
+    assert prov["weights"] == "random" and prov["test_mode"] is True and prov["seed"] == 0
+    assert sorted(p.name for p in ev.iterdir()) == sorted(Path(f).name for f in report["files"])

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
 from zoo.specs import FamilySpec, Task
 
@@ -108,4 +108,14 @@ def zoo_register_families(register: RegisterFamily) -> None:
             # half precision through ZooModel.autocast (inherited from Sam2Model)
             dtypes=["float32", "bfloat16", "float16"],
         )
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "soba",
+        "zoo_opseg.synthetic:make_soba",
+        "synthetic SOBA shadows (annotations.json + images/; objects, shadows, pairs): "
+        "zoo eval / zoo train opseg-shadow",
     )

@@ -9,24 +9,25 @@ train`` hands a typed :class:`~zoo_opseg.config.OpSegTrainConfig` to
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from zoo.context import RunContext
 from zoo.errors import InputError
+from zoo.reports import EvalReport, Table
 
 
-def eval_shadows(ctx: RunContext) -> dict[str, Any]:
+def eval_shadows(ctx: RunContext) -> EvalReport:
     """``zoo eval opseg-shadow --annotations SOBA.json --images DIR [--split test|challenge]
     [--compare sam2:base-plus] [--out DIR]``: the paper's table, plus SOAP.
 
     Inputs (options, the SOBA file and its images, ``--out``) are validated before any model
     is built; the models (the evaluated one and ``--compare``) load before the first image
     is scored, so an unknown ``--compare`` name fails in a second. ``--out`` receives
-    ``metrics.json`` and one SOBA-format predictions file per model, atomically at the end.
+    ``metrics.json`` and one SOBA-format predictions file per model (written by the core).
+    The evaluated model's column says the size it ran when ``--size`` chose one.
     """
-    from zoo.io.atomic import atomic_output_dir
-    from zoo.io.masks import write_json
     from zoo.progress import progress_bar
 
     from .evaluate import evaluate, metric_table
@@ -47,7 +48,7 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         )
     if images is None:
         raise InputError("--images DIR is needed: the folder the SOBA file_name entries are in")
-    out = ctx.out_dir() if ctx.get("out") is not None else None
+    keep = ctx.get("out") is not None
     data = load_soba(annotations, images, max_images=max_images)
 
     main = ctx.load_model()
@@ -57,7 +58,9 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
         # only the input size carries over: --size is this family's, not the baseline's
         size = ctx.opt("image_size")
         models[compare] = ctx.load_model(compare, **({"image_size": size} if size else {}))
-    main_name = main.name if main.name not in models else f"{main.name} (evaluated)"
+    main_name = main.name + (f" (size {ctx.opt('size')})" if ctx.given("size") else "")
+    if main_name in models:
+        main_name = f"{main_name} (evaluated)"
     models[main_name] = main
 
     with progress_bar(
@@ -68,39 +71,25 @@ def eval_shadows(ctx: RunContext) -> dict[str, Any]:
             models,
             data,
             thresholds=thresholds,
-            keep_predictions=out is not None,
+            keep_predictions=keep,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     summaries = {name: ev.summary() for name, ev in evals.items()}
     table = metric_table(summaries, split, baseline=compare or None)
-    report: dict[str, Any] = {
-        "model": main.name,
-        "weights": main.weights,
-        "split": split,
-        "protocol": SOBA_SOAP,
-        "annotations": str(annotations),
-        **data.count(),
-        "metrics": summaries,
-        "weighted": "W.IoU = Σ|P∩G|/Σ|P∪G|, W.Dice = 2Σ|P∩G|/Σ(|P|+|G|) (all instances)",
-        "warnings": data.warnings,
-        "table": table,
-    }
-    if out is not None:
-        files = []
-        with atomic_output_dir(out) as tmp:
-            write_json(
-                Path(tmp) / "metrics.json", {k: v for k, v in report.items() if k != "table"}
-            )
-            files.append(out / "metrics.json")
-            for i, (name, ev) in enumerate(evals.items()):
-                fname = f"predictions_{i}_{name.replace(':', '_').replace(' ', '_')}.json"
-                write_json(Path(tmp) / fname, ev.predictions(name))
-                files.append(out / fname)
-        report["files"] = [str(f) for f in files]
-    if not ctx.as_json:
-        # the table shows the metrics and the warnings go to stderr; --json keeps both
-        report.pop("metrics")
-        for w in report.pop("warnings"):
-            if ctx.console is not None:
-                ctx.console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    return report
+    files = {}
+    if keep:
+        for i, (name, ev) in enumerate(evals.items()):
+            slug = re.sub(r"[^\w.-]+", "_", name).strip("_")
+            files[f"predictions_{i}_{slug}.json"] = ev.predictions(name)
+    return EvalReport(
+        protocol=SOBA_SOAP,
+        metrics=summaries,
+        models={name: str(m.weights) for name, m in models.items()},
+        table=Table(**table),
+        summary={"split": split, "annotations": str(annotations), **data.count()},
+        files=files,
+        notes=list(data.warnings),
+        record={
+            "weighted": "W.IoU = Σ|P∩G|/Σ|P∪G|, W.Dice = 2Σ|P∩G|/Σ(|P|+|G|) (all instances)",
+        },
+    )

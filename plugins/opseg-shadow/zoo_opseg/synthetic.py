@@ -38,6 +38,7 @@ __all__ = [
     "SOBA_ASSOCIATION_CATEGORIES",
     "SOBA_CATEGORIES",
     "ShadowScene",
+    "make_soba",
     "shadow_scene",
     "soba_dict",
     "write_soba_dataset",
@@ -313,3 +314,20 @@ def write_soba_dataset(
     write_json(path, soba_dict(scenes, names))
     json.loads(path.read_text())  # fail here, not in a user's reader, if it is not valid JSON
     return path
+
+
+def make_soba(out: Path, *, images: int, seed: int) -> dict[str, Any]:
+    """``zoo data make soba``: :func:`write_soba_dataset` with ``images`` scenes."""
+    ann = write_soba_dataset(out, n_images=images, seed=seed)
+    data = json.loads(ann.read_text())
+    cats = {c["id"]: c["name"] for c in data["categories"]}
+    return {
+        "images": len(data["images"]),
+        **{
+            f"{name.lower()}s": sum(a["category_id"] == cid for a in data["annotations"])
+            for cid, name in cats.items()
+        },
+        "contents": ["annotations.json", "images/"],
+        "try": "zoo eval opseg-shadow --annotations {out}/annotations.json --images "
+        "{out}/images --weights random --size tiny --image-size 256",
+    }

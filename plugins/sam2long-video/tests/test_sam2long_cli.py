@@ -33,26 +33,9 @@ BEDROOM = REPO.parent / "shared" / "fixtures" / "video" / "bedroom"
 
 
 def make_davis(root: Path, videos: int = 1, frames: int = T) -> Path:
-    rng = np.random.default_rng(0)
-    for v in range(videos):
-        img_dir = root / "JPEGImages" / f"shapes{v}"
-        ann_dir = root / "Annotations" / f"shapes{v}"
-        img_dir.mkdir(parents=True)
-        ann_dir.mkdir(parents=True)
-        bg = rng.integers(60, 120, size=(H, W, 3)).astype(np.uint8)
-        for t in range(frames):
-            img = bg.copy()
-            label = np.zeros((H, W), np.uint8)
-            x = 10 + 8 * t + 4 * v
-            img[20:50, x : x + 30] = (230, 40, 40)
-            label[20:50, x : x + 30] = 1
-            yy, xx = np.mgrid[0:H, 0:W]
-            disk = (yy - 70) ** 2 + (xx - (100 - 6 * t)) ** 2 < 12**2
-            img[disk] = (40, 200, 60)
-            label[disk] = 2
-            Image.fromarray(img).save(img_dir / f"{t:05d}.jpg", quality=95)
-            save_palette_png(ann_dir / f"{t:05d}.png", label)
-    return root
+    from zoo_sam2long.synthetic import make_davis as write
+
+    return write(root, videos, frames, height=H, width=W)
 
 
 @pytest.fixture(scope="module")
@@ -362,12 +345,17 @@ def test_eval_reports_the_davis_tables_for_sam2long_and_sam2(
     report = json.loads(proc.stdout)
     saved = json.loads((out / "metrics.json").read_text())
     assert report["protocol"] == saved["protocol"] == "davis2017-semi-supervised"
-    assert saved["global"] == report["global"] and saved["test_mode"] is True
+    assert saved["metrics"] == report["metrics"] and saved["test_mode"] is True
+    assert saved["unit"] == "fraction" and "fractions" in report["table"]["title"]
+    (prov,) = saved["provenance"]  # one network: SAM2Long and the SAM 2 baseline share it
+    assert prov["model"] == "sam2long-video:tiny" and prov["weights"] == "random"
+    assert prov["backend"] == "torch" and prov["seed"] == 0 and prov["test_mode"] is True
+    assert saved["arguments"]["dataset"] == str(data) and saved["arguments"]["options"]
     assert report["unscored"] == {"short": "too short"}
     assert set(report["sequences"]) == {"shapes0", "shapes1", "short"}
     assert report["sequences"]["short"] == {"frames": 2, "status": "too short"}
     for model in ("sam2long", "sam2"):
-        g = report["global"][model]
+        g = report["metrics"][model]
         assert g["objects"] == 4 and g["sequences"] == 2  # two objects in each scored video
         for s in ("J-Mean", "J-Recall", "F-Mean", "F-Recall", "J&F-Mean"):
             assert 0.0 <= g[s] <= 1.0
@@ -402,7 +390,7 @@ def test_eval_names_the_void_convention_it_used(tmp_path: Path, home: dict[str, 
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["protocol"] == "davis2017-semi-supervised (void excluded)"
-    assert list(report["global"]) == ["sam2long"] and "void excluded" in report["table"]["title"]
+    assert list(report["metrics"]) == ["sam2long"] and "void excluded" in report["table"]["title"]
 
 
 # --------------------------------------------------------------------------- bad input

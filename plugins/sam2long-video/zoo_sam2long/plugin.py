@@ -9,7 +9,7 @@ only when a model is loaded; the card is ``cards/sam2long-video.md``.
 
 from __future__ import annotations
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, option
 from zoo.specs import FamilySpec
 
@@ -73,4 +73,14 @@ def zoo_register_families(register: RegisterFamily) -> None:
             evaluator="zoo_sam2long.runners:evaluate",
             conformance={"image_size": 256, "pathways": 2},
         )
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "davis",
+        "zoo_sam2long.synthetic:write_davis",
+        "synthetic DAVIS layout (JPEGImages/, Annotations/; --images videos of 8 frames, two "
+        "moving shapes): zoo eval sam2long-video",
     )

@@ -23,6 +23,7 @@ import numpy as np
 
 from zoo.context import RunContext
 from zoo.errors import InputError
+from zoo.reports import EvalReport, Table
 
 
 @contextmanager
@@ -185,7 +186,7 @@ def davis_report(
     }
 
 
-def evaluate(ctx: RunContext) -> dict[str, Any]:
+def evaluate(ctx: RunContext) -> EvalReport:
     """The DAVIS 2017 semi-supervised tables for SAM2Long and, beside it, plain SAM 2.
 
     Each video is prompted with its first annotated frame and scored by
@@ -211,7 +212,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     baseline = not ctx.opt("no_baseline")
     exclude_void = bool(ctx.opt("exclude_void"))
     protocol = DAVIS_SEMI_SUPERVISED + (" (void excluded)" if exclude_void else "")
-    out = ctx.out_dir() if ctx.get("out") is not None else None
     videos = _davis_videos(Path(dataset))
     checked = []
     for name, frames_dir, annot_dir in videos:  # every video checked before the model loads
@@ -266,33 +266,15 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 scores["sam2"][name] = score(base, gts)
     tables = davis_report(scores, frames)
     note = "first and last frames excluded; global = mean over all objects"
-    report: dict[str, Any] = {
-        "model": model.name,
-        "weights": model.weights,
-        "protocol": protocol,
-        "global": tables["global"],
-        "sequences": tables["sequences"],
-        **({"unscored": tables["unscored"]} if tables["unscored"] else {}),
-        "table": {"title": f"DAVIS 2017: {protocol} ({note})", **tables["table"]},
-    }
-    if out is not None:
-        from zoo.io.atomic import atomic_output_dir
-        from zoo.io.masks import write_json
-
-        provenance = model.provenance("video")
-        with atomic_output_dir(out) as tmp:
-            write_json(
-                Path(tmp) / "metrics.json",
-                {
-                    **{k: v for k, v in report.items() if k != "table"},
-                    "dataset": str(dataset),
-                    "options": ctx.model_settings(),
-                    "provenance": provenance.record(),
-                    "test_mode": provenance.is_random,
-                },
-                indent=2,
-            )
-        report["out"] = str(out)
-    if not ctx.as_json:  # the table says it all; the nested dicts would print as wrapped noise
-        del report["global"], report["sequences"]
-    return report
+    return EvalReport(
+        protocol=protocol,
+        metrics=tables["global"],
+        models={m: model.weights for m in models},
+        table=Table(f"DAVIS 2017: {protocol} ({note})", **tables["table"]),
+        summary={"model": model.name, "dataset": str(dataset)},
+        record={
+            "sequences": tables["sequences"],
+            **({"unscored": tables["unscored"]} if tables["unscored"] else {}),
+            "options": ctx.model_settings(),
+        },
+    )

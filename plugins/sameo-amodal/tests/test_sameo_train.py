@@ -168,14 +168,22 @@ def test_eval_reports_ap_on_a_tiny_amodal_set(
     )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
-    assert rep["protocol"] == "coco-segm"
+    assert rep["protocol"] == "coco-segm" and rep["unit"] == "fraction"
     assert rep["counts"]["occluded"] > 0 and rep["counts"]["unoccluded"] > 0
+    assert list(rep["metrics"]) == ["sameo-amodal:shapes"]
+    subsets = rep["metrics"]["sameo-amodal:shapes"]
+    # the table shows the same fractions (not percentages) as metrics.json
+    rows = {r[0]: r for r in rep["table"]["rows"]}
+    assert rows["all"][2] == pytest.approx(subsets["all"]["AP"])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["metrics"] == rep["metrics"] and saved["provenance"][0]["test_mode"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.json"]
     for sub in ("all", "occluded", "unoccluded"):
-        m = rep["metrics"][sub]
+        m = subsets[sub]
         for k in ("AP", "AP50", "AP75", "AP_agnostic", "AP50_agnostic", "AP75_agnostic"):
             assert 0.0 <= m[k] <= 1.0, (sub, k, m[k])
         assert m["AP50"] >= m["AP75"]
-    assert 0 < rep["miou"]["all"] <= 1
+    assert 0 < subsets["all"]["mIoU"] <= 1
     preds = json.loads((out / "predictions.json").read_text())
     assert len(preds) == rep["counts"]["all"]
 
@@ -209,7 +217,8 @@ def test_eval_reports_ap_on_a_tiny_amodal_set(
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["detections"]["kept"] == len(dets)
-    assert 0.0 <= rep["metrics"]["all"]["AP"] <= 1.0 and "miou" not in rep
+    subsets = rep["metrics"]["sameo-amodal:shapes"]
+    assert 0.0 <= subsets["all"]["AP"] <= 1.0 and "mIoU" not in subsets["all"]
 
 
 class _Oracle:

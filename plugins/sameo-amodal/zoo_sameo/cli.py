@@ -16,6 +16,7 @@ from typing import Any
 
 from zoo.context import RunContext
 from zoo.errors import InputError
+from zoo.reports import EvalReport, Table
 
 
 def _existing(path: Any, flag: str, *, folder: bool = False) -> Path:
@@ -27,11 +28,12 @@ def _existing(path: Any, flag: str, *, folder: bool = False) -> Path:
     return p
 
 
-def evaluate(ctx: RunContext) -> dict[str, Any]:
-    """``zoo eval sameo-amodal --annotations GT --images DIR (--detections F | --gt-boxes)``."""
+def evaluate(ctx: RunContext) -> EvalReport:
+    """``zoo eval sameo-amodal --annotations GT --images DIR (--detections F | --gt-boxes)``:
+    COCO mask AP (and, with GT boxes, mean amodal IoU) per subset: all, occluded,
+    unoccluded; ``--out`` gets ``metrics.json`` and ``predictions.json`` (the core writes
+    them)."""
     from zoo.detections import read_detections
-    from zoo.io.atomic import atomic_output_dir
-    from zoo.io.masks import write_json
     from zoo.metrics import COCO_SEGM
 
     from .data import load_amodal_coco
@@ -56,7 +58,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     images = _existing(images, "--images", folder=True)
     if det_file is not None:
         _existing(det_file, "--detections")
-    out = ctx.out_dir() if ctx.get("out") is not None else None
     model = ctx.load_model()  # no weights: the one-line message, before reading any data
     ds = load_amodal_coco(ann, images, check_images=gt_boxes)
     dets = None
@@ -76,29 +77,12 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         console=ctx.console,
     )
     prompt = f"{ctx.opt('box_kind')} GT boxes" if gt_boxes else f"detections {det_file.name}"
-    report: dict[str, Any] = {
-        "table": res.table(f"{model.name} amodal mask AP (%) on {ann.name}, prompts: {prompt}"),
-        "model": model.name,
-        "weights": model.weights,
-        "protocol": COCO_SEGM,
-        "metrics": res.metrics,
-        "counts": res.counts,
-    }
-    if model.weights.startswith("random"):
-        report["test_mode"] = True
-    if res.miou is not None:
-        report["miou"] = res.miou
-    if stats:
-        report["detections"] = stats
-    if notes or res.notes:
-        report["notes"] = [*notes, *res.notes]
-    if out is not None:
-        record = {k: v for k, v in report.items() if k != "table"}
-        with atomic_output_dir(out) as tmp:
-            write_json(Path(tmp) / "predictions.json", res.predictions)
-            write_json(Path(tmp) / "metrics.json", record, indent=2)
-        report["files"] = [str(out / "predictions.json"), str(out / "metrics.json")]
-    if not ctx.as_json:  # people read the table; the numbers stay in --json and metrics.json
-        for k in ("metrics", "counts", "miou"):
-            report.pop(k, None)
-    return report
+    return EvalReport(
+        protocol=COCO_SEGM,
+        metrics={model.name: res.by_subset()},
+        models={model.name: str(model.weights)},
+        table=Table(**res.table(f"{model.name} amodal mask AP on {ann.name}, prompts: {prompt}")),
+        summary={"counts": res.counts, **({"detections": stats} if stats else {})},
+        files={"predictions.json": res.predictions} if ctx.get("out") is not None else {},
+        notes=[*notes, *res.notes],
+    )

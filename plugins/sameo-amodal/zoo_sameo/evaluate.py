@@ -42,7 +42,15 @@ class EvalResult:
     miou: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
 
+    def by_subset(self) -> dict[str, dict[str, float]]:
+        """Each subset's AP (and mean amodal IoU under ``--gt-boxes``), for the report."""
+        return {
+            s: {**self.metrics[s], **({"mIoU": self.miou[s]} if self.miou is not None else {})}
+            for s in SUBSETS
+        }
+
     def table(self, title: str) -> dict[str, Any]:
+        """One row per subset; metrics as fractions, like every ``zoo eval``."""
         cols = ["subset", "n", "AP", "AP50", "AP75", "AP agn", "AP50 agn", "AP75 agn"]
         if self.miou is not None:
             cols.append("mIoU")
@@ -51,17 +59,17 @@ class EvalResult:
             m = self.metrics[s]
             row: list[Any] = [s, self.counts[s]]
             row += [
-                _pct(m[k])
+                _shown(m[k])
                 for k in ("AP", "AP50", "AP75", "AP_agnostic", "AP50_agnostic", "AP75_agnostic")
             ]
             if self.miou is not None:
-                row.append(_pct(self.miou[s]))
+                row.append(_shown(self.miou[s]))
             rows.append(row)
         return {"title": title, "columns": cols, "rows": rows}
 
 
-def _pct(v: float) -> float | str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else round(100 * v, 2)
+def _shown(v: float) -> float | str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Detection]]) -> None:

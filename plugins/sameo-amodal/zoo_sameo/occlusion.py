@@ -49,6 +49,7 @@ __all__ = [
     "Instance",
     "Scene",
     "cutout_from_mask",
+    "make_amodal",
     "make_shapes_scene",
     "make_synthetic_amodal_dataset",
     "occlude",
@@ -539,3 +540,20 @@ def iter_instances(scenes: Iterable[Scene]) -> Iterable[Instance]:
     """All instances of several scenes (small convenience for tests and notebooks)."""
     for s in scenes:
         yield from s.instances
+
+
+def make_amodal(out: Path, *, images: int, seed: int) -> dict[str, Any]:
+    """``zoo data make amodal``: :func:`make_synthetic_amodal_dataset` with ``images``
+    scenes, each written unoccluded and occluded (128 x 128 px)."""
+    import json
+
+    ann = make_synthetic_amodal_dataset(out, images, seed=seed)
+    data = json.loads(ann.read_text())
+    return {
+        "scenes": images,
+        "images": len(data["images"]),
+        "instances": len(data["annotations"]),
+        "contents": ["annotations.json", "images/"],
+        "try": "zoo eval sameo-amodal --annotations {out}/annotations.json --images "
+        "{out}/images --gt-boxes --weights random",
+    }

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
 from zoo.specs import FamilySpec, Task
 
@@ -96,4 +96,14 @@ def zoo_register_families(register: RegisterFamily) -> None:
             dtypes=["float32", "bfloat16", "float16"],
             conformance={"image_size": 256},
         )
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "amodal",
+        "zoo_sameo.occlusion:make_amodal",
+        "synthetic COCO-amodal shapes (annotations.json + images/; each scene unoccluded and "
+        "occluded, amodal + visible masks): zoo eval / zoo train sameo-amodal",
     )

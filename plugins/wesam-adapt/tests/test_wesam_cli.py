@@ -483,14 +483,16 @@ def test_trained_variant_shows_files_runs_and_evaluates(
         assert png.text["zoo:weights"].startswith("random")
 
     ev = _eval_json(cli, "wesam-adapt:t1", domain, "--max-images", "1", "--per-instance")
-    assert ev["model"] == "wesam-adapt:t1" and ev["weights"].startswith("random")
+    assert ev["model"] == "wesam-adapt:t1" and ev["models"]["wesam-adapt:t1"].startswith("random")
+    assert ev["unit"] == "fraction" and ev["test_mode"] is True
+    (result,) = ev["metrics"].values()
     # the numbers training measured on that image after adapting, by WeSAM's protocol
     assert ev["protocol"] == trained["eval_protocol"] == "wesam-validate"
-    assert ev["results"][0]["masks"] == "logit >= 0.5"
-    assert ev["results"][0]["miou"] == pytest.approx(trained["miou_after"], abs=1e-9)
+    assert result["masks"] == "logit >= 0.5"
+    assert result["miou"] == pytest.approx(trained["miou_after"], abs=1e-9)
     # the pooled means are an extra with their own names (one image: the same numbers)
     assert ev["table"]["columns"][-2:] == ["mIoU/inst", "F1/inst"]
-    assert ev["results"][0]["miou_per_instance"] == pytest.approx(ev["results"][0]["miou"])
+    assert result["miou_per_instance"] == pytest.approx(result["miou"])
 
 
 @pytest.mark.slow

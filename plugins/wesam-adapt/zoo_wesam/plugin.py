@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.hookspecs import RegisterFamily, hookimpl
+from zoo.hookspecs import RegisterDataset, RegisterFamily, hookimpl
 from zoo.options import Options, image_size_option, max_batch_option, option
 from zoo.specs import FamilySpec, Task
 
@@ -81,3 +81,13 @@ def zoo_register_commands(app: Any) -> None:
     from .cli import corrupt_cmd
 
     app.command("corrupt")(corrupt_cmd)
+
+
+@hookimpl
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    register(
+        "shapes",
+        "zoo_wesam.synthetic:make_shapes",
+        "synthetic COCO shapes, small and quick (annotations.json + images/, 96x128, one "
+        "category): zoo train / zoo eval wesam-adapt",
+    )

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.context import RunContext, check_out_dir
+from zoo.context import RunContext
 from zoo.errors import InputError
+from zoo.reports import EvalReport, Table
 
 from .prompts import needs_masks
 from .store import FAMILY
@@ -54,16 +55,6 @@ def _check_image_size(image_size: int | None) -> None:
         )
 
 
-def _check_out(ctx: RunContext) -> Path | None:
-    """``--out`` checked (creating nothing): outputs appear atomically at the very end."""
-    out = ctx.get("out")
-    if out is None:
-        return None
-    path = Path(out)
-    check_out_dir(path)
-    return path
-
-
 def _source_of(ctx: RunContext, model: Any) -> Any:
     """The un-adapted model on exactly the base weights ``model`` runs on (same input size)."""
     from zoo.loading import load
@@ -78,14 +69,15 @@ def _source_of(ctx: RunContext, model: Any) -> Any:
         kwargs.update(weights="random", base_seed=int(base["seed"]))
     elif base.get("kind") == "checkpoint":
         kwargs["checkpoint"] = base["path"]
-    return load(f"{FAMILY}:{model.size}", **kwargs)
+    return ctx.keep(load(f"{FAMILY}:{model.size}", **kwargs))
 
 
-def evaluate(ctx: RunContext) -> dict[str, Any]:
+def evaluate(ctx: RunContext) -> EvalReport:
     """``zoo eval wesam-adapt:NAME --images DIR --annotations J --prompt box [--compare source]``.
 
     ``--compare source`` (or ``base``) adds the un-adapted source model of the adapter
-    (same base weights, same input size); any other model name adds that model.
+    (same base weights, same input size); any other model name adds that model. The core
+    writes ``metrics.json`` (``--out``) with every model's provenance.
     """
     from zoo.loading import load
     from zoo.progress import progress_bar
@@ -97,7 +89,6 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     _check_image_size(ctx.opt("image_size"))
     max_images = ctx.opt("max_images")
     seed = ctx.get("seed", 0)
-    out = _check_out(ctx)
     dataset = _dataset(ctx, kind, purpose="eval")
     model = ctx.load_model()
     models: list[tuple[str, Any]] = []
@@ -109,7 +100,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             other = load(str(compare), device=ctx.get("device", "auto"), weights=ctx.get("weights"))
             if not hasattr(other, "segment"):
                 raise InputError(f"--compare {compare} is not a promptable model")
-            models.append((str(compare), other))
+            models.append((str(compare), ctx.keep(other)))
     models.append((model.name, model))
     with progress_bar(unit="image", console=ctx.console, enabled=not ctx.as_json) as bar:
         results = [
@@ -120,6 +111,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             for label, m in models
         ]
     per_instance = bool(ctx.opt("per_instance"))
+    extra = () if per_instance else ("miou_per_instance", "f1_per_instance")
     columns = ["model", "prompt", "images", "instances", "mIoU", "F1"]
     if per_instance:
         columns += ["mIoU/inst", "F1/inst"]
@@ -128,39 +120,28 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         row = [label, kind, r["images"], r["instances"], r["miou"], r["f1"]]
         rows.append(row + ([r["miou_per_instance"], r["f1_per_instance"]] if per_instance else []))
     masks = sorted({r["masks"] for _, r in results})
-    report: dict[str, Any] = {
-        "model": model.name,
-        "weights": model.weights,
-        "prompt": kind,
-        "protocol": WESAM_VALIDATE,
-        "annotations": str(ctx.get("annotations")),
-        "results": [
-            {
-                "model": label,
-                **{
-                    k: v
-                    for k, v in r.items()
-                    if per_instance or k not in ("miou_per_instance", "f1_per_instance")
-                },
-            }
+    annotations = str(ctx.get("annotations"))
+    return EvalReport(
+        protocol=WESAM_VALIDATE,
+        metrics={
+            label: {k: v for k, v in r.items() if k != "protocol" and k not in extra}
             for label, r in results
-        ],
-        "table": {
-            "title": f"{WESAM_VALIDATE}: IoU / F1 averaged per image ({'; '.join(masks)}), "
-            f"{kind} prompts ({Path(str(ctx.get('annotations'))).name})",
-            "columns": columns,
-            "rows": rows,
         },
-    }
-    if len(results) == 2:
-        report["delta_miou"] = round(results[1][1]["miou"] - results[0][1]["miou"], 6)
-    if out is not None:
-        from zoo.io.atomic import atomic_output_dir
-        from zoo.io.masks import write_json
-
-        with atomic_output_dir(out) as tmp:
-            write_json(
-                tmp / "metrics.json", {k: v for k, v in report.items() if k != "table"}, indent=2
-            )
-        report["files"] = [str(out / "metrics.json")]
-    return report
+        models={label: str(m.weights) for label, m in models},
+        table=Table(
+            f"{WESAM_VALIDATE}: IoU / F1 averaged per image ({'; '.join(masks)}), "
+            f"{kind} prompts ({Path(annotations).name})",
+            columns,
+            rows,
+        ),
+        summary={
+            "model": model.name,
+            "prompt": kind,
+            "annotations": annotations,
+            **(
+                {"delta_miou": round(results[1][1]["miou"] - results[0][1]["miou"], 6)}
+                if len(results) == 2
+                else {}
+            ),
+        },
+    )

@@ -107,3 +107,15 @@ def make_shapes_dataset(
     coco = build_coco(items, {1: "shape"})
     write_json(root / "annotations.json", coco)
     return {"images": img_dir, "annotations": root / "annotations.json", "coco": coco}
+
+
+def make_shapes(out: Path, *, images: int, seed: int) -> dict[str, Any]:
+    """``zoo data make shapes``: :func:`make_shapes_dataset` with ``images`` images."""
+    made = make_shapes_dataset(out, images, seed=seed)
+    return {
+        "images": len(made["coco"]["images"]),
+        "instances": len(made["coco"]["annotations"]),
+        "contents": ["annotations.json", "images/"],
+        "try": "zoo train wesam-adapt --base sam2:tiny --weights random --images {out}/images "
+        "--annotations {out}/annotations.json --name try-shapes --steps 2 --image-size 256",
+    }
