@@ -776,6 +776,79 @@ def test_overlay_prompts_and_caption() -> None:
     assert captioned[:15, :60].max() > 200 and captioned[40:, :].max() == 0  # white text
 
 
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 5), (5, 3)])
+@pytest.mark.parametrize("random_weights", [True, False])
+def test_every_result_overlays_at_tiny_sizes(hw: tuple[int, int], random_weights: bool) -> None:
+    """Issue 21 item 10: overlays (and the test-mode banner) work at every image size; a
+    1x1 image used to raise "x1 must be greater than or equal to x0" (HTTP 500 in serve)."""
+    from zoo.prompts import Prompts
+    from zoo.results import (
+        AmodalResult,
+        Provenance,
+        RGBDResult,
+        SegmentationResult,
+        ShadowResult,
+        VideoFrameResult,
+    )
+    from zoo.results.amodal import AmodalInstance
+    from zoo.results.shadow import ShadowInstance
+    from zoo.specs import Task
+
+    h, w = hw
+    image = np.full((h, w, 3), 90, dtype=np.uint8)
+    full = np.ones((h, w), dtype=bool)
+    weights = "random (seed 0)" if random_weights else "hf://x/y.pt"
+
+    def prov(task: Task) -> Provenance:
+        return Provenance(model="toy:v1", weights=weights, task=task)
+
+    box = (0.0, 0.0, float(w), float(h))
+    results = [
+        SegmentationResult(
+            masks=full[None],
+            scores=np.array([0.9], np.float32),
+            image_size=hw,
+            prompts=Prompts.from_json([{"box": list(box), "points": [[0, 0]], "labels": [1]}]),
+            provenance=prov(Task.PROMPTABLE),
+        ),
+        AmodalResult(
+            instances=[AmodalInstance(amodal_mask=full, visible_mask=~full, score=0.5, box=box)],
+            image_size=hw,
+            provenance=prov(Task.AMODAL),
+        ),
+        ShadowResult(
+            instances=[ShadowInstance(association_id=1, object_mask=full, shadow_mask=~full)],
+            image_size=hw,
+            provenance=prov(Task.SHADOW),
+        ),
+        RGBDResult(
+            masks=full[None],
+            labels=["wall"],
+            scores=np.array([0.8], np.float32),
+            vocabulary=["wall"],
+            class_ids=np.array([0]),
+            image_size=hw,
+            provenance=prov(Task.RGBD),
+        ),
+        VideoFrameResult(
+            frame_index=0,
+            frame_name="00000",
+            masks={1: full},
+            scores={1: 1.0},
+            image_size=hw,
+            provenance=prov(Task.VIDEO),
+        ),
+    ]
+    for result in results:
+        out = result.overlay(image)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8, type(result).__name__
+        assert not (out == image).all(), type(result).__name__  # something was drawn
+    from zoo.io.overlay import draw_label_text
+
+    captioned = draw_label_text(image, "weights=random (TEST MODE, not a real prediction)")
+    assert captioned.shape == image.shape
+
+
 def test_overlay_amodal_and_pairs() -> None:
     image = np.full((40, 40, 3), 50, dtype=np.uint8)
     amodal = np.zeros((1, 40, 40), dtype=bool)

@@ -914,6 +914,27 @@ def test_everything_endpoint(fakes: Any, image: np.ndarray, sam2: TestClient) ->
     )
 
 
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 5)])
+def test_overlay_of_a_tiny_image(fakes: Any, hw: tuple[int, int]) -> None:
+    """Issue 21 item 10: a 1x1 or 2x2 image with overlay: true used to answer HTTP 500
+    (the test-mode banner did not fit); every size gets its overlay."""
+    client, _ = fakes
+    h, w = hw
+    iid = upload(client, png_bytes(np.full((h, w, 3), 120, np.uint8))).json()["image_id"]
+    r = client.post(
+        "/v1/segment",
+        json={
+            "model": "fake-prompt",
+            "image_id": iid,
+            "prompts": [{"box": [0, 0, w, h]}, {"points": [[0, 0]], "labels": [1]}],
+            "overlay": True,
+        },
+    )
+    assert r.status_code == 200, r.text
+    png = Image.open(io.BytesIO(base64.b64decode(r.json()["overlay_png"])))
+    assert png.size == (w, h)
+
+
 def test_amodal_and_shadow_endpoints(fakes: Any, image: np.ndarray) -> None:
     client, _ = fakes
     iid = upload(client, png_bytes(image)).json()["image_id"]

@@ -14,6 +14,9 @@ Visual language shared by all task overlays:
   their mask's colour;
 * an optional caption in the top-left corner, e.g. ``"weights=random (test mode)"`` so
   that nobody mistakes a smoke test for a result.
+
+Every function works at every image size, down to 1x1 (a caption that cannot be legible
+there is clipped to the image; the test mode is still in the PNG's text chunks).
 """
 
 from __future__ import annotations
@@ -172,7 +175,8 @@ def draw_label_text(image: np.ndarray, text: str) -> np.ndarray:
     im = Image.fromarray(np.ascontiguousarray(image))
     draw = ImageDraw.Draw(im)
     h, w = image.shape[:2]
-    margin = max(2, min(h, w) // 100)
+    # below ~40 px nothing is legible anyway: no margins, the banner is clipped to the image
+    margin = max(2, min(h, w) // 100) if min(h, w) >= 40 else 0
     avail = max(8, w - 4 * margin)
     size = max(8, min(h, w) // 30)
     font = _load_font(size)
@@ -192,7 +196,8 @@ def draw_label_text(image: np.ndarray, text: str) -> np.ndarray:
     right = min(
         w - 1, max(int(draw.textbbox((margin * 2, 0), t, font=font)[2]) for t, _ in boxes) + margin
     )
-    draw.rectangle((margin, margin, right, min(h - 1, y)), fill=(0, 0, 0))
+    x0, y0 = min(margin, w - 1), min(margin, h - 1)
+    draw.rectangle((x0, y0, max(x0, right), max(y0, min(h - 1, y))), fill=(0, 0, 0))
     for line, ly in boxes:
         draw.text((margin * 2, ly), line, fill=(255, 255, 255), font=font)
     return np.array(im)
