@@ -776,6 +776,42 @@ def test_overlay_prompts_and_caption() -> None:
     assert captioned[:15, :60].max() > 200 and captioned[40:, :].max() == 0  # white text
 
 
+def test_overlay_outlines_are_thin_and_inside_the_mask() -> None:
+    """Issue 21 item 17: a contour marks where the mask ends without hiding the photo: it
+    lies inside the mask (the photo outside is untouched) and is 3 px at 1080p."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    mask = np.zeros((1080, 1920), dtype=bool)
+    mask[300:800, 500:1400] = True
+    out = overlay_masks(image, mask[None], colors=[[255, 0, 255]], alpha=0.5)
+    assert (out[~mask] == image[~mask]).all()  # nothing drawn outside the mask
+    row = out[550, 480:700]  # crosses the left edge at x = 500
+    full = np.flatnonzero((row == [255, 0, 255]).all(axis=1))
+    assert full.tolist() == [20, 21, 22]  # a 3 px band from the edge inwards
+    small_mask = np.zeros((200, 300), dtype=bool)
+    small_mask[50:150, 100:250] = True
+    small = overlay_masks(image[:200, :300], small_mask[None], colors=[[255, 0, 255]])
+    # 1 px below ~540 px
+    assert (small[100, 99:102] == [255, 0, 255]).all(axis=1).tolist() == [False, True, False]
+
+
+def test_overlay_box_on_its_own_mask_has_a_contrasting_edge() -> None:
+    """Issue 21 item 17: a box drawn on its own mask (same hue as the tint and the
+    contour) is still visible: its coloured line runs between two dark hairlines."""
+    image = np.full((540, 960, 3), 200, dtype=np.uint8)
+    mask = np.zeros((540, 960), dtype=bool)
+    mask[100:400, 300:600] = True  # the mask fills its box
+    color = [240, 140, 40]
+    out = overlay_masks(image, mask[None], colors=[color], boxes=[[300, 100, 599, 399]])
+    row = out[250, 295:310].astype(int)  # across the left side of box and mask
+    dark = np.flatnonzero(row.max(axis=1) < 40)
+    assert dark.size >= 2  # hairlines on both sides of the line
+    line = np.flatnonzero((row == color).all(axis=1))
+    assert line.size >= 1 and dark.min() < line.min() and line.max() < dark.max()
+    # the photo just outside the hairline is untouched
+    assert (out[250, 295] == 200).all()
+
+
 @pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 5), (5, 3)])
 @pytest.mark.parametrize("random_weights", [True, False])
 def test_every_result_overlays_at_tiny_sizes(hw: tuple[int, int], random_weights: bool) -> None:
