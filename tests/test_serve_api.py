@@ -12,6 +12,8 @@ import asyncio
 import base64
 import io
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
@@ -854,6 +856,54 @@ def test_cli_refuses_unsafe_or_unknown_settings() -> None:
     assert_user_error(run_cli("serve", "--allow-paths", "/nonexistent-dir"), "--allow-paths")
     assert_user_error(run_cli("serve", "--only"), "--only needs model names")
     assert_user_error(run_cli("serve", "sam2:tiny", "--bogus-option", "3"), "--bogus-option")
+
+
+def test_cli_port_in_use_is_one_line_before_any_model_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 item 8: a busy port used to load every named model first, then end in an
+    asyncio traceback from uvicorn (exit 1); now it is one line, exit 2, nothing loaded."""
+    import socket
+
+    from zoo.serve.pool import ModelPool
+    from zoo.testing.cli import assert_user_error, run_cli
+
+    loaded: list[str] = []
+    monkeypatch.setattr(ModelPool, "get", lambda self, name, *a, **k: loaded.append(name))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli("serve", "sam2:tiny", "--weights", "random", "--port", str(port))
+    assert_user_error(proc, f"port {port}", "already in use", "--port")
+    assert loaded == [] and "loaded" not in proc.stderr
+
+
+def test_serve_listens_on_the_socket_it_checked() -> None:
+    """The real command still starts and answers on the port it bound (--port 0)."""
+    import urllib.request
+
+    env = {**os.environ, "ZOO_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "serve", "--port", "0", "--weights", "random"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        url = ""
+        for line in proc.stderr:
+            if "listening on" in line:
+                url = line.split("listening on ", 1)[1].strip()
+                break
+        assert url, "zoo serve did not start"
+        with urllib.request.urlopen(url + "healthz", timeout=30) as r:
+            assert json.loads(r.read())["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    assert "zoo serve: stopped" in rest and "Traceback" not in rest, rest
 
 
 def test_cli_without_serve_deps_never_imports_them() -> None:
