@@ -1188,6 +1188,53 @@ def test_video_session_streams_frames(fakes: Any, image: np.ndarray) -> None:
     assert_error(client.post("/v1/videos", data={}), 400, "bad_request")
 
 
+def test_video_frames_pixel_budget_is_checked_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 item 12: 600 frames of 40 MP fit in a 25 MB body of compressible PNGs and
+    decode to 72 GB; the frames' headers are read first and their total decoded pixels
+    checked (--max-video-pixels, and the cache bound) before any frame is decoded."""
+    from zoo.serve import uploads
+
+    big = png_bytes(np.zeros((2000, 2000, 3), np.uint8))  # 4 MP, a few kB
+    assert len(big) < 100_000
+    decoded: list[str] = []
+    real = uploads.decode_image
+
+    def spy(data: bytes, **kw: Any) -> np.ndarray:
+        decoded.append(kw.get("what", "image"))
+        return real(data, **kw)
+
+    monkeypatch.setattr(uploads, "decode_image", spy)
+
+    def post(client: TestClient, frames: list[bytes]) -> Any:
+        return client.post(
+            "/v1/videos", files=[("frames", (f"{i}.png", d)) for i, d in enumerate(frames)]
+        )
+
+    app, _ = fake_app(max_video_pixels=10_000_000)
+    with TestClient(app, base_url=BASE) as client:
+        msg = assert_error(post(client, [big] * 3), 413, "too_many_pixels", "--max-video-pixels")
+        assert "12 MP" in msg["error"]["message"]
+        assert decoded == []  # refused from the headers alone
+        # frames of different sizes: refused from the headers too
+        small = png_bytes(np.zeros((20, 30, 3), np.uint8))
+        assert_error(post(client, [small, big]), 400, "bad_video", "frame 1")
+        assert decoded == []
+        ok = post(client, [big, big])  # 8 MP: within the budget
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["frames"] == 2 and len(decoded) == 2
+    # a cache smaller than the budget is the bound that binds (decoded frames live there)
+    app, _ = fake_app(max_cache_mb=20)
+    with TestClient(app, base_url=BASE) as client:
+        decoded.clear()
+        assert_error(post(client, [big] * 2), 413, "too_many_pixels", "--max-cache-mb")
+        assert decoded == []
+    from zoo.testing.cli import assert_user_error, run_cli
+
+    assert_user_error(run_cli("serve", "--max-video-pixels", "0"), "--max-video-pixels")
+
+
 def test_video_file_upload(fakes: Any, image: np.ndarray) -> None:
     av = pytest.importorskip("av", reason="video files need PyAV (the video extra)")
     client, _ = fakes
@@ -1204,6 +1251,11 @@ def test_video_file_upload(fakes: Any, image: np.ndarray) -> None:
     up = client.post("/v1/videos", files={"file": ("clip.bin", buf.getvalue())})
     assert up.status_code == 200, up.text
     assert up.json()["frames"] == 3 and up.json()["width"] == W
+    # the video's decoded pixels are bounded as for frames (from the container's header)
+    app, _ = fake_app(max_video_pixels=2 * W * H)
+    with TestClient(app, base_url=BASE) as small:
+        refused = small.post("/v1/videos", files={"file": ("clip.bin", buf.getvalue())})
+        assert_error(refused, 413, "too_many_pixels", "--max-video-pixels")
     body = {"model": "fake-video", "prompts": [{"box": [10, 10, 40, 30]}]}
     with client.stream("POST", f"/v1/videos/{up.json()['video_id']}/track", json=body) as resp:
         events = sse_events("".join(resp.iter_text()))
