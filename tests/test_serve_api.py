@@ -794,6 +794,62 @@ def test_token_rule() -> None:
         assert c.get("/").status_code == 200 and c.get("/healthz").status_code == 200
 
 
+def test_healthz_without_the_token_says_only_the_status() -> None:
+    """Issue 21 item 13: on a token-protected server /healthz gave anyone its pid, loaded
+    models and counters; without the token it is the status alone."""
+    app = create_app(ServeConfig(host="0.0.0.0", token=TOKEN))
+    with TestClient(app, base_url="http://seg.example.org") as c:
+        anonymous = c.get("/healthz")
+        assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+        wrong = c.get("/healthz", headers={"Authorization": "Bearer nope"})
+        assert wrong.json() == {"status": "ok"}
+        full = c.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert full["status"] == "ok" and "pid" in full and "cache" in full
+    # a token-less server answers loopback only: it tells everything to this machine
+    app = create_app(ServeConfig())
+    with TestClient(app, base_url=BASE) as c:
+        assert "cache" in c.get("/healthz").json()
+
+
+def _server_paths(value: Any) -> list[str]:
+    """Strings in an answer that name a path on this machine."""
+    import tempfile
+
+    roots = [tempfile.gettempdir(), str(Path.home()), sys.prefix, str(Path.cwd())]
+    roots.append(str(Path(__file__).resolve().parents[1]))  # the repository / package
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _server_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _server_paths(v)]
+    if isinstance(value, str) and any(r in value for r in roots if len(r) > 1):
+        return [value]
+    return []
+
+
+def test_answers_name_no_server_path(tmp_path: Path, image: np.ndarray, fakes: Any) -> None:
+    """Issue 21 item 13: a bad video's error named the server's temporary file
+    (/tmp/zoo-serve-.../video.mp4), a card its file; no answer names a server path."""
+    client, _ = fakes
+    garbage = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200  # sniffs as MP4, decodes as nothing
+    r = client.post("/v1/videos", files={"file": ("v.mp4", garbage)})
+    err = assert_error(r, 400, "bad_video", "video.mp4")
+    assert _server_paths(err) == [], err
+    app = create_app(ServeConfig(weights="random"))
+    with TestClient(app, base_url=BASE) as c:
+        for url in ("/v1/models", "/v1/models/sam2:tiny", "/v1/models/sam2long-video", "/healthz"):
+            answer = c.get(url).json()
+            assert _server_paths(answer) == [], (url, _server_paths(answer))
+    # --allow-paths: the client names files relative to the folder; answers do not name it
+    root = tmp_path / "allowed"
+    root.mkdir()
+    app = create_app(ServeConfig(allow_paths=root))
+    with TestClient(app, base_url=BASE) as c:
+        for path in ("../secret.png", "none.png", str(tmp_path / "x.png")):
+            err = c.post("/v1/images", data={"path": path}).json()
+            assert err["error"]["code"] in ("path_outside", "no_such_file")
+            assert str(tmp_path) not in json.dumps(err) and _server_paths(err) == [], err
+
+
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZOO_SERVE_TOKEN", TOKEN)
     cfg = ServeConfig(host="0.0.0.0").check()
