@@ -382,7 +382,10 @@ def run_promptable(ctx: RunContext) -> dict[str, Any]:
         if any(ctx.get(k) for k in ("boxes", "points", "labels", "prompts")):
             raise InputError("--everything takes no prompts; drop --boxes/--points/--prompts")
         model = ctx.load_model()
-        result = model.segment_everything(image, **everything_settings(ctx.values))
+        from zoo.progress import showing_progress
+
+        with showing_progress(ctx.console, enabled=not ctx.as_json):
+            result = model.segment_everything(image, **everything_settings(ctx.values))
     else:
         prompts = prompts_from_options(ctx)
         prompts.check_inside(image.shape[0], image.shape[1])

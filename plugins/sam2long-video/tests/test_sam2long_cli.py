@@ -106,6 +106,33 @@ def full_run(
     return {"out": out, "report": json.loads(proc.stdout), "stderr": proc.stderr}
 
 
+def test_run_in_a_log_prints_plain_progress_lines(
+    tmp_path: Path, frames: Path, home: dict[str, str]
+) -> None:
+    """Issue 21 item 4: with stderr not a terminal (nohup, SLURM, CI) the tracking bar
+    printed nothing until the end; now it is a plain line per ZOO_PROGRESS_INTERVAL (the
+    core's bar, zoo.progress)."""
+    proc = _zoo(
+        {**home, "ZOO_PROGRESS_INTERVAL": "25%"},
+        "run",
+        "sam2long-video",
+        "--video",
+        str(frames),
+        "--boxes",
+        "1:10,20,40,50",
+        "--out",
+        str(tmp_path / "out"),
+        *FAST,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("tracking: ")]
+    assert [ln.split(" frames")[0] for ln in lines] == [
+        f"tracking: {k}/{T}" for k in range(1, T + 1)
+    ], proc.stderr
+    assert re.search(r"frames/s|s/frame\b", lines[-1]) and "done in" in lines[-1]
+    assert "\x1b" not in proc.stderr
+
+
 def test_run_report_and_palette_pngs(full_run: dict[str, Any]) -> None:
     report, out = full_run["report"], full_run["out"]
     assert report["frames"] == T and report["objects"] == 2 and report["weights"] == "random"

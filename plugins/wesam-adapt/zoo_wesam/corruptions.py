@@ -479,11 +479,11 @@ def corrupt_folder(
     total = len(files) * len(names)
     bar: Any = None
     if progress:
-        from rich.progress import Progress
+        from zoo.progress import progress_bar
 
-        bar = Progress(transient=True)
+        bar = progress_bar(unit="images", info=False)
         bar.start()
-        task = bar.add_task("corrupting", total=total)
+        task = bar.add_task("corrupting", total=total, unit="images")
     try:
         with atomic_output_dir(dst_p) as tmp:
             for name in names:
