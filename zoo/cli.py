@@ -582,9 +582,11 @@ def _register_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    from zoo.io.interrupt import command_interruptions
+
     _register_plugin_commands()
     try:
-        with cli_surface():
+        with cli_surface(), command_interruptions():  # Ctrl-C/SIGTERM: one line (issue 21)
             app(args=argv, prog_name="zoo")
     except ZooError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

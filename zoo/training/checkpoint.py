@@ -89,4 +89,7 @@ def checkpoint_on_interrupt(
             console.print(f"[yellow]{msg}[/]")
         else:
             print(msg, file=sys.stderr)
+        from zoo.io.interrupt import mark_reported
+
+        mark_reported()  # this line is the command's report (SIGTERM lands here too)
         raise
