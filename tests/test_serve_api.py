@@ -850,6 +850,24 @@ def test_answers_name_no_server_path(tmp_path: Path, image: np.ndarray, fakes: A
             assert str(tmp_path) not in json.dumps(err) and _server_paths(err) == [], err
 
 
+def test_hide_paths_keeps_file_names_and_urls() -> None:
+    import tempfile
+
+    from zoo.serve.errors import hide_paths
+
+    tmp = tempfile.gettempdir()
+    text = (
+        f"cannot decode video {tmp}/zoo-serve-x1/y2/video.mp4 ('{tmp}/zoo-serve-x1/y2/video.mp4')"
+        f"; ffmpeg -i {tmp}/a/video.mp4; file://{tmp}/b/w.pt; http://127.0.0.1:8000{tmp}/c"
+    )
+    assert hide_paths(text) == (
+        "cannot decode video video.mp4 ('video.mp4'); ffmpeg -i video.mp4; w.pt; "
+        f"http://127.0.0.1:8000{tmp}/c"
+    )
+    assert hide_paths(f"{Path.home()}/.cache/zoo/blobs/ab12") == "ab12"
+    assert hide_paths("/v1/segment and hf://org/repo/w.pt") == "/v1/segment and hf://org/repo/w.pt"
+
+
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZOO_SERVE_TOKEN", TOKEN)
     cfg = ServeConfig(host="0.0.0.0").check()

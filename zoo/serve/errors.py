@@ -84,7 +84,9 @@ def _private_folders() -> set[str]:
 def _pattern(roots: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(r) for r in roots)
     return re.compile(
-        rf"(?:{alternatives})(?![^/\s'\"`,;:()<>\[\]{{}}])(?:/[^\s'\"`,;()<>\[\]{{}}]*)?"
+        # a path starts a word (not "http://host/tmp/x") and ends at a separator
+        rf"(?<![\w.~/-])(?:file://)?(?:{alternatives})(?![^/\s'\"`,;:()<>\[\]{{}}])"
+        rf"(?:/[^\s'\"`,;()<>\[\]{{}}]*)?"
     )
 
 
