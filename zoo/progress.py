@@ -221,8 +221,10 @@ class ZooProgress(Progress):
         unit: str = "it",
         plain: bool = False,
         interval: Interval | None = None,
+        transient: bool = False,
     ) -> None:
         self._plain_mode = plain and enabled
+        self._transient = transient
         self._with_info = info
         self._unit = unit
         self._interval = interval or Interval()
@@ -234,7 +236,7 @@ class ZooProgress(Progress):
             *columns,
             console=console,
             disable=not enabled or self._plain_mode,
-            transient=False,
+            transient=transient,
         )
 
     # ------------------------------------------------------------------ terminal layout
@@ -291,7 +293,8 @@ class ZooProgress(Progress):
             self._beat = None
         if self._plain_mode:
             for task in self.tasks:  # the last state of every task, once
-                self._emit(task, only_if_changed=True)
+                if task.finished or not self._transient:  # transient: no line for a stop
+                    self._emit(task, only_if_changed=True)
         super().stop()
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:  # type: ignore[override]
@@ -347,11 +350,18 @@ def stderr_console() -> Console:
 
 
 def progress_bar(
-    *, unit: str = "it", console: Any = None, enabled: bool = True, info: bool = True
+    *,
+    unit: str = "it",
+    console: Any = None,
+    enabled: bool = True,
+    info: bool = True,
+    transient: bool = False,
 ) -> ZooProgress:
     """The bar every long job uses; tasks may carry ``info="..."`` (losses, failures) and
     ``unit``. ``enabled=False`` (``--json``, or a caller's choice) shows nothing; on a console
-    that is not a terminal it prints plain lines (see the module docstring)."""
+    that is not a terminal it prints plain lines (see the module docstring).
+    ``transient=True`` leaves no bar behind on a terminal, and no closing line in a log for
+    work that stopped half-way (so an error found half-way is still the only line)."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
     con: Console = console or stderr_console()
@@ -374,6 +384,7 @@ def progress_bar(
         unit=unit,
         plain=plain,
         interval=progress_interval() if plain and enabled else None,
+        transient=transient,
     )
 
 
@@ -427,3 +438,53 @@ def work(description: str, total: int | None, unit: str = "it") -> Iterator[Adva
         yield advance
         if total is not None:
             bar.update(task, completed=total)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+class StageBars:
+    """What ``zoo run`` hands an image task's method that takes ``progress=``: a bar per slow
+    stage and lines said before the slow part (a minutes-long call should not look hung).
+
+    A model uses either or both::
+
+        with progress.stage("SAM masks on depth", total=16, unit="batch") as advance:
+            ...
+            advance(1)
+        progress.note("slow on CPU: ...")  # now, not after the work
+
+    Each finished stage leaves one line; with ``enabled=False`` (``--json``) nothing is drawn
+    and the notes are kept for the report. :attr:`notes` holds every note given.
+    """
+
+    def __init__(self, console: Any = None, *, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.notes: list[str] = []
+
+    @contextlib.contextmanager
+    def stage(
+        self, description: str, total: int | None = None, unit: str = "it"
+    ) -> Iterator[Advance]:
+        bar = progress_bar(unit=unit, console=self.console, enabled=self.enabled, info=False)
+        with bar:
+            task = bar.add_task(description, total=total, unit=unit)
+
+            def advance(n: int = 1) -> None:
+                bar.advance(task, n)
+
+            yield advance
+            if total is not None:
+                bar.update(task, completed=total)
+
+    def note(self, text: str) -> None:
+        """Say ``text`` once, now (kept in :attr:`notes` either way)."""
+        if text in self.notes:
+            return
+        self.notes.append(text)
+        if self.enabled:
+            from rich.markup import escape
+
+            console = self.console or stderr_console()
+            console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)

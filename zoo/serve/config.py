@@ -65,6 +65,8 @@ class ServeConfig:
     #: decoded pixels of one video (frames x width x height), checked from the headers
     #: before any frame is decoded; 600 MP is 1.8 GB of RGB (the default cache holds it)
     max_video_pixels: int = 600_000_000
+    #: seconds a request may take before the client gets a 503 (the model finishes it)
+    request_timeout: float = 120.0
     allow_paths: Path | None = None
     cors_origins: list[str] = field(default_factory=list)
     #: Only the named models may be used (otherwise every registered model loads on demand).
@@ -120,6 +122,7 @@ class ServeConfig:
             ("--max-pixels", self.max_pixels, 1),
             ("--max-video-frames", self.max_video_frames, 1),
             ("--max-video-pixels", self.max_video_pixels, 1),
+            ("--request-timeout", self.request_timeout, 0.01),
         ):
             if value < low:
                 raise InputError(f"{name} must be at least {low:g}, got {value:g}")

@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -136,6 +138,19 @@ def _serve(config: ServeConfig, sock: socket.socket, stream: TextIO, log_level: 
 
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully on the signal
         asyncio.run(main())
+    busy = [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and not t.daemon and t.name.startswith("AnyIO")
+    ]
+    if busy:  # a model call in progress must not hold the process: stop now
+        print(
+            f"zoo serve: stopped (abandoned {len(busy)} request(s) in progress)",
+            file=stream,
+            flush=True,
+        )
+        service.close()
+        os._exit(0)
 
 
 def _quiet_server_class() -> type:

@@ -48,18 +48,13 @@ class NeededFile:
     uri: str
     sha256: str | None = None
     pattern: str | None = None
+    #: already in the cache (the loader asks :func:`zoo.weights.cache.is_cached`; this
+    #: module cannot, the cache module imports the resolvers that import it)
+    cached: bool = False
 
     @property
     def display(self) -> str:
         return uri_basename(self.uri)
-
-    def cached(self) -> bool:
-        from zoo.weights.cache import is_cached
-
-        try:
-            return is_cached(self.uri, self.sha256, pattern=self.pattern)
-        except Exception:  # a message must never fail on its own
-            return False
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ def _missing_files() -> list[NeededFile]:
     if ctx is None:
         return []
     current = [f for f in ctx.files if f.key == ctx.key]
-    others = [f for f in ctx.files if f.key != ctx.key and not f.cached()]
+    others = [f for f in ctx.files if f.key != ctx.key and not f.cached]
     return current + others
 
 

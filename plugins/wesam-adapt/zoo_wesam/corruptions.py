@@ -479,9 +479,11 @@ def corrupt_folder(
     total = len(files) * len(names)
     bar: Any = None
     if progress:
+        from zoo.cli.console import err_console
         from zoo.progress import progress_bar
 
-        bar = progress_bar(unit="images", info=False)
+        # stdout stays the report's; in a log, plain lines every ZOO_PROGRESS_INTERVAL
+        bar = progress_bar(unit="images", console=err_console, info=False, transient=True)
         bar.start()
         task = bar.add_task("corrupting", total=total, unit="images")
     try:
