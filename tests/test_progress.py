@@ -103,6 +103,26 @@ def test_unknown_total_and_stopped_work_end_with_their_state(
     assert line.startswith("zoo batch: 5 items, ") and "elapsed" in line
 
 
+def test_a_transient_bar_in_a_log_adds_no_line_when_the_work_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``zoo run``'s frame bar is transient: a bad frame found half-way is the only line
+    (unless the work ran long enough for an interval's line); finished work still ends
+    with its last line."""
+    monkeypatch.setenv(INTERVAL_ENV, "60")
+    console, buf = _log()
+    stopped = progress_bar(unit="frames", console=console, transient=True)
+    with pytest.raises(KeyboardInterrupt), stopped as bar:
+        task = bar.add_task("tracking", total=4, unit="frames")
+        bar.update(task, advance=2)
+        raise KeyboardInterrupt
+    assert buf.getvalue() == ""
+    with progress_bar(unit="frames", console=console, transient=True) as bar:
+        task = bar.add_task("tracking", total=2, unit="frames")
+        bar.update(task, advance=2)
+    assert buf.getvalue().startswith("tracking: 2/2 frames (100%)")
+
+
 def test_disabled_bars_print_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(INTERVAL_ENV, "0.05")
     console, buf = _log()

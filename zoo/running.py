@@ -269,7 +269,7 @@ class _Frames:
     def __init__(self, total: int, console: Any) -> None:
         from zoo.progress import progress_bar
 
-        self.bar = progress_bar(unit="frame", console=console, info=False, transient=True)
+        self.bar = progress_bar(unit="frames", console=console, info=False, transient=True)
         self.bar.start()
         self.task = self.bar.add_task("tracking", total=total)
 

@@ -594,9 +594,10 @@ def test_odd_frame_mid_video_leaves_no_out(tmp_path: Path, home: dict[str, str])
     video = data / "JPEGImages" / "shapes0"
     Image.fromarray(np.zeros((H + 2, W, 3), np.uint8)).save(video / "00003.jpg")
     out = tmp_path / "out"
-    proc = _zoo(
-        home, "run", "sam2long-video", "--video", str(video), *BOX, "--out", str(out), *FAST
-    )
+    # stderr is a pipe, so the frame bar prints a plain line every 10 s: on a slow machine
+    # one would precede the error; at 100% a stopped bar prints none (its bar is transient)
+    env = {**home, "ZOO_PROGRESS_INTERVAL": "100%"}
+    proc = _zoo(env, "run", "sam2long-video", "--video", str(video), *BOX, "--out", str(out), *FAST)
     assert_user_error(proc, "00003.jpg", "resize all frames")
     assert not _leftovers(out)
 
