@@ -22,10 +22,23 @@
 2. Peak resident memory for 200 vs 50 frames (the 24 fixture frames repeated), each in its
    own process (target ratio <= 1.1). SAM input 256 to keep it short on CPU; the bound comes
    from the streaming design, not from the input size.
+3. **Cost per object** (``--objects``, issue 21 item 3): 1, 2 and 4 objects (the golden box
+   plus three more boxes on the same frames: the boy, the pink pillow, the drawers) at P=1
+   and P=3, each case in its own process, through ``zoo.load`` + ``track()``: per-stage
+   seconds (the same hooks as 1.), wall and process-CPU time, peak RSS (and RSS after the
+   model is built), and the ratio of N objects' time to N x one object's (goal <= 1).
+   Masks are checked, not assumed: with one object they must equal the golden ones
+   (``masks`` for P=3, ``masks_p1`` for P=1); with N objects every object's low-res logits
+   must be the same bits as in every other run that tracks it (adding objects changes no
+   object's masks; the final masks differ only by SAM 2's non-overlap rule between objects).
+   ``--image-size S`` and ``--frames DIR`` (e.g. ``../shared/fixtures/video/bedroom``, 24
+   frames) run it smaller or longer, ``--counts 1,2`` fewer cases; the golden checks apply
+   to the golden frames at the golden input size only.
 
 Run: ``.venv/bin/python benchmarks/bench_sam2long.py [--quick] [--rounds N] [--detail]
-[--plain-tree] [--profile-only | --memory-only]``.  ``--detail`` splits memory attention
-into self-attention, memory K/V projections, cross-attention and MLP.
+[--plain-tree] [--profile-only | --memory-only | --objects [--image-size S]
+[--frames DIR] [--counts 1,2,4]]``.  ``--detail`` splits memory attention into
+self-attention, memory K/V projections, cross-attention and MLP.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +66,14 @@ BOX = (300.0, 0.0, 500.0, 400.0)
 #: shortcuts off = the tracker before issue 14's changes (same decisions and bits)
 UNSHARED = {"share_first_layer": False, "lazy_memory": False, "cache_rope": False}
 PLAIN_TREE = {"dedup": False, "batch": False, **UNSHARED}
+#: object boxes on the golden frames (960x540): the golden box (the girl), the boy, the
+#: pink pillow, the drawers; ``--objects`` tracks the first 1, 2 and 4 (``--counts``)
+OBJECT_BOXES = (
+    BOX,
+    (140.0, 130.0, 295.0, 410.0),
+    (530.0, 285.0, 685.0, 415.0),
+    (820.0, 340.0, 960.0, 540.0),
+)
 
 
 def _arg(name: str, default: int) -> int:
@@ -269,9 +291,173 @@ def memory(quick: bool) -> list[dict[str, object]]:
     ]
 
 
+def _opt_str(name: str) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
+def objects_child(n_objects: int, pathways: int, logits_out: Path) -> None:
+    """Track the first ``n_objects`` boxes at ``pathways``; print one JSON line (times,
+    stages, RSS) and save every object's low-res logits to ``logits_out`` (``.npz``)."""
+    import torch
+    from zoo_sam2long.profiling import profile_stages
+
+    torch.set_num_threads(_arg("--threads", 2))
+    size = _arg("--image-size", 0) or None
+    frames = Path(_opt_str("--frames") or _frames_dir())
+    zm = _load("cpu", image_size=size)
+    after_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    boxes = [list(b) for b in OBJECT_BOXES[:n_objects]]
+    lowres: dict[int, list[np.ndarray]] = {i + 1: [] for i in range(n_objects)}
+    masks1: list[np.ndarray] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    with profile_stages(zm.model) as prof:
+        # record=True exposes each object's low-res logits before the cross-object
+        # non-overlap rule (the per-object output); it adds ~1 MB per object and frame
+        # that is dropped as soon as the frame is consumed
+        for r in zm.track(frames, {"boxes": boxes}, pathways=pathways, record=True):
+            objs = r.extra["sam2long"]["objects"]
+            for oid in lowres:
+                lowres[oid].append(objs[oid]["lowres_logits"])
+            if n_objects == 1:
+                masks1.append(r.masks[1])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    arrays = {f"obj{oid}": np.stack(v) for oid, v in lowres.items()}
+    if masks1:
+        arrays["masks1"] = np.stack(masks1)
+    np.savez(logits_out, **arrays)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stages = {str(r["stage"]): [r["wall_s"], r["cpu_s"]] for r in prof.rows()}
+    print(
+        json.dumps(
+            {
+                "objects": n_objects,
+                "pathways": pathways,
+                "frames": len(lowres[1]),
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_rss_mb": peak,
+                "after_build_mb": after_build,
+                "stages": stages,
+            }
+        )
+    )
+
+
+def objects(rounds: int) -> tuple[list[dict[str, object]], dict[str, Any]]:
+    """1, 2 and 4 objects at P=1 and P=3, each run in a fresh process (see the docstring)."""
+    extra: list[str] = []
+    for flag in ("--image-size", "--frames", "--threads"):
+        if flag in sys.argv:
+            extra += [flag, sys.argv[sys.argv.index(flag) + 1]]
+    golden_setup = _opt_str("--frames") is None and "--image-size" not in sys.argv
+    counts = tuple(int(c) for c in (_opt_str("--counts") or "1,2,4").split(","))
+    if 1 not in counts or not set(counts) <= set(range(1, len(OBJECT_BOXES) + 1)):
+        raise SystemExit(f"--counts must include 1 and stay within 1..{len(OBJECT_BOXES)}")
+    cases = [(p, n) for p in (1, 3) for n in counts]
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {c: [] for c in cases}
+    logits: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-sam2long-") as tmp:
+        for r in range(rounds):
+            order = cases[r % len(cases) :] + cases[: r % len(cases)]
+            for p, n in order:
+                out = Path(tmp) / f"p{p}_n{n}_r{r}.npz"
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--objects-child", str(n), str(p), str(out), *extra],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                runs[(p, n)].append(row)
+                print(
+                    f"round {r + 1}/{rounds} P={p} objects={n}: wall {row['wall_s']:7.1f} s"
+                    f"  cpu {row['cpu_s']:7.1f} s  peak RSS {row['peak_rss_mb']:6.0f} MB"
+                )
+                sys.stdout.flush()
+                with np.load(out) as z:
+                    got = {k: z[k] for k in z.files}
+                if (p, n) in logits:  # the same process twice: the same bits
+                    for k, v in got.items():
+                        if not np.array_equal(v, logits[(p, n)][k]):
+                            raise SystemExit(f"P={p} objects={n}: {k} differs between rounds")
+                logits.setdefault((p, n), got)
+    # adding objects changes no object's output: each object's low-res logits are the same
+    # bits whichever other objects are tracked with it
+    for p in (1, 3):
+        for n in counts:
+            for k, v in logits[(p, n)].items():
+                if not k.startswith("obj"):
+                    continue
+                ref = next(logits[(p, m)][k] for m in counts if k in logits[(p, m)])
+                if not np.array_equal(v, ref):
+                    raise SystemExit(f"P={p}: {k}'s logits change when {n} objects are tracked")
+    golden: dict[int, int | str] = {1: "", 3: ""}
+    if golden_setup and (GOLDEN / "expected.npz").is_file():
+        e = np.load(GOLDEN / "expected.npz")
+        for p, key in ((1, "masks_p1"), (3, "masks")):
+            ours = logits[(p, 1)]["masks1"].astype(bool)
+            golden[p] = int((ours != e[key].astype(bool)).sum())
+    rows: list[dict[str, object]] = []
+    stage_names: list[str] = []
+    best: dict[tuple[int, int], dict[str, Any]] = {}
+    for c in cases:
+        best[c] = min(runs[c], key=lambda row: row["wall_s"])
+        for st in best[c]["stages"]:
+            if st not in stage_names and st not in ("other", "total"):
+                stage_names.append(st)
+    for p, n in cases:
+        b, one = best[(p, n)], best[(p, 1)]
+        cpu_best = min(row["cpu_s"] for row in runs[(p, n)])
+        cpu_one = min(row["cpu_s"] for row in runs[(p, 1)])
+        rows.append(
+            {
+                "case": f"P={p} objects={n}",
+                "wall_s": b["wall_s"],
+                "cpu_s": cpu_best,
+                "wall / (N x one)": b["wall_s"] / (n * one["wall_s"]),
+                "cpu / (N x one)": cpu_best / (n * cpu_one),
+                "wall / one": b["wall_s"] / one["wall_s"],
+                "peak_rss_mb": b["peak_rss_mb"],
+                "tracking_rss_mb": b["peak_rss_mb"] - b["after_build_mb"],
+                "golden_px_diff": golden[p] if n == 1 else "",
+                "logits_same_in_every_run": "yes",
+            }
+        )
+    print("\nper-stage seconds, best round of each case (wall / cpu)")
+    width = max(len(s) for s in [*stage_names, "other", "total"])
+    print(" " * width + "".join(f"  {f'P={p} N={n}':>15s}" for p, n in cases))
+    for st in [*stage_names, "other", "total"]:
+        cells = []
+        for c in cases:
+            v = best[c]["stages"].get(st)
+            cells.append(f"  {v[0]:6.2f} /{v[1]:6.2f}" if v else "  " + "-".rjust(15))
+        print(st.ljust(width) + "".join(cells))
+    print()
+    return rows, {f"P={p} N={n}": runs[(p, n)] for p, n in cases}
+
+
 def main() -> None:
     if "--memory-child" in sys.argv:
         memory_child(int(sys.argv[sys.argv.index("--memory-child") + 1]))
+        return
+    if "--objects-child" in sys.argv:
+        i = sys.argv.index("--objects-child")
+        objects_child(int(sys.argv[i + 1]), int(sys.argv[i + 2]), Path(sys.argv[i + 3]))
+        return
+    if "--objects" in sys.argv:
+        rounds = _arg("--rounds", 1)
+        rows, per_round = objects(rounds)
+        report(
+            "sam2long_objects",
+            rows,
+            {
+                "frames": _opt_str("--frames") or str(_frames_dir()),
+                "image_size": _arg("--image-size", 0) or "default (1024)",
+                "rounds": rounds,
+                "boxes": [list(b) for b in OBJECT_BOXES],
+                "runs": per_round,
+            },
+        )
         return
     quick = "--quick" in sys.argv
     device = bench_device()

@@ -191,6 +191,31 @@ def test_pull_from_unreachable_hub_is_fast_announced_and_offers_no_checkpoint(
     assert elapsed < 10, elapsed  # huggingface_hub's own retries took ~24 s
 
 
+def test_pull_from_unreachable_modelscope_is_announced_and_offers_the_other_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 item 7: ModelScope fails like the Hub: one note, no client WARNING lines,
+    one line with fixes that work for `zoo pull` (the Drive copy, offline; no --checkpoint
+    or --weights, which pull does not take)."""
+    pytest.importorskip("zoo_opseg", reason="the opseg-shadow plugin is not installed")
+    port = closed_port()
+    monkeypatch.setenv("MODELSCOPE_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    proc = run_zoo("pull", "opseg-shadow:base-plus")
+    assert_user_error(
+        proc,
+        f"cannot reach ModelScope at http://127.0.0.1:{port}",
+        "2 tries",
+        "ZOO_OFFLINE=1",
+        "`zoo pull opseg-shadow:base-plus-gdrive` (the same weights from Google Drive)",
+    )
+    assert "WARNING" not in proc.stderr
+    assert "--checkpoint" not in proc.stderr and "--weights" not in proc.stderr
+    assert _notes(proc.stderr) == [
+        f"note: connecting to 127.0.0.1:{port} for deyang2000/SAM2_Shadow/*.pt"
+    ]
+
+
 def test_pull_from_silent_hub_gives_up_within_zoo_hub_timeout(silent_server: str) -> None:
     env = {
         **os.environ,

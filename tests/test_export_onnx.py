@@ -149,6 +149,37 @@ def test_cached_export_is_reused(ort_home: Path, monkeypatch: pytest.MonkeyPatch
     assert desc["weights_sha256"] == {"random": "seed=0"} and desc["config"]["image_size"] == SIZE
 
 
+def test_first_export_says_so_and_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 item 6: the first --backend onnxruntime run exports for about a minute; it
+    says so (and where the graphs are cached) instead of looking hung; a cached one is
+    silent."""
+    import zoo.export.onnx as onnx_mod
+    from zoo.export import DESCRIPTOR
+    from zoo.export.backend import cached_export
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    calls: list[Path] = []
+
+    def fake_export(model: Any, out: Path, **kw: Any) -> None:
+        calls.append(out)
+        (Path(out) / DESCRIPTOR).write_text("{}")
+
+    monkeypatch.setattr(onnx_mod, "write_export", fake_export)
+    model = zoo.load("efficientsam:vitt", weights="random", device="cpu", image_size=SIZE)
+    capsys.readouterr()
+    folder = cached_export(model)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("note: ") for line in lines), err
+    assert "exporting efficientsam:vitt to ONNX" in lines[0] and str(folder) in lines[0]
+    assert "exported in" in lines[1]
+    assert folder.is_relative_to(tmp_path / "onnx" / "efficientsam" / "vitt")
+    assert cached_export(model) == folder and len(calls) == 1
+    assert capsys.readouterr().err == ""  # cached: nothing to say
+
+
 def test_cache_key_follows_weights_and_options(ort_home: Path) -> None:
     from zoo.export.keys import export_key
 

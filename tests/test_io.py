@@ -776,6 +776,115 @@ def test_overlay_prompts_and_caption() -> None:
     assert captioned[:15, :60].max() > 200 and captioned[40:, :].max() == 0  # white text
 
 
+def test_overlay_outlines_are_thin_and_inside_the_mask() -> None:
+    """Issue 21 item 17: a contour marks where the mask ends without hiding the photo: it
+    lies inside the mask (the photo outside is untouched) and is 3 px at 1080p."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    mask = np.zeros((1080, 1920), dtype=bool)
+    mask[300:800, 500:1400] = True
+    out = overlay_masks(image, mask[None], colors=[[255, 0, 255]], alpha=0.5)
+    assert (out[~mask] == image[~mask]).all()  # nothing drawn outside the mask
+    row = out[550, 480:700]  # crosses the left edge at x = 500
+    full = np.flatnonzero((row == [255, 0, 255]).all(axis=1))
+    assert full.tolist() == [20, 21, 22]  # a 3 px band from the edge inwards
+    small_mask = np.zeros((200, 300), dtype=bool)
+    small_mask[50:150, 100:250] = True
+    small = overlay_masks(image[:200, :300], small_mask[None], colors=[[255, 0, 255]])
+    # 1 px below ~540 px
+    assert (small[100, 99:102] == [255, 0, 255]).all(axis=1).tolist() == [False, True, False]
+
+
+def test_overlay_box_on_its_own_mask_has_a_contrasting_edge() -> None:
+    """Issue 21 item 17: a box drawn on its own mask (same hue as the tint and the
+    contour) is still visible: its coloured line runs between two dark hairlines."""
+    image = np.full((540, 960, 3), 200, dtype=np.uint8)
+    mask = np.zeros((540, 960), dtype=bool)
+    mask[100:400, 300:600] = True  # the mask fills its box
+    color = [240, 140, 40]
+    out = overlay_masks(image, mask[None], colors=[color], boxes=[[300, 100, 599, 399]])
+    row = out[250, 295:310].astype(int)  # across the left side of box and mask
+    dark = np.flatnonzero(row.max(axis=1) < 40)
+    assert dark.size >= 2  # hairlines on both sides of the line
+    line = np.flatnonzero((row == color).all(axis=1))
+    assert line.size >= 1 and dark.min() < line.min() and line.max() < dark.max()
+    # the photo just outside the hairline is untouched
+    assert (out[250, 295] == 200).all()
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 5), (5, 3)])
+@pytest.mark.parametrize("random_weights", [True, False])
+def test_every_result_overlays_at_tiny_sizes(hw: tuple[int, int], random_weights: bool) -> None:
+    """Issue 21 item 10: overlays (and the test-mode banner) work at every image size; a
+    1x1 image used to raise "x1 must be greater than or equal to x0" (HTTP 500 in serve)."""
+    from zoo.prompts import Prompts
+    from zoo.results import (
+        AmodalResult,
+        Provenance,
+        RGBDResult,
+        SegmentationResult,
+        ShadowResult,
+        VideoFrameResult,
+    )
+    from zoo.results.amodal import AmodalInstance
+    from zoo.results.shadow import ShadowInstance
+    from zoo.specs import Task
+
+    h, w = hw
+    image = np.full((h, w, 3), 90, dtype=np.uint8)
+    full = np.ones((h, w), dtype=bool)
+    weights = "random (seed 0)" if random_weights else "hf://x/y.pt"
+
+    def prov(task: Task) -> Provenance:
+        return Provenance(model="toy:v1", weights=weights, task=task)
+
+    box = (0.0, 0.0, float(w), float(h))
+    results = [
+        SegmentationResult(
+            masks=full[None],
+            scores=np.array([0.9], np.float32),
+            image_size=hw,
+            prompts=Prompts.from_json([{"box": list(box), "points": [[0, 0]], "labels": [1]}]),
+            provenance=prov(Task.PROMPTABLE),
+        ),
+        AmodalResult(
+            instances=[AmodalInstance(amodal_mask=full, visible_mask=~full, score=0.5, box=box)],
+            image_size=hw,
+            provenance=prov(Task.AMODAL),
+        ),
+        ShadowResult(
+            instances=[ShadowInstance(association_id=1, object_mask=full, shadow_mask=~full)],
+            image_size=hw,
+            provenance=prov(Task.SHADOW),
+        ),
+        RGBDResult(
+            masks=full[None],
+            labels=["wall"],
+            scores=np.array([0.8], np.float32),
+            vocabulary=["wall"],
+            class_ids=np.array([0]),
+            image_size=hw,
+            provenance=prov(Task.RGBD),
+        ),
+        VideoFrameResult(
+            frame_index=0,
+            frame_name="00000",
+            masks={1: full},
+            scores={1: 1.0},
+            image_size=hw,
+            provenance=prov(Task.VIDEO),
+        ),
+    ]
+    for result in results:
+        out = result.overlay(image)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8, type(result).__name__
+        assert not (out == image).all(), type(result).__name__  # something was drawn
+    from zoo.io.overlay import draw_label_text
+
+    captioned = draw_label_text(image, "weights=random (TEST MODE, not a real prediction)")
+    assert captioned.shape == image.shape
+
+
 def test_overlay_amodal_and_pairs() -> None:
     image = np.full((40, 40, 3), 50, dtype=np.uint8)
     amodal = np.zeros((1, 40, 40), dtype=bool)

@@ -12,6 +12,8 @@ import asyncio
 import base64
 import io
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
@@ -799,6 +801,80 @@ def test_token_rule() -> None:
         assert c.get("/").status_code == 200 and c.get("/healthz").status_code == 200
 
 
+def test_healthz_without_the_token_says_only_the_status() -> None:
+    """Issue 21 item 13: on a token-protected server /healthz gave anyone its pid, loaded
+    models and counters; without the token it is the status alone."""
+    app = create_app(ServeConfig(host="0.0.0.0", token=TOKEN))
+    with TestClient(app, base_url="http://seg.example.org") as c:
+        anonymous = c.get("/healthz")
+        assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+        wrong = c.get("/healthz", headers={"Authorization": "Bearer nope"})
+        assert wrong.json() == {"status": "ok"}
+        full = c.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert full["status"] == "ok" and "pid" in full and "cache" in full
+    # a token-less server answers loopback only: it tells everything to this machine
+    app = create_app(ServeConfig())
+    with TestClient(app, base_url=BASE) as c:
+        assert "cache" in c.get("/healthz").json()
+
+
+def _server_paths(value: Any) -> list[str]:
+    """Strings in an answer that name a path on this machine."""
+    import tempfile
+
+    roots = [tempfile.gettempdir(), str(Path.home()), sys.prefix, str(Path.cwd())]
+    roots.append(str(Path(__file__).resolve().parents[1]))  # the repository / package
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _server_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _server_paths(v)]
+    if isinstance(value, str) and any(r in value for r in roots if len(r) > 1):
+        return [value]
+    return []
+
+
+def test_answers_name_no_server_path(tmp_path: Path, image: np.ndarray, fakes: Any) -> None:
+    """Issue 21 item 13: a bad video's error named the server's temporary file
+    (/tmp/zoo-serve-.../video.mp4), a card its file; no answer names a server path."""
+    client, _ = fakes
+    garbage = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200  # sniffs as MP4, decodes as nothing
+    r = client.post("/v1/videos", files={"file": ("v.mp4", garbage)})
+    err = assert_error(r, 400, "bad_video", "video.mp4")
+    assert _server_paths(err) == [], err
+    app = create_app(ServeConfig(weights="random"))
+    with TestClient(app, base_url=BASE) as c:
+        for url in ("/v1/models", "/v1/models/sam2:tiny", "/v1/models/sam2long-video", "/healthz"):
+            answer = c.get(url).json()
+            assert _server_paths(answer) == [], (url, _server_paths(answer))
+    # --allow-paths: the client names files relative to the folder; answers do not name it
+    root = tmp_path / "allowed"
+    root.mkdir()
+    app = create_app(ServeConfig(allow_paths=root))
+    with TestClient(app, base_url=BASE) as c:
+        for path in ("../secret.png", "none.png", str(tmp_path / "x.png")):
+            err = c.post("/v1/images", data={"path": path}).json()
+            assert err["error"]["code"] in ("path_outside", "no_such_file")
+            assert str(tmp_path) not in json.dumps(err) and _server_paths(err) == [], err
+
+
+def test_hide_paths_keeps_file_names_and_urls() -> None:
+    import tempfile
+
+    from zoo.serve.errors import hide_paths
+
+    tmp = tempfile.gettempdir()
+    text = (
+        f"cannot decode video {tmp}/zoo-serve-x1/y2/video.mp4 ('{tmp}/zoo-serve-x1/y2/video.mp4')"
+        f"; ffmpeg -i {tmp}/a/video.mp4; file://{tmp}/b/w.pt; http://127.0.0.1:8000{tmp}/c"
+    )
+    assert hide_paths(text) == (
+        "cannot decode video video.mp4 ('video.mp4'); ffmpeg -i video.mp4; w.pt; "
+        f"http://127.0.0.1:8000{tmp}/c"
+    )
+    assert hide_paths(f"{Path.home()}/.cache/zoo/blobs/ab12") == "ab12"
+    assert hide_paths("/v1/segment and hf://org/repo/w.pt") == "/v1/segment and hf://org/repo/w.pt"
+
+
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZOO_SERVE_TOKEN", TOKEN)
     cfg = ServeConfig(host="0.0.0.0").check()
@@ -863,6 +939,54 @@ def test_cli_refuses_unsafe_or_unknown_settings() -> None:
     assert_user_error(run_cli("serve", "sam2:tiny", "--bogus-option", "3"), "--bogus-option")
 
 
+def test_cli_port_in_use_is_one_line_before_any_model_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 item 8: a busy port used to load every named model first, then end in an
+    asyncio traceback from uvicorn (exit 1); now it is one line, exit 2, nothing loaded."""
+    import socket
+
+    from zoo.serve.pool import ModelPool
+    from zoo.testing.cli import assert_user_error, run_cli
+
+    loaded: list[str] = []
+    monkeypatch.setattr(ModelPool, "get", lambda self, name, *a, **k: loaded.append(name))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli("serve", "sam2:tiny", "--weights", "random", "--port", str(port))
+    assert_user_error(proc, f"port {port}", "already in use", "--port")
+    assert loaded == [] and "loaded" not in proc.stderr
+
+
+def test_serve_listens_on_the_socket_it_checked() -> None:
+    """The real command still starts and answers on the port it bound (--port 0)."""
+    import urllib.request
+
+    env = {**os.environ, "ZOO_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "serve", "--port", "0", "--weights", "random"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        url = ""
+        for line in proc.stderr:
+            if "listening on" in line:
+                url = line.split("listening on ", 1)[1].strip()
+                break
+        assert url, "zoo serve did not start"
+        with urllib.request.urlopen(url + "healthz", timeout=30) as r:
+            assert json.loads(r.read())["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    assert "zoo serve: stopped" in rest and "Traceback" not in rest, rest
+
+
 def test_cli_without_serve_deps_never_imports_them() -> None:
     """`zoo list`, `--help` and `info` stay light: no FastAPI, uvicorn or torch imports."""
     code = (
@@ -919,6 +1043,27 @@ def test_everything_endpoint(fakes: Any, image: np.ndarray, sam2: TestClient) ->
         "bad_input",
         "points_per_side",
     )
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 5)])
+def test_overlay_of_a_tiny_image(fakes: Any, hw: tuple[int, int]) -> None:
+    """Issue 21 item 10: a 1x1 or 2x2 image with overlay: true used to answer HTTP 500
+    (the test-mode banner did not fit); every size gets its overlay."""
+    client, _ = fakes
+    h, w = hw
+    iid = upload(client, png_bytes(np.full((h, w, 3), 120, np.uint8))).json()["image_id"]
+    r = client.post(
+        "/v1/segment",
+        json={
+            "model": "fake-prompt",
+            "image_id": iid,
+            "prompts": [{"box": [0, 0, w, h]}, {"points": [[0, 0]], "labels": [1]}],
+            "overlay": True,
+        },
+    )
+    assert r.status_code == 200, r.text
+    png = Image.open(io.BytesIO(base64.b64decode(r.json()["overlay_png"])))
+    assert png.size == (w, h)
 
 
 def test_amodal_and_shadow_endpoints(fakes: Any, image: np.ndarray) -> None:
@@ -1126,6 +1271,53 @@ def test_video_session_streams_frames(fakes: Any, image: np.ndarray) -> None:
     assert_error(client.post("/v1/videos", data={}), 400, "bad_request")
 
 
+def test_video_frames_pixel_budget_is_checked_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 item 12: 600 frames of 40 MP fit in a 25 MB body of compressible PNGs and
+    decode to 72 GB; the frames' headers are read first and their total decoded pixels
+    checked (--max-video-pixels, and the cache bound) before any frame is decoded."""
+    from zoo.serve import uploads
+
+    big = png_bytes(np.zeros((2000, 2000, 3), np.uint8))  # 4 MP, a few kB
+    assert len(big) < 100_000
+    decoded: list[str] = []
+    real = uploads.decode_image
+
+    def spy(data: bytes, **kw: Any) -> np.ndarray:
+        decoded.append(kw.get("what", "image"))
+        return real(data, **kw)
+
+    monkeypatch.setattr(uploads, "decode_image", spy)
+
+    def post(client: TestClient, frames: list[bytes]) -> Any:
+        return client.post(
+            "/v1/videos", files=[("frames", (f"{i}.png", d)) for i, d in enumerate(frames)]
+        )
+
+    app, _ = fake_app(max_video_pixels=10_000_000)
+    with TestClient(app, base_url=BASE) as client:
+        msg = assert_error(post(client, [big] * 3), 413, "too_many_pixels", "--max-video-pixels")
+        assert "12 MP" in msg["error"]["message"]
+        assert decoded == []  # refused from the headers alone
+        # frames of different sizes: refused from the headers too
+        small = png_bytes(np.zeros((20, 30, 3), np.uint8))
+        assert_error(post(client, [small, big]), 400, "bad_video", "frame 1")
+        assert decoded == []
+        ok = post(client, [big, big])  # 8 MP: within the budget
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["frames"] == 2 and len(decoded) == 2
+    # a cache smaller than the budget is the bound that binds (decoded frames live there)
+    app, _ = fake_app(max_cache_mb=20)
+    with TestClient(app, base_url=BASE) as client:
+        decoded.clear()
+        assert_error(post(client, [big] * 2), 413, "too_many_pixels", "--max-cache-mb")
+        assert decoded == []
+    from zoo.testing.cli import assert_user_error, run_cli
+
+    assert_user_error(run_cli("serve", "--max-video-pixels", "0"), "--max-video-pixels")
+
+
 def test_video_file_upload(fakes: Any, image: np.ndarray) -> None:
     av = pytest.importorskip("av", reason="video files need PyAV (the video extra)")
     client, _ = fakes
@@ -1142,6 +1334,11 @@ def test_video_file_upload(fakes: Any, image: np.ndarray) -> None:
     up = client.post("/v1/videos", files={"file": ("clip.bin", buf.getvalue())})
     assert up.status_code == 200, up.text
     assert up.json()["frames"] == 3 and up.json()["width"] == W
+    # the video's decoded pixels are bounded as for frames (from the container's header)
+    app, _ = fake_app(max_video_pixels=2 * W * H)
+    with TestClient(app, base_url=BASE) as small:
+        refused = small.post("/v1/videos", files={"file": ("clip.bin", buf.getvalue())})
+        assert_error(refused, 413, "too_many_pixels", "--max-video-pixels")
     body = {"model": "fake-video", "prompts": [{"box": [10, 10, 40, 30]}]}
     with client.stream("POST", f"/v1/videos/{up.json()['video_id']}/track", json=body) as resp:
         events = sse_events("".join(resp.iter_text()))

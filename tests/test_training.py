@@ -159,6 +159,50 @@ def test_ctrl_c_saves_then_stops(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "continue with --resume" in capsys.readouterr().err
 
 
+def _interrupt_line(capsys: pytest.CaptureFixture[str], save: object, **kw: object) -> str:
+    with pytest.raises(KeyboardInterrupt), checkpoint.checkpoint_on_interrupt(save, **kw):  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+    return capsys.readouterr().err.strip()
+
+
+def test_interrupt_gives_the_exact_command_that_resumes_and_only_with_a_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 item 5: on the command line the line is the command that ran plus --resume
+    (quoted, ready to paste), after the step the state holds; no state, no resume command."""
+    from zoo.errors import cli_surface
+
+    state = tmp_path / "run dir" / "state.pt"
+    args = ["train", "sameo-amodal", "--annotations", "a b.json", "--max-steps", "7"]
+    with cli_surface(args):
+        line = _interrupt_line(
+            capsys, lambda: state, resume_hint="--resume", step=lambda: 2, console=None
+        )
+        assert line == (
+            f"interrupted after step 2: state saved to {state}; resume with: "
+            "zoo train sameo-amodal --annotations 'a b.json' --max-steps 7 --resume"
+        )
+        with cli_surface([*args, "--resume"]):  # a resumed run interrupted again
+            line = _interrupt_line(capsys, lambda: state, resume_hint="x")
+        assert line.endswith("--max-steps 7 --resume") and line.count("--resume") == 1
+        # a trainer whose same command resumes by itself (WeSAM): nothing added
+        line = _interrupt_line(capsys, lambda: state, resume_hint="x", resume_flag=None)
+        assert line.endswith(
+            "resume with: zoo train sameo-amodal --annotations 'a b.json' --max-steps 7"
+        )
+        # interrupted before the first step: nothing to resume, so no resume command
+        line = _interrupt_line(capsys, lambda: None, resume_hint="--resume")
+        assert line == (
+            "interrupted before the first step finished: nothing to resume; "
+            "run the same command again"
+        )
+    # in Python there is no command line: the trainer's hint
+    line = _interrupt_line(capsys, lambda: state, resume_hint="train(cfg, resume=True)")
+    assert line.endswith("continue with train(cfg, resume=True)")
+    assert checkpoint.say_resumed(2, 7, state) == f"resuming from step 2 of 7 (state {state})"
+    assert capsys.readouterr().err == f"note: resuming from step 2 of 7 (state {state})\n"
+
+
 def test_store_write_scan_and_bad_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     folder = store.variant_dir("fam", store.check_name("fam", "run-1", reserved=("tiny",)))

@@ -1,11 +1,13 @@
 """Loopback stand-ins for the hubs, shared by the ``test_weights_*`` modules and ``zoo pull`` tests.
 
 No hub is reachable here, so a real HTTP server on 127.0.0.1 serves bytes from dicts,
-honours ``Range``, counts requests, can drop the connection mid-body, and emulates the two
-endpoints the resolver talks to besides plain URLs: Google Drive's ``/download?id=...`` and
+honours ``Range``, counts requests, can drop the connection mid-body, and emulates the
+endpoints the resolver talks to besides plain URLs: Google Drive's ``/download?id=...``,
 the Hugging Face ``/{repo}/resolve/{rev}/{file}`` (HEAD with ``X-Repo-Commit``/``ETag``/
-``X-Linked-*`` headers, then GET). :func:`silent_server` is a hub that accepts connections
-and never answers; a closed port (:func:`closed_port`) is one that refuses them.
+``X-Linked-*`` headers, then GET), and ModelScope's model API ``/api/v1/models/{org}/{model}``
+(what the ``ms://`` resolver asks before handing a download to the modelscope client).
+:func:`silent_server` is a hub that accepts connections and never answers; a closed port
+(:func:`closed_port`) is one that refuses them.
 
 Test modules bind the fixtures they use at module level (``server = loopback.server``).
 """
@@ -29,6 +31,7 @@ import pytest
 
 import zoo.weights.hf
 import zoo.weights.http
+import zoo.weights.ms
 import zoo.weights.schemes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +62,10 @@ class FakeServer:
     gdrive: dict[str, bytes] = field(default_factory=dict)
     gdrive_html: set[str] = field(default_factory=set)
     hf: dict[tuple[str, str, str], tuple[bytes, str]] = field(default_factory=dict)
+    #: ModelScope model ids the stand-in knows (``org/model``); others answer 404
+    ms_models: set[str] = field(default_factory=set)
+    #: HTTP status every ModelScope request gets instead (503: a busy site)
+    ms_status: int | None = None
     seen: list[Seen] = field(default_factory=list)
     # path -> per-response byte limits, consumed in order (connection dropped after that many)
     drops: dict[str, list[int]] = field(default_factory=dict)
@@ -91,6 +98,7 @@ class FakeServer:
 
 def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
     hf_route = re.compile(r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)")
+    ms_route = re.compile(r"/api/v1/models/(?P<model>[^/]+/[^/]+)")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
@@ -119,6 +127,13 @@ def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                 data = state.gdrive[file_id]
                 if file_id in state.gdrive_html:
                     content_type = "text/html; charset=utf-8"
+            elif match := ms_route.fullmatch(split.path):
+                if state.ms_status is not None:
+                    return self._error(state.ms_status)
+                if match["model"] not in state.ms_models:
+                    return self._error(404)
+                data = b'{"Code": 200, "Data": {}}'
+                content_type = "application/json"
             elif match := hf_route.fullmatch(split.path):
                 repo = match["repo"]
                 rev = urllib.parse.unquote(match["rev"])
@@ -230,14 +245,18 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "ZOO_GDRIVE_ENDPOINT",
         "HF_TOKEN",
         "ZOO_HUB_TIMEOUT",
+        "MODELSCOPE_ENDPOINT",
+        "MODELSCOPE_DOMAIN",
     ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     # The knobs live where they are read: zoo.weights.http / .hf / .schemes.
     monkeypatch.setattr(zoo.weights.http, "RETRY_BACKOFF_S", 0.0)
     monkeypatch.setattr(zoo.weights.hf, "HUB_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(zoo.weights.ms, "MS_RETRY_PAUSE_S", 0.0)
     monkeypatch.setattr(zoo.weights.schemes, "_TABLE", {})  # plugin schemes do not leak
     return tmp_path
 
@@ -245,6 +264,13 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def hf_server(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     monkeypatch.setenv("HF_ENDPOINT", server.base)
+    return server
+
+
+@pytest.fixture
+def ms_server(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    """The stand-in answers as ModelScope (``MODELSCOPE_ENDPOINT``)."""
+    monkeypatch.setenv("MODELSCOPE_ENDPOINT", server.base)
     return server
 
 

@@ -69,7 +69,9 @@ class ModelCard(BaseModel):
     datasets: list[str] = Field(default_factory=list)
     zoo: ZooCardBlock
     body: str = ""
-    path: str | None = None
+    #: where the card was read from: internal, never serialised (``zoo info --json`` and
+    #: ``/v1/models/NAME`` show the card, not the server's file layout)
+    path: str | None = Field(default=None, exclude=True)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 
 class ZooError(Exception):
@@ -59,14 +59,28 @@ def surface() -> str:
     return _SURFACE.get()
 
 
+_COMMAND: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "zoo_command", default=None
+)
+
+
 @contextlib.contextmanager
-def cli_surface() -> Iterator[None]:
-    """Phrase every hint raised inside this block for the command line."""
+def cli_surface(argv: Sequence[str] | None = None) -> Iterator[None]:
+    """Phrase every hint raised inside this block for the command line; ``argv`` (the
+    command's arguments, after ``zoo``) is what :func:`command_args` answers meanwhile."""
     token = _SURFACE.set("cli")
+    command = _COMMAND.set(tuple(argv) if argv is not None else None)
     try:
         yield
     finally:
+        _COMMAND.reset(command)
         _SURFACE.reset(token)
+
+
+def command_args() -> tuple[str, ...] | None:
+    """The running ``zoo`` command's arguments (``("train", "sameo-amodal", ...)``), so a
+    message can give the exact command to type next; ``None`` outside the command line."""
+    return _COMMAND.get() if surface() == "cli" else None
 
 
 def hint(cli: str, python: str) -> str:

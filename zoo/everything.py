@@ -203,35 +203,40 @@ def grid_everything(model: Any, image: Any, settings: EverythingSettings) -> Any
     grid = build_point_grid(settings.points_per_side) * np.array([[w, h]], dtype=np.float64)
     from pycocotools import mask as mask_utils
 
+    from zoo.progress import work
+
     rles: list[Any] = []
     boxes, scores, stab, points = [], [], [], []
-    for start in range(0, len(grid), settings.points_per_batch):
-        chunk = grid[start : start + settings.points_per_batch]
-        prompts = Prompts(
-            objects=[ObjectPrompt(points=[(float(x), float(y))], labels=[1]) for x, y in chunk]
-        )
-        res = model.segment(img, prompts, multimask=settings.multimask)
-        s = np.asarray(res.scores, dtype=np.float32)
-        if res.low_res_logits is not None:
-            st = stability_scores(
-                np.asarray(res.low_res_logits, np.float32), 0.0, settings.stability_score_offset
+    starts = range(0, len(grid), settings.points_per_batch)
+    with work("segment everything", len(starts), "batches") as advance:
+        for start in starts:
+            chunk = grid[start : start + settings.points_per_batch]
+            prompts = Prompts(
+                objects=[ObjectPrompt(points=[(float(x), float(y))], labels=[1]) for x, y in chunk]
             )
-        else:  # the family returns no logits: stability cannot be measured, so it passes
-            st = np.ones(len(s), dtype=np.float32)
-        keep = np.ones(len(s), dtype=bool)
-        if settings.pred_iou_thresh > 0:
-            keep &= s > settings.pred_iou_thresh
-        if settings.stability_score_thresh > 0:
-            keep &= st >= settings.stability_score_thresh
-        idx = np.flatnonzero(keep)
-        if idx.size == 0:
-            continue
-        kept = np.asarray(res.masks)[idx]
-        rles += mask_utils.encode(np.asfortranarray(kept.transpose(1, 2, 0).astype(np.uint8)))
-        boxes.append(mask_boxes(kept))
-        scores.append(s[idx])
-        stab.append(st[idx])
-        points.append(chunk[idx])
+            res = model.segment(img, prompts, multimask=settings.multimask)
+            advance(1)
+            s = np.asarray(res.scores, dtype=np.float32)
+            if res.low_res_logits is not None:
+                st = stability_scores(
+                    np.asarray(res.low_res_logits, np.float32), 0.0, settings.stability_score_offset
+                )
+            else:  # the family returns no logits: stability cannot be measured, so it passes
+                st = np.ones(len(s), dtype=np.float32)
+            keep = np.ones(len(s), dtype=bool)
+            if settings.pred_iou_thresh > 0:
+                keep &= s > settings.pred_iou_thresh
+            if settings.stability_score_thresh > 0:
+                keep &= st >= settings.stability_score_thresh
+            idx = np.flatnonzero(keep)
+            if idx.size == 0:
+                continue
+            kept = np.asarray(res.masks)[idx]
+            rles += mask_utils.encode(np.asfortranarray(kept.transpose(1, 2, 0).astype(np.uint8)))
+            boxes.append(mask_boxes(kept))
+            scores.append(s[idx])
+            stab.append(st[idx])
+            points.append(chunk[idx])
     if rles:
         all_scores = np.concatenate(scores)
         order = nms_keep(np.concatenate(boxes), all_scores, settings.box_nms_thresh)

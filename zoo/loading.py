@@ -113,9 +113,7 @@ class LoadContext:
                     f"declares {declared}"
                 )
             return None
-        self._resolved[key] = _resolve_one(
-            spec, self.name, key, len(self.checkpoints) > 1, self.progress
-        )
+        self._resolved[key] = _resolve_one(spec, self.name, key, self.variant, self.progress)
         return self._resolved[key]
 
     def files(self) -> dict[str, str]:
@@ -148,13 +146,78 @@ class LoadContext:
         return label
 
 
-def _resolve_one(spec: WeightsSpec, name: str, key: str, several: bool, progress: bool) -> Path:
+def _resolve_one(
+    spec: WeightsSpec, name: str, key: str, variant: VariantSpec | None, progress: bool
+) -> Path:
+    """Resolve one file of a model; a failure's message names the model (as commands take
+    it), every file it needs and the same weights from another source."""
     from zoo import weights as w
+    from zoo.weights.messages import resolving_for
 
     assert spec.uri is not None, "borrowed checkpoints are filled in by the registry"
-    label = f"{name} ({key})" if several else name
-    return w.resolve(
-        spec.uri, spec.sha256, spec.size, progress=progress, name=label, pattern=spec.pattern
+    with resolving_for(_model_files(name, key, variant)):
+        return w.resolve(
+            spec.uri, spec.sha256, spec.size, progress=progress, name=name, pattern=spec.pattern
+        )
+
+
+def _model_files(name: str, key: str, variant: VariantSpec | None) -> Any:
+    """The :class:`zoo.weights.messages.ModelFiles` of ``variant`` for failure messages."""
+    from zoo.weights.messages import ModelFiles, NeededFile
+
+    if variant is None:
+        return ModelFiles(model=name, key=key, primary=PRIMARY)
+    files = tuple(
+        NeededFile(k, s.uri, s.sha256, s.pattern, cached=k != key and _is_cached(s))
+        for k, s in variant.checkpoints.items()
+        if s.uri and (not s.optional or k == key)
+    )
+    return ModelFiles(
+        model=name,
+        key=key,
+        primary=variant.primary or PRIMARY,
+        files=files,
+        alternatives=_same_weights_elsewhere(variant),
+    )
+
+
+def _is_cached(spec: WeightsSpec) -> bool:
+    """Whether a file a message may name is in the cache already (never fails)."""
+    from zoo.weights.cache import is_cached
+
+    try:
+        return spec.uri is not None and is_cached(spec.uri, spec.sha256, pattern=spec.pattern)
+    except Exception:  # a message must never fail on its own
+        return False
+
+
+def _same_weights_elsewhere(variant: VariantSpec) -> tuple[tuple[str, str], ...]:
+    """Variants of the same family registered as the same network and weights (same
+    parameter count and config) whose primary file comes from another source, e.g.
+    ``opseg-shadow:base-plus-gdrive`` for ``opseg-shadow:base-plus`` (ModelScope)."""
+    from zoo.weights.uris import scheme_of
+
+    def source(v: VariantSpec) -> str | None:
+        spec = v.checkpoints.get(v.primary or PRIMARY)
+        return scheme_of(spec.uri) if spec is not None and spec.uri and spec.published else None
+
+    mine = source(variant)
+    try:
+        from zoo.registry import get_registry
+
+        others = list(get_registry().variants.values())
+    except Exception:  # a message must never fail on its own
+        return ()
+    return tuple(
+        (v.name, src)
+        for v in others
+        if v.family == variant.family
+        and v.name != variant.name
+        and not v.local
+        and v.params == variant.params
+        and v.config == variant.config
+        and (src := source(v)) is not None
+        and src != mine
     )
 
 
@@ -196,9 +259,8 @@ def resolve_files(
             raise WeightsError(
                 _unpublished_message(family, name, k, w.note, primary=k == variant.primary)
             )
-    several = len(variant.checkpoints) > 1
     return {
-        k: _resolve_one(w, name, k, several, progress)
+        k: _resolve_one(w, name, k, variant, progress)
         for k, w in variant.checkpoints.items()
         if include_optional or not w.optional
     }

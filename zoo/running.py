@@ -185,7 +185,7 @@ def run_model(
     call_kwargs = {**call, **spec.call_options(task_opts)}
     if stages is not None:
         call_kwargs["progress"] = stages
-    results = spec.call(model, inputs, call_kwargs)
+    results = spec.call(model, inputs, call_kwargs)  # lazy: runs as save() writes
     run_record = {
         "command": "run",
         "task": spec.name,
@@ -194,16 +194,19 @@ def run_model(
         "options": _settings(fam_opts),
         "seed": model.context.seed if getattr(model, "context", None) is not None else None,
     }
+    from zoo.progress import showing_progress
+
     progress = _frames_progress(spec, inputs, as_json, console)
     try:
-        kept, files = spec.save(
-            results,
-            out_path,
-            inputs,
-            fmts,
-            run_record=run_record,
-            progress=progress.advance if progress is not None else None,
-        )
+        with showing_progress(console, enabled=not as_json):  # library work() draws bars
+            kept, files = spec.save(
+                results,
+                out_path,
+                inputs,
+                fmts,
+                run_record=run_record,
+                progress=progress.advance if progress is not None else None,
+            )
     finally:
         if progress is not None:
             progress.close()
@@ -266,7 +269,7 @@ class _Frames:
     def __init__(self, total: int, console: Any) -> None:
         from zoo.progress import progress_bar
 
-        self.bar = progress_bar(unit="frame", console=console, info=False, transient=True)
+        self.bar = progress_bar(unit="frames", console=console, info=False, transient=True)
         self.bar.start()
         self.task = self.bar.add_task("tracking", total=total)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import InputError
+from zoo.io.interrupt import keeping
 
 from .layout import ItemWriter, Layout, write_json_atomic
 from .local import Status, cpu_threads, run_items, run_workers
@@ -137,7 +138,7 @@ class BatchRun:
 
         threading.Thread(target=count, daemon=True, name="zoo-count").start()
         bar = progress_bar(unit="items", enabled=self.progress, console=self.console)
-        with bar:
+        with keeping(self._interrupted_note), bar:
             task = bar.add_task("zoo batch", total=None, info="", unit="items")
             for st in self._statuses():
                 self._count(st)
@@ -154,6 +155,24 @@ class BatchRun:
                 )
                 yield st
         self._finish(time.perf_counter() - t0)
+
+    def _interrupted_note(self) -> str:
+        """What an interrupted run keeps: every finished item's files, resumable."""
+        if self.layout is None:
+            return f"{self.counts['done']} items were done; nothing was written (no --out)"
+        # counted on disk: items whose writes were under way finished before this runs
+        done = failed = 0
+        for _, files in self.layout.iter_shards():
+            for f in files:
+                if f.name.endswith(".error.json"):
+                    failed += 1
+                else:
+                    done += 1
+        also = f" ({failed} failed, kept in items/ with the reason)" if failed else ""
+        return (
+            f"{done} finished items{also} are kept in {self.layout.out}; run the same command "
+            "again (or add --resume) to do the rest"
+        )
 
     def _count(self, st: Status) -> None:
         c = self.counts

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     from zoo.errors import ZooDeprecationWarning, ZooError, cli_surface
+    from zoo.io.interrupt import command_interruptions
 
     from .console import err_console
 
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = show
     app = create_app()
     try:
-        with cli_surface():
+        given = list(sys.argv[1:] if argv is None else argv)
+        with cli_surface(given), command_interruptions():  # Ctrl-C/SIGTERM: one line, clean-up
             app(args=argv, prog_name="zoo")
     except ZooError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

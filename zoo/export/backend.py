@@ -9,7 +9,9 @@ get it by passing ``backend=`` to :func:`zoo.load`, with no family code involved
 Graphs are exported on first use into ``$ZOO_HOME/onnx/<family>/<tag>/<key>/`` (the same
 files ``zoo export`` writes), where ``key`` hashes the weights' sha256 (or ``random`` and
 the seed), the loader config, opset, dtype and tool versions (:mod:`zoo.export.keys`).
-Concurrent first uses wait on a file lock; the folder appears atomically.
+Concurrent first uses wait on a file lock; the folder appears atomically. An export takes
+about a minute on a CPU, so it is announced (a ``note:`` line on stderr naming the folder,
+then how long it took) instead of looking like a hung command; a cached one is silent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,9 +73,23 @@ def cached_export(
     if (folder / DESCRIPTOR).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
+    from filelock import Timeout
+
+    lock = FileLock(str(folder) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        _note(f"waiting for another process exporting {model.name} to ONNX into {folder}")
+        lock.acquire()
+    try:
         if (folder / DESCRIPTOR).is_file():  # another process finished it meanwhile
             return folder
+        _note(
+            f"exporting {model.name} to ONNX for "
+            f"{hint('--backend onnxruntime', 'backend=' + repr('onnxruntime'))} (once for these "
+            f"weights and settings; about a minute on a CPU) into {folder}"
+        )
+        start = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.tmp-"))
         try:
             write_export(model, tmp, opset=opset, dtype=dtype, config=config)
@@ -80,7 +98,18 @@ def cached_export(
             os.replace(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _note(
+            f"exported in {time.perf_counter() - start:.0f} s; later runs with the same "
+            "weights and settings reuse it"
+        )
+    finally:
+        lock.release()
     return folder
+
+
+def _note(text: str) -> None:
+    """A ``note:`` line on stderr (stdout stays for results and ``--json``)."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
 
 
 class OrtRuntime:

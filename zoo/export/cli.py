@@ -74,7 +74,10 @@ def export_cmd(
     config = {**(variant.config if variant else {}), **rc.model_options()}
     for k in ("max_batch", "test_mode"):  # not part of the graphs
         config.pop(k, None)
-    desc = export_onnx(model, out, opset=opset_n, dtype=dtype_name, config=config)
+    from zoo.progress import showing_progress
+
+    with showing_progress(err_console, enabled=not as_json):
+        desc = export_onnx(model, out, opset=opset_n, dtype=dtype_name, config=config)
     report = {
         "model": model.name,
         "weights": model.weights,

@@ -138,10 +138,8 @@ def write_export(
     config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``<stage>.onnx`` files and the descriptor into an existing ``folder``."""
-    import onnx
-
     from zoo.export.keys import export_key, weights_sha256
-    from zoo.weights.verify import sha256_file
+    from zoo.progress import work
 
     t0 = time.perf_counter()
     key, facts = export_key(model, opset=opset, dtype=dtype, config=config)
@@ -157,22 +155,11 @@ def write_export(
         "zoo.dtype": dtype,
     }
     graphs: dict[str, Any] = {}
-    for g in model.graphs():
-        proto = _export_graph(model, g, opset)
-        _name_dynamic_dims(proto, g)
-        if dtype == "float16":
-            proto = _to_float16(proto)
-        meta = {
-            **meta_common,
-            "zoo.graph": g.name,
-            "zoo.input_sizes": json.dumps({t.name: list(t.shape) for t in g.inputs}),
-            "zoo.sizes": json.dumps(g.sizes, sort_keys=True),
-        }
-        onnx.helper.set_model_props(proto, meta)
-        path = folder / f"{g.name}.onnx"
-        onnx.save(proto, str(path))
-        onnx.checker.check_model(str(path), full_check=True)
-        graphs[g.name] = {"file": path.name, "sha256": sha256_file(path), **g.describe()}
+    stages = list(model.graphs())
+    with work(f"exporting {model.name}", len(stages), "graphs") as advance:
+        for g in stages:
+            graphs[g.name] = _write_graph(model, g, folder, opset, dtype, meta_common)
+            advance(1)
     descriptor = {
         "format": DESCRIPTOR_FORMAT,
         "key": key,
@@ -191,6 +178,36 @@ def write_export(
     }
     (folder / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
     return descriptor
+
+
+def _write_graph(
+    model: ZooModel,
+    g: Graph,
+    folder: Path,
+    opset: int,
+    dtype: str,
+    meta_common: dict[str, str],
+) -> dict[str, Any]:
+    """Export, stamp, save and check one stage; its descriptor entry."""
+    import onnx
+
+    from zoo.weights.verify import sha256_file
+
+    proto = _export_graph(model, g, opset)
+    _name_dynamic_dims(proto, g)
+    if dtype == "float16":
+        proto = _to_float16(proto)
+    meta = {
+        **meta_common,
+        "zoo.graph": g.name,
+        "zoo.input_sizes": json.dumps({t.name: list(t.shape) for t in g.inputs}),
+        "zoo.sizes": json.dumps(g.sizes, sort_keys=True),
+    }
+    onnx.helper.set_model_props(proto, meta)
+    path = folder / f"{g.name}.onnx"
+    onnx.save(proto, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+    return {"file": path.name, "sha256": sha256_file(path), **g.describe()}
 
 
 def _export_graph(model: ZooModel, g: Graph, opset: int) -> onnx.ModelProto:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from zoo.errors import InputError
+from zoo.io.interrupt import keeping
 
 __all__ = ["atomic_output_dir", "atomic_write", "ensure_writable_dir"]
 
@@ -115,7 +116,9 @@ def atomic_output_dir(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     files already in ``out_dir`` are kept.
 
     Writability is checked before the body runs (:func:`ensure_writable_dir` on the
-    parent, plus ``out_dir`` itself when it exists).
+    parent, plus ``out_dir`` itself when it exists). An interruption, Ctrl-C or SIGTERM
+    alike (:mod:`zoo.io.interrupt`), removes the temporary folder and is reported as
+    "``out_dir`` was not created / is unchanged; run the same command again".
     """
     target = Path(out_dir)
     if target.exists():
@@ -126,9 +129,19 @@ def atomic_output_dir(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     while not anchor.exists() and anchor != anchor.parent:
         anchor = anchor.parent
     parent = ensure_writable_dir(anchor)
+    existed = target.exists()
+
+    def kept() -> str:
+        state = "is unchanged" if existed else "was not created"
+        return (
+            f"{target} {state} (outputs are moved there only when the run completes; the "
+            "partial ones were removed); run the same command again"
+        )
+
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.tmp-"))
     try:
-        yield tmp
+        with keeping(kept):  # SIGTERM too removes the temporary folder
+            yield tmp
         target.mkdir(parents=True, exist_ok=True)
         for src in sorted(tmp.rglob("*")):
             rel = src.relative_to(tmp)

@@ -12,17 +12,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from zoo import __version__
 from zoo.serve.config import ServeConfig
-from zoo.serve.errors import install_handlers
+from zoo.serve.errors import add_private_folder, install_handlers
 from zoo.serve.pool import ModelPool
 from zoo.serve.routes import build_router
-from zoo.serve.security import GuardMiddleware
+from zoo.serve.security import GuardMiddleware, health_view
 from zoo.serve.service import Service
 
 STATIC = Path(__file__).with_name("static")
@@ -74,13 +74,19 @@ def create_app(
     )
     app.state.service = svc
     app.state.config = cfg
+    if cfg.allow_paths is not None:  # clients name files relative to it; answers never do
+        add_private_folder(cfg.allow_paths)
     install_handlers(app)
     app.include_router(build_router())
     _add_docs(app)
 
-    @app.get("/healthz", summary="Liveness, loaded models, cache use")
-    async def healthz() -> dict[str, Any]:
-        return await run_in_threadpool(svc.health)
+    @app.get(
+        "/healthz",
+        summary="Liveness; loaded models, cache use (with the token, if the server has one)",
+    )
+    async def healthz(request: Request) -> dict[str, Any]:
+        health = await run_in_threadpool(svc.health)
+        return health_view(health, cfg, request.headers.get("authorization"))
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

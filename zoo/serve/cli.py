@@ -65,6 +65,12 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body.")] = 25,
     max_pixels: Annotated[int, typer.Option(help="Largest image (width x height).")] = 40_000_000,
     max_video_frames: Annotated[int, typer.Option(help="Longest video.")] = 600,
+    max_video_pixels: Annotated[
+        int,
+        typer.Option(
+            help="Decoded pixels of one video (frames x width x height), checked before decoding."
+        ),
+    ] = 600_000_000,
     request_timeout: Annotated[
         float,
         typer.Option(help="Seconds a request may take before the client gets a 503."),
@@ -117,6 +123,7 @@ def serve_cmd(
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         max_video_frames=max_video_frames,
+        max_video_pixels=max_video_pixels,
         request_timeout=request_timeout,
         allow_paths=allow_paths,
         cors_origins=list(cors_origin or []),

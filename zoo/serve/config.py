@@ -62,6 +62,9 @@ class ServeConfig:
     max_upload_mb: float = 25.0
     max_pixels: int = 40_000_000
     max_video_frames: int = 600
+    #: decoded pixels of one video (frames x width x height), checked from the headers
+    #: before any frame is decoded; 600 MP is 1.8 GB of RGB (the default cache holds it)
+    max_video_pixels: int = 600_000_000
     #: seconds a request may take before the client gets a 503 (the model finishes it)
     request_timeout: float = 120.0
     allow_paths: Path | None = None
@@ -76,6 +79,18 @@ class ServeConfig:
     @property
     def max_cache_bytes(self) -> int:
         return int(self.max_cache_mb * 1e6)
+
+    def video_pixel_budget(self) -> tuple[int, str]:
+        """The decoded pixels one video may have and the flag that sets that bound.
+
+        Decoded frames are kept in the cache as RGB (3 bytes a pixel), so a video larger
+        than ``--max-cache-mb`` could never be kept: that bound is checked before
+        decoding too, and named when it is the tighter one.
+        """
+        by_cache = self.max_cache_bytes // 3
+        if by_cache < self.max_video_pixels:
+            return by_cache, "--max-cache-mb"
+        return int(self.max_video_pixels), "--max-video-pixels"
 
     @property
     def exposed(self) -> bool:
@@ -106,6 +121,7 @@ class ServeConfig:
             ("--max-upload-mb", self.max_upload_mb, 0.001),
             ("--max-pixels", self.max_pixels, 1),
             ("--max-video-frames", self.max_video_frames, 1),
+            ("--max-video-pixels", self.max_video_pixels, 1),
             ("--request-timeout", self.request_timeout, 0.01),
         ):
             if value < low:

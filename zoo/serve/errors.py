@@ -6,12 +6,25 @@ which of several shapes it got. Every user-fixable problem is a 4xx with a stabl
 else is a bug, logged with its traceback on the server and answered with a generic 500
 that carries no internals.
 
+No answer names a path on the server: messages pass through :func:`hide_paths`, which
+turns any path under the server's private folders (its temporary files, the temp dir, the
+home and cache folders, the Python installation, the package's own folder) into its last
+component, so ``cannot decode video /tmp/zoo-serve-x1/y2/video.mp4`` reaches the client
+as ``cannot decode video video.mp4``.
+
 This module is framework-free except :func:`install_handlers`, which imports FastAPI.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InputError, PluginError, UnknownModelError, WeightsError, ZooError
@@ -40,8 +53,67 @@ def one_line(message: str) -> str:
     return "error"
 
 
+#: folders added at run time (the server's temporary folder, ``--allow-paths``)
+_EXTRA_PRIVATE: set[str] = set()
+
+
+def add_private_folder(path: str | os.PathLike[str]) -> None:
+    """Never name paths under ``path`` in an answer (see :func:`hide_paths`)."""
+    for p in {os.path.abspath(path), os.path.realpath(path)}:
+        if len(p.rstrip("/")) > 1:
+            _EXTRA_PRIVATE.add(p.rstrip("/"))
+
+
+def _private_folders() -> set[str]:
+    from zoo.weights.env import cache_dir, hf_cache_dir
+
+    roots = {tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.getcwd()}
+    roots.add(str(Path(__file__).resolve().parents[2]))  # the zoo package's folder
+    roots.update((str(cache_dir()), str(hf_cache_dir())))
+    with contextlib.suppress(RuntimeError):  # no home directory
+        roots.add(str(Path.home()))
+    out = set(_EXTRA_PRIVATE)
+    for r in roots:
+        for p in {os.path.abspath(r), os.path.realpath(r)}:
+            if len(p.rstrip("/")) > 1:  # never "/" itself
+                out.add(p.rstrip("/"))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pattern(roots: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(r) for r in roots)
+    return re.compile(
+        # a path starts a word (not "http://host/tmp/x") and ends at a separator
+        rf"(?<![\w.~/-])(?:file://)?(?:{alternatives})(?![^/\s'\"`,;:()<>\[\]{{}}])"
+        rf"(?:/[^\s'\"`,;()<>\[\]{{}}]*)?"
+    )
+
+
+def hide_paths(text: str) -> str:
+    """Replace every path under a private folder of the server by its last component."""
+
+    def short(m: re.Match[str]) -> str:
+        name = os.path.basename(m.group(0).rstrip("/"))
+        return name if m.group(0).count("/") > 1 and name else "<server folder>"
+
+    roots = tuple(sorted(_private_folders(), key=lambda r: (-len(r), r)))
+    return _pattern(roots).sub(short, text)
+
+
+def hide_paths_in(value: Any) -> Any:
+    """:func:`hide_paths` on every string inside a JSON-like value (dicts, lists)."""
+    if isinstance(value, str):
+        return hide_paths(value)
+    if isinstance(value, dict):
+        return {k: hide_paths_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_paths_in(v) for v in value]
+    return value
+
+
 def body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": one_line(message)}}
+    return {"error": {"code": code, "message": hide_paths(one_line(message))}}
 
 
 def from_zoo_error(exc: ZooError) -> ApiError:

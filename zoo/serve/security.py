@@ -12,7 +12,12 @@
 * **Body size.** ``Content-Length`` over ``--max-upload-mb`` is refused up front; a body
   without one is counted as it streams in.
 * **Paths.** A client may name a file only with ``--allow-paths DIR``, and only inside DIR
-  after resolving symlinks and ``..``.
+  after resolving symlinks and ``..``; no answer names a path on the server (see
+  :func:`zoo.serve.errors.hide_paths`).
+* **Health.** ``/healthz`` answers anyone (load balancers probe it without credentials),
+  but on a server with a token only an authenticated caller gets more than
+  ``{"status": "ok"}``: loaded models, cache use, counters and the process id are for the
+  people who hold the token.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zoo.serve.config import ServeConfig, is_loopback
-from zoo.serve.errors import ApiError, body
+from zoo.serve.errors import ApiError, body, hide_paths_in
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,6 +73,16 @@ def token_ok(header: str | None, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def health_view(
+    health: dict[str, Any], config: ServeConfig, authorization: str | None
+) -> dict[str, Any]:
+    """What ``/healthz`` tells this caller: everything (paths hidden) to a caller with the
+    token or on a token-less (loopback) server, the status alone to anyone else."""
+    if config.token and not token_ok(authorization, config.token):
+        return {"status": health.get("status", "ok")}
+    return dict(hide_paths_in(health))
 
 
 #: Headers a reverse proxy adds: their presence means "not only this machine" after all.

@@ -1,32 +1,95 @@
 """Run the app under uvicorn: load named models, bind, print the URL, stop on Ctrl-C.
 
-Named models load *before* the socket is bound, so a misspelt name or missing weights
-fail the command (one line, exit 2) instead of the first click.
+The socket is bound first (a port in use or an address this machine does not have is one
+line, exit 2, before any model loads), then named models load, then uvicorn serves on that
+socket: a misspelt name or missing weights fail the command instead of the first click.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from zoo.errors import InputError
 from zoo.serve.config import ServeConfig
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn binds: ``SO_REUSEADDR``), or one line.
+
+    Done before any model loads, so ``zoo serve`` on a busy port says so in a second
+    instead of after loading models and then dying in uvicorn's event loop.
+
+    Raises:
+        InputError: the port is in use, the address is not this machine's, or the port
+            needs privileges.
+    """
+    name = host.strip().strip("[]")
+    try:
+        infos = socket.getaddrinfo(
+            name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
+        )
+    except socket.gaierror as exc:
+        raise InputError(
+            f"cannot listen on --host {host}: {exc.strerror}; give an address of this machine "
+            "(127.0.0.1, or 0.0.0.0 for every interface)"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(
+                f"port {port} on {host} is already in use (another zoo serve?); stop that "
+                "server or choose another --port (--port 0 picks a free one)"
+            ) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise InputError(
+                f"no permission to listen on port {port} (ports below 1024 need root); "
+                "choose --port 8000 or another port above 1023"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise InputError(
+                f"cannot listen on --host {host}: not an address of this machine; give one of "
+                "its addresses (127.0.0.1, or 0.0.0.0 for every interface)"
+            ) from None
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def run(config: ServeConfig, *, out: TextIO | None = None, log_level: str = "warning") -> None:
     """Serve until interrupted. Prints ``zoo serve: listening on URL`` once requests work."""
+    stream = out or sys.stderr
+    config.check()
+    sock = bind_socket(config.host, config.port)
+    try:
+        _serve(config, sock, stream, log_level)
+    finally:
+        sock.close()
+    print("zoo serve: stopped", file=stream, flush=True)
+
+
+def _serve(config: ServeConfig, sock: socket.socket, stream: TextIO, log_level: str) -> None:
     import uvicorn
 
     from zoo.serve.app import create_app
 
-    stream = out or sys.stderr
-    config.check()
     app = create_app(config)
     service = app.state.service
     service.pool.check_options()
@@ -56,9 +119,9 @@ def run(config: ServeConfig, *, out: TextIO | None = None, log_level: str = "war
     )
 
     async def main() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
-            if task.done():  # bind failed (port in use...): uvicorn already said why
+            if task.done():  # start-up failed: uvicorn already said why
                 await task
                 raise SystemExit(1)
             await asyncio.sleep(0.05)
@@ -88,7 +151,6 @@ def run(config: ServeConfig, *, out: TextIO | None = None, log_level: str = "war
         )
         service.close()
         os._exit(0)
-    print("zoo serve: stopped", file=stream, flush=True)
 
 
 def _quiet_server_class() -> type:

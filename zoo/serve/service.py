@@ -219,8 +219,11 @@ class Service:
         path = folder / f"video{suffix}"
         path.write_bytes(data)
         try:
-            n, h, w = uploads.open_video_file(
-                path, max_pixels=self.config.max_pixels, max_frames=self.config.max_video_frames
+            n, h, w = uploads.open_video_file(  # decoded lazily: the cache bound is not at stake
+                path,
+                max_pixels=self.config.max_pixels,
+                max_frames=self.config.max_video_frames,
+                max_video_pixels=self.config.max_video_pixels,
             )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -240,11 +243,14 @@ class Service:
                 f"{len(files)} frames; this server accepts at most "
                 f"{self.config.max_video_frames} (--max-video-frames)",
             )
-        frames = [
-            uploads.decode_image(d, max_pixels=self.config.max_pixels, what=f"frame {i}")
-            for i, (d, _) in enumerate(files)
-        ]
-        uploads.check_frames(frames, self.config.max_video_frames)
+        budget, flag = self.config.video_pixel_budget()
+        frames = uploads.decode_frames(
+            [d for d, _ in files],
+            max_pixels=self.config.max_pixels,
+            max_frames=self.config.max_video_frames,
+            max_video_pixels=budget,
+            budget_flag=flag,
+        )
         h = hashlib.sha256()
         for f in frames:
             h.update(pixel_id(f).encode())

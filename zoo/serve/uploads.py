@@ -6,7 +6,10 @@ Pillow has (EPS via Ghostscript, and many rarely used parsers). Here the first b
 one format from a short allow-list and Pillow is told to use that decoder only.
 
 Why check pixels before decoding: a 100-kB PNG can declare 30000x30000 pixels (2.7 GB
-decoded). The header gives the size; the limit is enforced before ``load()``.
+decoded). The header gives the size; the limit is enforced before ``load()``. The same
+holds for a whole video: 600 frames of 40 MP each fit in a 25 MB body of compressible PNGs
+and decode to 72 GB, so the frames' headers are all read first and their total pixels
+checked against ``--max-video-pixels`` before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -178,8 +181,92 @@ def check_frames(frames: Sequence[np.ndarray], max_frames: int) -> None:
             )
 
 
-def open_video_file(path: Path, *, max_pixels: int, max_frames: int) -> tuple[int, int, int]:
-    """Check a stored video: decodable, small enough. Returns ``(frames, height, width)``."""
+def check_video_pixels(frames: int, width: int, height: int, budget: int, flag: str) -> None:
+    """A video's decoded pixels (frames x width x height) against the server's budget."""
+    total = frames * width * height
+    if total > budget:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"the video is {frames} frames of {width}x{height} ({total / 1e6:.4g} MP decoded); "
+            f"this server accepts at most {budget / 1e6:.4g} MP per video ({flag}); send "
+            "fewer or smaller frames",
+        )
+
+
+def image_size(data: bytes, *, max_pixels: int, what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` from the header alone (nothing is decoded), checked against
+    ``max_pixels``; the same refusals as :func:`decode_image` for what is not an image."""
+    from PIL import Image
+
+    fmt = sniff_image(data)
+    if fmt is None:
+        raise _unsupported(what, data, IMAGE_FORMATS)
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            width, height = int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as exc:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"the {what} declares too many pixels to decode safely ({exc}); this server "
+            f"accepts at most {max_pixels / 1e6:.3g} MP (--max-pixels)",
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ApiError(
+            400, "bad_image", f"the {what} looks like {fmt} but is truncated or corrupt ({exc})"
+        ) from None
+    check_pixels(width, height, max_pixels, what)
+    return width, height
+
+
+def decode_frames(
+    files: Sequence[bytes],
+    *,
+    max_pixels: int,
+    max_frames: int,
+    max_video_pixels: int,
+    budget_flag: str = "--max-video-pixels",
+) -> list[np.ndarray]:
+    """The frames of one video, refused *before any is decoded* when they are too many,
+    of different sizes, or together more than ``max_video_pixels`` decoded pixels (every
+    header is read first); then decoded in order."""
+    if not files:
+        raise ApiError(400, "empty_upload", "no frames were sent; send a video or frame images")
+    if len(files) > max_frames:
+        raise ApiError(
+            413,
+            "too_many_frames",
+            f"{len(files)} frames; this server accepts at most {max_frames} (--max-video-frames)",
+        )
+    sizes = [image_size(d, max_pixels=max_pixels, what=f"frame {i}") for i, d in enumerate(files)]
+    w, h = sizes[0]
+    for i, (fw, fh) in enumerate(sizes):
+        if (fw, fh) != (w, h):
+            raise ApiError(
+                400,
+                "bad_video",
+                f"frame {i} is {fw}x{fh} but frame 0 is {w}x{h}; all frames of a video must "
+                "have one size",
+            )
+    check_video_pixels(len(files), w, h, max_video_pixels, budget_flag)
+    frames = [
+        decode_image(d, max_pixels=max_pixels, what=f"frame {i}") for i, d in enumerate(files)
+    ]
+    check_frames(frames, max_frames)  # what the headers promised is what was decoded
+    return frames
+
+
+def open_video_file(
+    path: Path,
+    *,
+    max_pixels: int,
+    max_frames: int,
+    max_video_pixels: int | None = None,
+    budget_flag: str = "--max-video-pixels",
+) -> tuple[int, int, int]:
+    """Check a stored video: decodable, small enough (per frame, frame count and, with
+    ``max_video_pixels``, all frames' pixels together). Returns ``(frames, height, width)``."""
     from zoo.io.frames import VideoFrames
 
     try:
@@ -201,4 +288,6 @@ def open_video_file(path: Path, *, max_pixels: int, max_frames: int) -> tuple[in
             f"the video has {n} frames; this server accepts at most {max_frames} "
             "(--max-video-frames)",
         )
+    if max_video_pixels is not None:
+        check_video_pixels(n, w, h, max_video_pixels, budget_flag)
     return n, h, w

@@ -71,22 +71,76 @@ def load_state(path: Path, *, what: str = "training state") -> dict[str, Any]:
     return state
 
 
+def resume_command(flag: str | None = "--resume") -> str | None:
+    """The exact command that continues the running ``zoo train``: the same arguments, plus
+    ``flag`` when the trainer needs one to resume and it was not given (``None``: the same
+    command resumes by itself). ``None`` outside the command line."""
+    import shlex
+
+    from zoo.errors import command_args
+
+    args = command_args()
+    if args is None:
+        return None
+    given = list(args)
+    if flag is not None and flag not in given and not any(a.startswith(flag + "=") for a in given):
+        given.append(flag)
+    return shlex.join(["zoo", *given])
+
+
+def say_resumed(step: int, total: int, state: Path, console: Any = None) -> str:
+    """Say, before the first new step, where a resumed run continues from; returns the line.
+
+    Without it a resumed run looks like a new one until its bar shows the count."""
+    msg = f"resuming from step {step} of {total} (state {state})"
+    if console is not None:
+        from rich.markup import escape
+
+        console.print(f"[yellow]note:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+    else:
+        print(f"note: {msg}", file=sys.stderr)
+    return msg
+
+
 @contextlib.contextmanager
 def checkpoint_on_interrupt(
-    save: Callable[[], Path | None], *, resume_hint: str, console: Any = None
+    save: Callable[[], Path | None],
+    *,
+    resume_hint: str,
+    console: Any = None,
+    resume_flag: str | None = "--resume",
+    step: Callable[[], int] | None = None,
 ) -> Iterator[None]:
-    """On Ctrl-C, save the state, say where and how to resume, then stop (exit 130).
+    """On Ctrl-C (or SIGTERM, see :mod:`zoo.io.interrupt`), save the state, say where it is
+    and the exact command that resumes it, then stop (exit 130 or 143).
 
-    ``save`` returns the state file (or ``None`` when there was nothing to save yet).
+    ``save`` returns the state file, or ``None`` when there is nothing to resume (no step
+    finished yet); then the line says so and gives no resume command. On the command line
+    the command is the one that ran plus ``resume_flag`` (``None``: the same command resumes
+    by itself); in Python it is ``resume_hint``. ``step`` (the number of finished steps)
+    names where the state stands.
     """
     try:
         yield
     except KeyboardInterrupt:
+        from zoo.errors import hint
+
         path = save()
-        where = f"state saved to {path}; " if path else ""
-        msg = f"interrupted: {where}continue with {resume_hint}"
+        if path is None:
+            again = hint("run the same command again", "call it again")
+            msg = f"interrupted before the first step finished: nothing to resume; {again}"
+        else:
+            at = f" after step {step()}" if step is not None else ""
+            command = resume_command(resume_flag)
+            how = f"resume with: {command}" if command else f"continue with {resume_hint}"
+            msg = f"interrupted{at}: state saved to {path}; {how}"
         if console is not None:
-            console.print(f"[yellow]{msg}[/]")
+            from rich.markup import escape
+
+            console.print(f"[yellow]{escape(msg)}[/]", highlight=False, soft_wrap=True)
         else:
             print(msg, file=sys.stderr)
+        from zoo.io.interrupt import mark_reported
+
+        mark_reported()  # this line is the command's report (SIGTERM lands here too)
         raise

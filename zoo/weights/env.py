@@ -8,7 +8,8 @@ the one place that lists what the zoo reads:
 ``ZOO_HOME`` (cache root), ``ZOO_OFFLINE`` (no network at all), ``ZOO_HUB_TIMEOUT`` (seconds to
 wait for a hub or server to answer, per try), ``ZOO_HTTP_TIMEOUT`` (seconds a running download
 may stall), ``ZOO_GDRIVE_ENDPOINT``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, ``HF_HUB_CACHE`` /
-``HF_HOME`` / ``XDG_CACHE_HOME`` and ``MODELSCOPE_CACHE``.
+``HF_HOME`` / ``XDG_CACHE_HOME``, ``MODELSCOPE_CACHE`` and ``MODELSCOPE_ENDPOINT`` (or the
+older ``MODELSCOPE_DOMAIN``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 GDRIVE_DEFAULT_ENDPOINT = "https://drive.usercontent.google.com"
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+MS_DEFAULT_ENDPOINT = "https://www.modelscope.cn"
 #: Default of ``ZOO_HUB_TIMEOUT``: long enough for a TLS handshake across the world, short
 #: enough that an unreachable hub is reported in seconds rather than minutes.
 HUB_TIMEOUT_S = 5.0
@@ -81,6 +83,16 @@ def ms_cache_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return Path("~/.cache/modelscope/hub").expanduser()
+
+
+def ms_endpoint() -> str:
+    """ModelScope's address as the modelscope client picks it: ``MODELSCOPE_ENDPOINT``, else
+    ``MODELSCOPE_DOMAIN`` (a bare host gets ``https://``), else www.modelscope.cn."""
+    for var in ("MODELSCOPE_ENDPOINT", "MODELSCOPE_DOMAIN"):
+        value = os.environ.get(var, "").strip().rstrip("/")
+        if value:
+            return value if "://" in value else f"https://{value}"
+    return MS_DEFAULT_ENDPOINT
 
 
 def hf_endpoint() -> str | None:

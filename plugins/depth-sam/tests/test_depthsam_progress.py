@@ -25,18 +25,21 @@ def test_a_stage_shows_count_rate_and_elapsed() -> None:
 
 
 def test_a_slow_stage_still_gets_a_rate_and_an_eta() -> None:
-    """One step a minute (SAM 1024 on a CPU): rich's 30 s window would show nothing."""
+    """One step a minute (SAM 1024 on a CPU): rich's 30 s window would show nothing; the
+    core bar's columns fall back to the stage average."""
     from rich.progress import Progress
-    from zoo_depthsam.progress import _average_columns
 
-    rate, eta = _average_columns()
+    from zoo.progress import RateColumn, TimeColumn, plain_line
+
+    rate, time_left = RateColumn("batch"), TimeColumn()
     with Progress(console=_console()[0]) as bar:
         task_id = bar.add_task("x", total=64, unit="batch")
         bar.advance(task_id, 1)
         task = bar.tasks[0]
         task.start_time = task.get_time() - 60.0  # pretend the first batch took a minute
         assert rate.render(task).plain == "60.0 s/batch"
-        assert eta.render(task).plain == "eta 1:03:00"
+        assert time_left.render(task).plain == "1:00<1:03:00"
+        assert "60.0 s/batch" in plain_line(task) and "ETA 1:03:00" in plain_line(task)
 
 
 def test_disabled_and_forwarding_stages_draw_nothing() -> None:

@@ -53,7 +53,13 @@ class Forward:
 
 
 class RichStages:
-    """One bar per stage with count, rate, elapsed time and ETA, kept when it finishes."""
+    """One bar per stage with count, rate, elapsed time and ETA, kept when it finishes.
+
+    The core's bar (:func:`zoo.progress.progress_bar`): on a terminal it redraws; in a log
+    (``nohup``, SLURM, CI) it prints a plain line every ``ZOO_PROGRESS_INTERVAL``. Its rate
+    and ETA fall back to the average since the stage began, so a stage whose steps take a
+    minute each (a 64-point decoder batch at SAM's 1024 input on a CPU) still shows them.
+    """
 
     def __init__(self, console: Any, *, enabled: bool = True) -> None:
         self.console = console
@@ -64,26 +70,9 @@ class RichStages:
         if not self.enabled:
             yield _ignore
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from zoo.progress import progress_bar
 
-        rate, eta = _average_columns()
-        columns = [
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            rate,
-            TimeElapsedColumn(),
-            eta,
-        ]
-        with Progress(*columns, console=self.console, transient=False) as bar:
+        with progress_bar(unit=unit, console=self.console, info=False) as bar:
             task = bar.add_task(description, total=total, unit=unit)
 
             def advance(n: int = 1) -> None:
@@ -106,43 +95,3 @@ class RichStages:
         with Progress(*columns, console=self.console, transient=True) as bar:
             bar.add_task(description, total=None)
             yield
-
-
-def _average_columns() -> tuple[Any, Any]:
-    """Rate and ETA from the average since the stage began.
-
-    rich's own speed keeps only the last 30 s of samples and needs two of them, so for a
-    stage whose steps take a minute each (a 64-point decoder batch at SAM's 1024 input on a
-    CPU) it would never show a rate or an ETA; the whole-stage average always can.
-    """
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    def speed(task: Any) -> float | None:
-        elapsed = task.finished_time if task.finished else task.elapsed
-        if not task.completed or not elapsed:
-            return None
-        return float(task.completed) / float(elapsed)
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            s, unit = speed(task), task.fields.get("unit", "")
-            if s is None:
-                text = f"-/{unit}"
-            elif s >= 1:
-                text = f"{s:.1f} {unit}/s"
-            else:
-                text = f"{1 / s:.1f} s/{unit}"
-            return Text(text, style="progress.data.speed")
-
-    class EtaColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            s = speed(task)
-            if task.finished or task.total is None or s is None:
-                return Text("")
-            left = max(float(task.total) - float(task.completed), 0.0) / s
-            m, sec = divmod(round(left), 60)
-            h, m = divmod(m, 60)
-            return Text(f"eta {h}:{m:02d}:{sec:02d}", style="progress.remaining")
-
-    return RateColumn(), EtaColumn()

@@ -510,7 +510,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(
     cfg = _tiny_config(ann, images, "cut")
     with pytest.raises(KeyboardInterrupt):
         train_mod.train(cfg, progress=False)  # type: ignore[arg-type]
-    assert "interrupted: state saved to" in capsys.readouterr().err
+    assert "interrupted after step 2: state saved to" in capsys.readouterr().err
     run_dir = zoo_home / "local" / "opseg-shadow" / "cut"
     assert load_state(run_dir / "train" / "state.pt")["step"] == 2
     assert not (run_dir / "variant.json").exists()  # an unfinished run is not registered

@@ -413,6 +413,7 @@ def train(
         load_state,
         restore_rng,
         save_state,
+        say_resumed,
     )
     from zoo.training.schedules import warmup_cosine
 
@@ -480,6 +481,8 @@ def train(
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
         log = list(state.get("log", []))
+        if progress or console is not None:  # the CLI's console: said with --json too
+            say_resumed(start, cfg.steps, state_path, console)
 
     report: dict[str, Any] = {
         "name": cfg.name,
@@ -541,7 +544,12 @@ def train(
         "train(cfg) with the same cfg and resume=True",
     )
     with (
-        checkpoint_on_interrupt(lambda: save(step), resume_hint=resume_hint, console=console),
+        checkpoint_on_interrupt(
+            lambda: save(step) if step > 0 else None,  # before a first step: nothing to resume
+            resume_hint=resume_hint,
+            console=console,
+            step=lambda: step,
+        ),
         bar,
     ):
         task = bar.add_task(f"train {cfg.name}", total=cfg.steps, completed=start, info="")

@@ -265,16 +265,21 @@ class Sam2Model(ZooModel):
         """
         from zoo.everything import everything_result, resolve_settings
         from zoo.io.images import load_image
+        from zoo.progress import work
 
-        from .everything import generate, make_generator
+        from .everything import generate, make_generator, num_batches
 
         s = resolve_settings(self, **settings)
         gen = self._generators.get(s)
         if gen is None:
             gen = self._generators[s] = make_generator(self.model, s)
         img = load_image(image)
-        with torch.inference_mode(), self.autocast():
-            found = generate(gen, img, s)
+        with (
+            torch.inference_mode(),
+            self.autocast(),
+            work("segment everything", num_batches(s), "batches") as advance,
+        ):
+            found = generate(gen, img, s, on_batch=advance)
         gen.predictor.reset_predictor()
         return everything_result(
             self,

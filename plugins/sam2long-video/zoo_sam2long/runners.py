@@ -13,7 +13,6 @@ video and per object) for SAM2Long and, side by side, for plain SAM 2 propagatio
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,40 +27,19 @@ from zoo.reports import EvalReport, Table
 
 @contextmanager
 def _progress(ctx: RunContext, what: str, total: int) -> Iterator[Any]:
-    """A rich bar with frames/s and ETA (hidden with ``--json``); yields ``advance(n)``."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """The core's bar (:func:`zoo.progress.progress_bar`: frames/s and ETA on a terminal,
+    plain lines in a log; hidden with ``--json``); yields ``advance(n, description)``."""
+    from zoo.progress import progress_bar
 
-    t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]:.2f} frames/s"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=ctx.console,
-        transient=True,
-        disable=ctx.as_json or ctx.console is None,
-    ) as bar:
-        task = bar.add_task(what, total=total, fps=0.0)
-        done = 0
+    enabled = not ctx.as_json and ctx.console is not None
+    with progress_bar(unit="frames", console=ctx.console, enabled=enabled, info=False) as bar:
+        task = bar.add_task(what, total=total, unit="frames")
 
         def advance(n: int = 1, description: str | None = None) -> None:
-            nonlocal done
-            done += n
-            elapsed = time.perf_counter() - t0
-            fields: dict[str, Any] = {"fps": done / elapsed if elapsed else 0.0}
-            if description is not None:
-                fields["description"] = description
-            bar.update(task, advance=n, **fields)
+            if description is None:
+                bar.update(task, advance=n)
+            else:
+                bar.update(task, advance=n, description=description)
 
         yield advance
 

@@ -393,6 +393,39 @@ def test_ctrl_c_saves_where_it_stopped_and_resume_is_bit_exact(
     _assert_same_checkpoint(full.checkpoint, resumed.checkpoint)
 
 
+def test_cli_interrupt_prints_the_exact_resume_command_and_the_resume_says_its_step(
+    zoo_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 item 5: `zoo train` interrupted says where the state is and the exact command
+    that resumes it (the same options, plus --resume); that command continues from the step
+    it names and says so; one line, not a second from the command wrapper."""
+    import shlex
+
+    small = _small(tmp_path)
+    args = (
+        "train", "sameo-amodal", "--annotations", str(small["train"]),
+        "--images", str(small["train_images"]), "--weights", "random", "--device", "cpu",
+        "--image-size", "64", "--max-steps", "5", "--save-every", "100", "--batch-size", "2",
+        "--name", "cut-cli",
+    )  # fmt: skip
+    restore = _interrupt_at(monkeypatch, 3)  # during step 3: steps 1-2 are done
+    proc = zoo_cli(*args)
+    restore()
+    assert proc.returncode == 130, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    state = Path(os.environ["ZOO_HOME"]) / "local/sameo-amodal/cut-cli/train/state.pt"
+    assert last == (
+        f"interrupted after step 2: state saved to {state}; resume with: "
+        + shlex.join(["zoo", *args, "--resume"])
+    )
+    assert "interrupted (Ctrl-C)" not in proc.stderr
+    command = shlex.split(last.split("resume with: ", 1)[1])
+    resumed = zoo_cli(*command[1:], "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"] == 5
+    assert f"note: resuming from step 2 of 5 (state {state})" in resumed.stderr
+
+
 def test_train_cli_errors(zoo_cli: Any, user_error: Any, shapes_data: dict[str, Path]) -> None:
     args = (
         "train", "sameo-amodal", "--annotations", str(shapes_data["train"]),

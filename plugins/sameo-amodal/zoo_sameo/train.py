@@ -53,6 +53,7 @@ from zoo.training.checkpoint import (
     load_state,
     restore_rng,
     save_state,
+    say_resumed,
 )
 from zoo.training.schedules import warmup_cosine, warmup_steps
 
@@ -435,6 +436,8 @@ def train_sameo(
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     warmup = warmup_steps(total, fraction=cfg.warmup_frac)
     embed = {"seconds": 0.0, "computed": 0}
+    if saved is not None and (progress or console is not None):
+        say_resumed(start_step, total, paths.state, console)
 
     def embedding(ii: int) -> torch.Tensor:
         key = f"{ii:07d}"
@@ -483,10 +486,11 @@ def train_sameo(
         )
 
     hint = f"`zoo train {FAMILY} --name {name} --resume` with the same options"
+    guard = checkpoint_on_interrupt(save_now, resume_hint=hint, console=console, step=lambda: done)
     prog = progress_bar(unit="step", console=console, enabled=progress)
     t_start = time.perf_counter()
     last: dict[str, float] = history[-1] if history else {"loss": float("nan")}
-    with checkpoint_on_interrupt(save_now, resume_hint=hint, console=console), prog:
+    with guard, prog:
         if cache.mode != "off":
             task = prog.add_task("embedding images", total=len(ds.images), info="", unit="image")
             for ii in range(len(ds.images)):

@@ -479,13 +479,13 @@ def corrupt_folder(
     total = len(files) * len(names)
     bar: Any = None
     if progress:
-        from rich.progress import Progress
-
         from zoo.cli.console import err_console
+        from zoo.progress import progress_bar
 
-        bar = Progress(transient=True, console=err_console)  # stdout stays the report's
+        # stdout stays the report's; in a log, plain lines every ZOO_PROGRESS_INTERVAL
+        bar = progress_bar(unit="images", console=err_console, info=False, transient=True)
         bar.start()
-        task = bar.add_task("corrupting", total=total)
+        task = bar.add_task("corrupting", total=total, unit="images")
     try:
         with atomic_output_dir(dst_p) as tmp:
             for name in names:

@@ -56,6 +56,7 @@ from zoo.training.checkpoint import (
     load_state,
     restore_rng,
     save_state,
+    say_resumed,
 )
 
 from .augment import strong_augment, weak_augment
@@ -671,17 +672,27 @@ def adapt(
         if resume is not None:
             trainer.restore(resume)
             start = trainer.step_count
+            if ckpt_path is not None and (progress or console is not None):
+                say_resumed(start, cfg.steps, ckpt_path, console)
         task = bar.add_task(f"WeSAM {kind}", total=cfg.steps, completed=start, info="")
 
         def save_now() -> Path | None:
             """Ctrl-C: keep the progress (nothing to keep before the first new step)."""
-            if ckpt_path is None or trainer.step_count <= start:
+            if ckpt_path is None:
                 return None
+            if trainer.step_count <= start:  # no new step: the state it resumed from stays
+                return ckpt_path if ckpt_path.is_file() else None
             return save_state(ckpt_path, trainer.checkpoint(signature, extra))
 
         again = hint("the same `zoo train` command", "the same adapt() call")
         guard = (
-            checkpoint_on_interrupt(save_now, resume_hint=again, console=console)
+            checkpoint_on_interrupt(
+                save_now,
+                resume_hint=again,
+                console=console,
+                resume_flag=None,  # the same command resumes an unfinished run by itself
+                step=lambda: trainer.step_count,
+            )
             if ckpt_path is not None
             else contextlib.nullcontext()
         )
