@@ -37,6 +37,7 @@ class Task(str, Enum):
     RGBD = "rgbd"
     VIDEO = "video"
     ADAPT = "adapt"
+    CONCEPT = "concept"
 
 
 #: Name of a variant's checkpoint when it declares just one (``weights=`` / ``weights_from=``).

@@ -11,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
-from zoo.prompts import ObjectPrompt, Prompts, ShadowPrompt, as_prompts, as_shadow_prompts
+from zoo.prompts import (
+    ConceptPrompts,
+    Exemplar,
+    ObjectPrompt,
+    Prompts,
+    ShadowPrompt,
+    as_concept_prompts,
+    as_prompts,
+    as_shadow_prompts,
+)
 from zoo.results import (
     AmodalInstance,
     AmodalResult,
+    ConceptFrameResult,
+    ConceptResult,
     Provenance,
     RGBDResult,
     SegmentationResult,
@@ -30,6 +41,10 @@ __all__ = [
     "TASK_PROTOCOLS",
     "AmodalInstance",
     "AmodalResult",
+    "ConceptFrameResult",
+    "ConceptPrompts",
+    "ConceptResult",
+    "Exemplar",
     "ObjectPrompt",
     "Prompts",
     "Provenance",
@@ -41,6 +56,7 @@ __all__ = [
     "Task",
     "TaskResult",
     "VideoFrameResult",
+    "as_concept_prompts",
     "as_prompts",
     "as_shadow_prompts",
 ]
@@ -81,6 +97,28 @@ class VideoModel(Protocol):
 
 
 @runtime_checkable
+class ConceptModel(Protocol):
+    """``concept``: every instance of each concept (noun phrases and/or exemplar boxes).
+
+    ``concepts`` is ``"dog;red car"`` or ``["dog", "red car"]``; ``exemplars`` are
+    ``[{"box": [x1, y1, x2, y2], "label": 1, "concept": "dog"}]`` (see
+    :func:`zoo.prompts.as_concept_prompts`); instances scoring at most ``threshold`` are
+    dropped. ``image=None`` reuses the image of ``set_image``.
+    """
+
+    def set_image(self, image: Any) -> None: ...
+
+    def find(
+        self,
+        image: Any,
+        concepts: Any = None,
+        exemplars: Any = None,
+        *,
+        threshold: float = 0.5,
+    ) -> ConceptResult: ...
+
+
+@runtime_checkable
 class AdaptModel(Protocol):
     def adapt(self, dataset: Any, prompt_kind: str, config: Any) -> Any: ...
 
@@ -92,6 +130,7 @@ TASK_PROTOCOLS: dict[Task, type] = {
     Task.RGBD: RGBDModel,
     Task.VIDEO: VideoModel,
     Task.ADAPT: AdaptModel,
+    Task.CONCEPT: ConceptModel,
 }
 
 
@@ -103,4 +142,5 @@ TASK_METHODS: dict[Task, str] = {
     Task.RGBD: "segment_rgbd",
     Task.VIDEO: "track",
     Task.ADAPT: "adapt",
+    Task.CONCEPT: "find",
 }
