@@ -20,6 +20,7 @@ from zoo.tasks import (
     TASK_METHODS,
     TASK_PROTOCOLS,
     AmodalResult,
+    ConceptResult,
     RGBDResult,
     SegmentationResult,
     ShadowResult,
@@ -174,6 +175,23 @@ def _run_task(model: Any, task: Task) -> Any:
             _check_mask(fr.masks[1])
             assert fr.image_size == (H, W)
         return out
+    if task is Task.CONCEPT:
+        # threshold 0 keeps every candidate: random weights score too low for the default
+        cr = model.find(
+            img, ["object", "red box"], [{"box": boxes[0].tolist(), "concept": 1}], threshold=0.0
+        )
+        assert isinstance(cr, ConceptResult) and cr.concepts == ["object", "red box"]
+        n = len(cr)
+        assert n > 0, "threshold 0 must keep every candidate instance"
+        assert cr.masks.shape == (n, H, W) and cr.masks.dtype == np.bool_
+        assert cr.boxes.shape == (n, 4) and np.isfinite(cr.boxes).all()
+        assert cr.scores.shape == (n,) and ((cr.scores >= 0) & (cr.scores <= 1)).all()
+        assert set(cr.concept_ids.tolist()) == {0, 1}
+        assert cr.presence.shape == (2,) and np.isfinite(cr.presence).all()
+        assert cr.provenance.is_random
+        coco = cr.to_coco(image_id=1)
+        assert sorted({c["category_id"] for c in coco}) == [1, 2]
+        return cr
     return None  # ADAPT trains; covered by the family's own tests
 
 
@@ -248,6 +266,18 @@ def _bad_calls(model: Any, task: Task) -> list[tuple[str, Callable[[], Any]]]:
         ]
     if task is Task.VIDEO:
         return [("no frames", lambda: list(model.track([], {"boxes": [[0, 0, 5, 5]]})))]
+    if task is Task.CONCEPT:
+        return [
+            ("no concept and no exemplar", lambda: model.find(img, None, None)),
+            ("empty concept text", lambda: model.find(img, "  ")),
+            (
+                "exemplar outside the image",
+                lambda: model.find(img, "dog", [{"box": [0, 0, W * 3, H * 3]}]),
+            ),
+            ("exemplar with x2<x1", lambda: model.find(img, "dog", [{"box": [50, 10, 10, 40]}])),
+            ("threshold above 1", lambda: model.find(img, "dog", threshold=1.5)),
+            ("missing image file", lambda: model.find("/nonexistent/zoo.png", "dog")),
+        ]
     return []
 
 
