@@ -181,7 +181,7 @@ def info_cmd(
             lines.append(f"trained here: {escape(variant.source)}")
     if card:
         z = card.zoo
-        lines.append(f"licence: {card.license}")
+        lines.append(f"licence: {escape(card.license_label)}")
         if z.paper:
             lines.append(
                 f"paper:   {z.paper.title}"
