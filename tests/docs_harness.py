@@ -260,6 +260,7 @@ SIZES: dict[str, str] = {
     "--eval-images": "2",  # wesam-adapt's before/after check
     "--base": "tiny",  # opseg-shadow trains from SAM 2.1 tiny (not base-plus)...
     "--size": "tiny",  # ...and builds tiny when it runs or evaluates
+    "--arch": "tiny",  # sam3's test-size architecture (same layout, 112 px)
     "--embed-cache": "off",  # sameo-amodal: 2 steps need 4 embeddings, not all 400 images'
 }
 # Size options that matter only with another flag, where the family declares that flag: they
@@ -293,6 +294,8 @@ def _takes(spec: Any, value: str) -> bool:
         return False
     if spec.choices:
         return value in spec.choices
+    if spec.type == "int" and spec.multiple_of and int(value) % spec.multiple_of:
+        return False  # e.g. sam3's 14 px patches: its --arch tiny keeps it small instead
     return spec.type in ("int", "float")
 
 
