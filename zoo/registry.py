@@ -39,6 +39,7 @@ BUILTIN_PLUGINS = (
     "opseg-shadow",
     "depth-sam",
     "wesam-adapt",
+    "sam3",
 )
 
 
