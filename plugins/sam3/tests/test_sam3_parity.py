@@ -60,8 +60,26 @@ def zoo_outputs(model: Any, img: np.ndarray, raw: bool = False) -> dict[str, Any
     s = model.segment(None, {"points": [p["click"]], "labels": [1]})
     out["click"] = (s.masks, None, s.scores, s.low_res_logits)
     if not raw:
-        out = {k: v[:3] for k, v in out.items()}
+        return {k: v[:3] for k, v in out.items()}
+    # the same click with a non-zero no-memory embedding (zero at random init), which
+    # upstream SAM 3 adds to the 72x72 map and transformers' Sam3TrackerModel drops
+    embedding = model.net.tracker.no_memory_embedding
+    saved = embedding.detach().clone()
+    try:
+        with torch.no_grad():
+            embedding.copy_(no_memory_embedding(embedding.shape))
+        model._tracker_maps = None
+        s = model.segment(None, {"points": [p["click"]], "labels": [1]})
+        out["click_no_memory"] = (s.masks, None, s.scores, s.low_res_logits)
+    finally:
+        with torch.no_grad():
+            embedding.copy_(saved)
+        model._tracker_maps = None
     return out
+
+
+def no_memory_embedding(shape: Any) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(7))
 
 
 def save_pretrained(model: Any, folder: Path) -> Path:
@@ -303,10 +321,12 @@ def test_published_size_agrees_with_metas_sam3(full_size: dict[str, Any], tmp_pa
     """Meta's package (scratch venv, CPU shim) on the same weights in Meta's layout.
 
     The converted checkpoint must load strictly. Given the same pixels, Meta's network and
-    zoo's must agree: the same masks at the detector's resolution (logits > 0), scores and
-    boxes within float32 noise. Full-resolution masks differ at edges (Meta resizes logits
-    then applies the sigmoid; transformers the other way round) and Meta's own resizing of
-    the photo differs from transformers'; those gaps are recorded, not asserted.
+    zoo's must agree for exemplar prompts and clicks (the click with a non-zero no-memory
+    embedding): the same masks at the detector's resolution (logits > 0), scores within
+    1e-3. Text alone differs by design of transformers' port (no geometry CLS token) and is
+    held to a mean mask IoU above 0.9. Full-resolution masks also differ at edges (Meta
+    resizes logits then applies the sigmoid; transformers the other way round) and Meta's
+    own resizing of the photo differs from transformers'; those gaps are recorded.
     """
     from safetensors.torch import load_file
     from sam3_meta_layout import meta_keys, to_meta
@@ -317,6 +337,7 @@ def test_published_size_agrees_with_metas_sam3(full_size: dict[str, Any], tmp_pa
             f"{SCRATCH_PYTHON} is absent (Meta's sam3 lives in a scratch venv, see meta_ref/)"
         )
     meta = to_meta(load_file(str(full_size["folder"] / "model.safetensors")), meta_keys())
+    meta["tracker.no_mem_embed"] = no_memory_embedding(meta["tracker.no_mem_embed"].shape)
     weights = tmp_path / "sam3.pt"
     torch.save(meta, weights)
     del meta
@@ -358,7 +379,9 @@ def test_published_size_agrees_with_metas_sam3(full_size: dict[str, Any], tmp_pa
         for i, ours in enumerate(full_size["ours"]):
             row: dict[str, Any] = {}
             for tag, (masks, boxes, scores, low) in ours.items():
-                key = f"{source}/{i}/{tag}"
+                if tag == "click":
+                    continue  # Meta's click ran with the non-zero embedding: click_no_memory
+                key = f"{source}/{i}/{tag.replace('_no_memory', '')}"
                 m, s, lr = theirs[f"{key}/masks"], theirs[f"{key}/scores"], theirs[f"{key}/low_res"]
                 low = np.asarray(low).reshape(lr.shape)
                 full = [_iou(a, b) for a, b in zip(masks, m, strict=True)]
@@ -375,8 +398,12 @@ def test_published_size_agrees_with_metas_sam3(full_size: dict[str, Any], tmp_pa
                     row[tag]["box_max_abs_diff_px"] = float(
                         np.abs(boxes - theirs[f"{key}/boxes"]).max()
                     )
-                if source == "given":
+                if source == "given" and not tag.startswith("text"):
                     assert row[tag]["low_res_mask_iou_min"] > 0.99, (i, tag, row[tag])
                     assert row[tag]["score_max_abs_diff"] < 1e-3, (i, tag, row[tag])
+                elif source == "given":
+                    # text alone: Meta's prompt always ends with the geometry encoder's CLS
+                    # token, transformers' has none without boxes (recorded, see README)
+                    assert row[tag]["mask_iou_mean"] > 0.9, (i, tag, row[tag])
             record["given_pixels" if source == "given" else "meta_preprocessing"].append(row)
     _record("sam3_full_vs_meta", record)

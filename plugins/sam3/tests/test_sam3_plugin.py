@@ -52,6 +52,29 @@ def test_list_and_info_show_the_licence_and_import_nothing_heavy() -> None:
     assert "licence: SAM License" in text and "huggingface.co/facebook/sam3" in text
 
 
+def test_the_cards_example_runs_and_shows_true_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's random-weights example, as written, on the example photo; a comment that
+    is a Python value is checked against what the line gives (as the README's are)."""
+    import shutil
+
+    from sam3_fixtures import PHOTOS
+    from zoo_sam3.plugin import CARD
+
+    from tests.docs_harness import _expect, extract_blocks, instrument_python
+
+    if not (PHOTOS / "groceries.jpg").is_file():
+        pytest.skip("the shared fixture photos are absent")
+    block = next(
+        b for b in extract_blocks(CARD) if b.lang == "python" and 'weights="random"' in b.text
+    )
+    shutil.copy(PHOTOS / "groceries.jpg", tmp_path / "photo.jpg")
+    monkeypatch.chdir(tmp_path)
+    code = instrument_python(block.text, CARD, block.line)
+    exec(code, {"__name__": "__docs__", "__docs_expect__": _expect})
+
+
 # --------------------------------------------------------------------------- find
 
 
