@@ -8,6 +8,7 @@ environment per session would multiply minutes of install for no isolation we ne
     nox -s "conformance(device='cpu')"     # the conformance kit over every family
     nox -s "conformance(device='cuda')"    # same on a GPU (skips cleanly without one)
     nox -s slow                            # long golden runs and training tests
+    nox -s wheels                          # build every wheel, install them as a user does
     nox -s bench                           # benchmarks/ -> tables + benchmarks/results/*.json
 """
 
@@ -55,6 +56,27 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     _install(session)
     session.run(VENV + "python", "-m", "pytest", "-m", "slow", *session.posargs, external=True)
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build every wheel and install them as a user does (tests/test_wheels.py, minutes).
+
+    scripts/build-wheels.sh, then the wheels' contents and metadata, and a fresh virtual
+    environment installed from them (non-editable, torch from uv's cache) running zoo list,
+    info, run, serve and the conformance kit."""
+    _install(session)
+    session.run(
+        VENV + "python",
+        "-m",
+        "pytest",
+        "tests/test_wheels.py",
+        "-m",
+        "slow or not slow",
+        "-s",
+        *session.posargs,
+        external=True,
+    )
 
 
 @nox.session

@@ -5,6 +5,10 @@
 # so the `zoo.plugins` entry-point path is what runs. `sam2` 1.1.0 is an sdist whose build
 # imports torch: torch goes in first and sam2 builds without isolation and without its
 # optional CUDA extension (SAM2_BUILD_CUDA=0).
+#
+# This is the test install: besides the user-facing extras it adds `test` (pytest, httpx for
+# FastAPI's TestClient, playwright) and `dev` (ruff, mypy, nox), which a user's install
+# (`pip install 'sam-zoo[all]'`, README "Install") does not carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,5 +22,5 @@ $UV pip install --quiet --python .venv/bin/python "torch>=2.3" "torchvision>=0.1
 plugins=()
 for p in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$p")"); done
 $UV pip install --quiet --python .venv/bin/python --no-build-isolation-package sam2 \
-  -e ".[dev,video,serve,ray,http,onnx]" "${plugins[@]}"
+  -e ".[dev,test,video,serve,ray,http,onnx]" "${plugins[@]}"
 echo "installed: $(.venv/bin/zoo --version) with $(ls -d plugins/*/ | wc -l) built-in plugins in .venv" >&2

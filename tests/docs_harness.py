@@ -274,29 +274,30 @@ DOC_PORT = "127.0.0.1:8000"
 
 
 def _declared(family: Any, command: str) -> dict[str, Any]:
-    """``{"--flag": OptionSpec}`` of what ``zoo COMMAND`` takes for this family."""
-    from zoo.runners import declared_options
-    from zoo.specs import Task
+    """``{"--flag": row}`` of what ``zoo COMMAND`` takes for this family: the rows of
+    ``zoo info`` (its own options, its tasks', its evaluator's, its trainer's config)."""
+    from zoo.listing import options_rows
+    from zoo.registry import get_registry
 
-    ref = {"run": family.runner, "eval": family.evaluator}.get(command, family.trainer)
-    core = ref is None and command in ("run", "eval") and Task.PROMPTABLE in family.tasks
     return {
-        "--" + n.replace("_", "-"): o
-        for o in declared_options(family, command, core_runner=core)
-        for n in (o.name, *o.aliases)
+        flag: row
+        for row in options_rows(get_registry(), family)
+        if command in row["commands"]
+        for flag in (row["option"], *row["aliases"])
     }
 
 
-def _takes(spec: Any, value: str) -> bool:
+def _takes(row: dict[str, Any] | None, value: str) -> bool:
     """Whether a declared option can take a SIZES value: one of its choices, or a number
     (wesam-adapt's free-form ``--base sam2:tiny`` is not opseg-shadow's ``--base tiny``)."""
-    if spec is None:
+    if row is None:
         return False
-    if spec.choices:
-        return value in spec.choices
-    if spec.type == "int" and spec.multiple_of and int(value) % spec.multiple_of:
+    if "|" in row["type"]:
+        return value in row["type"].split("|")
+    step = (row.get("bounds") or {}).get("multiple_of")
+    if row["type"] == "int" and step and int(value) % step:
         return False  # e.g. sam3's 14 px patches: its --arch tiny keeps it small instead
-    return spec.type in ("int", "float")
+    return row["type"] in ("int", "float")
 
 
 def _set_option(argv: list[str], flag: str, value: str | None) -> list[str]:
@@ -393,12 +394,12 @@ def loader_defaults(name: str, kwargs: dict[str, Any], cwd: Path) -> dict[str, A
         kw.pop("checkpoint")
     if "checkpoint" not in kw and "weights" not in kw and not (variant and variant.local):
         kw["weights"] = "random"
-    model_opts = {o.name: o for o in family.options if o.model}
+    rows = {r["name"]: r for r in family.options.describe() if r["loader"]}
     for flag, value in SIZES.items():
-        spec = model_opts.get(flag[2:].replace("-", "_"))
-        if spec is None or spec.name in kw or not _takes(spec, value):
+        row = rows.get(str(family.options.lookup(flag[2:].replace("-", "_"))))
+        if row is None or row["name"] in kw or not _takes(row, value):
             continue
-        kw[spec.name] = int(value) if spec.type == "int" else value
+        kw[row["name"]] = int(value) if row["type"] == "int" else value
     return kw
 
 

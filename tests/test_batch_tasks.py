@@ -485,7 +485,7 @@ def test_everything_options_need_everything(toys, tmp_path: Path) -> None:
         "--points-per-side",
         "4",
     )
-    assert_user_error(proc, "--points-per-side applies to --everything")
+    assert_user_error(proc, "--points-per-side applies to the everything task; add --everything")
     proc = run_zoo(
         "run",
         "toy-promptable",

@@ -52,15 +52,20 @@ def test_eval_sam2_with_compare_writes_metrics(coco_set: tuple[Path, Path], tmp_
         "sam2:tiny",
         "--out",
         str(out),
+        "--class-agnostic",
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["images"] == 2 and report["instances"] == 4
+    assert report["protocol"] == "coco-segm" and report["crowd_regions"] == 0
     m = report["metrics"]["sam2:tiny"]
     assert 0.0 <= m["miou"] <= 1.0 and 0.0 <= m["mdice"] <= 1.0 and "AP50" in m
+    assert {"AP_agnostic", "AP50_agnostic", "AP75_agnostic"} <= set(m)  # its own names
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["sam2:tiny"]["miou"] == pytest.approx(m["miou"])
+    assert saved["metrics"]["sam2:tiny"]["miou"] == pytest.approx(m["miou"])
+    assert saved["protocol"] == report["protocol"] and saved["test_mode"] is True
+    assert saved["models"]["sam2:tiny"] == "random" and saved["zoo_version"]
     results = json.loads((out / "sam2_tiny.results.json").read_text())
     assert len(results) == 4 and {r["image_id"] for r in results} == {1, 2}
     assert {r["category_id"] for r in results} == {1, 2}

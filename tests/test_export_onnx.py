@@ -401,6 +401,7 @@ def test_zoo_serve_with_the_onnxruntime_backend(ort_home: Path) -> None:
     """A server started with ``--backend onnxruntime`` answers from the exported graphs, with
     the masks the torch model gives for the same click."""
     pytest.importorskip("fastapi")
+    pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (test extra)")
     import io
 
     from fastapi.testclient import TestClient

@@ -164,17 +164,22 @@ def test_j_and_f_label_maps() -> None:
     obj2 = rect(h, w, 25, 35, 25, 35)
     gt0 = obj1 * 1 + obj2 * 2
     gt1 = gt0.copy()
-    gt1[0:2, 0:40] = 255  # void strip
+    gt1[0:2, 0:40] = 255  # void strip just above object 1
     pred0 = gt0.copy()
     pred1 = obj1 * 1  # object 2 lost in frame 1
-    pred1[0:2, 0:40] = 1  # prediction in the void strip must not count
+    pred1[0:2, 0:40] = 1  # prediction in the void strip
     res = j_and_f([pred0, pred1], [gt0, gt1])
     assert set(res) == {1, 2}
-    assert res[1] == {"J": 1.0, "F": 1.0, "J&F": 1.0}
+    # DAVIS semi-supervised: void is background, so the 80 px (2 x 40) predicted on the
+    # strip are false positives: frame 1 of object 1 has J = 100 / 180.
+    assert res[1]["J"] == pytest.approx((1.0 + 100 / 180) / 2)
     # object 2: frame 0 perfect (1), frame 1 missed (0) -> mean 0.5 for J and F.
     assert res[2]["J"] == pytest.approx(0.5) and res[2]["F"] == pytest.approx(0.5)
     assert res[2]["J&F"] == pytest.approx(0.5)
-    summary = j_and_f_summary(res)
+    # void excluded (an explicit option): the strip counts for nothing, object 1 is exact
+    excl = j_and_f([pred0, pred1], [gt0, gt1], exclude_void=True)
+    assert excl[1] == {"J": 1.0, "F": 1.0, "J&F": 1.0}
+    summary = j_and_f_summary(excl)
     assert summary["J&F"] == pytest.approx(0.75)
 
 

@@ -140,6 +140,7 @@ def make_distribution(root: Path, name: str, module_source: str, ep_name: str, m
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
     (dist / "entry_points.txt").write_text(f"[zoo.plugins]\n{ep_name} = {module}\n")
+    (dist / "RECORD").write_text(f"{module}.py,,\n")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="zoo serve needs the serve extra (sam-zoo[serve])")
-pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (serve extra)")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (test extra)")
 
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -552,7 +552,14 @@ def test_segment_bad_inputs(sam2: TestClient, image: np.ndarray, fakes: Any) -> 
     assert_error(seg(prompts=[{"points": [[500, 10]], "labels": [1]}]), 400, "bad_input", "outside")
     assert_error(seg(prompts=[{"points": [[5, 10]], "labels": [1, 0]}]), 400, "bad_input", "labels")
     assert_error(seg(prompts=[{"points": [[5, 10]], "labels": [3]}]), 400, "bad_input", "labels")
-    assert_error(seg(prompts=[{"points": [[5, 10]]}]), 400, "bad_input", "without labels")
+    clicked = seg(prompts=[{"points": [[5, 10]]}])  # clicks without labels: foreground
+    assert clicked.status_code == 200 and clicked.json()["prompts"][0]["labels"] == [1]
+    # one prompt grammar: the {"boxes": [...]} form Python takes works over HTTP too
+    both = seg(prompts={"boxes": [[1, 1, 30, 30], [40, 40, 90, 90]]})
+    assert both.status_code == 200, both.text
+    assert [p["box"] for p in both.json()["prompts"]] == [[1, 1, 30, 30], [40, 40, 90, 90]]
+    assert seg(prompts=[{"box": [150, 100, 200, 200]}]).status_code == 200  # clipped
+    assert_error(seg(prompts=[{"box": [300, 300, 400, 400]}]), 400, "bad_input", "entirely outside")
     assert_error(seg(prompts=[{}]), 400, "bad_input", "empty prompt")
     assert_error(seg(prompts=[]), 422, "invalid_request", "prompts")
     assert_error(seg(prompts=[{"box": [1, 2, 3]}]), 422, "invalid_request", "box")
@@ -974,12 +981,12 @@ def test_amodal_and_shadow_endpoints(fakes: Any, image: np.ndarray) -> None:
             json={
                 "model": "fake-shadow",
                 "image_id": iid,
-                "instances": [{"object": {"box": [10, 10, 400, 40]}}],
+                "instances": [{"object": {"box": [300, 10, 400, 40]}}],
             },
         ),
         400,
         "bad_input",
-        "outside",
+        "entirely outside",
     )
 
 
@@ -1079,10 +1086,12 @@ def test_video_session_streams_frames(fakes: Any, image: np.ndarray) -> None:
         "outside",
     )
     assert_error(
-        client.post(f"/v1/videos/{vid}/track", json={**body, "prompts": [{"box": [1, 1, 999, 9]}]}),
+        client.post(
+            f"/v1/videos/{vid}/track", json={**body, "prompts": [{"box": [500, 1, 999, 9]}]}
+        ),
         400,
         "bad_input",
-        "outside",
+        "entirely outside",
     )
     assert_error(client.post("/v1/videos/nope/track", json=body), 404, "unknown_video")
     assert_error(

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="zoo serve needs the serve extra (sam-zoo[serve])")
-pytest.importorskip("playwright", reason="the browser test needs playwright (serve extra)")
+pytest.importorskip("playwright", reason="the browser test needs playwright (test extra)")
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 256  # the model's input side: small, so a CPU embeds in about a second

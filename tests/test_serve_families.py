@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="zoo serve needs the serve extra (sam-zoo[serve])")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (test extra)")
 
 from fastapi.testclient import TestClient
 from PIL import Image

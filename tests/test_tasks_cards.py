@@ -29,7 +29,6 @@ def test_boxes_are_objects_and_points_one_object() -> None:
         ({"boxes": [[0, 0, 10]]}, "4 numbers"),
         ({"boxes": [[10, 0, 5, 10]]}, "x2<=x1"),
         ({"boxes": [[0, float("nan"), 5, 10]]}, "non-finite"),
-        ({"points": [[1, 2]]}, "without labels"),
         ({"points": [[1, 2]], "labels": [1, 1]}, "1 points but 2 labels"),
         ({"points": [[1, 2]], "labels": [3]}, "labels must be 1"),
         ({"labels": [1]}, "without points"),
@@ -57,8 +56,10 @@ def test_prompts_json_forms_and_errors() -> None:
 def test_check_inside_reports_image_size() -> None:
     p = Prompts.build(boxes=[[0, 0, 50, 50]])
     p.check_inside(60, 60)
-    with pytest.raises(InputError, match="40x30 image"):
-        p.check_inside(30, 40)
+    p.check_inside(30, 40)  # crossing the edge is fine: fit() clips it
+    assert p.fit(30, 40)[0].objects[0].box == (0.0, 0.0, 40.0, 30.0)
+    with pytest.raises(InputError, match="entirely outside the 40x30 image"):
+        Prompts.build(boxes=[[45, 0, 50, 50]]).check_inside(30, 40)
     with pytest.raises(InputError, match="point"):
         Prompts.build(points=[[100, 5]], labels=[1]).check_inside(30, 40)
 
@@ -89,4 +90,4 @@ def test_card_errors_are_one_line_input_errors() -> None:
     with pytest.raises(InputError, match="zoo"):
         parse_card("---\nlicense: mit\n---\nbody")
     with pytest.raises(InputError, match="tasks"):
-        parse_card("---\nlicense: mit\nzoo: {family: x, tasks: [telepathy]}\n---\n")
+        parse_card("---\nlicense: mit\nzoo: {family: x, tasks: []}\n---\n")

@@ -12,21 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
-    "load": ("zoo.model", "load"),
+    "load": ("zoo.loading", "load"),
     "ZooModel": ("zoo.model", "ZooModel"),
     "list_models": ("zoo.registry", "list_models"),
     "get_registry": ("zoo.registry", "get_registry"),
-    "Prompts": ("zoo.tasks", "Prompts"),
-    "ObjectPrompt": ("zoo.tasks", "ObjectPrompt"),
-    "Task": ("zoo.tasks", "Task"),
+    "Prompts": ("zoo.prompts", "Prompts"),
+    "ObjectPrompt": ("zoo.prompts", "ObjectPrompt"),
+    "Task": ("zoo.specs", "Task"),
+    "TaskSpec": ("zoo.tasks.spec", "TaskSpec"),
+    "Options": ("zoo.options", "Options"),
+    "LoadOptions": ("zoo.options", "LoadOptions"),
+    "option": ("zoo.options", "option"),
     "FamilySpec": ("zoo.specs", "FamilySpec"),
     "VariantSpec": ("zoo.specs", "VariantSpec"),
     "WeightsSpec": ("zoo.specs", "WeightsSpec"),
     "hookimpl": ("zoo.hookspecs", "hookimpl"),
     "resolve": ("zoo.weights", "resolve"),
+    "PLUGIN_API": ("zoo.registry.api", "PLUGIN_API"),
     # the package itself, callable: zoo.batch(name, inputs, ...) (see zoo/batch/__init__.py)
     "batch": ("zoo.batch", ""),
 }

@@ -16,7 +16,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zoo.errors import InputError
-from zoo.specs import Task
 
 
 class Paper(BaseModel):
@@ -52,7 +51,7 @@ class ReportedMetric(BaseModel):
 class ZooCardBlock(BaseModel):
     model_config = ConfigDict(extra="allow")
     family: str
-    tasks: list[Task]
+    tasks: list[str] = Field(min_length=1, description="the registered tasks the family does")
     paper: Paper | None = None
     upstream: Upstream | None = None
     reported_metrics: list[ReportedMetric] = Field(default_factory=list)

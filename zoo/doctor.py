@@ -10,11 +10,27 @@ import typer
 from rich.table import Table
 
 from zoo import __version__
-from zoo.cli_common import JsonOpt, _human_size, _print_json, _registry, console, err_console
+from zoo.cli.console import console, err_console, print_json
+from zoo.listing import human_size
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _registry() -> Any:
+    from zoo.registry import get_registry
+
+    return get_registry()
 
 
 def plugins_cmd(as_json: JsonOpt = False) -> None:
-    """Installed plugins: distribution, version, hooks, and load errors."""
+    """Installed plugins: distribution, version, plugin API, what they add, load errors.
+
+    Example:
+
+      zoo plugins --json
+    """
+    from zoo.registry import PLUGIN_API
+
     reg = _registry()
     rows = [
         {
@@ -23,33 +39,50 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
             "version": p.version,
             "module": p.module,
             "builtin": p.builtin,
+            "api": p.api,
+            "api_declared": p.api_declared,
+            "deprecations": list(p.deprecations),
             "hooks": p.hooks,
             "error": p.error,
-            "families": sorted(
-                f.name for f in reg.families.values() if f.source in (p.distribution, p.name)
-            ),
+            "families": sorted(f.name for f in reg.families.values() if p.owns(f.source)),
+            "tasks": sorted(t.name for t in reg.tasks.values() if p.owns(t.source))
+            if p.distribution != "sam-zoo" or p.name.endswith("tasks")
+            else [],
         }
         for p in reg.plugins
     ]
     if as_json:
-        _print_json({"plugins": rows, "warnings": reg.warnings})
+        print_json({"plugin_api": PLUGIN_API, "plugins": rows, "warnings": reg.warnings})
         return
-    table = Table(title="zoo plugins", title_justify="left")
-    for col in ("plugin", "distribution", "version", "families", "hooks", "status"):
-        table.add_column(col)
+    table = Table(
+        title=f"zoo plugins (this sam-zoo speaks plugin API {PLUGIN_API})",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for col in ("plugin", "version", "API", "adds", "status"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        status = f"[red]failed: {r['error']}[/]" if r["error"] else "[green]ok[/]"
-        table.add_row(
-            r["name"],
-            r["distribution"] or "?",
-            r["version"] or "?",
-            ", ".join(r["families"]) or "-",
-            ", ".join(h.replace("zoo_register_", "") for h in r["hooks"]),
-            status,
+        if r["error"]:
+            status = f"[red]failed: {r['error']}[/]"
+        elif r["deprecations"]:
+            status = "[yellow]ok, deprecated API[/]"
+        else:
+            status = "[green]ok[/]"
+        adds = ", ".join(r["families"] + [f"task {t}" for t in r["tasks"]]) or ", ".join(
+            h.replace("zoo_register_", "") for h in r["hooks"]
         )
+        api = "?" if r["api"] is None else f"{r['api']}" + ("" if r["api_declared"] else "*")
+        table.add_row(r["name"], r["version"] or "?", api, adds or "-", status)
     console.print(table)
+    if any(not r["api_declared"] and r["api"] for r in rows):
+        err_console.print("[dim]* declares no ZOO_PLUGIN_API: taken as 2[/]")
+    for r in rows:
+        for d in r["deprecations"]:
+            err_console.print(f"[yellow]note:[/] plugin {r['name']}: {d}", highlight=False)
     for w in reg.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}")
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _hub_reachable(url: str, timeout: float) -> str:
@@ -91,10 +124,14 @@ def doctor_cmd(
         ]
     except Exception as exc:
         info["torch"] = f"not importable: {exc}"
-    cdir = weights.cache_dir()
-    total = sum(p.stat().st_size for p in cdir.rglob("*") if p.is_file()) if cdir.exists() else 0
-    info["cache_dir"] = str(cdir)
-    info["cache_bytes"] = total
+    from zoo.weights.usage import cache_items
+
+    items = cache_items()  # what `zoo cache ls` lists, so the two totals agree
+    info["cache_dir"] = str(weights.cache_dir())
+    info["cache_bytes"] = sum(i.size for i in items)
+    info["cache_items"] = {
+        kind: sum(1 for i in items if i.kind == kind) for kind in ("checkpoint", "onnx", "trained")
+    }
     info["offline"] = {
         k: os.environ.get(k)
         for k in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ZOO_PLUGINS")
@@ -112,14 +149,14 @@ def doctor_cmd(
         for k, u in hubs.items()
     }
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     t = Table(title="zoo doctor", title_justify="left", show_header=False)
     t.add_column("check")
     t.add_column("result")
     for k, v in info.items():
         if k == "cache_bytes":
-            v = _human_size(v)
+            v = human_size(v)
         if isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items()) or "none"
         if isinstance(v, list):

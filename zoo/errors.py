@@ -95,3 +95,8 @@ def install_hint(requirement: str) -> str:
         f"install uv (https://docs.astral.sh/uv/) and run uv pip install --python {py} "
         f"'{requirement}'"
     )
+
+
+class ZooDeprecationWarning(FutureWarning):
+    """Something a plugin (or a user's code) does that a later release removes. A
+    ``FutureWarning``, so Python shows it by default, once per place."""

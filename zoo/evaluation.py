@@ -6,16 +6,25 @@ scored against the annotated ones (mean IoU, mean Dice) and, as COCO results wit
 model's predicted IoU as score, by COCO mask AP. ``--compare OTHER`` runs a second model on
 the same prompts and prints both columns. Families with their own evaluator (amodal,
 shadow, video...) keep it; this is the default for ``promptable`` ones.
+
+The AP follows pycocotools' segm protocol (``"protocol": "coco-segm"`` in the report):
+class-aware (each prompt carries its instance's category), at most 100 detections per
+image, and ``iscrowd`` annotations kept as the ignore regions COCO defines them as (they
+are never prompted; a mask that falls on one is ignored rather than counted as a false
+positive). ``--class-agnostic`` adds class-agnostic AP under its own names
+(``AP_agnostic``...). mIoU and mDice are means over the prompted instances.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.metrics import COCO_SEGM
 
 
 def _dataset(ctx: Any) -> Any:
@@ -70,30 +79,28 @@ def score_model(
     }
 
 
-def evaluate_promptable(ctx: Any) -> dict[str, Any]:
-    """The core ``zoo eval`` for promptable families (see the module docstring)."""
-    from zoo.metrics import coco_segm_ap
-    from zoo.progress import progress_bar
+def coco_ground_truth(images: Sequence[Any], categories: Mapping[int, str]) -> dict[str, Any]:
+    """A COCO ground-truth dict of ``images`` (:class:`zoo.data.coco.CocoImage`) for
+    :func:`zoo.metrics.coco_segm_ap`: every instance with ``iscrowd`` 0 and every crowd
+    region with ``iscrowd`` 1 (segmentation as annotated, so an uncompressed crowd RLE
+    reaches pycocotools as it would from the file). Crowd regions without a mask cannot
+    be segm ignore regions and are left out."""
+    from zoo.io.masks import segmentation_rle
 
-    ds = _dataset(ctx)
-    out = ctx.out_dir() if ctx.get("out") is not None else None
-    limit = ctx.opt("max_images")
-    images = list(ds)[:limit] if limit else list(ds)
-    if not images:
-        raise InputError("the annotations hold no image with instances; nothing to evaluate")
-    gt = {
+    gt: dict[str, Any] = {
         "images": [
             {"id": im.id, "file_name": im.file_name, "height": im.height, "width": im.width}
             for im in images
         ],
         "annotations": [],
-        "categories": [{"id": c, "name": n} for c, n in sorted(ds.categories.items())]
+        "categories": [{"id": c, "name": n} for c, n in sorted(categories.items())]
         or [{"id": 1, "name": "object"}],
     }
-    from zoo.io.masks import segmentation_rle
-
     for im in images:
-        for inst in im.instances:
+        regions = [(inst, 0) for inst in im.instances]
+        regions += [(inst, 1) for inst in im.crowd if inst.has_mask]
+        for inst, crowd in regions:
+            x1, y1, x2, y2 = inst.box
             gt["annotations"].append(
                 {
                     "id": inst.id,
@@ -101,22 +108,35 @@ def evaluate_promptable(ctx: Any) -> dict[str, Any]:
                     "category_id": inst.category_id,
                     "segmentation": segmentation_rle(inst.segmentation, im.height, im.width),
                     "area": float(inst.mask(im.height, im.width).sum()),
-                    "iscrowd": 0,
-                    "bbox": [
-                        inst.box[0],
-                        inst.box[1],
-                        inst.box[2] - inst.box[0],
-                        inst.box[3] - inst.box[1],
-                    ],
+                    "iscrowd": crowd,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
                 }
             )
+    return gt
+
+
+def evaluate_promptable(ctx: Any) -> Any:
+    """The core ``zoo eval`` for promptable families (see the module docstring)."""
+    from zoo.metrics import coco_segm_ap
+    from zoo.progress import progress_bar
+
+    ds = _dataset(ctx)
+    limit = ctx.opt("max_images")
+    images = list(ds)[:limit] if limit else list(ds)
+    if not images:
+        raise InputError("the annotations hold no image with instances; nothing to evaluate")
+    gt = coco_ground_truth(images, ds.categories)
+    agnostic = bool(ctx.opt("class_agnostic"))
     names = [ctx.name] + ([ctx.get("compare")] if ctx.get("compare") else [])
     rows: dict[str, dict[str, Any]] = {}
     with progress_bar(unit="img", enabled=not ctx.as_json, console=ctx.console) as bar:
         for name in names:
             model = ctx.load_model(name if name != ctx.name else None)
             scored = score_model(model, images, progress=bar, label=model.name)
-            ap = coco_segm_ap(gt, scored["results"], class_agnostic=not ctx.opt("class_aware"))
+            ap = coco_segm_ap(gt, scored["results"])
+            if agnostic:
+                agn = coco_segm_ap(gt, scored["results"], class_agnostic=True)
+                ap.update({f"{k}_agnostic": v for k, v in agn.items()})
             rows[model.name] = {
                 **{k: v for k, v in scored.items() if k != "results"},
                 **ap,
@@ -124,24 +144,26 @@ def evaluate_promptable(ctx: Any) -> dict[str, Any]:
                 "results": scored["results"],
             }
     metrics = ["miou", "mdice", "AP", "AP50", "AP75"]
-    report: dict[str, Any] = {
-        "images": len(images),
-        "instances": next(iter(rows.values()))["instances"],
-        "metrics": {n: {k: r[k] for k in [*metrics, "weights"]} for n, r in rows.items()},
-        "table": {
-            "title": f"box-prompted segmentation on {len(images)} images (COCO masks)",
-            "columns": ["model", "mIoU", "mDice", "AP", "AP50", "AP75"],
-            "rows": [[n, *(r[k] for k in metrics)] for n, r in rows.items()],
-        },
-    }
-    if out is not None:
-        from zoo.io.atomic import atomic_output_dir
-        from zoo.io.masks import write_json
+    columns = ["model", "mIoU", "mDice", "AP", "AP50", "AP75"]
+    if agnostic:
+        metrics += ["AP_agnostic", "AP50_agnostic", "AP75_agnostic"]
+        columns += ["AP agn", "AP50 agn", "AP75 agn"]
+    from zoo.reports import EvalReport, Table
 
-        with atomic_output_dir(out) as tmp:
-            for n, r in rows.items():
-                stem = n.replace(":", "_")
-                write_json(Path(tmp) / f"{stem}.results.json", r["results"])
-            write_json(Path(tmp) / "metrics.json", report["metrics"], indent=2)
-        report["files"] = [str(out / "metrics.json")]
-    return report
+    return EvalReport(
+        protocol=COCO_SEGM,
+        metrics={n: {k: r[k] for k in metrics} for n, r in rows.items()},
+        models={n: str(r["weights"]) for n, r in rows.items()},
+        table=Table(
+            f"box-prompted segmentation on {len(images)} images (COCO masks; AP: "
+            f"{COCO_SEGM}, class-aware)",
+            columns,
+            [[n, *(r[k] for k in metrics)] for n, r in rows.items()],
+        ),
+        summary={
+            "images": len(images),
+            "instances": next(iter(rows.values()))["instances"],
+            "crowd_regions": sum(len(im.crowd) for im in images),
+        },
+        files={f"{n.replace(':', '_')}.results.json": r["results"] for n, r in rows.items()},
+    )

@@ -12,6 +12,7 @@ torch. Heavy code lives behind the ``"module:Class"`` strings in each ``FamilySp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -19,17 +20,50 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; registration must not import more
     from zoo.specs import FamilySpec, VariantSpec
+    from zoo.tasks.spec import TaskSpec
     from zoo.weights.request import AnyResolver
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
 
+#: ``register(MyTask())``: a :class:`zoo.tasks.TaskSpec` instance
+RegisterTask: TypeAlias = "Callable[[TaskSpec], None]"
+#: ``register(path)``: a catalogue file (``registry.yaml``) shipped in the plugin's package
+RegisterCatalogue: TypeAlias = "Callable[[str | os.PathLike[str]], None]"
+#: ``register(kind, "module:function", help)``: a synthetic dataset ``zoo data make`` writes
+RegisterDataset: TypeAlias = "Callable[[str, str, str], None]"
 #: ``register(FamilySpec(...))``
 RegisterFamily: TypeAlias = "Callable[[FamilySpec], None]"
 #: ``register(VariantSpec(...))``
 RegisterVariant: TypeAlias = "Callable[[VariantSpec], None]"
 #: The ``register`` callback of :func:`zoo_register_resolvers`: ``register(scheme, fn)``.
 RegisterResolver: TypeAlias = "Callable[[str, AnyResolver], None]"
+
+
+@hookspec
+def zoo_register_tasks(register: RegisterTask) -> None:
+    """Call ``register(MyTask())`` for each task the plugin adds (a :class:`zoo.tasks.TaskSpec`
+    subclass instance): the model method it calls, its result, options and input builders.
+    Families of any plugin may then declare it in ``FamilySpec.tasks`` and get ``zoo run``,
+    ``zoo batch``, a ``POST /v1/<route>`` endpoint and the conformance kit for it. The core
+    registers its built-in tasks through this same hook (:mod:`zoo.tasks.builtin`)."""
+
+
+@hookspec
+def zoo_register_catalogs(register: RegisterCatalogue) -> None:
+    """Call ``register(path)`` with a catalogue file (``registry.yaml`` format: families,
+    variants, files, reported results) shipped inside the plugin's package, and point its
+    families' ``card:`` at cards shipped beside it. The core registers its own catalogue
+    through this same hook (:mod:`zoo.registry.builtin`)."""
+
+
+@hookspec
+def zoo_register_datasets(register: RegisterDataset) -> None:
+    """Call ``register(kind, "module:function", help)`` for a small synthetic dataset that
+    ``zoo data make KIND DIR`` writes (so every ``zoo eval``/``zoo train`` example runs from
+    nothing). ``function(out: Path, *, images: int, seed: int) -> dict`` writes into ``out``
+    and returns a summary (counts, ``contents``, a command to ``try`` where ``{out}`` stands
+    for the folder). Imported only when made."""
 
 
 @hookspec

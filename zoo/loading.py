@@ -18,8 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo.devices import (
+    BACKENDS,
+    ONNXRUNTIME,
+    TORCH,
+    dtype_name,
+    normalize_backend,
+    resolve_device,
+    resolve_dtype,
+)
 from zoo.errors import InputError, PluginError, WeightsError, hint
-from zoo.model import dtype_name, resolve_device, resolve_dtype
+from zoo.options import DEFAULT_TEST_SEED, PRETRAINED, RANDOM, CheckpointArg, LoadOptions
 from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec, import_string
 
 if TYPE_CHECKING:
@@ -27,12 +36,22 @@ if TYPE_CHECKING:
 
     from zoo.model import ZooModel
 
-RANDOM = "random"
-PRETRAINED = "pretrained"
-#: Seed of the random initialisation in test mode when none is given: same command, same bytes.
-DEFAULT_TEST_SEED = 0
-
-CheckpointArg = str | os.PathLike[str] | dict[str, str | os.PathLike[str]] | None
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_TEST_SEED",
+    "ONNXRUNTIME",
+    "PRETRAINED",
+    "RANDOM",
+    "TORCH",
+    "CheckpointArg",
+    "LoadContext",
+    "check_backend",
+    "checkpoint_overrides",
+    "load",
+    "load_resolved",
+    "normalize_backend",
+    "resolve_files",
+]
 
 
 @dataclass
@@ -139,7 +158,7 @@ def _resolve_one(spec: WeightsSpec, name: str, key: str, several: bool, progress
     )
 
 
-def _overrides(checkpoint: CheckpointArg, variant: VariantSpec | None) -> dict[str, Path]:
+def checkpoint_overrides(checkpoint: CheckpointArg, variant: VariantSpec | None) -> dict[str, Path]:
     """``--checkpoint PATH`` replaces the primary file; ``{"clip": PATH}`` a named one."""
     if checkpoint is None:
         return {}
@@ -234,7 +253,7 @@ def load(
     run as ONNX graphs, exported on first use and cached under ``$ZOO_HOME/onnx`` keyed by
     the weights' sha256 and the export options; ``dtype`` then picks the graphs' precision
     (float32 or float16). Results are the same objects either way. ``max_batch``: prompts per
-    decoder call (default per device, :mod:`zoo.batching`).
+    decoder call (default per device, :mod:`zoo.decoder_chunks`).
     """
     from zoo.registry import get_registry
 
@@ -267,10 +286,23 @@ def load_resolved(
     **config: Any,
 ) -> Any:
     """:func:`load` for a name the caller already resolved (the CLI resolves once)."""
-    from zoo.batching import check_max_batch
+    from zoo.decoder_chunks import check_max_batch
 
     name = variant.name if variant else family.name
+    if variant is not None and variant.unavailable:
+        raise WeightsError(f"{name} cannot be loaded here: {variant.unavailable}")
+    if _plain(device, dtype, seed, backend):  # one-line errors before anything heavy
+        from zoo.options import validate
+
+        given = {"device": device, "dtype": dtype, "seed": seed, "backend": backend}
+        validate(
+            LoadOptions,
+            {k: v for k, v in given.items() if v is not None},
+            command="run",
+            where=f"zoo.load({name!r})",
+        )
     backend = check_backend(backend, family)
+    config = check_config(family, variant, config)
     max_batch = check_max_batch(config.pop("max_batch", None))
     if weights is not None and weights not in (RANDOM, PRETRAINED):
         if checkpoint is not None:
@@ -304,7 +336,7 @@ def load_resolved(
         random=random,
         seed=(DEFAULT_TEST_SEED if seed is None else seed) if random else seed,
         progress=progress,
-        overrides=_overrides(checkpoint, variant),
+        overrides=checkpoint_overrides(checkpoint, variant),
     )
     if not random:
         declared = variant.checkpoints if variant else {}
@@ -318,6 +350,7 @@ def load_resolved(
 
         torch.manual_seed(ctx.seed)
     cls = import_string(family.loader)
+    _check_plugin_api(cls, family)
     merged = {**(variant.config if variant else {}), **config}
     merged.pop("test_mode", None)
     model: ZooModel = cls.create(ctx, **merged)
@@ -330,25 +363,6 @@ def load_resolved(
     return model
 
 
-TORCH = "torch"
-ONNXRUNTIME = "onnxruntime"
-BACKENDS = (TORCH, ONNXRUNTIME)
-
-
-def normalize_backend(backend: str | None) -> str:
-    """``None`` -> torch, ``ort`` -> onnxruntime; an unknown backend is a one-line error
-    listing the known ones. For settings that apply to several families (``zoo serve``)."""
-    b = (backend or TORCH).lower().replace("_", "")
-    if b == "ort":
-        b = ONNXRUNTIME
-    if b not in BACKENDS:
-        raise InputError(
-            f"unknown backend {backend!r}; use {' or '.join(BACKENDS)} "
-            f"({hint('--backend', 'backend=')})"
-        )
-    return b
-
-
 def check_backend(backend: str | None, family: FamilySpec) -> str:
     """:func:`normalize_backend`, then refuse a family that cannot run on it."""
     b = normalize_backend(backend)
@@ -358,3 +372,73 @@ def check_backend(backend: str | None, family: FamilySpec) -> str:
         check_exportable(import_string(family.loader), family.name)
         require_onnx(runtime=True)
     return b
+
+
+def _plain(*values: Any) -> bool:
+    """Values a pydantic check can take as they are (not torch objects)."""
+    return all(v is None or isinstance(v, (str, int)) for v in values)
+
+
+def check_config(
+    family: FamilySpec, variant: VariantSpec | None, config: dict[str, Any]
+) -> dict[str, Any]:
+    """The caller's loader keywords, checked against the family's declared loader options
+    (cast, bounds: one-line errors) before anything is built. A keyword the family neither
+    declares nor takes in ``create`` (nor sets per variant) is refused with the closest name,
+    instead of a ``TypeError`` from deep inside the plugin."""
+    import inspect
+
+    from zoo.options import validate
+    from zoo.options.parse import unknown_option
+
+    if not config:
+        return config
+    opts = family.options
+    declared = {k: v for k, v in config.items() if opts.lookup(k) in opts.loader_names()}
+    out = dict(config)
+    if declared:
+        checked = validate(
+            opts, declared, command="run", where=f"zoo.load({family.name!r})"
+        ).values()
+        for k in declared:
+            name = opts.lookup(k)
+            out.pop(k)
+            out[str(name)] = checked[str(name)]
+    rest = [k for k in config if k not in declared]
+    if not rest:
+        return out
+    try:
+        params = inspect.signature(import_string(family.loader).create).parameters
+    except (PluginError, TypeError, ValueError):
+        return out
+    known = set(params) | set(variant.config if variant else {}) | {"max_batch"}
+    for k in rest:
+        if k not in known:
+            unknown_option(
+                [opts], k, "run", f"zoo.load({family.name!r})", f"zoo info {family.name}"
+            )
+    return out
+
+
+_WARNED: set[str] = set()
+
+
+def _check_plugin_api(cls: Any, family: FamilySpec) -> None:
+    """API 1 model classes get one line instead of a ``TypeError``; API 2 plugins one
+    deprecation warning per process, naming the plugin and what to change."""
+    import warnings
+
+    from zoo.errors import ZooDeprecationWarning
+    from zoo.registry import api, get_registry
+
+    api.check_create(cls, family.name, family.source or "?")
+    info = get_registry().plugin_of(family.source)
+    if info is not None and info.deprecations and info.name not in _WARNED:
+        _WARNED.add(info.name)
+        warnings.warn(
+            f"plugin {info.name} ({info.distribution or '?'}) uses the deprecated plugin API "
+            f"{info.api}: {'; '.join(info.deprecations)} (works until sam-zoo 0.3; see the "
+            "README's 'Writing a plugin')",
+            ZooDeprecationWarning,
+            stacklevel=4,
+        )

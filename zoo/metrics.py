@@ -9,7 +9,9 @@ Conventions, chosen to match the reference evaluation code of each benchmark:
 * masks are boolean arrays (any non-zero value counts as foreground);
 * when prediction and ground truth are both empty, IoU, Dice and boundary F are 1.0
   (the prediction is exactly right), as in the DAVIS toolkit;
-* ``void`` masks (DAVIS label 255) are excluded from every count.
+* ``void`` masks passed to the pairwise functions are excluded from every count; the
+  DAVIS protocol (:func:`davis_sequence`) follows davis2017-evaluation's semi-supervised
+  mode, where label 255 counts as background unless ``exclude_void=True``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ __all__ = [
     "boundary_map",
     "boundary_precision_recall",
     "coco_segm_ap",
+    "davis_sequence",
+    "davis_statistics",
+    "davis_summary",
     "dice",
     "f1",
     "iou",
@@ -233,19 +238,216 @@ def boundary_f_measure(pred: Any, gt: Any, bound_th: float = 0.008, void: Any = 
 
 # --------------------------------------------------------------------------- J&F
 
+#: ``zoo eval``'s name for the protocol of davis2017-evaluation's ``--task semi-supervised``.
+DAVIS_SEMI_SUPERVISED = "davis2017-semi-supervised"
+#: The statistics of davis2017-evaluation's global table, in its column order.
+DAVIS_STATISTICS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
-def _frame_objects(frame: Any, void_label: int | None) -> tuple[dict[int, np.ndarray], Any]:
-    """A frame as ({object id: mask}, void mask or None)."""
+
+def davis_statistics(per_frame: Sequence[float]) -> dict[str, float]:
+    """Mean, recall and decay of one object's per-frame J (or F), as DAVIS 2017 defines them.
+
+    ``Mean`` is the mean over frames (NaN frames skipped), ``Recall`` the fraction of frames
+    above 0.5, ``Decay`` the mean of the first quarter of the frames minus that of the last
+    quarter (the four bins of davis2017-evaluation's ``db_statistics``, which overlap by one
+    frame). One deliberate difference: that code stores the bin edges as ``uint8``, so past
+    256 scored frames its edges wrap around; here they do not (DAVIS sequences are shorter,
+    so DAVIS numbers are unaffected). NaN for an empty sequence.
+    """
+    v = np.asarray(list(per_frame), dtype=np.float64)
+    nan = float("nan")
+    if v.size == 0:
+        return {"Mean": nan, "Recall": nan, "Decay": nan}
+    recall = float(np.mean(v > 0.5))  # a NaN frame counts as not above 0.5, as there
+    edges = (np.round(np.linspace(1, v.size, 5) + 1e-10) - 1).astype(np.int64)
+    bins = [v[edges[i] : edges[i + 1] + 1] for i in range(4)]
+    return {
+        "Mean": _nanmean(v),
+        "Recall": recall,
+        "Decay": _nanmean(bins[0]) - _nanmean(bins[3]),
+    }
+
+
+def _nanmean(v: np.ndarray) -> float:
+    """``np.nanmean`` (what the reference uses), NaN without a warning when all are NaN."""
+    if v.size == 0 or np.isnan(v).all():
+        return float("nan")
+    return float(np.nanmean(v))
+
+
+def _labels_or_objects(frame: Any, what: str) -> dict[int, np.ndarray] | np.ndarray:
+    """A frame as an ``HxW`` integer label map, or ``{object id: bool mask}`` as given."""
     if isinstance(frame, Mapping):
-        return {int(k): np.asarray(v).astype(bool) for k, v in frame.items()}, None
+        return {int(k): np.asarray(v).astype(bool) for k, v in frame.items()}
     labels = np.asarray(frame)
     if labels.ndim != 2:
         raise InputError(
-            f"frame has shape {labels.shape}; pass HxW label maps or {{id: mask}} dicts"
+            f"{what} has shape {labels.shape}; pass HxW label maps or {{id: mask}} dicts"
         )
-    void = (labels == void_label) if void_label is not None else None
-    ids = [int(v) for v in np.unique(labels) if v != 0 and v != void_label]
-    return {i: labels == i for i in ids}, void
+    return labels
+
+
+def _object_mask(frame: dict[int, np.ndarray] | np.ndarray, obj: int, shape: Any) -> np.ndarray:
+    if isinstance(frame, dict):
+        m = frame.get(obj)
+        return np.zeros(shape, dtype=bool) if m is None else m
+    return frame == obj
+
+
+def _frame_shape(frame: dict[int, np.ndarray] | np.ndarray) -> tuple[int, ...] | None:
+    if isinstance(frame, dict):
+        return next((m.shape for m in frame.values()), None)
+    return tuple(frame.shape)
+
+
+def _first_frame_objects(frame: dict[int, np.ndarray] | np.ndarray, void_label: int | None) -> int:
+    """The number of objects DAVIS scores: the largest id in the first annotated frame."""
+    if isinstance(frame, dict):
+        ids = [k for k, m in frame.items() if k != void_label and m.any()]
+    else:
+        ids = [int(v) for v in np.unique(frame) if v != void_label]
+    return max([0, *ids])
+
+
+def davis_sequence(
+    pred_seq: Sequence[Any],
+    gt_seq: Sequence[Any],
+    *,
+    bound_th: float = 0.008,
+    void_label: int | None = 255,
+    exclude_void: bool = False,
+    exclude_first_last: bool = True,
+) -> dict[str, Any]:
+    """J and F of every object of one video under the DAVIS 2017 semi-supervised protocol.
+
+    The protocol of davis2017-evaluation (``evaluation_method.py --task semi-supervised``):
+
+    * the objects are ids ``1..N``, ``N`` the largest id in the *first* ground-truth frame
+      (an id missing there but below ``N`` is an object that is empty in that frame; an id
+      above ``N`` appearing later is not an object and its pixels are background);
+    * the first frame (the given mask) and the last frame are not scored
+      (``exclude_first_last``); a video with fewer than three frames has nothing left to
+      score and comes back with ``status`` ``"too short"`` (the reference stops with an
+      error on it);
+    * ``void_label`` pixels (255) are background, as the reference passes no void mask in
+      this mode; ``exclude_void=True`` leaves them out of every count instead (the DAVIS
+      unsupervised convention), a different number than the benchmark's;
+    * an object absent from a predicted frame is an empty mask; a frame where prediction
+      and ground truth are both empty scores 1 (J and F).
+
+    Frames are ``HxW`` label maps (0 background) or ``{object id: mask}`` dicts. A
+    predicted id outside ``1..N`` on a scored frame is an ``InputError`` (the reference
+    refuses it too). Returns plain data: ``{"status": "scored" | "too short" |
+    "no objects", "frames": n, "scored_frames": k, "objects": {id: {"J": [per frame],
+    "F": [per frame], "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay",
+    "J&F-Mean"}}}``; :func:`davis_summary` aggregates videos.
+    """
+    if len(pred_seq) != len(gt_seq):
+        raise InputError(
+            f"got {len(pred_seq)} predicted frames but {len(gt_seq)} ground-truth frames; "
+            "predict every annotated frame"
+        )
+    n = len(gt_seq)
+    out: dict[str, Any] = {"status": "scored", "frames": n, "scored_frames": 0, "objects": {}}
+    if n == 0:
+        out["status"] = "too short"
+        return out
+    gts = [_labels_or_objects(g, "ground-truth frame") for g in gt_seq]
+    num_objects = _first_frame_objects(gts[0], void_label)
+    scored = list(range(1, n - 1)) if exclude_first_last else list(range(n))
+    if not scored:
+        out["status"] = "too short"
+        return out
+    out["scored_frames"] = len(scored)
+    if num_objects == 0:
+        out["status"] = "no objects"
+        return out
+    js: dict[int, list[float]] = {k: [] for k in range(1, num_objects + 1)}
+    fs: dict[int, list[float]] = {k: [] for k in range(1, num_objects + 1)}
+    for t in scored:
+        gt = gts[t]
+        pred = _labels_or_objects(pred_seq[t], "predicted frame")
+        if isinstance(pred, dict):
+            pred_ids = [k for k, m in pred.items() if m.any()]
+        else:
+            pred_ids = [int(v) for v in np.unique(pred) if v != 0]
+        bad = [k for k in pred_ids if not 1 <= k <= num_objects]
+        if bad:
+            raise InputError(
+                f"frame {t}: the prediction has object id {bad[0]} but the first ground-truth "
+                f"frame annotates ids 1..{num_objects}; DAVIS scores only those"
+            )
+        shape = _frame_shape(gt) or _frame_shape(pred)
+        if shape is None:  # dicts with no mask on either side: every object empty, exact
+            for k in js:
+                js[k].append(1.0)
+                fs[k].append(1.0)
+            continue
+        void = None
+        if exclude_void and void_label is not None and isinstance(gt, np.ndarray):
+            void = gt == void_label
+        for k in js:
+            g = _object_mask(gt, k, shape)
+            p = _object_mask(pred, k, shape)
+            js[k].append(iou(p, g, void))
+            fs[k].append(boundary_f_measure(p, g, bound_th, void))
+    for k in js:
+        j = davis_statistics(js[k])
+        f = davis_statistics(fs[k])
+        out["objects"][k] = {
+            "J": js[k],
+            "F": fs[k],
+            **{f"J-{s}": v for s, v in j.items()},
+            **{f"F-{s}": v for s, v in f.items()},
+            "J&F-Mean": (j["Mean"] + f["Mean"]) / 2.0,
+        }
+    return out
+
+
+def _stat_means(objects: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    nan = float("nan")
+    stats = {
+        s: float(np.mean([o[s] for o in objects])) if objects else nan
+        for s in DAVIS_STATISTICS
+        if s != "J&F-Mean"
+    }
+    return {"J&F-Mean": (stats["J-Mean"] + stats["F-Mean"]) / 2.0, **stats}
+
+
+def davis_summary(sequences: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The DAVIS 2017 tables from :func:`davis_sequence` results keyed by video name.
+
+    ``global``: every statistic averaged over all objects of all videos (one object, one
+    vote, as davis2017-evaluation's ``evaluation_method.py``; not a mean of per-video
+    means), ``J&F-Mean`` = (J-Mean + F-Mean) / 2, with the object and video counts.
+    ``per_object``: ``{"<video>_<id>": statistics}`` (the reference's per-sequence CSV);
+    ``per_sequence``: each scored video's statistics averaged over its objects (an extra
+    view; the global numbers do not come from it). ``unscored``: ``{video: status}`` for
+    videos too short to score or without objects, which are left out of ``global``.
+    """
+    per_object: dict[str, dict[str, float]] = {}
+    per_sequence: dict[str, dict[str, Any]] = {}
+    unscored: dict[str, str] = {}
+    everything: list[Mapping[str, float]] = []
+    for name, seq in sequences.items():
+        if seq["status"] != "scored":
+            unscored[name] = str(seq["status"])
+            continue
+        objs = [seq["objects"][k] for k in sorted(seq["objects"])]
+        for k in sorted(seq["objects"]):
+            per_object[f"{name}_{k}"] = {s: seq["objects"][k][s] for s in DAVIS_STATISTICS}
+        per_sequence[name] = {**_stat_means(objs), "objects": len(objs)}
+        everything += objs
+    return {
+        "global": {
+            **_stat_means(everything),
+            "objects": len(everything),
+            "sequences": len(per_sequence),
+        },
+        "per_sequence": per_sequence,
+        "per_object": per_object,
+        "unscored": unscored,
+    }
 
 
 def j_and_f(
@@ -254,52 +456,34 @@ def j_and_f(
     bound_th: float = 0.008,
     void_label: int | None = 255,
     exclude_first_last: bool = False,
+    exclude_void: bool = False,
 ) -> dict[int, dict[str, float]]:
-    """Per-object region similarity J, boundary accuracy F and their mean, over a video.
+    """Per-object mean J, F and J&F over a video: :func:`davis_sequence` in short.
 
-    Frames are ``HxW`` label maps (0 background, ``void_label`` ignored, other values
-    object ids) or ``{object id: mask}`` dicts. Objects are those that appear anywhere in
-    the ground truth; an object missing from a predicted frame counts as an empty mask,
-    and frames where both are empty score 1. ``exclude_first_last=True`` drops the first
-    and last frame as the DAVIS 2017 semi-supervised protocol does (the first frame holds
-    the given mask). Returns ``{id: {"J": .., "F": .., "J&F": ..}}`` with the mean over
-    frames; use :func:`j_and_f_summary` for the sequence score.
+    The same object set (ids ``1..`` the largest id of the first ground-truth frame) and
+    void rule (``void_label`` pixels are background unless ``exclude_void``) as the DAVIS
+    2017 semi-supervised protocol; all frames are scored unless ``exclude_first_last``.
+    Returns ``{id: {"J": .., "F": .., "J&F": ..}}``; use :func:`j_and_f_summary` for the
+    sequence score and :func:`davis_summary` for a benchmark. A sequence left without
+    frames to score is an ``InputError``.
     """
-    if len(pred_seq) != len(gt_seq):
+    seq = davis_sequence(
+        pred_seq,
+        gt_seq,
+        bound_th=bound_th,
+        void_label=void_label,
+        exclude_void=exclude_void,
+        exclude_first_last=exclude_first_last,
+    )
+    if seq["status"] == "too short":
         raise InputError(
-            f"got {len(pred_seq)} predicted frames but {len(gt_seq)} ground-truth frames; "
-            "predict every annotated frame"
+            f"a {seq['frames']}-frame sequence has no frame left to score once the first and "
+            "last are excluded; DAVIS needs at least 3 frames"
         )
-    pairs = list(zip(pred_seq, gt_seq, strict=True))
-    if exclude_first_last and len(pairs) > 2:
-        pairs = pairs[1:-1]
-    frames = []
-    object_ids: set[int] = set()
-    for pred, gt in pairs:
-        gt_objs, void = _frame_objects(gt, void_label)
-        pred_objs, _ = _frame_objects(pred, None)
-        frames.append((pred_objs, gt_objs, void))
-        object_ids.update(gt_objs)
-    result: dict[int, dict[str, float]] = {}
-    for obj in sorted(object_ids):
-        js: list[float] = []
-        fs: list[float] = []
-        for pred_objs, gt_objs, void in frames:
-            ref = next(iter(gt_objs.values()), None)
-            if ref is None:
-                ref = next(iter(pred_objs.values()), None)
-            if ref is None:
-                js.append(1.0)
-                fs.append(1.0)
-                continue
-            g = gt_objs.get(obj, np.zeros_like(ref))
-            p = pred_objs.get(obj, np.zeros_like(g))
-            js.append(iou(p, g, void))
-            fs.append(boundary_f_measure(p, g, bound_th, void))
-        j = float(np.mean(js)) if js else float("nan")
-        f = float(np.mean(fs)) if fs else float("nan")
-        result[obj] = {"J": j, "F": f, "J&F": (j + f) / 2.0}
-    return result
+    return {
+        k: {"J": o["J-Mean"], "F": o["F-Mean"], "J&F": o["J&F-Mean"]}
+        for k, o in seq["objects"].items()
+    }
 
 
 def j_and_f_summary(per_object: Mapping[int, Mapping[str, float]]) -> dict[str, float]:
@@ -312,6 +496,11 @@ def j_and_f_summary(per_object: Mapping[int, Mapping[str, float]]) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- semantic
+
+#: ``zoo eval``'s name for the semantic-segmentation protocol of :func:`per_class_iou`:
+#: mmsegmentation's ``intersect_and_union`` summed over the dataset, mIoU the mean over the
+#: classes present (NaN classes left out), as its ``IoUMetric`` reports it.
+MMSEG_MIOU = "mmseg-miou"
 
 
 def _as_label_list(labels: Any) -> list[np.ndarray]:
@@ -384,6 +573,10 @@ def per_class_iou(
 
 
 # --------------------------------------------------------------------------- COCO AP
+
+#: ``zoo eval``'s name for pycocotools' ``COCOeval(iouType="segm")`` protocol: class-aware,
+#: crowd annotations as ignore regions, 100 detections per image.
+COCO_SEGM = "coco-segm"
 
 
 def _prepare_gt(gt: Mapping[str, Any], class_agnostic: bool) -> dict[str, Any]:

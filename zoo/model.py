@@ -11,66 +11,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from zoo.devices import DTYPE_NAMES, dtype_name, resolve_device, resolve_dtype
 from zoo.errors import InputError, PluginError, WeightsError
 from zoo.results import Provenance
 from zoo.specs import FamilySpec, Task, VariantSpec
+
+__all__ = [
+    "DTYPE_NAMES",
+    "ZooModel",
+    "dtype_name",
+    "load_state_dict_strict",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 if TYPE_CHECKING:
     import torch
 
     from zoo.export.graph import Graph
     from zoo.loading import LoadContext
-
-
-def resolve_device(device: str | None = "auto") -> str:
-    """``auto`` -> cuda when present; asking for CUDA without it is a user error, not a crash."""
-    import torch
-
-    device = (device or "auto").lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(
-                f"--device {device} was requested but CUDA is not available "
-                "(torch.cuda.is_available() is False); use --device cpu or auto"
-            )
-        return device
-    if device == "mps":
-        if not torch.backends.mps.is_available():
-            raise InputError("--device mps was requested but MPS is not available; use cpu")
-        return device
-    if device != "cpu":
-        raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    return device
-
-
-DTYPE_NAMES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-}
-
-
-def dtype_name(dtype: str | None) -> str | None:
-    """``"bf16"`` -> ``"bfloat16"``; ``None``/``auto`` -> ``None``; unknown: one-line error."""
-    if dtype in (None, "", "auto"):
-        return None
-    name = DTYPE_NAMES.get(str(dtype).lower())
-    if name is None:
-        raise InputError(f"unknown --dtype {dtype!r}; use float32, bfloat16 or float16")
-    return name
-
-
-def resolve_dtype(dtype: str | None) -> torch.dtype | None:
-    import torch
-
-    name = dtype_name(dtype)
-    return None if name is None else getattr(torch, name)
 
 
 class ZooModel:
@@ -81,7 +40,7 @@ class ZooModel:
     from the :class:`~zoo.loading.LoadContext`, so every result can say where it came from.
     """
 
-    tasks: ClassVar[tuple[Task, ...]] = ()
+    tasks: ClassVar[tuple[str, ...]] = ()
     #: The attributes ``set_image`` fills with the current image's embedding. Declaring them
     #: lets a caller that interleaves images (``zoo serve``, batch engines) keep several
     #: embeddings and switch between them without re-running the encoder, through
@@ -96,7 +55,8 @@ class ZooModel:
     weights: str
     device: str
     context: LoadContext | None = None
-    #: ``--max-batch`` (``None``: the device's default, :mod:`zoo.batching`); set by the loader
+    #: ``--max-batch`` (``None``: the device's default, :mod:`zoo.decoder_chunks`); set by the
+    #: loader
     max_batch: int | None = None
     #: what runs :meth:`run_graph`: ``None`` for torch eager, else an exported-graph runtime
     runtime: Any = None
@@ -121,14 +81,14 @@ class ZooModel:
     def name(self) -> str:
         return self.variant.name if self.variant else self.family.name
 
-    def provenance(self, task: Task | str) -> Provenance:
+    def provenance(self, task: str) -> Provenance:
         from zoo import __version__
 
         files = self.context.files() if self.context is not None else {}
         return Provenance(
             model=self.name,
             weights=self.weights,
-            task=Task(task),
+            task=str(task),
             zoo_version=__version__,
             files=files,
             backend=self.backend,
@@ -194,23 +154,23 @@ class ZooModel:
     def decoder_prompt_bytes(self) -> int | None:
         """The decoder's largest activation for one prompt (bytes), ``None`` if unknown.
 
-        On CPU, chunks are sized from it (:mod:`zoo.batching`); families with a SAM-style
-        decoder return :func:`zoo.batching.sam_decoder_prompt_bytes` of their embedding.
+        On CPU, chunks are sized from it (:mod:`zoo.decoder_chunks`); families with a SAM-style
+        decoder return :func:`zoo.decoder_chunks.sam_decoder_prompt_bytes` of their embedding.
         """
         return None
 
     @property
     def decoder_batch(self) -> int:
         """Prompts per decoder call: ``max_batch`` if given, else the device's default."""
-        from zoo.batching import default_max_batch
+        from zoo.decoder_chunks import default_max_batch
 
         if self.max_batch is not None:
             return self.max_batch
         return default_max_batch(self.device, self.decoder_prompt_bytes)
 
     def decoder_chunks(self, n: int) -> Iterator[slice]:
-        """Split ``n`` prompts into decoder calls of :attr:`decoder_batch` (see zoo.batching)."""
-        from zoo.batching import chunks
+        """Split ``n`` prompts into decoder calls of :attr:`decoder_batch`."""
+        from zoo.decoder_chunks import chunks
 
         return chunks(n, self.decoder_batch)
 
@@ -316,12 +276,3 @@ def load_state_dict_strict(
             "family or size - pick the matching model name"
         )
     module.load_state_dict(state_dict, strict=True)
-
-
-def __getattr__(name: str) -> Any:
-    """``zoo.model.load`` and friends moved to :mod:`zoo.loading`; keep the old spelling."""
-    if name in ("load", "load_resolved", "LoadContext", "RANDOM", "PRETRAINED"):
-        from zoo import loading
-
-        return getattr(loading, name)
-    raise AttributeError(f"module 'zoo.model' has no attribute {name!r}")

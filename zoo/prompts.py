@@ -12,6 +12,8 @@ This module imports numpy and pydantic only (no torch).
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,6 +21,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import InputError
+
+#: Clicks on one object: SAM needs a handful; thousands only hold a model busy for minutes.
+MAX_POINTS = 256
 
 
 def _finite(values: Sequence[float], what: str) -> None:
@@ -64,6 +69,11 @@ class ObjectPrompt(BaseModel):
             return pts
         if len(pts) == 0:
             raise ValueError("points is empty; give at least one x,y point or omit it")
+        if len(pts) > MAX_POINTS:
+            raise ValueError(
+                f"{len(pts)} points on one object; at most {MAX_POINTS} (a few clicks are what "
+                "the model needs)"
+            )
         for p in pts:
             _finite(p, "points")
         return pts
@@ -78,12 +88,20 @@ class ObjectPrompt(BaseModel):
             raise ValueError(f"labels must be 1 (foreground) or 0 (background), got {bad[0]}")
         return labels
 
+    @model_validator(mode="before")
+    @classmethod
+    def _positive_by_default(cls, data: Any) -> Any:
+        """Clicks without labels are foreground clicks (as in SAM's demos and ultralytics)."""
+        if isinstance(data, dict) and data.get("points") is not None and data.get("labels") is None:
+            try:
+                n = len(data["points"])
+            except TypeError:
+                return data
+            data = {**data, "labels": [1] * n}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPrompt:
-        if self.points is not None and self.labels is None:
-            raise ValueError(
-                f"{len(self.points)} points were given without labels; add labels (1 per point)"
-            )
         if self.labels is not None and self.points is None:
             raise ValueError("labels were given without points; add points or drop labels")
         if (
@@ -99,14 +117,18 @@ class ObjectPrompt(BaseModel):
         return self
 
     def check_inside(self, height: int, width: int, *, where: str = "") -> None:
-        """Reject prompts outside the image: almost always swapped x/y or the wrong image."""
+        """Reject what cannot be meant for this image: a box entirely outside it, a point
+        outside it (almost always swapped x/y or the wrong image), a mask that is not 2-D.
+
+        A box that only crosses the edge is fine here; :meth:`clipped` cuts it to the image.
+        """
         tag = f"{where} " if where else ""
         if self.box is not None:
             x1, y1, x2, y2 = self.box
-            if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
                 raise InputError(
-                    f"{tag}box ({x1:g},{y1:g},{x2:g},{y2:g}) lies outside the {width}x{height} "
-                    "image; boxes are x1,y1,x2,y2 in pixels of this image"
+                    f"{tag}box ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the "
+                    f"{width}x{height} image; boxes are x1,y1,x2,y2 in pixels of this image"
                 )
         for x, y in self.points or []:
             if not (0 <= x <= width and 0 <= y <= height):
@@ -116,6 +138,17 @@ class ObjectPrompt(BaseModel):
                 )
         if self.mask is not None and self.mask.ndim != 2:
             raise InputError(f"{tag}mask prompt must be a 2-D HxW array, got {self.mask.shape}")
+
+    def clipped(self, height: int, width: int) -> tuple[ObjectPrompt, bool]:
+        """This prompt with its box cut to the image (as SAM, sam2 and ultralytics do), and
+        whether anything was cut. Call :meth:`check_inside` first."""
+        if self.box is None:
+            return self, False
+        x1, y1, x2, y2 = self.box
+        box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+        if box == tuple(self.box):
+            return self, False
+        return self.model_copy(update={"box": box}), True
 
 
 def _raise_input_error(exc: ValidationError, what: str) -> None:
@@ -251,6 +284,21 @@ class Prompts(BaseModel):
         for i, obj in enumerate(self.objects):
             obj.check_inside(height, width, where=f"prompt {i}:")
 
+    def fit(self, height: int, width: int) -> tuple[Prompts, list[str]]:
+        """Check against the image and clip boxes that cross its edge: the one rule every
+        task and surface applies. Returns the prompts to use and the note to show once."""
+        self.check_inside(height, width)
+        out: list[ObjectPrompt] = []
+        cut = 0
+        for obj in self.objects:
+            o, changed = obj.clipped(height, width)
+            out.append(o)
+            cut += changed
+        if not cut:
+            return self, []
+        note = f"{cut} box{'es were' if cut > 1 else ' was'} clipped to the {width}x{height} image"
+        return Prompts(objects=out), [note]
+
     @property
     def boxes(self) -> np.ndarray | None:
         """All boxes as Nx4 float32 when every object is a plain box (the batched fast path)."""
@@ -286,18 +334,100 @@ class ShadowPrompt(BaseModel):
 
 
 def as_shadow_prompts(prompts: Any) -> list[ShadowPrompt]:
-    """Accept ``[{"object": {"box": [...]}, "shadow": {"box": [...]}}, ...]`` or ShadowPrompts."""
+    """The one reader of shadow prompts (Python, ``--prompts FILE``, manifests, HTTP).
+
+    ``[{"object": {"box": [...]}, "shadow": {"points": [[x, y]], "labels": [1]}}, ...]``
+    (or ``{"instances": [...]}``, or ``ShadowPrompt`` objects); each side is read like any
+    object prompt (:meth:`Prompts.from_json`: RLE mask prompts, the same messages).
+    """
     if isinstance(prompts, ShadowPrompt):
         return [prompts]
+    if isinstance(prompts, dict) and "instances" in prompts:
+        prompts = prompts["instances"]
+    if isinstance(prompts, dict):
+        prompts = [prompts]
     if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise InputError("empty prompt: give at least one object or shadow prompt")
+        raise InputError(
+            'empty prompt: give at least one instance like {"object": {"box": [x1,y1,x2,y2]}, '
+            '"shadow": {"box": [...]}}'
+        )
     out = []
-    try:
-        for p in prompts:
-            out.append(p if isinstance(p, ShadowPrompt) else ShadowPrompt(**p))
-    except ValidationError as exc:
-        _raise_input_error(exc, "shadow prompt")
+    for i, inst in enumerate(prompts):
+        if isinstance(inst, ShadowPrompt):
+            out.append(inst)
+            continue
+        if not isinstance(inst, dict):
+            raise InputError(f'instance {i} must be an object like {{"object": {{"box": [...]}}}}')
+        unknown = set(inst) - {"object", "shadow"}
+        if unknown:
+            raise InputError(
+                f"instance {i} has unknown key {sorted(unknown)[0]!r}; use 'object' and 'shadow'"
+            )
+        sides: dict[str, ObjectPrompt] = {}
+        for role in ("object", "shadow"):
+            side = inst.get(role)
+            if side is None:
+                continue
+            if isinstance(side, ObjectPrompt):
+                sides[role] = side
+                continue
+            try:
+                sides[role] = Prompts.from_json([side]).objects[0]
+            except InputError as exc:
+                raise InputError(f"instance {i} {role}: {exc}") from None
+        if not sides:
+            raise InputError(f"instance {i} needs an object prompt, a shadow prompt, or both")
+        out.append(ShadowPrompt(**sides))
     return out
+
+
+def shadow_prompts_from_boxes(
+    objects: Sequence[Sequence[float]] | None, shadows: Sequence[Sequence[float]] | None
+) -> list[ShadowPrompt]:
+    """``--objects``/``--shadows`` box lists (or manifest columns) paired by order: object
+    ``i`` with shadow ``i``. One side alone gives one-sided instances."""
+    if objects is None and shadows is None:
+        raise InputError(
+            'no prompt given; add --objects "x1,y1,x2,y2;..." and/or --shadows "x1,y1,x2,y2;..." '
+            "(paired by order) or --prompts FILE"
+        )
+    if objects is not None and shadows is not None and len(objects) != len(shadows):
+        raise InputError(
+            f"got {len(objects)} --objects boxes but {len(shadows)} --shadows boxes; they pair "
+            "by order, so give one shadow per object (or use --prompts FILE for one-sided "
+            "instances)"
+        )
+    n = len(objects if objects is not None else shadows or [])
+    pairs = []
+    for i in range(n):
+        inst: dict[str, Any] = {}
+        if objects is not None:
+            inst["object"] = {"box": list(objects[i])}
+        if shadows is not None:
+            inst["shadow"] = {"box": list(shadows[i])}
+        pairs.append(inst)
+    return as_shadow_prompts(pairs)
+
+
+def fit_shadow_prompts(
+    prompts: list[ShadowPrompt], height: int, width: int
+) -> tuple[list[ShadowPrompt], list[str]]:
+    """:meth:`Prompts.fit` for shadow instances: check each side, clip boxes to the image."""
+    out = []
+    cut = 0
+    for i, inst in enumerate(prompts):
+        sides: dict[str, ObjectPrompt] = {}
+        for role in ("object", "shadow"):
+            side = getattr(inst, role)
+            if side is None:
+                continue
+            side.check_inside(height, width, where=f"instance {i} {role}:")
+            side, changed = side.clipped(height, width)
+            cut += changed
+            sides[role] = side
+        out.append(ShadowPrompt(**sides))
+    notes = [f"{cut} box{'es were' if cut > 1 else ' was'} clipped to the {width}x{height} image"]
+    return out, notes if cut else []
 
 
 # --------------------------------------------------------------------------- concepts
@@ -370,14 +500,35 @@ class ConceptPrompts(BaseModel):
         return [e for e in self.exemplars if e.concept == index]
 
     def check_inside(self, height: int, width: int) -> None:
-        """Reject exemplar boxes outside the image (swapped x/y or the wrong image)."""
+        """Reject exemplar boxes entirely outside the image (swapped x/y or the wrong image);
+        one that only crosses the edge is fine here (:meth:`fit` clips it)."""
         for i, ex in enumerate(self.exemplars):
             x1, y1, x2, y2 = ex.box
-            if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
                 raise InputError(
-                    f"exemplar {i} box ({x1:g},{y1:g},{x2:g},{y2:g}) lies outside the "
+                    f"exemplar {i} box ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the "
                     f"{width}x{height} image; boxes are x1,y1,x2,y2 in pixels of this image"
                 )
+
+    def fit(self, height: int, width: int) -> tuple[ConceptPrompts, list[str]]:
+        """:meth:`Prompts.fit` for exemplars: check against the image, clip boxes crossing
+        its edge (the one rule of every task); returns the prompts and the note to show."""
+        self.check_inside(height, width)
+        out = []
+        cut = 0
+        for ex in self.exemplars:
+            x1, y1, x2, y2 = ex.box
+            box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+            changed = box != tuple(ex.box)
+            cut += changed
+            out.append(ex.model_copy(update={"box": box}) if changed else ex)
+        if not cut:
+            return self, []
+        note = (
+            f"{cut} exemplar box{'es were' if cut > 1 else ' was'} clipped to the "
+            f"{width}x{height} image"
+        )
+        return self.model_copy(update={"exemplars": out}), [note]
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form that :func:`as_concept_prompts` reads back exactly."""
@@ -526,13 +677,36 @@ class ObjectPromptJSON(BaseModel):
         default=None, description="x1, y1, x2, y2 in pixels of the image"
     )
     points: list[tuple[float, float]] | None = Field(
-        default=None, description="clicks as [x, y] pixels; needs labels"
+        default=None,
+        max_length=MAX_POINTS,
+        description=f"clicks as [x, y] pixels (at most {MAX_POINTS}); labels default to 1",
     )
     labels: list[int] | None = Field(
         default=None, description="one per point: 1 foreground, 0 background"
     )
     mask: RLEJSON | None = Field(default=None, description="a mask prompt as COCO RLE")
     object_id: int | None = None
+
+
+class BoxesPromptJSON(BaseModel):
+    """The short form of many prompts: ``{"boxes": [[x1, y1, x2, y2], ...]}`` (one object
+    per box) or ``{"points": [[x, y], ...], "labels": [1, 0]}`` (one object), as in Python's
+    ``model.segment(image, {"boxes": ...})``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boxes: list[tuple[float, float, float, float]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="one object per box: x1, y1, x2, y2 pixels",
+    )
+    points: list[tuple[float, float]] | None = Field(
+        default=None, description=f"clicks of one object as [x, y] pixels (at most {MAX_POINTS})"
+    )
+    labels: list[int] | None = Field(
+        default=None, description="one per point: 1 foreground (default), 0 background"
+    )
 
 
 class ShadowPromptJSON(BaseModel):
@@ -542,3 +716,102 @@ class ShadowPromptJSON(BaseModel):
 
     object: ObjectPromptJSON | None = None
     shadow: ObjectPromptJSON | None = None
+
+
+# --------------------------------------------------------------------------- text grammar
+#
+# The one grammar for prompts typed on a command line (``zoo run``, ``zoo batch``):
+# ``--boxes "x1,y1,x2,y2;x1,y1,x2,y2"``, ``--points "x,y;x,y"``, ``--labels "1,0"``.
+# Inside one box or point, commas or whitespace separate numbers; ``;`` separates boxes.
+# Digits are never joined: ``"1 0,20,300,400"`` is five numbers, hence an error.
+
+_NUMBER_SPLIT = re.compile(r"[,\s]+")
+
+
+def _numbers(part: str, what: str, example: str) -> list[float]:
+    items = [t for t in _NUMBER_SPLIT.split(part.strip()) if t]
+    try:
+        return [float(t) for t in items]
+    except ValueError:
+        raise InputError(f"malformed {what} {part.strip()!r}; write {example}") from None
+
+
+def _parts(text: str) -> list[str]:
+    return [p for p in str(text).split(";") if p.strip()]
+
+
+def parse_boxes(text: str, flag: str = "--boxes") -> list[list[float]]:
+    """``"x1,y1,x2,y2;x1,y1,x2,y2"`` (or ``"x1 y1 x2 y2"``) -> a list of 4-number boxes."""
+    example = '"x1,y1,x2,y2;x1,y1,x2,y2"'
+    boxes = []
+    for part in _parts(text):
+        vals = _numbers(part, "box", example)
+        if len(vals) != 4:
+            raise InputError(
+                f"box {part.strip()!r} in {flag} has {len(vals)} numbers; a box is x1,y1,x2,y2 "
+                f"(boxes are separated by ';')"
+            )
+        boxes.append(vals)
+    if not boxes:
+        raise InputError(f"{flag} is empty; write boxes as {example}")
+    return boxes
+
+
+def parse_points(text: str, flag: str = "--points") -> list[list[float]]:
+    """``"x,y;x,y"`` (or ``"x y;x y"``) -> a list of points."""
+    pts = []
+    for part in _parts(text):
+        vals = _numbers(part, "point", '"x,y;x,y"')
+        if len(vals) != 2:
+            raise InputError(
+                f"point {part.strip()!r} in {flag} has {len(vals)} numbers; a point is x,y "
+                "(points are separated by ';')"
+            )
+        pts.append(vals)
+    if not pts:
+        raise InputError(f'{flag} is empty; write points as "x,y;x,y"')
+    return pts
+
+
+def parse_labels(text: str, flag: str = "--labels") -> list[int]:
+    """``"1,0,1"`` (commas, semicolons or spaces) -> ``[1, 0, 1]``."""
+    items = [t for t in re.split(r"[,;\s]+", str(text).strip()) if t]
+    try:
+        return [int(t) for t in items]
+    except ValueError:
+        raise InputError(f'malformed {flag} {text!r}; write labels as "1,0,1"') from None
+
+
+def prompts_from_flags(
+    boxes: str | None = None,
+    points: str | None = None,
+    labels: str | None = None,
+    prompts_file: str | os.PathLike[str] | None = None,
+    *,
+    required: bool = True,
+) -> Prompts | None:
+    """``--boxes/--points/--labels`` or ``--prompts FILE.json`` -> :class:`Prompts`.
+
+    ``--points`` without ``--labels`` are foreground clicks (label 1), as in SAM's demos.
+    """
+    if prompts_file is not None:
+        if boxes or points or labels:
+            raise InputError("use either --prompts FILE or --boxes/--points, not both")
+        from zoo.io.jsonfiles import read_json
+
+        return as_prompts(read_json(prompts_file, "prompts file", "--prompts"))
+    box_list = parse_boxes(boxes) if boxes else None
+    pts = parse_points(points) if points else None
+    labs = parse_labels(labels) if labels else None
+    if pts is None and labs is not None:
+        raise InputError('--labels given without --points; add --points "x,y;..."')
+    if pts is not None and labs is None:
+        labs = [1] * len(pts)
+    if box_list is None and pts is None:
+        if not required:
+            return None
+        raise InputError(
+            'no prompt given; add --boxes "x1,y1,x2,y2", --points "x,y" (and --labels "1,0") '
+            "or --prompts FILE"
+        )
+    return Prompts.build(boxes=box_list, points=pts, labels=labs)

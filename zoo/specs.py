@@ -11,9 +11,11 @@ The three declarations a plugin makes, and who consumes them:
   ``zoo pull`` and by the cache commands; a plugin never calls the resolver itself.
 * :class:`VariantSpec` - ``family:tag`` with its *named* checkpoints (``{"sam2": ...,
   "clip": ...}``), parameter count and loader kwargs.
-* :class:`OptionSpec` - one family-specific command-line option with its type, default and
-  the commands it applies to. The CLI and :class:`zoo.runners.RunContext` cast and check
-  values from this declaration, so no runner re-states a type or a default.
+* ``FamilySpec.options`` - the family's typed options, a :class:`zoo.options.Options`
+  class (the CLI flags, ``zoo info`` rows and checks all come from it).
+
+``Task`` names the built-in tasks; a family may list any *registered* task by name (a
+plugin registers new ones through ``zoo_register_tasks``).
 """
 
 from __future__ import annotations
@@ -21,23 +23,29 @@ from __future__ import annotations
 import importlib
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zoo.errors import PluginError
+from zoo.options.base import Options
 
 
 class Task(str, Enum):
-    """The task interfaces a model can implement (see ``docs/architecture.md``)."""
+    """Names of the built-in tasks (:mod:`zoo.tasks`); equal to their strings, so
+    ``Task.PROMPTABLE == "promptable"``. Registered tasks of plugins are plain strings."""
 
     PROMPTABLE = "promptable"
+    EVERYTHING = "everything"
     AMODAL = "amodal"
     SHADOW = "shadow"
     RGBD = "rgbd"
     VIDEO = "video"
     ADAPT = "adapt"
     CONCEPT = "concept"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 #: Name of a variant's checkpoint when it declares just one (``weights=`` / ``weights_from=``).
@@ -138,6 +146,15 @@ class VariantSpec(BaseModel):
     local: bool = Field(
         default=False, description="trained on this machine (found under $ZOO_HOME/local)"
     )
+    results: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="reported results (dataset, split, metric, value, source), from a catalogue",
+    )
+    unavailable: str | None = Field(
+        default=None,
+        description="why this variant cannot be loaded here (a borrowed file whose plugin is "
+        "missing or broken); set by the registry",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -195,161 +212,62 @@ class VariantSpec(BaseModel):
         return sum(s or 0 for s in seen.values())
 
 
-OptionType = Literal["str", "int", "float", "bool", "path", "choice", "ints", "floats"]
-Command = Literal["run", "eval", "train", "batch", "serve", "export"]
-
-
-class OptionSpec(BaseModel):
-    """A family-specific option of ``zoo run/eval/train/batch``: declared once, used everywhere.
-
-    ``type`` drives casting and the error for an ill-typed value; ``bool`` options are
-    flags (``--overlay``; ``--overlay false`` also works). ``model=True`` marks a loader
-    kwarg: the core passes it to :func:`zoo.load` itself, so ``zoo batch`` and ``zoo serve``
-    honour it without the family's runner.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    help: str
-    type: OptionType = "str"
-    default: Any = None
-    commands: tuple[Command, ...] = ("run",)
-    choices: tuple[str, ...] | None = None
-    aliases: tuple[str, ...] = ()
-    model: bool = False
-    minimum: float | None = None
-    multiple_of: int | None = None  # int options: the value must divide by it (input sides)
-
-    @field_validator("name", "aliases")
-    @classmethod
-    def _identifiers(cls, v: Any) -> Any:
-        for n in [v] if isinstance(v, str) else v:
-            if not n.isidentifier() or n != n.lower():
-                raise ValueError(f"option name {n!r} must be a lower-case identifier (a_b)")
-        return v
-
-    @model_validator(mode="after")
-    def _choices(self) -> OptionSpec:
-        if self.type == "choice" and not self.choices:
-            raise ValueError(f"option {self.name}: type 'choice' needs choices=")
-        return self
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    def cast(self, raw: Any) -> Any:
-        """Convert a command-line string (or a Python value) to this option's type.
-
-        Raises ``ValueError`` with a short reason; the caller names the flag.
-        """
-        if raw is None:
-            return None
-        t = self.type
-        if t == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("is not true or false")
-        if isinstance(raw, bool):
-            raise ValueError("needs a value")
-        if t == "int":
-            try:
-                value: Any = int(str(raw).strip())
-            except ValueError:
-                raise ValueError("is not an integer") from None
-        elif t == "float":
-            try:
-                value = float(str(raw).strip())
-            except ValueError:
-                raise ValueError("is not a number") from None
-        elif t in ("ints", "floats"):
-            conv = int if t == "ints" else float
-            items = raw if isinstance(raw, (list, tuple)) else str(raw).replace(";", ",").split(",")
-            try:
-                value = [conv(str(x).strip()) for x in items if str(x).strip()]
-            except ValueError:
-                kind = "integers" if t == "ints" else "numbers"
-                raise ValueError(f"is not a comma list of {kind}") from None
-        elif t == "choice":
-            value = str(raw).strip()
-            assert self.choices is not None
-            if value not in self.choices:
-                raise ValueError(f"is not one of {', '.join(self.choices)}")
-        elif t == "path":
-            value = Path(str(raw)).expanduser()
-        else:
-            value = str(raw)
-        if self.minimum is not None and t in ("int", "float") and value < self.minimum:
-            raise ValueError(f"is below the minimum {self.minimum:g}")
-        if self.multiple_of and t == "int" and value % self.multiple_of:
-            raise ValueError(f"is not a multiple of {self.multiple_of}")
-        return value
-
-
-def image_size_option(
-    multiple_of: int,
-    *,
-    commands: tuple[Command, ...] = ("run", "eval", "batch"),
-    default: int | None = None,
-    note: str = "default 1024; smaller is faster",
-) -> OptionSpec:
-    """The ``--image-size`` loader option every SAM-style family declares: the encoder's
-    input side, at least 64 and a multiple of the encoder's stride (64 for SAM 2's Hiera,
-    16 for ViT patches). ``note`` says what the default is for this family.
-    """
-    return OptionSpec(
-        name="image_size",
-        type="int",
-        default=default,
-        minimum=64,
-        multiple_of=multiple_of,
-        model=True,
-        commands=commands,
-        help=f"encoder input side, a multiple of {multiple_of} ({note})",
-    )
-
-
 def _options_from(value: Any) -> Any:
-    """Accept a list of OptionSpecs, or a ``{name: OptionSpec | dict}`` mapping."""
+    """An :class:`Options` class, or (plugin API 2) a list / ``{name: spec}`` of
+    ``OptionSpec`` turned into one."""
+    if value is None:
+        return Options
+    if isinstance(value, type) and issubclass(value, Options):
+        return value
+    from zoo.options.legacy import OptionSpec, options_class
+
     if isinstance(value, dict):
-        out = []
+        specs = []
         for name, spec in value.items():
             if isinstance(spec, OptionSpec):
-                out.append(spec if spec.name == name else spec.model_copy(update={"name": name}))
+                specs.append(spec if spec.name == name else spec.model_copy(update={"name": name}))
             elif isinstance(spec, dict):
-                out.append(OptionSpec(name=name, **spec))
+                specs.append(OptionSpec(name=name, **spec))
             else:
-                raise ValueError(
-                    f"option {name!r}: declare it as OptionSpec(name, help, type, default, "
-                    "commands), not a bare help string"
-                )
-        return out
-    return value
+                raise ValueError(f"option {name!r}: declare options as a zoo.options.Options class")
+        value = specs
+    if isinstance(value, (list, tuple)):
+        for o in value:
+            if not isinstance(o, OptionSpec):
+                raise ValueError(f"{o!r} is not an OptionSpec; declare a zoo.options.Options class")
+        names = [n for o in value for n in (o.name, *o.aliases)]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"option {dup[0]!r} is declared twice")
+        return options_class(list(value))
+    raise ValueError("options must be a zoo.options.Options class")
 
 
 class FamilySpec(BaseModel):
     """A method: its tasks, card, default tag and the lazy loader of its model class."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     name: str
-    tasks: list[Task]
+    tasks: list[str]
     loader: str = Field(description='"module:Class" implementing the task interfaces')
     card: str | None = Field(default=None, description="path to the model card (.md)")
-    default_tag: str
+    default_tag: str | None = Field(
+        default=None, description="the tag `family` alone means (else the catalogue's)"
+    )
     description: str = ""
     variants: list[VariantSpec] = Field(default_factory=list)
     runner: str | None = Field(default=None, description='"module:function" for `zoo run`')
     evaluator: str | None = Field(default=None, description='"module:function" for `zoo eval`')
     trainer: str | None = Field(default=None, description='"module:function" for `zoo train`')
-    options: list[OptionSpec] = Field(
-        default_factory=list, description="family-specific options of run/eval/train/batch"
+    options: type[Options] = Field(
+        default=Options,
+        description="the family's typed options (an Options class): loader keywords and "
+        "options of run/eval/batch/serve/export",
+    )
+    train_config: str | None = Field(
+        default=None,
+        description='"module:Class" of the trainer\'s typed config (a zoo.training.TrainConfig)',
     )
     weights_note: str | None = Field(
         default=None,
@@ -377,7 +295,14 @@ class FamilySpec(BaseModel):
             raise ValueError(f"family name {v!r} must be non-empty with no ':', '#' or spaces")
         return v
 
-    @field_validator("loader", "runner", "evaluator", "trainer")
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_names(cls, v: Any) -> Any:
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ValueError("tasks must be a non-empty list of task names")
+        return [t.value if isinstance(t, Enum) else str(t) for t in v]
+
+    @field_validator("loader", "runner", "evaluator", "trainer", "train_config")
     @classmethod
     def _ref(cls, v: str | None) -> str | None:
         if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
@@ -389,29 +314,12 @@ class FamilySpec(BaseModel):
     def _options(cls, v: Any) -> Any:
         return _options_from(v)
 
-    @model_validator(mode="after")
-    def _unique_options(self) -> FamilySpec:
-        seen: set[str] = set()
-        for o in self.options:
-            for n in (o.name, *o.aliases):
-                if n in seen:
-                    raise ValueError(f"option {n!r} is declared twice")
-                seen.add(n)
-        return self
-
     def card_path(self) -> Path | None:
         return Path(self.card) if self.card else None
 
-    def options_for(self, command: str) -> list[OptionSpec]:
-        """The options that apply to ``zoo <command>``."""
-        return [o for o in self.options if command in o.commands]
-
-    def option(self, name: str) -> OptionSpec | None:
-        """The declaration behind ``name`` or one of its aliases."""
-        for o in self.options:
-            if name == o.name or name in o.aliases:
-                return o
-        return None
+    def options_for(self, command: str) -> list[str]:
+        """Names of the options that apply to ``zoo <command>``."""
+        return self.options.names(command)
 
 
 def import_string(ref: str) -> Any:
@@ -431,3 +339,37 @@ def import_string(ref: str) -> Any:
         except AttributeError as exc:
             raise PluginError(f"{module_name!r} has no attribute {attr!r} (from {ref!r})") from exc
     return obj
+
+
+def __getattr__(name: str) -> Any:
+    """Plugin API 2 imported ``OptionSpec`` and ``image_size_option`` from here."""
+    if name in ("OptionSpec", "OptionType", "Command"):
+        from zoo.options import legacy
+
+        return getattr(legacy, name) if name != "Command" else legacy.__dict__.get("Command")
+    if name == "image_size_option":
+        return _legacy_image_size_option
+    raise AttributeError(f"module 'zoo.specs' has no attribute {name!r}")
+
+
+def _legacy_image_size_option(
+    multiple_of: int,
+    *,
+    commands: tuple[str, ...] = ("run", "eval", "batch"),
+    default: int | None = None,
+    note: str = "default 1024; smaller is faster",
+) -> Any:
+    """Plugin API 2's ``image_size_option``: an ``OptionSpec`` (for ``options=[...]`` lists);
+    API 3 declares ``image_size: int | None = zoo.options.image_size_option(64)``."""
+    from zoo.options.legacy import OptionSpec
+
+    return OptionSpec(
+        name="image_size",
+        type="int",
+        default=default,
+        minimum=64,
+        multiple_of=multiple_of,
+        model=True,
+        commands=commands,
+        help=f"encoder input side, a multiple of {multiple_of} ({note})",
+    )

@@ -19,12 +19,45 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import InputError, hint
-from zoo.specs import FamilySpec, Task
+from zoo.options import LoadOptions
+from zoo.specs import FamilySpec
+from zoo.tasks.spec import TaskSpec
 
-from .plan import Plan, check_batch_formats, read_detections
+from .plan import Plan, check_batch_formats
 from .runner import BatchRun, check_out, default_workers_devices, threads_for
 
-__all__ = ["BatchResult", "batch", "prepare"]
+__all__ = ["BatchResult", "EngineOptions", "SourceOptions", "batch", "fixed_prompts", "prepare"]
+
+
+@dataclass
+class SourceOptions:
+    """Where the items and their boxes come from, besides ``--input`` itself."""
+
+    #: a COCO results file of detector boxes per image (``--detections``)
+    detections: str | os.PathLike[str] | None = None
+    #: the image folder of a COCO ``--input`` (default: its folder)
+    images_dir: str | os.PathLike[str] | None = None
+    #: drop COCO/detection boxes scoring below this
+    score_thr: float | None = None
+    #: refuse (as a failed item) images larger than this many pixels
+    max_pixels: int | None = None
+
+
+@dataclass
+class EngineOptions:
+    """How the items are spread: one process, ``workers`` processes, or a Ray cluster."""
+
+    engine: str = "local"
+    workers: int = 1
+    address: str | None = None
+
+    def check(self) -> None:
+        if self.engine not in ("local", "ray"):
+            raise InputError(f"unknown --engine {self.engine!r}; use local or ray")
+        if self.workers < 1:
+            raise InputError(f"--workers must be at least 1, got {self.workers}")
+        if self.address and self.engine != "ray":
+            raise InputError("--address is for --engine ray; add --engine ray")
 
 
 @dataclass
@@ -43,86 +76,53 @@ class BatchResult:
         return self.results[0] if self.results else None
 
 
-def choose_task(fam: FamilySpec, task: str | None, everything: bool) -> Task:
-    from .work import BATCH_TASKS
-
-    runnable = [t for t in fam.tasks if t in BATCH_TASKS]
-    if everything:
-        if Task.PROMPTABLE not in fam.tasks:
-            raise InputError(f"--everything needs a promptable family; {fam.name} is not one")
-        return Task.PROMPTABLE
-    if task is not None:
-        try:
-            wanted = Task(task)
-        except ValueError:
-            raise InputError(
-                f"unknown --task {task!r}; choose one of {', '.join(t.value for t in BATCH_TASKS)}"
-            ) from None
-        if wanted not in runnable:
-            raise InputError(
-                f"{fam.name} does not run task {task!r} in batch; it runs "
-                + (", ".join(t.value for t in runnable) or "none")
-            )
-        return wanted
-    if not runnable:
-        raise InputError(
-            f"`zoo batch` runs promptable, amodal, shadow, rgbd and video families; {fam.name} "
-            f"has {', '.join(t.value for t in fam.tasks)}"
-        )
-    return runnable[0]
-
-
-def _fixed_prompts(
-    task: Task, boxes: Any, points: Any, labels: Any, prompts_file: Any, prompts: Any
-) -> Any:
-    """One prompt set for every item (JSON-safe), checked now; ``None`` if none given."""
-    from zoo.prompts import Prompts, as_prompts, as_shadow_prompts
-    from zoo.runners import parse_boxes, parse_labels, parse_points
+def fixed_prompts(
+    spec: TaskSpec,
+    *,
+    boxes: Any = None,
+    points: Any = None,
+    labels: Any = None,
+    prompts_file: Any = None,
+    prompts: Any = None,
+) -> dict[str, Any]:
+    """The prompt columns every item without its own gets, from flags (the one text
+    grammar), a ``--prompts`` file or a Python value (any prompt form), checked now."""
+    from zoo.prompts import (
+        Prompts,
+        as_prompts,
+        as_shadow_prompts,
+        parse_boxes,
+        parse_labels,
+        parse_points,
+    )
 
     given = [x is not None for x in (boxes or points or labels, prompts_file, prompts)]
     if sum(given) > 1:
         raise InputError("give prompts one way: --boxes/--points, --prompts FILE, or prompts=")
     if prompts_file is not None:
-        path = Path(prompts_file)
-        if not path.is_file():
-            raise InputError(f"prompts file {path} does not exist")
-        try:
-            prompts = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"prompts file {path} is not valid JSON: {exc.msg}") from None
+        from zoo.io.jsonfiles import read_json
+
+        prompts = read_json(prompts_file, "prompts file", "--prompts")
     if boxes or points or labels:
-        b = parse_boxes(boxes) if isinstance(boxes, str) else boxes
-        p = parse_points(points) if isinstance(points, str) else points
-        lab = parse_labels(labels) if isinstance(labels, str) else labels
-        if p is not None and lab is None:
-            raise InputError(f'{len(p)} --points given without --labels; add --labels "1,..."')
-        prompts = Prompts.build(boxes=b, points=p, labels=lab).to_json()
+        row: dict[str, Any] = {}
+        if boxes:
+            row["boxes"] = parse_boxes(boxes) if isinstance(boxes, str) else boxes
+        if points:
+            row["points"] = parse_points(points) if isinstance(points, str) else points
+        if labels:
+            row["labels"] = parse_labels(labels) if isinstance(labels, str) else labels
+        if row.get("labels") is not None and row.get("points") is None:
+            raise InputError('--labels given without --points; add --points "x,y;..."')
+        Prompts.build(**row)  # check now: one line, before any work
+        return row
     if prompts is None:
-        return None
-    if task is Task.SHADOW:
-        return [s.model_dump(mode="json") for s in as_shadow_prompts(prompts)]
-    return as_prompts(prompts).to_json()
-
-
-def _split_options(
-    fam: FamilySpec, values: dict[str, Any], explicit: set[str]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(loader kwargs, core task options, task-method kwargs) of the parsed values.
-
-    Loader options go to ``zoo.load`` only when the user set them (as ``zoo run`` does:
-    the family's own default applies otherwise)."""
-    from zoo.runners import TASK_OPTIONS
-
-    core = {o.name for t in fam.tasks for o in TASK_OPTIONS.get(t, [])}
-    model = {o.name for o in fam.options if o.model}
-    own = {o.name for o in fam.options}
-    loader = {k: v for k, v in values.items() if k in model and k in explicit}
-    task_opts = {k: v for k, v in values.items() if k in core and k not in own}
-    call = {k: v for k, v in values.items() if k in own and k not in model and v is not None}
-    if "multimask" in own and "multimask" in values:  # a family that declares it itself
-        task_opts["multimask"] = values["multimask"]
-        call.pop("multimask", None)
-    return loader, task_opts, call
+        return {}
+    if spec.name == "shadow":
+        return {"prompts": [s.model_dump(mode="json") for s in as_shadow_prompts(prompts)]}
+    if isinstance(prompts, dict) and set(prompts) <= {"boxes", "points", "labels"}:
+        as_prompts(prompts)
+        return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in prompts.items()}
+    return {"prompts": as_prompts(prompts).to_json()}
 
 
 def prepare(
@@ -131,66 +131,56 @@ def prepare(
     *,
     out: str | os.PathLike[str] | None = None,
     formats: str | list[str] = "coco",
-    task: str | None = None,
+    load: LoadOptions | None = None,
     options: dict[str, Any] | None = None,
-    boxes: Any = None,
-    points: Any = None,
-    labels: Any = None,
-    prompts_file: Any = None,
-    prompts: Any = None,
-    detections: str | os.PathLike[str] | None = None,
-    images_dir: str | os.PathLike[str] | None = None,
-    score_thr: float | None = None,
-    max_pixels: int | None = None,
-    device: str = "auto",
-    weights: str | None = None,
-    checkpoint: Any = None,
-    dtype: str | None = None,
-    seed: int | None = None,
-    backend: str | None = None,
-    engine: str = "local",
-    workers: int = 1,
-    address: str | None = None,
+    task: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    source: SourceOptions | None = None,
+    engine: EngineOptions | None = None,
     resume: bool = False,
     progress: bool = False,
     console: Any = None,
     collect: bool = False,
 ) -> BatchRun:
-    """Check everything and return the run (see the module docstring)."""
+    """Check everything and return the run (see the module docstring).
+
+    ``options``: the family's and the task's options as typed (``{"image_size": "256",
+    "everything": True}``); ``fixed``: prompt columns for items without their own (see
+    :func:`fixed_prompts`)."""
     from zoo.loading import check_backend
+    from zoo.options import validate_many
     from zoo.registry import get_registry
-    from zoo.runners import parse_options
+    from zoo.running import check_other_tasks, choose_task, split_family_options
+    from zoo.tasks.spec import RunInputs
 
     from .decode import DEFAULT_MAX_PIXELS
 
-    if engine not in ("local", "ray"):
-        raise InputError(f"unknown --engine {engine!r}; use local or ray")
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    if address and engine != "ray":
-        raise InputError("--address is for --engine ray; add --engine ray")
-    fam, variant = get_registry().resolve_name(name)
-    explicit: set[str] = set()
-    values = parse_options(fam, "batch", dict(options or {}), core_runner=True, given=explicit)
-    everything = bool(values.get("everything"))
-    t = choose_task(fam, task, everything)
-    loader, task_opts, call = _split_options(fam, values, explicit)
-    fixed = _fixed_prompts(t, boxes, points, labels, prompts_file, prompts)
-    if everything and (fixed is not None or detections is not None):
+    load = load or LoadOptions()
+    source = source or SourceOptions()
+    engine = engine or EngineOptions()
+    engine.check()
+    reg = get_registry()
+    fam, variant = reg.resolve_name(name)
+    label = variant.name if variant else fam.name
+    raw = dict(options or {})
+    hint_run = RunInputs(
+        boxes="given" if fixed and ("boxes" in fixed or "prompts" in fixed) else None
+    )
+    spec = choose_task(reg, fam, hint_run, raw, task)
+    check_other_tasks(reg, fam, spec, raw, "batch")
+    fam_opts, task_opts = validate_many(
+        [fam.options, spec.options],
+        raw,
+        command="batch",
+        where=f"zoo batch {label}",
+        info_hint=f"zoo info {fam.name}",
+    )
+    loader, call = split_family_options(fam, fam_opts)
+    if spec.name == "everything" and (fixed or source.detections is not None):
         raise InputError(
             "--everything takes no prompts; drop --boxes/--points/--prompts/--detections"
         )
-    from zoo.everything import EVERYTHING_OPTION_NAMES
-
-    settings = {
-        k: task_opts[k]
-        for k in EVERYTHING_OPTION_NAMES
-        if k != "multimask" and task_opts.get(k) is not None
-    }
-    if settings and not everything:
-        raise InputError(
-            f"--{next(iter(settings)).replace('_', '-')} applies to --everything; add it"
-        )
+    given_task = task_opts.given()
     fmts = check_batch_formats(formats)
     if "parquet" in fmts:
         try:
@@ -199,56 +189,59 @@ def prepare(
             raise InputError(
                 "--format parquet needs pyarrow; pip install 'sam-zoo[parquet]'"
             ) from None
-    if detections is not None:
-        read_detections(str(detections), score_thr)  # fail now, not in every worker
+    if source.detections is not None:
+        from zoo.detections import read_detections
+
+        read_detections(str(source.detections), source.score_thr)  # fail now, not per worker
     plan = Plan(
-        name=variant.name if variant else fam.name,
-        task=t.value,
+        name=label,
+        task=spec.name,
         input=os.fspath(input) if "://" in os.fspath(input) else os.path.abspath(input),
         formats=fmts,
         out=os.path.abspath(os.fspath(out)) if out is not None else None,
-        device=device,
-        weights=weights,
-        checkpoint=checkpoint,
-        dtype=dtype,
-        seed=seed,
-        backend=check_backend(backend, fam),
-        model_options={k: (str(v) if isinstance(v, Path) else v) for k, v in loader.items()},
-        call={k: (str(v) if isinstance(v, Path) else v) for k, v in call.items()},
-        multimask=bool(task_opts.get("multimask", False)),
-        everything=settings if everything else None,
-        fixed_prompts=fixed,
-        detections=os.path.abspath(detections) if detections is not None else None,
-        images_dir=os.fspath(images_dir) if images_dir is not None else None,
-        score_thr=score_thr,
-        max_pixels=int(max_pixels or DEFAULT_MAX_PIXELS),
+        device=load.device,
+        weights=load.weights,
+        checkpoint=load.checkpoint_files(),
+        dtype=load.dtype,
+        seed=load.seed,
+        backend=check_backend(load.backend, fam),
+        model_options={k: _plain(v) for k, v in loader.items()},
+        call={k: _plain(v) for k, v in call.items()},
+        task_options={k: _plain(v) for k, v in given_task.items()},
+        fixed=dict(fixed or {}),
+        detections=os.path.abspath(source.detections) if source.detections is not None else None,
+        images_dir=os.fspath(source.images_dir) if source.images_dir is not None else None,
+        score_thr=source.score_thr,
+        max_pixels=int(source.max_pixels or DEFAULT_MAX_PIXELS),
         keep_results="jsonl" in fmts or collect,
     )
-    source = plan.open_source()
+    src = plan.open_source()
     if plan.out is not None:
         check_out(plan, resume)
     elif resume:
         raise InputError(f"resuming needs an output folder; give {hint('--out DIR', 'out=')}")
-    devices, gpus = default_workers_devices(device, workers if engine == "local" else 1)
-    if engine == "ray":
-        from zoo.model import resolve_device
+    devices, gpus = default_workers_devices(
+        load.device, engine.workers if engine.engine == "local" else 1
+    )
+    if engine.engine == "ray":
+        from zoo.devices import resolve_device
 
-        gpus = resolve_device(device).startswith("cuda")
+        gpus = resolve_device(load.device).startswith("cuda")
         plan.device = "cuda" if gpus else "cpu"
     plan.torch_threads = None
-    if not gpus and (engine == "local" or not address):  # this machine's cores, shared out
-        plan.torch_threads = threads_for(workers)
+    if not gpus and (engine.engine == "local" or not engine.address):
+        plan.torch_threads = threads_for(engine.workers)  # this machine's cores, shared out
     model = None
-    if engine == "local" and workers == 1:
+    if engine.engine == "local" and engine.workers == 1:
         model = plan.load_model()  # a bad checkpoint fails here, before --out exists
     else:
         _preflight_files(fam, variant, plan)
     return BatchRun(
         plan,
-        source,
-        engine=engine,
-        workers=workers,
-        address=address,
+        src,
+        engine=engine.engine,
+        workers=engine.workers,
+        address=engine.address,
         model=model,
         progress=progress,
         console=console,
@@ -258,11 +251,15 @@ def prepare(
     )
 
 
+def _plain(v: Any) -> Any:
+    return str(v) if isinstance(v, Path) else v
+
+
 def _preflight_files(fam: FamilySpec, variant: Any, plan: Plan) -> None:
     """Resolve (download once) the weights before N workers all need them."""
-    from zoo.loading import RANDOM, _overrides, resolve_files
+    from zoo.loading import RANDOM, checkpoint_overrides, resolve_files
 
-    _overrides(plan.checkpoint, variant)  # a missing --checkpoint file: one line, now
+    checkpoint_overrides(plan.checkpoint, variant)  # a missing --checkpoint file: one line, now
     if plan.weights == RANDOM or plan.checkpoint is not None:
         return
     if variant is not None and variant.checkpoints:
@@ -306,45 +303,56 @@ def batch(
     (``{"boxes": [[...]]}``, a ``Prompts``...); per-item prompts come from the rows. With
     ``out`` the same files as the CLI are written (and a rerun resumes). Other keywords:
     ``everything=True``, ``points_per_side=...``, family options (``image_size=256``),
-    ``detections=``, ``images_dir=``, ``score_thr=``, ``task=``, ``address=``, ``seed=``.
+    ``detections=``, ``images_dir=``, ``score_thr=``, ``max_pixels=``, ``task=``,
+    ``address=``, ``dtype=``, ``seed=``, ``backend=``.
     Items already finished in ``out`` are yielded with ``results=None``.
     """
-    known = {
-        "task",
-        "detections",
-        "images_dir",
-        "score_thr",
-        "max_pixels",
-        "dtype",
-        "seed",
-        "backend",
-        "address",
-    }
-    direct = {k: kwargs.pop(k) for k in list(kwargs) if k in known}
+    from zoo.options import validate
+
+    src = SourceOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in _SOURCE_KEYS})
+    load_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in ("dtype", "seed", "backend")}
+    load = validate(
+        LoadOptions,
+        {
+            k: v
+            for k, v in {"device": device, "weights": weights, **load_kw}.items()
+            if v is not None
+        },
+        command="batch",
+        where="zoo.batch",
+    )
+    if checkpoint is not None:
+        load = load.model_copy(update={"checkpoint": checkpoint})
+    task = kwargs.pop("task", None)
+    address = kwargs.pop("address", None)
     temp = None
     if not isinstance(inputs, (str, os.PathLike)):
         if isinstance(prompts, str):
             raise InputError("prompts= takes prompts (boxes, a Prompts), not a path")
         temp = inputs = _manifest_of(inputs)
-    if prompts is not None and not isinstance(prompts, (list, dict)):
-        prompts = prompts.to_json() if hasattr(prompts, "to_json") else prompts
     try:
+        from zoo.registry import get_registry
+        from zoo.running import choose_task
+        from zoo.tasks.spec import RunInputs
+
+        reg = get_registry()
+        fam, _ = reg.resolve_name(name)
+        spec = choose_task(reg, fam, RunInputs(), kwargs, task)
+        fixed = fixed_prompts(spec, prompts=_jsonable(prompts))
         run = prepare(
             name,
             inputs,
             out=out,
             formats=formats,
+            load=load,
             options=kwargs,
-            prompts=prompts,
-            device=device,
-            weights=weights,
-            checkpoint=checkpoint,
-            engine=engine,
-            workers=workers,
+            task=task,
+            fixed=fixed,
+            source=src,
+            engine=EngineOptions(engine, workers, address),
             resume=resume,
             progress=progress,
             collect=True,
-            **direct,
         )
         for st in run:
             results = st.results
@@ -356,3 +364,12 @@ def batch(
     finally:
         if temp is not None:
             os.unlink(temp)
+
+
+_SOURCE_KEYS = ("detections", "images_dir", "score_thr", "max_pixels")
+
+
+def _jsonable(prompts: Any) -> Any:
+    if prompts is None or isinstance(prompts, (list, dict)):
+        return prompts
+    return prompts.to_json() if hasattr(prompts, "to_json") else prompts

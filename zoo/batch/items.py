@@ -20,37 +20,52 @@ from typing import Any
 
 from zoo.errors import InputError
 
-__all__ = ["MANIFEST_COLUMNS", "Item", "check_columns", "item_from_row"]
+__all__ = ["MANIFEST_COLUMNS", "Item", "check_columns", "item_from_row", "manifest_columns"]
 
-#: Every column a JSONL/Parquet manifest may have (an unknown one is a typo: exit 2).
+#: The columns every manifest may have, whatever the task (tasks add their own:
+#: :attr:`zoo.tasks.TaskSpec.columns`, e.g. ``depth`` for rgbd, ``objects`` for shadow).
 MANIFEST_COLUMNS: dict[str, str] = {
     "image": "image path or URI (relative paths: from the manifest's folder)",
     "video": "video file or frame folder, path or URI (video families)",
     "image_id": "integer id of the item (default: its row number); COCO image_id of outputs",
-    "prompts": 'prompts JSON: [{"box": [x1,y1,x2,y2]}, {"points": [[x,y]], "labels": [1]}]; '
-    'shadow families: [{"object": {...}, "shadow": {...}}]',
+    "prompts": 'prompts JSON: [{"box": [x1,y1,x2,y2]}, {"points": [[x,y]], "labels": [1]}] or '
+    '{"boxes": [...]}; shadow families: [{"object": {...}, "shadow": {...}}]',
     "boxes": "[[x1,y1,x2,y2], ...]: one object per box",
-    "points": "[[x,y], ...] clicks of one object (with labels)",
+    "points": "[[x,y], ...] clicks of one object (labels default to 1)",
     "labels": "[1, 0, ...] one per point: 1 foreground, 0 background",
     "category_ids": "one category id per box, carried into the results",
     "scores": "one detector score per box (amodal families rank by score x IoU)",
-    "objects": "shadow families: object boxes, paired with shadows by order",
-    "shadows": "shadow families: shadow boxes",
-    "depth": "rgbd families: depth map path or URI (16-bit PNG in mm, .npy in metres)",
-    "intrinsics": "rgbd families: [fx, fy, cx, cy], a 3x3/4x4 matrix, or a file",
-    "vocabulary": "rgbd families: class names (a list) or a vocabulary name",
     "file_name": "name recorded for the item in images.json (default: the image's name)",
 }
 _ALIASES = {"path": "image", "uri": "image", "url": "image", "id": "image_id"}
 
 
+def _task_columns() -> tuple[dict[str, str], set[str], set[str]]:
+    """(columns, path columns, text columns) that the registered tasks add."""
+    from zoo.registry import get_registry
+
+    cols: dict[str, str] = {}
+    paths: set[str] = set()
+    texts: set[str] = set()
+    for spec in get_registry().tasks.values():
+        for name, text in spec.columns.items():
+            cols.setdefault(name, f"{spec.name}: {text}")
+        paths |= set(spec.path_columns)
+        texts |= set(spec.text_columns)
+    return cols, paths, texts
+
+
+def manifest_columns() -> dict[str, str]:
+    """Every column a manifest may have: the shared ones and the tasks'."""
+    return {**MANIFEST_COLUMNS, **_task_columns()[0]}
+
+
 def check_columns(columns: list[str], where: str) -> None:
     """A one-line error for the first unknown column (``where`` names the file)."""
+    known = manifest_columns()
     for c in columns:
-        if c not in MANIFEST_COLUMNS and c not in _ALIASES:
-            raise InputError(
-                f"{where}: unknown column {c!r}; a manifest has {', '.join(MANIFEST_COLUMNS)}"
-            )
+        if c not in known and c not in _ALIASES:
+            raise InputError(f"{where}: unknown column {c!r}; a manifest has {', '.join(known)}")
 
 
 @dataclass
@@ -106,7 +121,9 @@ def _resolve(value: str, base: str | None) -> str:
 def item_from_row(row: dict[str, Any], position: int, base: str | None, where: str) -> Item:
     """A manifest row -> :class:`Item`; a row that cannot be an item carries ``error``."""
     row = {_ALIASES.get(k, k): v for k, v in row.items() if v is not None}
-    unknown = [k for k in row if k not in MANIFEST_COLUMNS]
+    task_cols, path_cols, text_cols = _task_columns()
+    known = {**MANIFEST_COLUMNS, **task_cols}
+    unknown = [k for k in row if k not in known]
     key = position
     problems: list[str] = []
     if unknown:
@@ -118,33 +135,23 @@ def item_from_row(row: dict[str, Any], position: int, base: str | None, where: s
                 raise ValueError
         except (TypeError, ValueError):
             problems.append("image_id is not a non-negative integer")
-    for k in (
-        "prompts",
-        "boxes",
-        "points",
-        "labels",
-        "category_ids",
-        "scores",
-        "objects",
-        "shadows",
-        "intrinsics",
-        "vocabulary",
-    ):
-        if isinstance(row.get(k), str) and k not in ("intrinsics", "vocabulary"):
-            try:  # Parquet and CSV-made manifests often carry JSON as text
-                row[k] = json.loads(row[k])
-            except json.JSONDecodeError as exc:
-                problems.append(f"column {k!r} is not valid JSON ({exc.msg})")
+    for k in [c for c in known if c not in ("image", "video", "file_name", *text_cols)]:
+        value = row.get(k)
+        if not isinstance(value, str):
+            continue
+        if k in path_cols and not value.lstrip().startswith(("[", "{")):
+            if "," not in value:
+                row[k] = _resolve(value, base)
+            continue
+        try:  # Parquet and CSV-made manifests often carry JSON as text
+            row[k] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            problems.append(f"column {k!r} is not valid JSON ({exc.msg})")
     video = "video" in row
     uri = row.pop("video" if video else "image", None)
     if not isinstance(uri, str) or not uri:
         problems.append("the row has no 'image' (or 'video') location")
         uri = ""
-    if isinstance(row.get("depth"), str):
-        row["depth"] = _resolve(row["depth"], base)
-    intr = row.get("intrinsics")
-    if isinstance(intr, str) and (intr.endswith(".txt") or "/" in intr):
-        row["intrinsics"] = _resolve(intr, base)
     item = Item(key, _resolve(uri, base) if uri else uri, video, _plain(row))
     if problems:
         item.error = f"{where} row {position}: " + "; ".join(problems)

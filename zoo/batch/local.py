@@ -15,6 +15,7 @@ no process writing behind a resume.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -122,6 +123,9 @@ def run_items(
             )
         except Exception as exc:  # a write failed (disk full, a mask that cannot encode)
             text, kind = _error_text(exc)
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.write_error(item, f"writing outputs failed: {text}", kind)
             return Status(
                 item.key,
                 False,

@@ -19,13 +19,13 @@ from zoo.errors import InputError
 
 from .decode import DEFAULT_MAX_PIXELS
 
-__all__ = ["BATCH_FORMATS", "Plan", "check_batch_formats", "read_detections"]
+__all__ = ["BATCH_FORMATS", "RUNTIME_FIELDS", "Plan", "check_batch_formats"]
 
 #: ``--format`` names of ``zoo batch`` (``coco`` is the default).
 BATCH_FORMATS = ("coco", "jsonl", "parquet", "png", "overlay")
 
 #: Fields that do not change what is written (how it runs, not what it computes).
-_RUNTIME = ("out", "torch_threads", "device", "keep_results")
+RUNTIME_FIELDS = ("out", "torch_threads", "device", "keep_results")
 
 
 def check_batch_formats(text: str | list[str]) -> list[str]:
@@ -56,11 +56,14 @@ class Plan:
     seed: int | None = None
     #: ``torch`` or ``onnxruntime`` (the exported graphs; see zoo.export.backend)
     backend: str = "torch"
+    #: loader keywords the user set (``image_size``...): to ``zoo.load``
     model_options: dict[str, Any] = field(default_factory=dict)
+    #: the family's other options the user set: keywords of the task method
     call: dict[str, Any] = field(default_factory=dict)
-    multimask: bool = False
-    everything: dict[str, Any] | None = None
-    fixed_prompts: Any = None
+    #: the task's options the user set (``multimask``, ``everything`` settings...)
+    task_options: dict[str, Any] = field(default_factory=dict)
+    #: prompt columns for every item without its own (``--boxes``/``--points``/``--prompts``)
+    fixed: dict[str, Any] = field(default_factory=dict)
     detections: str | None = None
     images_dir: str | None = None
     score_thr: float | None = None
@@ -83,13 +86,23 @@ class Plan:
         return cls(**d)
 
     def fingerprint(self) -> str:
-        d = {k: v for k, v in self.to_dict().items() if k not in _RUNTIME}
+        d = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def task_spec(self) -> Any:
+        """The registered task this plan runs."""
+        from zoo.registry import get_registry
+
+        return get_registry().task(self.task)
+
+    def task_options_instance(self) -> Any:
+        """The task's options as the typed instance its builders read."""
+        return self.task_spec().options.model_validate(self.task_options)
+
     @property
     def video(self) -> bool:
-        return self.task == "video"
+        return self.task_spec().media == "video"
 
     # ------------------------------------------------------------------ in a worker
     def load_model(self, device: str | None = None) -> Any:
@@ -123,39 +136,10 @@ class Plan:
             exclude=exclude if exclude is not None else self.out,
         )
 
-    def load_detections(self) -> dict[int, dict[str, Any]] | None:
+    def load_detections(self) -> Any:
+        """The detections file (:class:`zoo.detections.DetectionFile`), if one was given."""
         if self.detections is None:
             return None
+        from zoo.detections import read_detections
+
         return read_detections(self.detections, self.score_thr)
-
-
-def read_detections(path: str, score_thr: float | None = None) -> dict[int, dict[str, Any]]:
-    """A COCO *results* file (a list of ``{image_id, bbox, score, category_id}``) grouped
-    per image as manifest columns: ``{image_id: {"boxes", "scores", "category_ids"}}``."""
-    from zoo.data.adapters import xywh_to_xyxy
-    from zoo.data.coco import read_json
-
-    data = read_json(path, "detections file", "--detections")
-    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
-        data = data["annotations"]
-    if not isinstance(data, list):
-        raise InputError(
-            f"--detections {path} is not a COCO results list like "
-            '[{"image_id": 1, "bbox": [x, y, w, h], "score": 0.9, "category_id": 1}]'
-        )
-    out: dict[int, dict[str, Any]] = {}
-    for k, det in enumerate(data):
-        if not isinstance(det, dict) or "image_id" not in det or "bbox" not in det:
-            raise InputError(f"--detections {path}: entry {k} needs 'image_id' and 'bbox'")
-        score = det.get("score")
-        if score_thr is not None and score is not None and float(score) < score_thr:
-            continue
-        try:
-            image_id = int(det["image_id"])
-        except (TypeError, ValueError):
-            raise InputError(f"--detections {path}: entry {k} has a non-integer image_id") from None
-        row = out.setdefault(image_id, {"boxes": [], "scores": [], "category_ids": []})
-        row["boxes"].append(list(xywh_to_xyxy(det["bbox"], f"--detections entry {k} bbox")))
-        row["scores"].append(1.0 if score is None else float(score))
-        row["category_ids"].append(int(det.get("category_id", 1)))
-    return out

@@ -24,7 +24,7 @@ from zoo.errors import InputError
 
 from .layout import ItemWriter, Layout, write_json_atomic
 from .local import Status, cpu_threads, run_items, run_workers
-from .plan import _RUNTIME, Plan
+from .plan import RUNTIME_FIELDS, Plan
 from .sources import Source
 
 __all__ = ["EXIT_SOME_FAILED", "BatchRun", "check_out"]
@@ -35,7 +35,7 @@ EXIT_SOME_FAILED = 3
 
 def check_out(plan: Plan, resume: bool) -> bool:
     """Can ``plan.out`` take this run? Returns whether it already holds it (a resume)."""
-    from zoo.runners import check_out_dir
+    from zoo.context import check_out_dir
 
     assert plan.out is not None
     out = Path(plan.out)
@@ -47,7 +47,7 @@ def check_out(plan: Plan, resume: bool) -> bool:
             diff = [
                 k
                 for k, v in Plan.from_dict(saved["plan"]).to_dict().items()
-                if k not in _RUNTIME and v != plan.to_dict().get(k)
+                if k not in RUNTIME_FIELDS and v != plan.to_dict().get(k)
             ]
             raise InputError(
                 f"--out {out} holds another batch run (it differs in {', '.join(diff) or '?'}); "

@@ -31,7 +31,9 @@ Example::
 
 Conventions: boxes are converted from COCO's ``[x, y, w, h]`` to ``x1, y1, x2, y2``
 (``x2 = x + w``), the convention of :mod:`zoo.tasks`. Image ids are integers. Annotations
-marked ``iscrowd`` are skipped by default (they describe groups, not instances). Every
+marked ``iscrowd`` describe groups, not instances: by default they are not among an image's
+``instances`` (nothing prompts or trains on them) but are kept in its ``crowd`` list, so that
+evaluation can hand them to pycocotools as the ignore regions COCO defines them as. Every
 problem a user can fix raises :class:`zoo.errors.InputError` with a one-line message
 naming the file, the id and the fix. Annotation dicts are kept as parsed (no copies) and
 masks are decoded on demand, so a KINS-size file (~100k instances) costs its JSON only.
@@ -329,7 +331,12 @@ class CocoInstance:
 
 @dataclass
 class CocoImage:
-    """One image entry with its (non-crowd) instances."""
+    """One image entry with its (non-crowd) instances and its crowd regions.
+
+    ``crowd``: the ``iscrowd`` annotations (unless the dataset was read with
+    ``include_crowd=True``, which puts them among ``instances``); COCO evaluation ignores a
+    detection that falls on one instead of counting it as a false positive.
+    """
 
     id: int
     file_name: str
@@ -337,6 +344,7 @@ class CocoImage:
     height: int
     width: int
     instances: list[CocoInstance] = field(default_factory=list)
+    crowd: list[CocoInstance] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -383,7 +391,8 @@ class CocoDataset(Sequence[CocoImage]):
             then by its base name (exports often keep a ``train2017/`` prefix).
         require_masks: ``True`` (or a string saying *why*, used in the message) makes a
             missing segmentation an error up front instead of at decode time.
-        include_crowd: keep ``iscrowd`` annotations (skipped by default).
+        include_crowd: count ``iscrowd`` annotations as instances (by default they are
+            not instances but each image's ``crowd`` regions).
         image_ids: restrict to these image ids (an unknown id is an error).
         drop_empty: leave out images that have no (non-crowd) instance.
         adapter: the dataset's dialect (:data:`~zoo.data.adapters.AMODAL` reads the
@@ -419,10 +428,11 @@ class CocoDataset(Sequence[CocoImage]):
             coco.image(i)  # unknown id: InputError naming the file
         keep = set(wanted)
         by_image: dict[int, list[CocoInstance]] = {i: [] for i in keep}
+        crowd_of: dict[int, list[CocoInstance]] = {i: [] for i in keep}
         for ann in coco.annotations:
             img_id = int(ann["image_id"])
             crowd = bool(ann.get("iscrowd", 0))
-            if img_id not in keep or (crowd and not include_crowd):
+            if img_id not in keep:
                 continue
             with coco.context():  # a malformed box
                 box, visible_box = adapter.box(ann), adapter.visible_box(ann)
@@ -438,6 +448,10 @@ class CocoDataset(Sequence[CocoImage]):
                 visible_box=visible_box,
                 source=src,
             )
+            if crowd and not include_crowd:
+                if box is not None or inst.has_mask:  # an ignore region, not an instance
+                    crowd_of[img_id].append(inst)
+                continue
             if box is None and not inst.has_mask:
                 raise InputError(
                     f"{src}: annotation {inst.id} has neither a bbox nor a segmentation; "
@@ -460,8 +474,8 @@ class CocoDataset(Sequence[CocoImage]):
                     f"the images folder do not match (check {hint('--images', 'images_dir')})"
                 )
             h, w = coco.image_size(img_id, path)
-            item = CocoImage(img_id, name, path, h, w, by_image[img_id])
-            for inst in item.instances:
+            item = CocoImage(img_id, name, path, h, w, by_image[img_id], crowd_of[img_id])
+            for inst in [*item.instances, *item.crowd]:
                 if inst.box is _NO_BOX:  # box measured from the mask
                     from zoo.io.masks import mask_bbox
 

@@ -1,25 +1,18 @@
-"""The ``zoo export`` command (registered on the main app by :mod:`zoo.cli`)."""
+"""The ``zoo export`` command (added to the app by :func:`zoo.cli.create_app`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from zoo.cli_common import (
-    EXTRA,
-    CkptOpt,
-    JsonOpt,
-    SeedOpt,
-    WeightsOpt,
-    _checkpoint_arg,
-    _print_json,
-    _print_report,
-    _registry,
-    err_console,
-)
+from zoo.cli.console import err_console, print_json, print_notes, print_report
+from zoo.cli.params import command, flags
 from zoo.errors import InputError
+from zoo.options import LoadOptions
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def export_cmd(
@@ -35,53 +28,47 @@ def export_cmd(
     dtype: Annotated[
         str, typer.Option(help="fp32, or fp16 weights/arithmetic with fp32 inputs/outputs.")
     ] = "fp32",
-    checkpoint: CkptOpt = None,
-    weights: WeightsOpt = None,
-    seed: SeedOpt = None,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    **kwargs: Any,
 ) -> None:
     """Export a model's image encoder and prompt decoder (dynamic number of prompts).
 
     Writes DIR/encoder.onnx, DIR/decoder.onnx and DIR/zoo-export.json (inputs, sizes,
     pre/post-processing, weights sha256). Loader options (e.g. --image-size) apply as in
     `zoo run`. Needs the onnx extra: pip install 'sam-zoo\\[onnx]'.
+
+    Example:
+
+      zoo export sam2:tiny --format onnx --weights random --image-size 512 --out onnx/
     """
     import time
 
-    from zoo.export.onnx import check_export_options, check_exportable, require_onnx
-    from zoo.loading import RANDOM
-    from zoo.runners import RunContext, check_out_dir, parse_extras, parse_options
+    from zoo.context import check_out_dir
+    from zoo.export.onnx import check_export_options, check_exportable, export_onnx, require_onnx
+    from zoo.options import parse_extras, validate
+    from zoo.registry import get_registry
+    from zoo.running import make_context
     from zoo.specs import import_string
 
-    if weights not in (None, RANDOM, "pretrained"):
-        raise InputError(
-            f"--weights takes 'random' or 'pretrained', got {weights!r}; "
-            "use --checkpoint PATH for a file"
-        )
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in LoadOptions.model_fields}
+    load = validate(
+        LoadOptions,
+        {k: v for k, v in given.items() if v is not None},
+        command="export",
+        where=f"zoo export {name}",
+    )
     opset_n, dtype_name = check_export_options(format, opset, dtype)
     if out is None:
         raise InputError("`zoo export` needs --out DIR for the exported graphs")
     check_out_dir(out)
-    fam, variant = _registry().resolve_name(name)
-    given: set[str] = set()
-    values = parse_options(fam, "export", parse_extras(list(ctx.args)), given=given)
+    fam, variant = get_registry().resolve_name(name)
+    label = variant.name if variant else fam.name
+    load = load.model_copy(update={"device": "cpu"})
+    rc = make_context(
+        fam, variant, label, "export", parse_extras(list(ctx.args)), {}, load, as_json, err_console
+    )
     check_exportable(import_string(fam.loader), fam.name)
     require_onnx()
-    rc = RunContext(
-        name=variant.name if variant else fam.name,
-        family=fam,
-        variant=variant,
-        command="export",
-        options=dict(
-            device="cpu", checkpoint=_checkpoint_arg(checkpoint), weights=weights, seed=seed
-        ),
-        values=values,
-        as_json=as_json,
-        console=err_console,
-        explicit=given,
-    )
-    from zoo.export.onnx import export_onnx
-
     t0 = time.perf_counter()
     model = rc.load_model()
     config = {**(variant.config if variant else {}), **rc.model_options()}
@@ -99,16 +86,16 @@ def export_cmd(
         "files": [str(out / g["file"]) for g in desc["graphs"].values()]
         + [str(out / "zoo-export.json")],
     }
-    if str(weights or "") == RANDOM and not as_json:
-        err_console.print(
-            "[yellow]note: --weights random is the test mode; the graphs hold random weights[/]"
-        )
+    if load.random and not as_json:
+        print_notes(["--weights random is the test mode; the graphs hold random weights"])
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
-        _print_report(report)
+        print_report(report)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command(s) to the ``zoo`` app (called by :mod:`zoo.cli`)."""
-    app.command("export", context_settings=EXTRA)(export_cmd)
+    """Add the command(s) to the ``zoo`` app (called by :func:`zoo.cli.create_app`)."""
+    app.command("export", context_settings=EXTRA)(
+        command(export_cmd, flags(LoadOptions, "export", only=("weights", "checkpoint", "seed")))
+    )

@@ -434,12 +434,3 @@ def load_palette_png(path: str | os.PathLike[str]) -> np.ndarray:
             "palette; save annotations as palette (P-mode) PNGs"
         )
     return order[pos].astype(np.int32)
-
-
-def __getattr__(name: str) -> Any:
-    """``write_ply``/``read_ply`` moved to :mod:`zoo.io.ply`; keep the old spelling."""
-    if name in ("write_ply", "read_ply"):
-        from zoo.io import ply
-
-        return getattr(ply, name)
-    raise AttributeError(f"module 'zoo.io.masks' has no attribute {name!r}")

@@ -6,8 +6,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zoo.specs import Task
-
 from .base import ArrayModel, CocoInstance, TaskResult
 
 
@@ -32,7 +30,7 @@ class AmodalResult(TaskResult):
     as amodal benchmarks (COCOA-cls, D2SA, KINS) score it; the visible part rides along as
     ``visible_segmentation``."""
 
-    task: ClassVar[Task] = Task.AMODAL
+    task: ClassVar[str] = "amodal"
     file_stem: ClassVar[str] = "amodal"
 
     instances: list[AmodalInstance]

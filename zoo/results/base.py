@@ -30,7 +30,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from zoo.errors import InputError
-from zoo.specs import Task
 
 #: What a test-mode output says about itself, wherever it can carry text.
 TEST_MODE_NOTE = "weights=random: TEST MODE, not a real prediction"
@@ -48,7 +47,7 @@ class Provenance(BaseModel):
 
     model: str
     weights: str
-    task: Task
+    task: str
     zoo_version: str = ""
     files: dict[str, str] = Field(
         default_factory=dict, description="checkpoint name -> the URI or path it came from"
@@ -120,7 +119,7 @@ class TaskResult(ArrayModel):
     written to ``run.json`` and round-trips through :meth:`to_dict`.
     """
 
-    task: ClassVar[Task]
+    task: ClassVar[str]
     #: stem of the per-mask PNG files (``mask_000.png``)
     file_stem: ClassVar[str] = "mask"
 
@@ -205,7 +204,7 @@ class TaskResult(ArrayModel):
 
         return {
             "zoo_version": __version__,
-            "task": self.task.value,
+            "task": str(self.task),
             "provenance": self.provenance.record(),
             "images": [{"id": int(image_id), "file_name": file_name, "height": h, "width": w}],
             "files": list(files),
@@ -220,11 +219,13 @@ class TaskResult(ArrayModel):
         formats: str | Sequence[str] = DEFAULT_FORMATS,
         image_id: int = 1,
         file_name: str | None = None,
+        run: dict[str, Any] | None = None,
     ) -> list[Path]:
         """Write the result into ``out_dir`` (layout in the module docstring), atomically.
 
         ``image`` (array or path) enables ``overlay.png``; ``file_name`` defaults to the
-        image's path name and goes into ``run.json`` next to the integer ``image_id``.
+        image's path name and goes into ``run.json`` next to the integer ``image_id``;
+        ``run`` adds keys to ``run.json`` (``zoo run`` records its arguments and seed).
         """
         from zoo.io.atomic import atomic_output_dir
         from zoo.io.images import load_image, save_png
@@ -257,7 +258,10 @@ class TaskResult(ArrayModel):
                 written.append(p)
             written += self.write_extra(tmp, img, fmts)
             names = [str(p.relative_to(tmp)) for p in written]
-            write_json(tmp / "run.json", self.run_json(image_id, file_name, names), indent=2)
+            record = self.run_json(image_id, file_name, names)
+            if run:
+                record = {**record, **{k: v for k, v in run.items() if k not in record}}
+            write_json(tmp / "run.json", record, indent=2)
             written.append(tmp / "run.json")
         out = Path(out_dir)
         return [out / p.relative_to(tmp) for p in written]

@@ -8,7 +8,6 @@ import numpy as np
 from pydantic import model_validator
 
 from zoo.prompts import Prompts
-from zoo.specs import Task
 
 from .base import CocoInstance, TaskResult
 
@@ -21,7 +20,7 @@ class SegmentationResult(TaskResult):
     ``category_ids`` are carried through from detections or annotations.
     """
 
-    task: ClassVar[Task] = Task.PROMPTABLE
+    task: ClassVar[str] = "promptable"
 
     masks: np.ndarray
     scores: np.ndarray

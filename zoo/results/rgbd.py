@@ -9,8 +9,6 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import model_validator
 
-from zoo.specs import Task
-
 from .base import TEST_MODE_NOTE, CocoInstance, TaskResult
 
 
@@ -22,7 +20,7 @@ class RGBDResult(TaskResult):
     and class index (-1 = none).
     """
 
-    task: ClassVar[Task] = Task.RGBD
+    task: ClassVar[str] = "rgbd"
 
     masks: np.ndarray
     labels: list[str]

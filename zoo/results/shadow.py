@@ -6,8 +6,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zoo.specs import Task
-
 from .base import ArrayModel, CocoInstance, TaskResult
 
 #: SOBA's categories: what ``category_id`` means in shadow results.
@@ -38,7 +36,7 @@ class ShadowResult(TaskResult):
     an ``association`` number shared by a pair; ``run.json`` holds ``association_anno``
     (one union mask per complete pair, what SOAP matches first)."""
 
-    task: ClassVar[Task] = Task.SHADOW
+    task: ClassVar[str] = "shadow"
 
     instances: list[ShadowInstance]
 

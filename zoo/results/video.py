@@ -8,8 +8,6 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from zoo.specs import Task
-
 from .base import CocoInstance, TaskResult
 
 
@@ -20,7 +18,7 @@ class VideoFrameResult(TaskResult):
     :meth:`label_map` gives the DAVIS-style id map written as a palette PNG per frame.
     """
 
-    task: ClassVar[Task] = Task.VIDEO
+    task: ClassVar[str] = "video"
     file_stem: ClassVar[str] = "object"
 
     frame_index: int

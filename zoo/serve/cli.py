@@ -7,8 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from zoo.cli_common import EXTRA, BackendOpt, DeviceOpt, SeedOpt, WeightsOpt
+from zoo.cli.params import command, flags
 from zoo.errors import InputError
+from zoo.options import LoadOptions
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def _split_serve_args(tokens: list[str]) -> tuple[list[str], dict[str, Any]]:
@@ -17,7 +20,7 @@ def _split_serve_args(tokens: list[str]) -> tuple[list[str], dict[str, Any]]:
     Unknown options arrive among the positional names; a ``--name`` token takes the next
     token as its value unless that is another option (write ``--flag=true`` before names).
     """
-    from zoo.runners import parse_extras
+    from zoo.options import parse_extras
 
     names: list[str] = []
     extras: list[str] = []
@@ -45,11 +48,6 @@ def serve_cmd(
         str, typer.Option(help="Interface; anything but loopback requires --token.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
-    device: DeviceOpt = "auto",
-    dtype: Annotated[str | None, typer.Option(help="float32, bfloat16 or float16.")] = None,
-    weights: WeightsOpt = None,
-    seed: SeedOpt = None,
-    backend: BackendOpt = "torch",
     token: Annotated[
         str | None,
         typer.Option(
@@ -67,6 +65,10 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body.")] = 25,
     max_pixels: Annotated[int, typer.Option(help="Largest image (width x height).")] = 40_000_000,
     max_video_frames: Annotated[int, typer.Option(help="Longest video.")] = 600,
+    request_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a request may take before the client gets a 503."),
+    ] = 120.0,
     allow_paths: Annotated[
         Path | None,
         typer.Option(help="Let clients name image files inside this folder (off by default)."),
@@ -79,14 +81,23 @@ def serve_cmd(
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level (info shows every request).")
     ] = "warning",
+    **kwargs: Any,
 ) -> None:
     """Serve models over HTTP with a click-to-segment page at / (API docs at /docs).
 
     Loader options of the named models go after them, e.g.
     `zoo serve sam2:tiny --image-size 512`. Needs `pip install 'sam-zoo\\[serve]'`.
     """
+    from zoo.options import validate
     from zoo.serve.config import ServeConfig
 
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in LoadOptions.model_fields}
+    load = validate(
+        LoadOptions,
+        {k: v for k, v in given.items() if v is not None},
+        command="serve",
+        where="zoo serve",
+    )
     model_names, options = _split_serve_args(list(names or []) + list(ctx.args))
     if only and not model_names:
         raise InputError("--only needs model names, e.g. zoo serve sam2:tiny --only")
@@ -94,11 +105,11 @@ def serve_cmd(
         host=host,
         port=port,
         models=model_names,
-        device=device,
-        weights=weights,
-        dtype=dtype,
-        seed=seed,
-        backend=backend,
+        device=load.device,
+        weights=load.weights,
+        dtype=load.dtype,
+        seed=load.seed,
+        backend=load.backend,
         model_options=options,
         token=token,
         max_images=max_images,
@@ -106,6 +117,7 @@ def serve_cmd(
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         max_video_frames=max_video_frames,
+        request_timeout=request_timeout,
         allow_paths=allow_paths,
         cors_origins=list(cors_origin or []),
         only_named=only,
@@ -124,4 +136,6 @@ def serve_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add the command(s) to the ``zoo`` app (called by :mod:`zoo.cli`)."""
-    app.command("serve", context_settings=EXTRA)(serve_cmd)
+    app.command("serve", context_settings=EXTRA)(
+        command(serve_cmd, flags(LoadOptions, "serve", panel="Loading"))
+    )

@@ -62,6 +62,8 @@ class ServeConfig:
     max_upload_mb: float = 25.0
     max_pixels: int = 40_000_000
     max_video_frames: int = 600
+    #: seconds a request may take before the client gets a 503 (the model finishes it)
+    request_timeout: float = 120.0
     allow_paths: Path | None = None
     cors_origins: list[str] = field(default_factory=list)
     #: Only the named models may be used (otherwise every registered model loads on demand).
@@ -104,6 +106,7 @@ class ServeConfig:
             ("--max-upload-mb", self.max_upload_mb, 0.001),
             ("--max-pixels", self.max_pixels, 1),
             ("--max-video-frames", self.max_video_frames, 1),
+            ("--request-timeout", self.request_timeout, 0.01),
         ):
             if value < low:
                 raise InputError(f"{name} must be at least {low:g}, got {value:g}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo.errors import InputError, UnknownModelError
 from zoo.serve.config import ServeConfig
-from zoo.specs import FamilySpec, Task, VariantSpec
+from zoo.specs import FamilySpec, VariantSpec
 
 
 @dataclass
@@ -29,7 +29,8 @@ class Slot:
     key: str
     model: Any
     family: FamilySpec | None
-    tasks: tuple[Task, ...]
+    #: the task names the model does (declared and implied)
+    tasks: tuple[str, ...]
     lock: threading.Lock = field(default_factory=threading.Lock)
     load_seconds: float = 0.0
     #: the image_id whose embedding is set in the model right now (guarded by ``lock``)
@@ -46,33 +47,44 @@ class Slot:
     def supports(self, method: str) -> bool:
         return callable(getattr(self.model, method, None))
 
+    def task_names(self) -> list[str]:
+        return [str(t) for t in self.tasks]
 
-#: The endpoint that serves each task (the page and ``/v1/models`` say which to use).
-TASK_ENDPOINTS: dict[Task, str] = {
-    Task.PROMPTABLE: "/v1/segment",
-    Task.AMODAL: "/v1/amodal",
-    Task.SHADOW: "/v1/shadows",
-    Task.RGBD: "/v1/rgbd",
-    Task.VIDEO: "/v1/videos/{video_id}/track",
-}
+    def does(self, spec: Any) -> bool:
+        """Whether this model does the task (declared or implied) and has its method."""
+        return spec.name in self.task_names() and self.supports(spec.method)
+
+
+def _task_names(family: FamilySpec | None, model: Any = None) -> tuple[str, ...]:
+    """Declared and implied tasks (implied ones only where the model class has the method)."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    if family is None:
+        declared = [str(t) for t in getattr(model, "tasks", ()) or ()]
+        fake = FamilySpec.model_construct(tasks=declared)
+    else:
+        fake = family
+    names = []
+    for spec in reg.tasks_of(fake):
+        if spec.name in fake.tasks or model is None or spec.supported_by(model):
+            names.append(spec.name)
+    return tuple(names)
 
 
 def model_options(family: FamilySpec, raw: dict[str, Any]) -> dict[str, Any]:
-    """The loader options (``OptionSpec(model=True)``) among ``raw`` that this family declares.
+    """The loader options (``loader=True``) among ``raw`` that this family declares, cast by
+    its option class, so ``--image-size 256`` reaches ``zoo.load`` exactly as ``zoo run``
+    would pass it. Options other families declare are skipped here
+    (:meth:`ModelPool.check_options` rejects ones nobody declares)."""
+    from zoo.options import validate
 
-    Cast with the declared type, so ``--image-size 256`` reaches ``zoo.load`` as an int
-    exactly as ``zoo run`` would pass it. Options other families declare are skipped here
-    (:meth:`ModelPool.check_options` rejects ones nobody declares).
-    """
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        for opt in family.options:
-            if opt.model and key in (opt.name, *opt.aliases):
-                try:
-                    out[opt.name] = opt.cast(value)
-                except ValueError as exc:
-                    raise InputError(f"bad value for {opt.flag}: {value!r} {exc}") from None
-    return out
+    opts = family.options
+    mine = {k: v for k, v in raw.items() if opts.lookup(k) in opts.loader_names()}
+    if not mine:
+        return {}
+    checked = validate(opts, mine, command="serve", where="zoo serve")
+    return {str(opts.lookup(k)): getattr(checked, str(opts.lookup(k))) for k in mine}
 
 
 class ModelPool:
@@ -90,12 +102,9 @@ class ModelPool:
         self._allowed: set[str] | None = None
         for name, model in (models or {}).items():
             fam = getattr(model, "family", None)
-            tasks = tuple(getattr(model, "tasks", ()) or (fam.tasks if fam else ()))
+            fam = fam if isinstance(fam, FamilySpec) else None
             self._slots[name] = Slot(
-                key=name,
-                model=model,
-                family=fam if isinstance(fam, FamilySpec) else None,
-                tasks=tasks,
+                key=name, model=model, family=fam, tasks=_task_names(fam, model)
             )
         if config.only_named:
             self._allowed = {self.resolve(n)[0] for n in config.models} | set(models or {})
@@ -131,9 +140,7 @@ class ModelPool:
             else list(reg.families.values())
         )
         for key in self.config.model_options:
-            if not any(
-                o.model and key in (o.name, *o.aliases) for f in fams if f for o in f.options
-            ):
+            if not any(f.options.lookup(key) in f.options.loader_names() for f in fams if f):
                 flag = "--" + key.replace("_", "-")
                 raise InputError(
                     f"unknown option {flag} for `zoo serve`: no served model takes it "
@@ -178,7 +185,7 @@ class ModelPool:
             key=key,
             model=model,
             family=family,
-            tasks=tuple(family.tasks),
+            tasks=_task_names(family, model),
             load_seconds=time.perf_counter() - start,
         )
 
@@ -188,24 +195,26 @@ class ModelPool:
     # ------------------------------------------------------------------ describing
     def _capabilities(self, key: str, family: FamilySpec | None) -> dict[str, Any]:
         """What a client may ask of this model, without loading weights when avoidable."""
+        from zoo.registry import get_registry
+
+        reg = get_registry()
         slot = self._slots.get(key)
-        tasks = slot.tasks if slot else tuple(family.tasks if family else ())
-        everything: bool | None
         if slot is not None:
-            everything = slot.supports("segment_everything")
-        elif Task.PROMPTABLE in tasks:
-            everything = _class_has(family, "segment_everything")
+            names = slot.task_names()
         else:
-            everything = False
-        endpoints = [TASK_ENDPOINTS[t] for t in tasks if t in TASK_ENDPOINTS]
-        if everything:
-            endpoints.append("/v1/everything")
+            names = [
+                s.name
+                for s in (reg.tasks_of(family) if family is not None else [])
+                if s.name in family.tasks or _class_has(family, s.method)  # type: ignore[union-attr]
+            ]
+        endpoints = [p for n in names if n in reg.tasks and (p := reg.tasks[n].path()) is not None]
         return {
             "loaded": slot is not None,
             "weights": slot.weights if slot else None,
             "test_mode": slot.test_mode if slot else cfg_random(self.config),
+            "tasks": names,
             "endpoints": endpoints,
-            "everything": everything,
+            "everything": "everything" in names,
             "embedding_cache": bool(
                 slot is not None and getattr(slot.model, "image_state_attrs", ())
             ),
@@ -213,14 +222,14 @@ class ModelPool:
 
     def rows(self) -> list[dict[str, Any]]:
         """``zoo list --json`` rows of every model served, each with a ``serve`` block."""
-        from zoo.model_rows import _variant_row
+        from zoo.listing import variant_row
 
         reg = self._registry()
         rows: list[dict[str, Any]] = []
         for v in reg.list_models():
             if self._allowed is not None and v.name not in self._allowed:
                 continue
-            row = _variant_row(reg, v)
+            row = variant_row(reg, v)
             row["serve"] = self._capabilities(v.name, reg.families.get(v.family))
             rows.append(row)
         for key, slot in self._slots.items():
@@ -230,7 +239,7 @@ class ModelPool:
                 {
                     "name": key,
                     "family": slot.family.name if slot.family else None,
-                    "tasks": [t.value for t in slot.tasks],
+                    "tasks": slot.task_names(),
                     "serve": self._capabilities(key, slot.family),
                 }
             )
@@ -239,22 +248,22 @@ class ModelPool:
     def card(self, name: str) -> dict[str, Any]:
         """``zoo info --json`` for one model, plus the ``serve`` block."""
         from zoo.cards import load_card
-        from zoo.model_rows import _options_rows, _variant_row
+        from zoo.listing import options_rows, variant_row
 
         key, family, variant = self.resolve(name)
         if family is None:  # a model object given to create_app
             slot = self._slots[key]
             return {
                 "name": key,
-                "tasks": [t.value for t in slot.tasks],
+                "tasks": slot.task_names(),
                 "serve": self._capabilities(key, None),
             }
         card_path = (variant.card if variant and variant.card else None) or family.card
         card = load_card(card_path) if card_path else None
-        row = _variant_row(self._registry(), variant) if variant else {"name": family.name}
+        row = variant_row(self._registry(), variant) if variant else {"name": family.name}
         return {
             **row,
-            "options": _options_rows(family),
+            "options": options_rows(self._registry(), family),
             "card": card.model_dump(mode="json") if card else None,
             "serve": self._capabilities(key, family),
         }

@@ -1,12 +1,13 @@
 """The HTTP endpoints: thin wrappers that move blocking work off the event loop.
 
-Every handler validates its body (pydantic), then runs the :class:`~.service.Service`
-method in the thread pool, so a 2-second encoder pass never stalls other clients' clicks
-or ``/healthz``. The video track streams server-sent events as frames are decided.
+Uploads have their own routes; every registered task with a ``route`` gets one generic
+``POST /v1/<route>`` whose body is the task's own request model (so ``/docs`` shows typed
+bodies) and which runs :meth:`~.service.Service.run_task` in the thread pool, so a
+2-second encoder pass never stalls other clients' clicks or ``/healthz``. Video tasks
+stream server-sent events as frames are decided.
 """
 
-from __future__ import annotations
-
+import inspect
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -17,21 +18,9 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from zoo.serve.errors import ApiError, body, from_zoo_error
-from zoo.serve.schemas import (
-    ERRORS,
-    AmodalRequest,
-    DepthInfo,
-    EverythingRequest,
-    ImageInfo,
-    RGBDRequest,
-    SegmentRequest,
-    SegmentResponse,
-    ShadowRequest,
-    TaskResponse,
-    TrackRequest,
-    VideoInfo,
-)
+from zoo.serve.schemas import ERRORS, DepthInfo, ImageInfo, VideoInfo
 from zoo.serve.service import Service
+from zoo.tasks.spec import TaskSpec
 
 _END = object()
 
@@ -52,7 +41,81 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-def build_router() -> APIRouter:
+def _typed(handler: Any, **annotations: Any) -> Any:
+    """Give a handler made in a loop its real parameter types (FastAPI reads them)."""
+    sig = inspect.signature(handler)
+    params = [
+        p.replace(annotation=annotations.get(p.name, p.annotation)) for p in sig.parameters.values()
+    ]
+    handler.__signature__ = sig.replace(parameters=params)
+    return handler
+
+
+async def _in_time(svc: Service, fn: Any, *args: Any) -> Any:
+    """Run ``fn`` in the thread pool within the server's time budget: past it the client gets
+    a 503 at once (the model finishes the call and frees its lock on its own)."""
+    import asyncio
+
+    budget = svc.config.request_timeout
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=budget)
+    except TimeoutError:
+        raise ApiError(
+            503,
+            "timeout",
+            f"the request took more than {budget:g} s (--request-timeout); ask for less "
+            "(fewer prompts or points, a smaller grid) or try again",
+        ) from None
+    except asyncio.CancelledError:  # the server is stopping: answer instead of dying noisily
+        raise ApiError(
+            503, "shutting_down", "the server is stopping; send the request again later"
+        ) from None
+
+
+def _image_route(api: APIRouter, spec: TaskSpec) -> None:
+    async def handler(request: Request, req: Any) -> dict[str, Any]:
+        svc = _service(request)
+        return await _in_time(svc, svc.run_task, spec, req)  # type: ignore[no-any-return]
+
+    api.post(
+        f"/{spec.route}",
+        response_model=spec.response_model,
+        response_model_exclude_none=True,
+        summary=spec.summary[:1].upper() + spec.summary[1:] + f" ({spec.name} task)",
+        name=f"task_{spec.name}",
+    )(_typed(handler, req=spec.request))
+
+
+def _video_route(api: APIRouter, spec: TaskSpec) -> None:
+    async def handler(request: Request, video_id: str, req: Any) -> StreamingResponse:
+        svc = _service(request)
+        gen = await run_in_threadpool(svc.track, spec, video_id, req)
+        # The first frame is decided before answering: a bad prompt is then a plain 4xx.
+        try:
+            first = await run_in_threadpool(next, gen, _END)
+        except BaseException:
+            await run_in_threadpool(gen.close)
+            raise
+        return StreamingResponse(
+            _events(gen, first),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    api.post(
+        f"/{spec.route}",
+        summary=spec.summary[:1].upper()
+        + spec.summary[1:]
+        + "; per-frame masks stream back as server-sent events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+        name=f"task_{spec.name}",
+    )(_typed(handler, req=spec.request))
+
+
+def build_router(tasks: list[TaskSpec] | None = None) -> APIRouter:
+    """The ``/v1`` router: uploads, model listing, and one route per task (registered ones
+    unless ``tasks`` is given)."""
     # The token is enforced by GuardMiddleware before any body is read; this no-op security
     # dependency only declares it in the OpenAPI schema, so /docs offers "Authorize".
     bearer = HTTPBearer(auto_error=False, description="the server's --token")
@@ -60,11 +123,11 @@ def build_router() -> APIRouter:
 
     @api.get("/models", summary="Every model served (the rows of `zoo list --json`)")
     async def models(request: Request) -> list[dict[str, Any]]:
-        return await run_in_threadpool(_service(request).pool.rows)
+        return await run_in_threadpool(_service(request).pool.rows)  # type: ignore[no-any-return]
 
     @api.get("/models/{name}", summary="A model's card (what `zoo info --json` prints)")
     async def model_card(request: Request, name: str) -> dict[str, Any]:
-        return await run_in_threadpool(_service(request).pool.card, name)
+        return await run_in_threadpool(_service(request).pool.card, name)  # type: ignore[no-any-return]
 
     @api.post(
         "/images",
@@ -86,10 +149,10 @@ def build_router() -> APIRouter:
                 "send exactly one of the form fields 'file' (the image) or 'path'",
             )
         if path is not None:
-            return await run_in_threadpool(svc.add_image_path, path)
+            return await run_in_threadpool(svc.add_image_path, path)  # type: ignore[no-any-return]
         assert file is not None
         data = await _read(file, svc.config.max_upload_bytes)
-        return await run_in_threadpool(svc.add_image, data, file.filename)
+        return await run_in_threadpool(svc.add_image, data, file.filename)  # type: ignore[no-any-return]
 
     @api.post("/depth", response_model=DepthInfo, summary="Upload a depth map (for /v1/rgbd)")
     async def depth(
@@ -98,7 +161,7 @@ def build_router() -> APIRouter:
     ) -> dict[str, Any]:
         svc = _service(request)
         data = await _read(file, svc.config.max_upload_bytes)
-        return await run_in_threadpool(svc.add_depth, data)
+        return await run_in_threadpool(svc.add_depth, data)  # type: ignore[no-any-return]
 
     @api.post(
         "/videos",
@@ -117,122 +180,22 @@ def build_router() -> APIRouter:
         if (file is None) == (not frames):
             raise ApiError(400, "bad_request", "send either the field 'file' (a video) or 'frames'")
         if file is not None:
-            return await run_in_threadpool(svc.add_video, await _read(file, limit))
+            return await run_in_threadpool(svc.add_video, await _read(file, limit))  # type: ignore[no-any-return]
         assert frames is not None
         items = [(await _read(f, limit), f.filename) for f in frames]
-        return await run_in_threadpool(svc.add_frames, items)
+        return await run_in_threadpool(svc.add_frames, items)  # type: ignore[no-any-return]
 
-    @api.post(
-        "/segment",
-        response_model=SegmentResponse,
-        response_model_exclude_none=True,
-        summary="Masks for boxes/clicks/masks on an uploaded image (promptable models)",
-    )
-    async def segment(request: Request, req: SegmentRequest) -> dict[str, Any]:
-        prompts = [p.model_dump(exclude_none=True) for p in req.prompts]
-        return await run_in_threadpool(
-            _service(request).segment,
-            req.model,
-            req.image_id,
-            prompts,
-            multimask=req.multimask,
-            overlay=req.overlay,
-            lossless=req.lossless,
-        )
+    if tasks is None:
+        from zoo.registry import get_registry
 
-    @api.post(
-        "/everything",
-        response_model=TaskResponse,
-        response_model_exclude_none=True,
-        summary="Automatic masks for the whole image (models with segment_everything)",
-    )
-    async def everything(request: Request, req: EverythingRequest) -> dict[str, Any]:
-        return await run_in_threadpool(
-            _service(request).everything,
-            req.model,
-            req.image_id,
-            dict(req.options),
-            overlay=req.overlay,
-        )
-
-    @api.post(
-        "/amodal",
-        response_model=TaskResponse,
-        response_model_exclude_none=True,
-        summary="Whole-object (amodal) masks for boxes",
-    )
-    async def amodal(request: Request, req: AmodalRequest) -> dict[str, Any]:
-        return await run_in_threadpool(
-            _service(request).amodal,
-            req.model,
-            req.image_id,
-            [list(b) for b in req.boxes],
-            dict(req.options),
-            overlay=req.overlay,
-            lossless=req.lossless,
-        )
-
-    @api.post(
-        "/shadows",
-        response_model=TaskResponse,
-        response_model_exclude_none=True,
-        summary="Objects and their shadows, paired",
-    )
-    async def shadows(request: Request, req: ShadowRequest) -> dict[str, Any]:
-        instances = [i.model_dump(exclude_none=True) for i in req.instances]
-        return await run_in_threadpool(
-            _service(request).shadows,
-            req.model,
-            req.image_id,
-            instances,
-            dict(req.options),
-            overlay=req.overlay,
-            lossless=req.lossless,
-        )
-
-    @api.post(
-        "/rgbd",
-        response_model=TaskResponse,
-        response_model_exclude_none=True,
-        summary="Labelled masks of an RGB-D frame (image + uploaded depth)",
-    )
-    async def rgbd(request: Request, req: RGBDRequest) -> dict[str, Any]:
-        return await run_in_threadpool(
-            _service(request).rgbd,
-            req.model,
-            req.image_id,
-            req.depth_id,
-            req.intrinsics,
-            req.vocabulary,
-            dict(req.options),
-            overlay=req.overlay,
-            lossless=req.lossless,
-        )
-
-    @api.post(
-        "/videos/{video_id}/track",
-        summary="Track prompted objects; per-frame masks stream back as server-sent events",
-        response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
-    )
-    async def track(request: Request, video_id: str, req: TrackRequest) -> StreamingResponse:
-        svc = _service(request)
-        prompts = [p.model_dump(exclude_none=True) for p in req.prompts]
-        gen = await run_in_threadpool(
-            svc.track, req.model, video_id, prompts, req.prompt_frame, dict(req.options)
-        )
-        # The first frame is decided before answering: a bad prompt is then a plain 4xx.
-        try:
-            first = await run_in_threadpool(next, gen, _END)
-        except BaseException:
-            await run_in_threadpool(gen.close)
-            raise
-        return StreamingResponse(
-            _events(gen, first),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
-
+        tasks = list(get_registry().tasks.values())
+    for spec in tasks:
+        if spec.route is None:
+            continue
+        if spec.media == "video":
+            _video_route(api, spec)
+        else:
+            _image_route(api, spec)
     return api
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -73,6 +75,19 @@ def run(config: ServeConfig, *, out: TextIO | None = None, log_level: str = "war
 
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully on the signal
         asyncio.run(main())
+    busy = [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and not t.daemon and t.name.startswith("AnyIO")
+    ]
+    if busy:  # a model call in progress must not hold the process: stop now
+        print(
+            f"zoo serve: stopped (abandoned {len(busy)} request(s) in progress)",
+            file=stream,
+            flush=True,
+        )
+        service.close()
+        os._exit(0)
     print("zoo serve: stopped", file=stream, flush=True)
 
 

@@ -1,10 +1,11 @@
 """What each endpoint does, without HTTP: uploads in, task results out as JSON-safe dicts.
 
 Everything here is blocking (decoding, torch) and is called from a thread pool, never on
-the event loop. Models are used only through the task interfaces of :mod:`zoo.tasks`
-(``segment``, ``segment_amodal``, ``segment_shadows``, ``segment_rgbd``, ``track``,
-``segment_everything``) and results only through :mod:`zoo.results` (``to_coco``,
-``overlay``, ``to_dict``), so a family works here as soon as it implements its task.
+the event loop. One method serves every image task (:meth:`Service.run_task`: the task's
+own request builder, its call, its answer) and one every video task (:meth:`Service.track`),
+so a task registered by any plugin is served, and a family works here as soon as it does
+its task. Results are answered through :mod:`zoo.results` (``to_coco``, ``overlay``,
+``to_dict``).
 
 The embedding cache: a model's current image is set once (``set_image``) and its
 :meth:`~zoo.model.ZooModel.image_state` snapshot kept in the LRU; a click on another
@@ -30,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
+import zoo.serve.uploads as uploads
 from zoo.errors import ZooError
-from zoo.serve import uploads
 from zoo.serve.cache import LRUCache
 from zoo.serve.config import ServeConfig
 from zoo.serve.errors import ApiError
 from zoo.serve.pool import ModelPool, Slot
-from zoo.specs import Task
+from zoo.tasks.spec import TaskSpec
 
 #: How many uploaded videos are kept (each may be hundreds of MB of frames).
 MAX_VIDEOS = 4
@@ -263,14 +264,14 @@ class Service:
         return stored  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ models
-    def slot(self, name: str, task: Task, method: str) -> Slot:
+    def slot(self, name: str, spec: TaskSpec) -> Slot:
         slot = self.pool.get(name)
-        if task not in slot.tasks or not slot.supports(method):
-            does = ", ".join(t.value for t in slot.tasks) or "no task"
+        if not slot.does(spec):
+            does = ", ".join(slot.task_names()) or "no task"
             raise ApiError(
                 400,
                 "unsupported_task",
-                f"{slot.key} does not do {task.value} (it does {does}); pick a model whose "
+                f"{slot.key} does not do {spec.name} (it does {does}); pick a model whose "
                 "`zoo list` row names that task",
             )
         return slot
@@ -319,7 +320,7 @@ class Service:
         h, w = result.image_size
         out: dict[str, Any] = {
             "model": slot.key,
-            "task": result.task.value,
+            "task": str(result.task),
             "weights": prov.weights,
             "test_mode": bool(prov.is_random),
             "width": int(w),
@@ -336,10 +337,94 @@ class Service:
             out["timing_ms"] = {k: round(v, 2) for k, v in timing.items()}
         return out
 
-    def _call(self, fn: Any, *args: Any, options: dict[str, Any], **kwargs: Any) -> Any:
-        """Run a task method; with client options, a ``TypeError``/``ValueError`` is theirs."""
+    def call_options(self, slot: Slot, spec: TaskSpec, raw: dict[str, Any]) -> dict[str, Any]:
+        """A request's ``options``, checked against the task's and the family's declared
+        options for ``serve`` (a ready-made model object without a family: against its
+        method's signature); loader options cannot change a loaded model."""
+        from zoo.options import validate_many
+
+        fam = slot.family
+        sets = [fam.options, spec.options] if fam is not None else [spec.options]
+        loaders = set(fam.options.loader_names()) if fam is not None else set()
+        for key in raw:
+            if fam is not None and fam.options.lookup(key) in loaders:
+                raise ApiError(
+                    400,
+                    "bad_option",
+                    f"option {key!r} sets how {slot.key} is loaded; give it when starting the "
+                    f"server (zoo serve {slot.key} --{key.replace('_', '-')} ...)",
+                )
+        known = {
+            n
+            for s in sets
+            for n in (*s.model_fields, *(a for f in s.model_fields for a in s.aliases_of(f)))
+        }
+        if fam is None:
+            extra = {k: v for k, v in raw.items() if k not in known}
+            check_call_options(getattr(slot.model, spec.method), extra, ())
+            raw = {k: v for k, v in raw.items() if k in known}
+        else:
+            extra = {}
         try:
-            return fn(*args, **kwargs, **options)
+            checked = validate_many(
+                sets, raw, command="serve", where=f"POST {spec.path()} {slot.key}"
+            )
+        except ZooError as exc:
+            code = "unknown_option" if "unknown option" in str(exc) else "bad_input"
+            raise ApiError(400, code, str(exc)) from None
+        call: dict[str, Any] = dict(extra)
+        if fam is not None:
+            call.update({k: v for k, v in checked[0].given().items() if k not in loaders})
+        call.update(spec.call_options(checked[-1]))
+        return call
+
+    # ------------------------------------------------------------------ tasks
+    def run_task(self, spec: TaskSpec, request: Any) -> dict[str, Any]:
+        """``POST /v1/<route>`` for any image task: build the inputs with the task's own
+        builder, run it under the model's lock (reusing the image's embedding), answer."""
+        if spec.name == "promptable":
+            self._count("segment_requests")
+        slot = self.slot(request.model, spec)
+        image = self.image(request.image_id)
+        raw = dict(getattr(request, "options", None) or {})
+        for key in ("multimask",):  # request fields that are task options
+            if hasattr(request, key) and getattr(request, key):
+                raw.setdefault(key, getattr(request, key))
+        call = self.call_options(slot, spec, raw)
+        inputs = spec.from_request(request, self)
+        t0 = time.perf_counter()
+        with slot.lock:
+            t1 = time.perf_counter()
+            embedding = None
+            if slot.supports("set_image"):
+                embedding = self._ensure_image(slot, image)
+                if spec.uses_embedding:
+                    inputs.image = None  # the model's current image is this one
+            t2 = time.perf_counter()
+            results = self._call(lambda: list(spec.call(slot.model, inputs, call)), call)
+            t3 = time.perf_counter()
+        (result,) = results
+        out = self._payload(
+            slot,
+            image,
+            result,
+            overlay=bool(getattr(request, "overlay", False)),
+            lossless=bool(getattr(request, "lossless", False)),
+            timing={"wait": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3}
+            if spec.uses_embedding
+            else None,
+        )
+        if embedding is not None and spec.uses_embedding:
+            out["embedding"] = embedding
+        response = getattr(spec, "response", None)
+        if callable(response):
+            out.update(response(results, inputs))
+        return out
+
+    def _call(self, fn: Any, options: dict[str, Any]) -> Any:
+        """Run a task; with client options, a ``TypeError``/``ValueError`` is theirs."""
+        try:
+            return fn()
         except ZooError:
             raise
         except (TypeError, ValueError) as exc:
@@ -348,180 +433,34 @@ class Service:
             raise ApiError(
                 400,
                 "bad_option",
-                f"{getattr(fn, '__name__', 'the model')} rejected the "
-                f"options {sorted(options)}: {exc}",
+                f"the model rejected the options {sorted(options)}: {exc}",
             ) from None
 
-    # ------------------------------------------------------------------ tasks
-    def segment(
-        self,
-        model: str,
-        image_id: str,
-        prompts: Any,
-        *,
-        multimask: bool = False,
-        overlay: bool = False,
-        lossless: bool = False,
-    ) -> dict[str, Any]:
-        from zoo.prompts import Prompts
-
-        self._count("segment_requests")
-        image = self.image(image_id)
-        slot = self.slot(model, Task.PROMPTABLE, "segment")
-        parsed = Prompts.from_json(prompts)
-        parsed.check_inside(image.height, image.width)
-        t0 = time.perf_counter()
-        with slot.lock:
-            t1 = time.perf_counter()
-            embedding = self._ensure_image(slot, image)
-            t2 = time.perf_counter()
-            result = slot.model.segment(None, parsed, multimask=multimask)
-            t3 = time.perf_counter()
-        out = self._payload(
-            slot,
-            image,
-            result,
-            overlay=overlay,
-            lossless=lossless,
-            timing={"wait": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3},
-        )
-        out["embedding"] = embedding
-        out["scores"] = [float(s) for s in result.scores]
-        out["prompts"] = parsed.to_json()
-        return out
-
-    def everything(
-        self, model: str, image_id: str, options: dict[str, Any], *, overlay: bool = False
-    ) -> dict[str, Any]:
-        image = self.image(image_id)
-        slot = self.pool.get(model)
-        method = getattr(slot.model, "segment_everything", None)
-        if not callable(method):
-            raise ApiError(
-                400,
-                "unsupported_task",
-                f"{slot.key} has no automatic mask generation (segment_everything); use a "
-                "model whose /v1/models row lists /v1/everything",
-            )
-        check_call_options(method, options, ("image",))
-        with slot.lock:
-            if slot.supports("set_image"):
-                self._ensure_image(slot, image)
-            result = self._call(method, image.pixels, options=options)
-        return self._payload(slot, image, result, overlay=overlay)
-
-    def amodal(
-        self,
-        model: str,
-        image_id: str,
-        boxes: Any,
-        options: dict[str, Any],
-        *,
-        overlay: bool = False,
-        lossless: bool = False,
-    ) -> dict[str, Any]:
-        image = self.image(image_id)
-        slot = self.slot(model, Task.AMODAL, "segment_amodal")
-        check_call_options(slot.model.segment_amodal, options, ("image", "boxes"))
-        arr = np.asarray(boxes, dtype=np.float64)
-        with slot.lock:
-            if slot.supports("set_image"):
-                self._ensure_image(slot, image)
-            result = self._call(slot.model.segment_amodal, image.pixels, arr, options=options)
-        return self._payload(slot, image, result, overlay=overlay, lossless=lossless)
-
-    def shadows(
-        self,
-        model: str,
-        image_id: str,
-        instances: Any,
-        options: dict[str, Any],
-        *,
-        overlay: bool = False,
-        lossless: bool = False,
-    ) -> dict[str, Any]:
-        image = self.image(image_id)
-        slot = self.slot(model, Task.SHADOW, "segment_shadows")
-        check_call_options(slot.model.segment_shadows, options, ("image", "prompts", "instances"))
-        parsed = shadow_prompts(instances)
-        for inst in parsed:
-            for side in (inst.object, inst.shadow):
-                if side is not None:
-                    side.check_inside(image.height, image.width)
-        with slot.lock:
-            if slot.supports("set_image"):
-                self._ensure_image(slot, image)
-            result = self._call(slot.model.segment_shadows, image.pixels, parsed, options=options)
-        return self._payload(slot, image, result, overlay=overlay, lossless=lossless)
-
-    def rgbd(
-        self,
-        model: str,
-        image_id: str,
-        depth_id: str,
-        intrinsics: Any,
-        vocabulary: Any,
-        options: dict[str, Any],
-        *,
-        overlay: bool = False,
-        lossless: bool = False,
-    ) -> dict[str, Any]:
-        image = self.image(image_id)
-        depth = self.depth(depth_id)
-        slot = self.slot(model, Task.RGBD, "segment_rgbd")
-        fixed = ("image", "depth", "intrinsics", "vocabulary")
-        check_call_options(slot.model.segment_rgbd, options, fixed)
-        k = None if intrinsics is None else tuple(float(v) for v in intrinsics)
-        with slot.lock:
-            result = self._call(
-                slot.model.segment_rgbd, image.pixels, depth, k, vocabulary, options=options
-            )
-        return self._payload(slot, image, result, overlay=overlay, lossless=lossless)
-
     def track(
-        self,
-        model: str,
-        video_id: str,
-        prompts: Any,
-        prompt_frame: int,
-        options: dict[str, Any],
+        self, spec: TaskSpec, video_id: str, request: Any
     ) -> Generator[dict[str, Any], None, None]:
         """Validate now, then return a generator of per-frame events (runs the tracker).
 
         The generator holds the model's lock from its first ``next`` to its close, so the
         caller must close it (the route does, also when the client goes away).
         """
-        from zoo.prompts import Prompts
-
+        slot = self.slot(request.model, spec)
+        call = self.call_options(slot, spec, dict(request.options or {}))
         video = self.video(video_id)
-        slot = self.slot(model, Task.VIDEO, "track")
-        check_call_options(slot.model.track, options, ("frames", "prompts", "prompt_frame"))
-        parsed = Prompts.from_json(prompts)
-        parsed.check_inside(video.height, video.width)
-        if not 0 <= prompt_frame < video.count:
-            raise ApiError(
-                400,
-                "bad_input",
-                f"prompt_frame {prompt_frame} is outside the video's {video.count} frames "
-                f"(0-{video.count - 1})",
-            )
-        frames: Any = str(video.frames) if isinstance(video.frames, Path) else video.frames
-        return self._track_events(slot, video, frames, parsed, prompt_frame, options)
+        inputs = spec.from_request(request, self, {"video_id": video_id})
+        return self._track_events(slot, spec, video, inputs, call)
 
     def _track_events(
         self,
         slot: Slot,
+        spec: TaskSpec,
         video: StoredVideo,
-        frames: Any,
-        prompts: Any,
-        prompt_frame: int,
-        options: dict[str, Any],
+        inputs: Any,
+        call: dict[str, Any],
     ) -> Generator[dict[str, Any], None, None]:
         with slot.lock:
             slot.current_image = None  # the tracker may use the model's image state
-            stream = self._call(
-                slot.model.track, frames, prompts, prompt_frame=prompt_frame, options=options
-            )
+            stream = self._call(lambda: spec.call(slot.model, inputs, call), call)
             count = 0
             try:
                 for frame in stream:
@@ -558,27 +497,6 @@ class Service:
             "counters": dict(self.counters),
             "pid": os.getpid(),
         }
-
-
-def shadow_prompts(instances: Sequence[dict[str, Any]]) -> list[Any]:
-    """``[{"object": {...}, "shadow": {...}}]`` with each side read by ``Prompts.from_json``
-    (so mask prompts may be RLE, and messages match the CLI's)."""
-    from zoo.errors import InputError
-    from zoo.prompts import Prompts, ShadowPrompt
-
-    out = []
-    for i, inst in enumerate(instances):
-        sides = {}
-        for role in ("object", "shadow"):
-            if inst.get(role) is not None:
-                try:
-                    sides[role] = Prompts.from_json([inst[role]]).objects[0]
-                except InputError as exc:
-                    raise InputError(f"instance {i} {role}: {exc}") from None
-        if not sides:
-            raise InputError(f"instance {i} needs an object prompt, a shadow prompt, or both")
-        out.append(ShadowPrompt(**sides))
-    return out
 
 
 def _safe_name(name: str | None) -> str | None:

@@ -9,26 +9,15 @@ of the documented shape, runs are deterministic under a seed, bad input is an
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 from zoo.errors import InputError
-from zoo.tasks import (
-    TASK_METHODS,
-    TASK_PROTOCOLS,
-    AmodalResult,
-    ConceptResult,
-    RGBDResult,
-    SegmentationResult,
-    ShadowResult,
-    Task,
-    TaskResult,
-    VideoFrameResult,
-)
-from zoo.testing import synthetic_boxes, synthetic_depth, synthetic_image
+from zoo.results import TaskResult
+from zoo.tasks.spec import TaskInputs, TaskSpec
+from zoo.testing.synthetic import synthetic_image
 
 pytestmark = pytest.mark.zoo_conformance
 
@@ -42,7 +31,7 @@ def _load(name: str, device: str, seed: int = 0) -> Any:
     if key not in _MODELS:
         import torch
 
-        from zoo.model import load
+        from zoo.loading import load
         from zoo.registry import get_registry
 
         fam, _ = get_registry().resolve_name(name)
@@ -55,6 +44,15 @@ def _family(name: str) -> Any:
     from zoo.registry import get_registry
 
     return get_registry().resolve_name(name)[0]
+
+
+def _tasks(name: str) -> list[TaskSpec]:
+    """The tasks the family declares (implied ones are covered by their own checks)."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    fam = _family(name)
+    return [reg.tasks[t] for t in fam.tasks if t in reg.tasks]
 
 
 # --------------------------------------------------------------------------- static checks
@@ -101,9 +99,11 @@ def test_loader_and_runners_resolve(zoo_family_name: str, zoo_registry: Any) -> 
     for ref in (fam.runner, fam.evaluator, fam.trainer):
         if ref:
             assert callable(import_string(ref))
+    from zoo.registry import get_registry
+
     for task in fam.tasks:
-        method = TASK_METHODS[task]
-        assert callable(getattr(cls, method, None)), f"{cls.__name__} lacks {method}() for {task}"
+        spec = get_registry().tasks[task]
+        assert spec.supported_by(cls), f"{cls.__name__} lacks {spec.method}() for {task}"
 
 
 # --------------------------------------------------------------------------- built models
@@ -114,85 +114,20 @@ def test_builds_with_random_weights(zoo_model_name: str, zoo_device: str) -> Non
     assert model.weights == "random"
     if _family(zoo_model_name).requires_weights:
         assert model.num_parameters() > 0, "a family that requires weights has parameters"
-    for task in _family(zoo_model_name).tasks:
-        assert isinstance(model, TASK_PROTOCOLS[task]), f"model does not implement {task.value}"
+    for spec in _tasks(zoo_model_name):
+        assert spec.supported_by(model), f"model does not implement {spec.name} ({spec.method})"
 
 
-def _check_mask(m: np.ndarray) -> None:
-    assert m.dtype == np.bool_ and m.shape == (H, W), (
-        f"mask must be bool {H}x{W}, got {m.dtype} {m.shape}"
-    )
-
-
-def _run_task(model: Any, task: Task) -> Any:
-    img = synthetic_image(H, W)
-    boxes = synthetic_boxes(H, W)
-    if task is Task.PROMPTABLE:
-        r = model.segment(img, {"boxes": boxes})
-        assert isinstance(r, SegmentationResult)
-        assert r.masks.shape == (2, H, W) and r.masks.dtype == np.bool_
-        assert r.scores.shape == (2,) and np.isfinite(r.scores).all()
-        assert r.provenance.is_random
-        coco = r.to_coco(image_id=1)
-        assert len(coco) == 2 and all("counts" in c["segmentation"] for c in coco)
-        return r
-    if task is Task.AMODAL:
-        r = model.segment_amodal(img, boxes)
-        assert isinstance(r, AmodalResult) and len(r.instances) == 2
-        for inst in r.instances:
-            _check_mask(inst.amodal_mask)
-            assert np.isfinite(inst.score)
-        return r
-    if task is Task.SHADOW:
-        prompts = [{"object": {"box": boxes[0].tolist()}, "shadow": {"box": boxes[1].tolist()}}]
-        sr = model.segment_shadows(img, prompts)
-        assert isinstance(sr, ShadowResult) and len(sr.instances) == 1
-        pair = sr.instances[0]
-        assert pair.object_mask is not None and pair.shadow_mask is not None
-        _check_mask(pair.object_mask)
-        _check_mask(pair.shadow_mask)
-        return sr
-    if task is Task.RGBD:
-        depth = synthetic_depth(H, W)
-        r = model.segment_rgbd(
-            img, depth, intrinsics=(300.0, 300.0, W / 2, H / 2), vocabulary=["wall", "floor", "box"]
-        )
-        assert isinstance(r, RGBDResult)
-        assert r.masks.ndim == 3 and r.masks.shape[1:] == (H, W) and r.masks.dtype == np.bool_
-        assert len(r.labels) == r.masks.shape[0] == r.scores.shape[0]
-        assert all(lab in ("wall", "floor", "box") for lab in r.labels)
-        return r
-    if task is Task.VIDEO:
-        frames = [synthetic_image(H, W, seed=s) for s in range(3)]
-        from zoo.tasks import ObjectPrompt, Prompts
-
-        vp = Prompts(objects=[ObjectPrompt(box=tuple(boxes[0]), object_id=1)])  # type: ignore[arg-type]
-        out = list(model.track(frames, vp))
-        assert len(out) == 3
-        for i, fr in enumerate(out):
-            assert isinstance(fr, VideoFrameResult) and fr.frame_index == i
-            assert set(fr.masks) == {1}
-            _check_mask(fr.masks[1])
-            assert fr.image_size == (H, W)
-        return out
-    if task is Task.CONCEPT:
-        # threshold 0 keeps every candidate: random weights score too low for the default
-        cr = model.find(
-            img, ["object", "red box"], [{"box": boxes[0].tolist(), "concept": 1}], threshold=0.0
-        )
-        assert isinstance(cr, ConceptResult) and cr.concepts == ["object", "red box"]
-        n = len(cr)
-        assert n > 0, "threshold 0 must keep every candidate instance"
-        assert cr.masks.shape == (n, H, W) and cr.masks.dtype == np.bool_
-        assert cr.boxes.shape == (n, 4) and np.isfinite(cr.boxes).all()
-        assert cr.scores.shape == (n,) and ((cr.scores >= 0) & (cr.scores <= 1)).all()
-        assert set(cr.concept_ids.tolist()) == {0, 1}
-        assert cr.presence.shape == (2,) and np.isfinite(cr.presence).all()
-        assert cr.provenance.is_random
-        coco = cr.to_coco(image_id=1)
-        assert sorted({c["category_id"] for c in coco}) == [1, 2]
-        return cr
-    return None  # ADAPT trains; covered by the family's own tests
+def _run_task(model: Any, spec: TaskSpec) -> list[tuple[TaskInputs, list[Any]]]:
+    """Run the task on each of its conformance samples and check what comes back."""
+    done = []
+    for inputs in spec.samples(H, W):
+        results = list(spec.call(model, inputs))
+        spec.check(results, inputs)
+        for r in results:
+            assert r.provenance.is_random, "results must say they came from random weights"
+        done.append((inputs, results))
+    return done
 
 
 def _masks_of(result: Any) -> np.ndarray:
@@ -206,85 +141,35 @@ def _masks_of(result: Any) -> np.ndarray:
 
 def test_tasks_return_schema_results(zoo_model_name: str, zoo_device: str) -> None:
     model = _load(zoo_model_name, zoo_device)
-    for task in _family(zoo_model_name).tasks:
-        _run_task(model, task)
+    for spec in _tasks(zoo_model_name):
+        _run_task(model, spec)
+
+
+def _first_masks(model: Any, spec: TaskSpec) -> np.ndarray:
+    (_, results), *_ = _run_task(model, spec)
+    return _masks_of(results)
 
 
 def test_deterministic_under_seed(zoo_model_name: str, zoo_device: str) -> None:
-    tasks = [t for t in _family(zoo_model_name).tasks if t is not Task.ADAPT]
+    tasks = [t for t in _tasks(zoo_model_name) if t.samples(H, W)]
     if not tasks:
         pytest.skip("no inference task to compare")
-    a = _masks_of(_run_task(_load(zoo_model_name, zoo_device, seed=0), tasks[0]))
-    again = _masks_of(_run_task(_load(zoo_model_name, zoo_device, seed=0), tasks[0]))
+    a = _first_masks(_load(zoo_model_name, zoo_device, seed=0), tasks[0])
+    again = _first_masks(_load(zoo_model_name, zoo_device, seed=0), tasks[0])
     np.testing.assert_array_equal(a, again)  # same model, same input: same output
     _MODELS.pop((zoo_model_name, zoo_device, 2), None)
     fresh = _load(zoo_model_name, zoo_device, seed=2)  # a third seed, built fresh
     _MODELS.pop((zoo_model_name, zoo_device, 2), None)
     del fresh
     _MODELS.pop((zoo_model_name, zoo_device, 0), None)
-    rebuilt = _masks_of(_run_task(_load(zoo_model_name, zoo_device, seed=0), tasks[0]))
+    rebuilt = _first_masks(_load(zoo_model_name, zoo_device, seed=0), tasks[0])
     np.testing.assert_array_equal(a, rebuilt)  # rebuilt under the same seed: same output
-
-
-def _bad_calls(model: Any, task: Task) -> list[tuple[str, Callable[[], Any]]]:
-    img = synthetic_image(H, W)
-    if task is Task.PROMPTABLE:
-        return [
-            (
-                "box outside the image",
-                lambda: model.segment(img, {"boxes": [[0, 0, W * 3, H * 3]]}),
-            ),
-            ("box with x2<x1", lambda: model.segment(img, {"boxes": [[50, 10, 10, 40]]})),
-            ("empty prompt", lambda: model.segment(img, [])),
-            ("points without labels", lambda: model.segment(img, [{"points": [[5, 5]]}])),
-            ("label not 0/1", lambda: model.segment(img, {"points": [[5, 5]], "labels": [7]})),
-            (
-                "missing image file",
-                lambda: model.segment("/nonexistent/zoo.png", {"boxes": [[0, 0, 5, 5]]}),
-            ),
-        ]
-    if task is Task.AMODAL:
-        return [
-            (
-                "zero-area box",
-                lambda: model.segment_amodal(img, np.array([[10, 10, 10, 50]], dtype=float)),
-            )
-        ]
-    if task is Task.SHADOW:
-        return [("empty instance", lambda: model.segment_shadows(img, [{}]))]
-    if task is Task.RGBD:
-        return [
-            (
-                "all-invalid depth",
-                lambda: model.segment_rgbd(
-                    img,
-                    np.zeros((H, W), np.float32),
-                    intrinsics=(300, 300, 160, 120),
-                    vocabulary=["a"],
-                ),
-            )
-        ]
-    if task is Task.VIDEO:
-        return [("no frames", lambda: list(model.track([], {"boxes": [[0, 0, 5, 5]]})))]
-    if task is Task.CONCEPT:
-        return [
-            ("no concept and no exemplar", lambda: model.find(img, None, None)),
-            ("empty concept text", lambda: model.find(img, "  ")),
-            (
-                "exemplar outside the image",
-                lambda: model.find(img, "dog", [{"box": [0, 0, W * 3, H * 3]}]),
-            ),
-            ("exemplar with x2<x1", lambda: model.find(img, "dog", [{"box": [50, 10, 10, 40]}])),
-            ("threshold above 1", lambda: model.find(img, "dog", threshold=1.5)),
-            ("missing image file", lambda: model.find("/nonexistent/zoo.png", "dog")),
-        ]
-    return []
 
 
 def test_bad_inputs_raise_input_error(zoo_model_name: str, zoo_device: str) -> None:
     model = _load(zoo_model_name, zoo_device)
-    for task in _family(zoo_model_name).tasks:
-        for what, call in _bad_calls(model, task):
+    for spec in _tasks(zoo_model_name):
+        for what, call in spec.bad_calls(model, H, W):
             with pytest.raises(InputError) as info:
                 call()
             msg = str(info.value)
@@ -298,7 +183,8 @@ def test_moves_between_devices(zoo_model_name: str, zoo_device: str) -> None:
     if zoo_device == "cuda":
         model.to("cuda")
         assert all(p.device.type == "cuda" for m in model.modules() for p in m.parameters())
-        _run_task(model, _family(zoo_model_name).tasks[0])
+        for spec in _tasks(zoo_model_name)[:1]:
+            _run_task(model, spec)
 
 
 def test_create_signature(zoo_family_name: str, zoo_registry: Any) -> None:
@@ -321,13 +207,14 @@ def test_model_option_defaults_match_the_loader(zoo_family_name: str, zoo_regist
 
     fam = zoo_registry.families[zoo_family_name]
     params = inspect.signature(import_string(fam.loader).create).parameters
-    for o in fam.options:
-        p = params.get(o.name)
-        if not o.model or p is None or p.default is inspect.Parameter.empty:
+    for name in fam.options.loader_names():
+        p = params.get(name)
+        declared = fam.options.default_of(name)
+        if p is None or p.default is inspect.Parameter.empty:
             continue
-        if o.default is not None and p.default is not None:  # None: the loader decides
-            assert p.default == o.default, (
-                f"option --{o.name.replace('_', '-')} declares default {o.default!r} but "
+        if declared is not None and p.default is not None:  # None: the loader decides
+            assert p.default == declared, (
+                f"option --{name.replace('_', '-')} declares default {declared!r} but "
                 f"{fam.loader}.create defaults to {p.default!r}"
             )
 
@@ -375,13 +262,11 @@ def test_results_save_coco_overlay_round_trip(
     zoo_model_name: str, zoo_device: str, tmp_path: Any
 ) -> None:
     model = _load(zoo_model_name, zoo_device)
-    img = synthetic_image(H, W)
-    for task in _family(zoo_model_name).tasks:
-        out = _run_task(model, task)
-        if out is None:
-            continue
-        for i, r in enumerate(out if isinstance(out, list) else [out]):
-            _check_outputs(r, img, tmp_path / f"{task.value}_{i}")
+    for spec in _tasks(zoo_model_name):
+        for inputs, results in _run_task(model, spec):
+            img = inputs.image if inputs.image is not None else synthetic_image(H, W)
+            for i, r in enumerate(results):
+                _check_outputs(r, img, tmp_path / f"{spec.name}_{i}")
 
 
 def test_declared_dtypes_run(zoo_model_name: str, zoo_device: str) -> None:
@@ -392,7 +277,7 @@ def test_declared_dtypes_run(zoo_model_name: str, zoo_device: str) -> None:
     from zoo.loading import load
 
     fam = _family(zoo_model_name)
-    tasks = [t for t in fam.tasks if t is not Task.ADAPT]
+    tasks = [t for t in _tasks(zoo_model_name) if t.samples(H, W)]
     for name in fam.dtypes:
         if name == "float32" or not tasks:
             continue

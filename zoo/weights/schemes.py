@@ -149,8 +149,8 @@ def ensure_builtins() -> None:
             return
         import pluggy
 
+        import zoo.weights.builtin as builtin
         from zoo import hookspecs
-        from zoo.weights import builtin
 
         pm = pluggy.PluginManager("zoo")
         pm.add_hookspecs(hookspecs)

@@ -13,7 +13,7 @@ from PIL import Image
 from zoo_depthsam.render import render_depth
 
 from zoo.io.depth import load_depth
-from zoo.io.masks import read_ply
+from zoo.io.ply import read_ply
 from zoo.testing.cli import assert_user_error, run_cli
 
 from .conftest import SMALL_ARGS, VOCAB
@@ -84,12 +84,8 @@ def test_run_on_the_fixture_frame(
     assert report["points"] == int(valid.sum())
     assert report["intrinsics"].endswith("intrinsic_depth.txt")  # found next to the depth
     assert report["pose"].endswith("pose.txt")
-    assert report["mode"] == "both" and 1 <= report["masks"] <= 3
+    assert report["task"] == "rgbd" and 1 <= report["masks"] <= 3
     assert set(report["classes"]) <= set(VOCAB)
-    assert (
-        report["generator"]["points_per_side"] == 3
-        and "test_mode_relaxed" not in (report["generator"])
-    )  # thresholds given explicitly: nothing relaxed
     names = {Path(f).name for f in report["files"]}
     assert {
         "points.ply",
@@ -111,8 +107,14 @@ def test_run_on_the_fixture_frame(
     assert all(a["image_id"] == 1 and a["test_mode"] is True for a in anns)
     run = json.loads((out / "run.json").read_text())
     assert run["images"][0]["file_name"] == "color.jpg"
-    assert run["extra"]["pose"].endswith("pose.txt")
+    assert run["inputs"]["pose"].endswith("pose.txt")
+    assert run["inputs"]["intrinsics"].endswith("intrinsic_depth.txt")
     assert run["depth_sam"]["mode"] == "both" and run["depth_sam"]["points_frame"] == "world"
+    generator = run["depth_sam"]["generator"]
+    assert generator["points_per_side"] == 3
+    assert "test_mode_relaxed" not in generator  # thresholds given explicitly: nothing relaxed
+    assert run["options"]["mode"] == "both" and run["options"]["points_per_side"] == 3
+    assert "extra" not in run  # nothing to note: quick settings, masks found
     assert [c["name"] for c in run["categories"]] == VOCAB
 
 
@@ -195,7 +197,9 @@ def test_zero_masks_are_explained_in_one_line(
 def test_slow_settings_on_cpu_print_a_hint(depthsam_model: Any) -> None:
     from dataclasses import replace
 
-    from zoo_depthsam.cli import slow_hint
+    from zoo_depthsam.notes import slow_hint
+
+    from zoo.errors import cli_surface
 
     class Defaults:  # SAD's settings at SAM's full input: what `zoo run` does by default
         settings = replace(
@@ -206,9 +210,11 @@ def test_slow_settings_on_cpu_print_a_hint(depthsam_model: Any) -> None:
         )
         image_size = 1024
 
-    hint = slow_hint(Defaults(), "cpu", 640 * 480, 1)
+    with cli_surface():  # as `zoo run` says it
+        hint = slow_hint(Defaults(), "cpu", 640 * 480, 1)
     assert hint and hint.startswith("slow on CPU: 64x64 prompt points at SAM input 1024")
     assert "--points-per-side 16 --image-size 512" in hint and "\n" not in hint
+    assert "points_per_side=16 image_size=512" in str(slow_hint(Defaults(), "cpu", 640 * 480, 1))
     assert slow_hint(Defaults(), "cuda", 640 * 480, 1) is None
     assert slow_hint(depthsam_model, "cpu", 640 * 480, 1) is None  # 3x3 points at 256: quick
 
@@ -274,13 +280,18 @@ BAD = [
         "--image {color} --depth {depth} --classes a,b --vocabulary nyu40",
         "not both",
     ),
-    ("unknown-vocabulary", "--image {color} --depth {depth} --vocabulary coco", "vocabulary"),
+    (
+        "misspelt-vocabulary",
+        "--image {color} --depth {depth} --vocabulary scanet20",
+        "did you mean 'scannet20'",
+    ),
     ("colormap", "--image {color} --depth {depth} --colormap infernoo", "unknown colormap"),
     ("mode", "--image {color} --depth {depth} --mode stereo", "--mode"),
     ("semantics", "--image {color} --depth {depth} --semantics blob", "--semantics"),
     ("image-size", "--image {color} --depth {depth} --image-size 100", "multiple of 64"),
     ("points-per-side", "--image {color} --depth {depth} --points-per-side 0", "minimum"),
-    ("merge-iou", "--image {color} --depth {depth} --merge-iou 0", "merge_iou"),
+    ("merge-iou", "--image {color} --depth {depth} --merge-iou 0", "--merge-iou"),
+    ("points-per-side-max", "--image {color} --depth {depth} --points-per-side 500", "maximum"),
     ("not-a-number", "--image {color} --depth {depth} --pred-iou-thresh high", "not a number"),
     ("unknown-option", "--image {color} --depth {depth} --pointz 3", "--pointz"),
     ("eval-only-option", "--image {color} --depth {depth} --modes depth", "zoo eval"),

@@ -14,8 +14,9 @@ from zoo_depthsam.results import DepthSamResult
 
 from zoo.errors import InputError
 from zoo.io.depth import load_depth, load_intrinsics, load_pose
-from zoo.io.masks import decode_rle, load_palette_png, read_ply
-from zoo.tasks import RGBDResult, TaskResult
+from zoo.io.masks import decode_rle, load_palette_png
+from zoo.io.ply import read_ply
+from zoo.results import RGBDResult, TaskResult
 
 from .conftest import VOCAB
 

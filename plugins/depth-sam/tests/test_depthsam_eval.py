@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from zoo_depthsam.masks import GeneratorSettings, MaskSet
 from zoo_depthsam.model import DepthSamModel
 
-from zoo.cli import app, main
+from zoo.cli import create_app, main
 
 H, W = 40, 60
 BOX = (slice(10, 20), slice(20, 40))  # ground-truth box: 200 px
@@ -107,7 +107,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     root = _write_scene(tmp_path / "data")
     out = tmp_path / "eval_out"
     res = CliRunner().invoke(
-        app,
+        create_app(),
         [
             "eval",
             "depth-sam",
@@ -126,7 +126,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["frames"] == 1
+    assert report["frames"] == 1 and report["protocol"] == "mmseg-miou"
     # depth: both classes exact.
     assert report["mIoU_depth"] == pytest.approx(1.0)
     # rgb: box 180 / (200 + 200 - 180); floor never predicted -> 0.
@@ -143,6 +143,7 @@ def test_eval_metric_on_a_synthetic_scene_matches_hand_counts(
     assert rows["floor"] == pytest.approx([1.0, 0.0, floor_both])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_mode"] is True and metrics["provenance"]["weights"] == "random"
+    assert metrics["protocol"] == "mmseg-miou"
     with Image.open(out / "pred_depth" / "scene_a__frame_000.png") as im:
         assert im.text["zoo:weights"] == "random" and "TEST MODE" in im.text["zoo:note"]
     assert metrics["metrics"]["both"]["per_class_iou"]["floor"] == pytest.approx(
@@ -163,7 +164,7 @@ def test_eval_subset_of_modes_and_scannet_scene_layout(tmp_path: Path, stub_load
         (scene / "depth" / f"{i}.png").write_bytes((src / "depth.png").read_bytes())
         (scene / "label-filt" / f"{i}.png").write_bytes((src / "label.png").read_bytes())
     res = CliRunner().invoke(
-        app,
+        create_app(),
         [
             "eval",
             "depth-sam",

@@ -30,7 +30,7 @@ ONLY = {"ZOO_PLUGINS": "sam2,depth-sam"}
 def test_variants_declare_a_sam2_and_a_clip_file() -> None:
     reg = get_registry()
     fam = reg.families["depth-sam"]
-    assert fam.default_tag == "tiny" and [t.value for t in fam.tasks] == ["rgbd"]
+    assert fam.default_tag == "tiny" and list(fam.tasks) == ["rgbd"]
     for size in ("tiny", "small", "base-plus", "large"):
         v = reg.variants[f"depth-sam:{size}"]
         assert list(v.checkpoints) == ["sam2", "clip"] and v.primary == "sam2"
@@ -46,11 +46,18 @@ def test_variants_declare_a_sam2_and_a_clip_file() -> None:
 
 
 def test_options_are_typed_with_their_real_defaults() -> None:
+    from zoo_depthsam.plugin import ZOO_PLUGIN_API, DepthSamOptions
+
     fam = get_registry().families["depth-sam"]
-    opt = {o.name: o for o in fam.options}
-    assert opt["points_per_side"].type == "int" and opt["points_per_side"].default == 64
-    assert opt["pred_iou_thresh"].default == 0.7 and opt["stability_score_thresh"].default == 0.8
-    assert opt["image_size"].default == 1024 and opt["mode"].choices == ("depth", "rgb", "both")
+    assert ZOO_PLUGIN_API == 3 and fam.options is DepthSamOptions
+    opts = fam.options
+    rows = {r["name"]: r for r in opts.describe()}
+    assert rows["points_per_side"]["type"] == "int" and opts.default_of("points_per_side") == 64
+    # the thresholds depend on the weights (SAD's with real ones, 0 in test mode): the
+    # loader decides, and the help says both values
+    assert opts.default_of("pred_iou_thresh") is None and "0.7" in rows["pred_iou_thresh"]["help"]
+    assert "0.8" in rows["stability_score_thresh"]["help"]
+    assert opts.default_of("image_size") == 1024 and rows["mode"]["type"] == "depth|rgb|both"
     generator = (
         "points_per_side",
         "points_per_batch",
@@ -60,13 +67,23 @@ def test_options_are_typed_with_their_real_defaults() -> None:
         "min_region_area",
         "image_size",
     )
-    assert all(opt[n].model for n in generator)
-    assert fam.option("stability_thresh") is opt["stability_score_thresh"]  # old spelling
-    assert fam.option("min_region") is opt["min_region_area"]
+    assert all(opts.is_loader(n) for n in generator)
+    assert opts.lookup("stability_thresh") == "stability_score_thresh"  # old spelling
+    assert opts.lookup("min_region") == "min_region_area"
+    # every number is bounded: no unbounded work from a typo (points_per_side <= 128...)
+    for name, row in rows.items():
+        if row["type"] in ("int", "float"):
+            bounds = row.get("bounds", {})
+            assert {"ge", "gt"} & set(bounds) and "le" in bounds, name
+    assert rows["points_per_side"]["bounds"]["le"] == 128
+    # the frame's inputs are the rgbd task's options, not re-declared for zoo run
+    task = get_registry().task("rgbd").options
+    for name in ("intrinsics", "vocabulary", "depth_scale", "pose", "no_pose"):
+        assert task.applies(name, "run") and not opts.applies(name, "run"), name
     from zoo_depthsam.model import DepthSamModel
 
     create = inspect.signature(DepthSamModel.create).parameters
-    assert all(o.name in create for o in fam.options if o.model)  # every model option is a kwarg
+    assert all(n in create for n in opts.loader_names())  # every loader option is a kwarg
 
 
 # --------------------------------------------------------------------------- loading
@@ -131,13 +148,19 @@ def test_create_builds_from_the_files_the_core_hands_it(
     }
 
 
-def test_removed_clip_kwargs_name_their_replacement(stub_builders: dict[str, Any]) -> None:
+def test_unknown_or_out_of_bounds_kwargs_are_refused_before_building(
+    stub_builders: dict[str, Any],
+) -> None:
+    """zoo.load checks loader kwargs against the declared options (one line, the closest
+    name) before create runs."""
     from zoo.loading import load
 
-    with pytest.raises(InputError, match=r"checkpoint=\{'clip': PATH\}"):
+    with pytest.raises(InputError, match="unknown option --clip-checkpoint"):
         load("depth-sam", weights="random", device="cpu", clip_checkpoint="x.safetensors")
-    with pytest.raises(InputError, match="unknown depth-sam setting 'pointz'"):
+    with pytest.raises(InputError, match="unknown option --pointz"):
         load("depth-sam", weights="random", device="cpu", pointz=3)
+    with pytest.raises(InputError, match="--points-per-side: 500 is above the maximum 128"):
+        load("depth-sam", weights="random", device="cpu", points_per_side=500)
     assert "sam2" not in stub_builders  # refused before anything was built
 
 

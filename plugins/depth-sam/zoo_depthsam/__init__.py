@@ -11,4 +11,4 @@ Importing the package is cheap; torch, sam2 and open_clip load on first use.
 from __future__ import annotations
 
 __all__ = ["__version__"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,7 +1,11 @@
-"""``zoo run depth-sam`` and ``zoo eval depth-sam``.
+"""``zoo run depth-sam --render-only`` and ``zoo eval depth-sam``.
 
-Every input is checked (image, depth, aspect ratio, intrinsics, pose, vocabulary,
-colormap, mode) before the model is built, so a typo costs a second, not a model load.
+Every other ``zoo run`` is the core rgbd task's (:mod:`zoo.tasks.rgbd`: image, depth,
+intrinsics and pose beside it, vocabulary), calling :meth:`DepthSamModel.segment_rgbd
+<zoo_depthsam.model.DepthSamModel.segment_rgbd>` with the core's stage bars; the model's
+notes and :class:`~zoo_depthsam.results.DepthSamResult`'s files do the rest.
+``--render-only`` stays a family runner because it builds no model: the generic run
+always loads one (with pretrained weights, a 750 MB download to colour a depth map).
 
 Evaluation reads frames in either layout and scores ``--modes`` side by side from one
 set of proposals per frame (the depth and RGB proposals are generated once; ``both`` is
@@ -25,11 +29,12 @@ from typing import Any
 import numpy as np
 from zoo_sam2.everything import num_batches
 
+from zoo.context import RunContext
 from zoo.errors import InputError
-from zoo.runners import RunContext
 from zoo.specs import Task
 
 from .model import MODES, check_mode
+from .notes import relaxed_note, slow_hint
 from .progress import Forward
 
 _IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -54,34 +59,14 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-def sidecar_intrinsics(depth_path: Path) -> Path | None:
-    """``intrinsic_depth.txt`` beside the depth, or ScanNet's ``<scene>/intrinsic/``."""
-    return _find(depth_path.parent, ("intrinsic_depth.txt",)) or _find(
-        depth_path.parent.parent / "intrinsic", ("intrinsic_depth.txt",)
-    )
-
-
-def sidecar_pose(depth_path: Path) -> Path | None:
-    """``pose.txt`` beside the depth, or ScanNet's ``<scene>/pose/<frame>.txt``."""
-    return _find(depth_path.parent, ("pose.txt",)) or _find(
-        depth_path.parent.parent / "pose", (depth_path.stem + ".txt",)
-    )
-
-
 def _vocabulary(ctx: RunContext) -> list[str]:
-    from .vocab import _ALIASES, VOCABULARIES, resolve_vocabulary
+    from .vocab import _ALIASES, VOCABULARIES, parse_classes, resolve_vocabulary
 
     classes: str | None = ctx.opt("classes")
     if classes is not None and ctx.given("vocabulary"):
         raise InputError("use either --classes or --vocabulary, not both")
     if classes is not None:
-        spec = classes.strip()
-        if not spec or not [c for c in spec.replace("\n", ",").split(",") if c.strip()]:
-            raise InputError('--classes is empty; give names like --classes "chair,table,floor"')
-        # a single name without commas is still a list of one class, not a vocabulary name
-        if "," not in spec and not Path(spec).expanduser().is_file() and not spec.endswith(".txt"):
-            return resolve_vocabulary([spec])
-        return resolve_vocabulary(spec)
+        return parse_classes(classes)
     vocab: str = ctx.opt("vocabulary")
     key = _ALIASES.get(vocab.lower(), vocab.lower())
     if key not in VOCABULARIES:
@@ -117,48 +102,6 @@ def _check_options(ctx: RunContext) -> None:
         raise InputError(f"--depth-scale must be > 0 metres per unit, got {scale:g}")
 
 
-#: Seconds per prompt point on one CPU core pair (2 threads, this project's machines),
-#: measured on the ScanNet fixture: SAM 2 tiny's decoder over a 64-point batch costs about
-#: 25 s at a 1024 input and 1 s at 256; with test mode's relaxed thresholds every candidate
-#: mask is kept and run-length encoded at the image size (~0.3 s per point at 640x480).
-_DECODER_S_PER_POINT_1024 = 0.39
-_KEEP_ALL_S_PER_POINT_VGA = 0.3
-SLOW_HINT_S = 60.0
-
-
-def cpu_estimate_s(
-    points_per_side: int, image_size: int, sources: int, keep_all: bool, image_pixels: int
-) -> float:
-    """Rough CPU seconds of mask generation (what the slow-settings hint quotes)."""
-    points = points_per_side**2 * sources
-    per_point = _DECODER_S_PER_POINT_1024 * (image_size / 1024) ** 2 + 0.005
-    if keep_all:
-        per_point += _KEEP_ALL_S_PER_POINT_VGA * image_pixels / (640 * 480)
-    return points * per_point
-
-
-def slow_hint(model: Any, device: str, image_pixels: int, sources: int) -> str | None:
-    """One line for CPU runs whose settings will take minutes, with faster settings."""
-    if device != "cpu":
-        return None
-    pps, size = int(model.settings.points_per_side), int(model.image_size)
-    st = model.settings
-    keep_all = st.pred_iou_thresh <= 0 and st.stability_score_thresh <= 0
-    est = cpu_estimate_s(pps, size, sources, keep_all, image_pixels)
-    if est < SLOW_HINT_S:
-        return None
-    quick = []
-    if pps > 16:
-        quick.append("--points-per-side 16")
-    if size > 512:
-        quick.append("--image-size 512")
-    faster = f"; for a quick look add {' '.join(quick)}" if quick else ""
-    return (
-        f"slow on CPU: {pps}x{pps} prompt points at SAM input {size} is roughly "
-        f"{est / 60:.0f} min{faster} (or use a GPU)"
-    )
-
-
 def _load_model(ctx: RunContext) -> Any:
     """The command's model; generator thresholds the user did not set are left to the
     model, which uses SAD's values with real weights and relaxes them in test mode.
@@ -175,150 +118,26 @@ def _load_model(ctx: RunContext) -> Any:
         return ctx.load_model(**unset)
 
 
-def relaxed_note(model: Any) -> str | None:
-    """The one line saying which generator thresholds test mode relaxed."""
-    relaxed = getattr(model, "test_mode_relaxed", {})
-    if not relaxed:
-        return None
-    parts = ", ".join(
-        f"{k} {v['used']:g} (documented {v['documented']:g})" for k, v in relaxed.items()
-    )
-    flags = " / ".join("--" + k.replace("_", "-") for k in relaxed)
-    return (
-        f"test mode: mask generator thresholds relaxed to {parts} so random weights still "
-        f"give masks; set {flags} to choose"
-    )
-
-
-def zero_masks_note(model: Any, test_mode: bool) -> str:
-    """The one line explaining an empty result."""
-    st = model.settings
-    if test_mode:
-        return (
-            "0 masks: expected with random weights (SAM's random scores pass no threshold); "
-            "leave --pred-iou-thresh/--stability-score-thresh unset in test mode to see the "
-            "later stages, or use pretrained weights"
-        )
-    return (
-        f"0 masks: no proposal passed --pred-iou-thresh {st.pred_iou_thresh:g}, "
-        f"--stability-score-thresh {st.stability_score_thresh:g} and --min-region-area "
-        f"{st.min_region_area}; lower them or try --mode both"
-    )
-
-
 # --------------------------------------------------------------------------- run
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
-    """Segment one RGB-D frame and write every output (see :mod:`zoo_depthsam.results`).
+def run(ctx: RunContext) -> dict[str, Any] | None:
+    """``--render-only``: the colour-mapped depth SAM would see, and nothing else (no
+    model, no image). Any other run is handed back to the rgbd task (``None``)."""
+    if not ctx.opt("render_only"):
+        return None
+    from zoo.io.depth import load_depth
 
-    Order matters for the user: every input and option is checked first (one line, exit
-    2, nothing written), then a one-line hint if the settings will be slow on CPU, then
-    the model is built and each slow stage shows a progress bar; ``--out`` appears only
-    when the outputs are complete (an interrupted run leaves no folder).
-    """
-    from zoo.io.depth import load_depth, load_intrinsics, load_pose, parse_intrinsics
-    from zoo.io.images import load_image
-    from zoo.model import resolve_device
-    from zoo.results import check_formats
-
-    from .geometry import check_aspect
-    from .progress import RichStages
-
-    notes: list[str] = []
-    render_only: bool = ctx.opt("render_only")
     depth_path = ctx.get("depth")
     if depth_path is None:
-        raise InputError(f"`zoo run {ctx.name}` needs --depth PATH (16-bit PNG in mm or .npy in m)")
-    image_path = ctx.get("image")
-    if image_path is None and not render_only:
-        raise InputError(f"`zoo run {ctx.name}` needs --image PATH (or --render-only)")
-    formats = check_formats(ctx.get("format", "png,coco,overlay"))
-    _check_options(ctx)
-    vocab = None if render_only else _vocabulary(ctx)
-    intr_opt: str | None = ctx.opt("intrinsics")
-    pose_opt: Path | None = ctx.opt("pose")
-    if pose_opt is not None and ctx.opt("no_pose"):
-        raise InputError("use either --pose or --no-pose, not both")
+        raise InputError(f"`zoo run {ctx.name} --render-only` needs --depth PATH")
     out = ctx.out_dir()
-    device = resolve_device(ctx.get("device", "auto"))
-
-    depth_path = Path(depth_path)
+    notes: list[str] = []
     with _user_warnings(notes):
-        depth, valid = load_depth(depth_path, depth_scale=ctx.opt("depth_scale"))
-    for n in notes:  # now, not after minutes of work
+        depth, valid = load_depth(Path(depth_path), depth_scale=ctx.opt("depth_scale"))
+    for n in notes:
         ctx.console.print(f"[yellow]warning:[/] {n.removeprefix('warning: ')}")
-    if render_only:
-        return _render_only(ctx, depth_path, depth, valid, out, notes)
-
-    image = load_image(image_path)
-    check_aspect(image.shape[:2], depth.shape)
-    if intr_opt is not None:
-        intrinsics: Any = parse_intrinsics(intr_opt)
-        intr_src = intr_opt
-    else:
-        found = sidecar_intrinsics(depth_path)
-        intrinsics = load_intrinsics(found) if found else None
-        intr_src = str(found) if found else "none (no point cloud; pass --intrinsics)"
-    pose = None
-    pose_src = "none (camera frame)"
-    if pose_opt is not None:
-        pose, pose_src = load_pose(pose_opt), str(pose_opt)
-    elif not ctx.opt("no_pose"):
-        found_pose = sidecar_pose(depth_path)
-        if found_pose is not None:
-            pose, pose_src = load_pose(found_pose), str(found_pose)
-
-    mode: str = ctx.opt("mode")
-    model = _load_model(ctx)  # the last step that can fail on user input
-    test_mode = model.weights.startswith("random")
-    hint = slow_hint(model, device, image.shape[0] * image.shape[1], 2 if mode == "both" else 1)
-    if hint:
-        notes.append(hint)
-        ctx.console.print(f"[yellow]hint:[/] {hint}")
-    relaxed = relaxed_note(model)
-    if relaxed:
-        notes.append(relaxed)
-        ctx.console.print(f"[yellow]note:[/] {relaxed}")
-    stages = RichStages(ctx.console, enabled=not ctx.as_json)
-    result = model.segment_rgbd(
-        image,
-        depth,
-        intrinsics=intrinsics,
-        vocabulary=vocab,
-        pose=pose,
-        mode=mode,
-        progress=stages,
-    )
-    if len(result) == 0:
-        empty = zero_masks_note(model, test_mode)
-        notes.append(empty)
-        ctx.console.print(f"[yellow]note:[/] {empty}")
-    result.extra.update(
-        {"depth": str(depth_path), "intrinsics": intr_src, "pose": pose_src, "notes": notes}
-    )
-    with stages.stage("writing outputs", 1, "folder") as advance:
-        files = result.save(
-            out, image=image, formats=formats, image_id=1, file_name=Path(str(image_path)).name
-        )
-        advance(1)
-    counts: dict[str, int] = {}
-    for lab in result.labels:
-        counts[lab] = counts.get(lab, 0) + 1
-    return {
-        "model": model.name,
-        "weights": model.weights,
-        "mode": result.mode,
-        "masks": len(result),
-        "classes": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
-        "points": None if result.points_xyz is None else len(result.points_xyz),
-        "intrinsics": intr_src,
-        "pose": pose_src,
-        "seconds": {k: round(v, 3) for k, v in result.timings.items()},
-        # printed already as they happened; JSON readers get them (and the settings) here
-        **({"generator": result.generator, "notes": notes} if ctx.as_json else {}),
-        "files": [str(f) for f in files],
-    }
+    return _render_only(ctx, Path(depth_path), depth, valid, out, notes)
 
 
 def _render_only(
@@ -434,10 +253,10 @@ def read_labels(path: Path, lookup: dict[int, int]) -> np.ndarray:
 
 def evaluate(ctx: RunContext) -> dict[str, Any]:
     """Per-class IoU and mIoU over the vocabulary for each of ``--modes``, side by side."""
+    from zoo.devices import resolve_device
     from zoo.io.atomic import atomic_output_dir
     from zoo.io.masks import save_palette_png, write_json
-    from zoo.metrics import per_class_iou
-    from zoo.model import resolve_device
+    from zoo.metrics import MMSEG_MIOU, per_class_iou
 
     from .geometry import resize_nearest
     from .progress import RichStages
@@ -527,6 +346,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
         "model": model.name,
         "weights": model.weights,
         "frames": len(frames),
+        "protocol": MMSEG_MIOU,
         "vocabulary_size": c,
         "label_format": label_format,
         **{f"mIoU_{m}": _num(results[m][1]) for m in modes},
@@ -560,6 +380,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                     "test_mode": prov.is_random,
                     "model": model.name,
                     "weights": model.weights,
+                    "protocol": MMSEG_MIOU,
                     "vocabulary": vocab,
                     "label_format": label_format,
                     "generator": model.generator_record(),

@@ -18,6 +18,7 @@ score ``depth``, ``rgb`` and ``both`` from them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -46,7 +47,7 @@ from .plugin import DEFAULT_PRED_IOU_THRESH, DEFAULT_STABILITY_THRESH
 from .progress import Silent, Stages
 from .render import DEFAULT_COLORMAP, get_colormap, render_depth
 from .results import DepthSamResult
-from .vocab import DEFAULT_TEMPLATES, resolve_vocabulary
+from .vocab import DEFAULT_TEMPLATES, choose_vocabulary
 
 MODES = ("depth", "rgb", "both")
 SEMANTICS = ("mask", "pixel")
@@ -84,15 +85,6 @@ _SETTINGS = (
     "max_invalid_fraction",
     "dense_short_side",
 )
-#: Loader kwargs of the pre-issue-10 plugin and what replaced them.
-_RENAMED = {
-    "clip_checkpoint": "the CLIP file is a named checkpoint now: pass checkpoint={'clip': PATH} "
-    "(CLI: --checkpoint clip=PATH)",
-    "clip_weights": "the CLIP file is the variant's 'clip' checkpoint now (zoo.load resolves it)",
-    "inverse_depth": "pass linear_depth=True for linear colouring (inverse depth is the default)",
-    "stability_thresh": "spell it stability_score_thresh",
-    "min_region": "spell it min_region_area",
-}
 
 
 def check_mode(mode: str) -> str:
@@ -210,10 +202,9 @@ class DepthSamModel(ZooModel):
         weights and 0 in test mode, where SAD's values let no mask through; the change is
         kept in :attr:`test_mode_relaxed` and reported with every result.
         """
-        if unknown:
+        if unknown:  # zoo.load refuses undeclared names first; this is for direct calls
             key = sorted(unknown)[0]
-            why = _RENAMED.get(key) or "known: " + ", ".join(_SETTINGS)
-            raise InputError(f"unknown depth-sam setting {key!r}; {why}")
+            raise InputError(f"unknown depth-sam setting {key!r}; known: {', '.join(_SETTINGS)}")
         if ctx.dtype is not None:
             import torch
 
@@ -294,6 +285,11 @@ class DepthSamModel(ZooModel):
             dense_short_side=dense_short_side,
             test_mode_relaxed=relaxed,
         )
+
+    @property
+    def weights_random(self) -> bool:
+        """Test mode (``weights="random"``): random SAM scores pass no documented threshold."""
+        return str(getattr(self, "weights", "")).startswith("random")
 
     @property
     def image_size(self) -> int:
@@ -498,6 +494,7 @@ class DepthSamModel(ZooModel):
         intrinsics: Any = None,
         vocabulary: Any = None,
         *,
+        classes: Any = None,
         pose: Any = None,
         mode: str | None = None,
         depth_scale: float | None = None,
@@ -515,30 +512,59 @@ class DepthSamModel(ZooModel):
                 file); ``None`` skips the point cloud.
             vocabulary: class names, a vocabulary name (``scannet20`` default,
                 ``scannet200``, ``nyu40``), a file or ``"a,b,c"``.
-            pose: optional 4x4 camera-to-world matrix for world-frame points.
+            classes: your own classes instead of ``vocabulary`` (``"chair,table"``, a list
+                or a text file; a single name is one class, not a vocabulary name).
+            pose: optional 4x4 camera-to-world matrix (or a file holding one, e.g.
+                ScanNet's ``pose.txt``) for world-frame points.
             mode: ``depth``, ``rgb`` or ``both`` (default: the model's).
             depth_scale: metres per stored unit (default 0.001 for integers, 1 for floats).
             settings: override the mask generator settings for this call.
             voxel_size: point-cloud voxel size in metres (default: the model's; 0 = off).
-            progress: where to report the slow stages (``zoo run`` draws rich bars;
-                default: silent).
+            progress: where to report the slow stages and, when it has ``note(text)``,
+                the lines to say before them (``zoo run`` hands the core's
+                :class:`zoo.progress.StageBars`; default: silent).
+
+        ``result.extra["notes"]`` holds what the call had to say: a slow-settings hint on
+        CPU, thresholds relaxed for test mode, why there are 0 masks
+        (:mod:`zoo_depthsam.notes`).
         """
+        from .notes import relaxed_note, slow_hint, zero_masks_note
+
         stages = progress or Silent()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         m = check_mode(mode or self.mode)
-        vocab = resolve_vocabulary(vocabulary)
+        vocab = choose_vocabulary(vocabulary, classes)
         k = check_intrinsics(intrinsics) if intrinsics is not None else None
+        if isinstance(pose, (str, os.PathLike)):
+            from zoo.io.depth import load_pose
+
+            pose = load_pose(pose)
         pose_m = check_pose(pose) if pose is not None else None
         img, d, valid = self.load_inputs(image, depth, depth_scale)
         hw = img.shape[:2]
         timings["load"] = time.perf_counter() - t0
 
+        sources = ("depth", "rgb") if m == "both" else (m,)
+        gen = self.generator_record(settings)
+        device = str(getattr(self, "device", "cpu"))
+        notes = [
+            n
+            for n in (
+                slow_hint(self, device, hw[0] * hw[1], len(sources), settings),
+                relaxed_note(self, gen.get("test_mode_relaxed", {})),
+            )
+            if n
+        ]
+        say: Any = getattr(stages, "note", None)
+        if callable(say):
+            for n in notes:
+                say(n)  # before the slow part, not after it
+
         t0 = time.perf_counter()
         rendered = self.render(d, valid)
         timings["render"] = time.perf_counter() - t0
 
-        sources = ("depth", "rgb") if m == "both" else (m,)
         proposals = self.propose(
             img, rendered, valid, sources, settings=settings, timings=timings, progress=stages
         )
@@ -560,6 +586,8 @@ class DepthSamModel(ZooModel):
                 )
                 advance(1)
             timings["3d"] = time.perf_counter() - t0
+        if len(ms) == 0:
+            notes.append(zero_masks_note(self, self.weights_random, settings))
         return DepthSamResult(
             masks=ms.masks.astype(bool),
             labels=[vocab[i] for i in class_ids],
@@ -581,8 +609,9 @@ class DepthSamModel(ZooModel):
             points_label=lab,
             mode=m,
             pose_applied=pose_m is not None and k is not None,
-            generator=self.generator_record(settings),
+            generator=gen,
             timings=timings,
+            extra={"notes": notes} if notes else {},
         )
 
     def with_settings(self, **changes: Any) -> GeneratorSettings:

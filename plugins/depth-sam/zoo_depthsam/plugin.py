@@ -13,17 +13,16 @@ pull``, ``zoo list``'s size and ``cached`` columns see both):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import (
-    Command,
-    FamilySpec,
-    OptionSpec,
-    Task,
-    VariantSpec,
-    WeightsSpec,
-    image_size_option,
-)
+from zoo.options import Options, image_size_option, option
+from zoo.specs import FamilySpec, VariantSpec, WeightsSpec
+
+#: The plugin API this module is written to (``zoo plugins`` shows it).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -48,202 +47,168 @@ _SAM2_PARAMS = {"tiny": 38962498, "small": 46060354, "base-plus": 80850178, "lar
 DEFAULT_PRED_IOU_THRESH = 0.7
 DEFAULT_STABILITY_THRESH = 0.8
 
-_RUN_EVAL_BATCH: tuple[Command, ...] = ("run", "eval", "batch")
+#: Loader options reach ``zoo.load`` from every command that builds the model.
+_LOADER = ("run", "eval", "batch", "serve")
 
-OPTIONS = [
-    # ---------------------------------------------------------------- pipeline (model)
-    OptionSpec(
-        name="mode",
-        type="choice",
-        choices=("depth", "rgb", "both"),
-        default="depth",
-        model=True,
-        commands=("run", "batch"),
+
+class DepthSamOptions(Options):
+    """depth-sam's options. The frame's inputs (``--depth``, ``--intrinsics``, ``--pose``,
+    ``--no-pose``, ``--depth-scale``, ``--vocabulary``) are the rgbd task's; ``zoo eval``
+    declares its own ``--vocabulary`` and ``--depth-scale`` here (eval only)."""
+
+    # ------------------------------------------------------------ pipeline (loader)
+    mode: Literal["depth", "rgb", "both"] = option(
+        "depth",
         help="SAM on the rendered depth, on RGB, or both merged by mask NMS "
         "(zoo eval compares them with --modes)",
-    ),
-    OptionSpec(
-        name="semantics",
-        type="choice",
-        choices=("mask", "pixel"),
-        default="mask",
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=("run", "batch", "serve"),
+    )
+    semantics: Literal["mask", "pixel"] = option(
+        "mask",
         help="mask: CLIP on each mask crop; pixel: dense CLIP map + majority vote (SAD's rule)",
-    ),
-    OptionSpec(
-        name="colormap",
-        default="inferno",
-        model=True,
-        commands=_RUN_EVAL_BATCH,
-        help="matplotlib colormap for the depth rendering",
-    ),
-    OptionSpec(
-        name="linear_depth",
-        type="bool",
-        default=False,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
-        help="colour depth linearly instead of inverse depth",
-    ),
-    image_size_option(
-        64, commands=_RUN_EVAL_BATCH, default=1024, note="smaller is much faster on CPU"
-    ),
-    OptionSpec(
-        name="points_per_side",
-        type="int",
-        default=64,
-        minimum=1,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=_LOADER,
+    )
+    colormap: str = option(
+        "inferno", help="matplotlib colormap for the depth rendering", loader=True, commands=_LOADER
+    )
+    linear_depth: bool = option(
+        False, help="colour depth linearly instead of inverse depth", loader=True, commands=_LOADER
+    )
+    image_size: int | None = image_size_option(
+        64, commands=_LOADER, default=1024, note="smaller is much faster on CPU"
+    )
+    points_per_side: int = option(
+        64,
         help="mask generator grid: points per side (SAD: 64; cost grows with its square)",
-    ),
-    OptionSpec(
-        name="points_per_batch",
-        type="int",
-        default=64,
-        minimum=1,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=_LOADER,
+        ge=1,
+        le=128,
+    )
+    points_per_batch: int = option(
+        64,
         help="prompt points per decoder batch (memory vs. speed)",
-    ),
-    OptionSpec(
-        name="pred_iou_thresh",
-        type="float",
-        default=DEFAULT_PRED_IOU_THRESH,
-        minimum=0.0,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
-        help="mask generator predicted-IoU threshold (relaxed to 0 in test mode unless given)",
-    ),
-    OptionSpec(
-        name="stability_score_thresh",
-        type="float",
-        default=DEFAULT_STABILITY_THRESH,
-        minimum=0.0,
+        loader=True,
+        commands=_LOADER,
+        ge=1,
+        le=1024,
+    )
+    pred_iou_thresh: float | None = option(
+        None,
+        help=f"mask generator predicted-IoU threshold (default: SAD's "
+        f"{DEFAULT_PRED_IOU_THRESH:g}; 0 in test mode)",
+        loader=True,
+        commands=_LOADER,
+        ge=0.0,
+        le=1.0,
+    )
+    stability_score_thresh: float | None = option(
+        None,
+        help=f"mask generator stability-score threshold (default: SAD's "
+        f"{DEFAULT_STABILITY_THRESH:g}; 0 in test mode)",
+        loader=True,
+        commands=_LOADER,
         aliases=("stability_thresh",),
-        model=True,
-        commands=_RUN_EVAL_BATCH,
-        help="mask generator stability-score threshold (relaxed to 0 in test mode unless given)",
-    ),
-    OptionSpec(
-        name="box_nms_thresh",
-        type="float",
-        default=0.7,
-        minimum=0.0,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        ge=0.0,
+        le=1.0,
+    )
+    box_nms_thresh: float = option(
+        0.7,
         help="mask generator box NMS IoU threshold",
-    ),
-    OptionSpec(
-        name="min_region_area",
-        type="int",
-        default=100,
-        minimum=0,
-        aliases=("min_region",),
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=_LOADER,
+        ge=0.0,
+        le=1.0,
+    )
+    min_region_area: int = option(
+        100,
         help="fill holes and drop islands and masks below this many pixels (SAD: 100)",
-    ),
-    OptionSpec(
-        name="merge_iou",
-        type="float",
-        default=0.7,
-        minimum=0.0,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=_LOADER,
+        aliases=("min_region",),
+        ge=0,
+        le=1_000_000,
+    )
+    merge_iou: float = option(
+        0.7,
         help="mask IoU above which --mode both drops the lower-scored mask",
-    ),
-    OptionSpec(
-        name="max_masks",
-        type="int",
-        default=None,
-        minimum=0,
-        model=True,
-        commands=_RUN_EVAL_BATCH,
+        loader=True,
+        commands=_LOADER,
+        gt=0.0,
+        le=1.0,
+    )
+    max_masks: int | None = option(
+        None,
         help="keep at most this many masks, best predicted IoU first (default: all)",
-    ),
-    OptionSpec(
-        name="voxel_size",
-        type="float",
-        default=0.0,
-        minimum=0.0,
-        model=True,
-        commands=("run", "batch"),
+        loader=True,
+        commands=_LOADER,
+        ge=0,
+        le=10_000,
+    )
+    voxel_size: float = option(
+        0.0,
         help="point-cloud voxel down-sampling in metres (0: a point per valid depth pixel)",
-    ),
-    # ---------------------------------------------------------------- inputs
-    OptionSpec(
-        name="depth_scale",
-        type="float",
-        default=None,
-        commands=("run", "eval"),
-        help="metres per stored depth unit (default 0.001 for integer PNG/npy, 1 for float)",
-    ),
-    OptionSpec(
-        name="intrinsics",
-        default=None,
-        commands=("run",),
-        help="fx,fy,cx,cy of the depth camera or an intrinsics file "
-        "(default: intrinsic_depth.txt next to --depth)",
-    ),
-    OptionSpec(
-        name="pose",
-        type="path",
-        default=None,
-        commands=("run",),
-        help="4x4 camera-to-world pose file (default: pose.txt next to --depth)",
-    ),
-    OptionSpec(
-        name="no_pose",
-        type="bool",
-        default=False,
-        commands=("run",),
-        help="ignore a pose.txt found next to --depth (camera-frame points)",
-    ),
-    OptionSpec(
-        name="vocabulary",
-        default="scannet20",
-        commands=("run", "eval"),
-        help="class set: scannet20, scannet200 or nyu40",
-    ),
-    OptionSpec(
-        name="classes",
-        default=None,
-        commands=("run", "eval"),
+        loader=True,
+        commands=("run", "batch", "serve"),
+        ge=0.0,
+        le=10.0,
+    )
+    # ------------------------------------------------------------ call options
+    classes: str | None = option(
+        None,
         help='your own classes: "chair,table,floor" or a text file (one per line)',
-    ),
-    OptionSpec(
-        name="render_only",
-        type="bool",
-        default=False,
-        commands=("run",),
+        commands=("run", "eval"),
+    )
+    render_only: bool = option(
+        False,
         help="only render the depth through the colormap into depth_render.png (no model)",
-    ),
-    # ---------------------------------------------------------------- eval
-    OptionSpec(
-        name="label_format",
-        type="choice",
-        choices=("nyu40", "scannet200", "index"),
-        default="nyu40",
+        commands=("run",),
+    )
+    # ------------------------------------------------------------ eval
+    vocabulary: str = option(
+        "scannet20", help="class set: scannet20, scannet200 or nyu40", commands=("eval",)
+    )
+    depth_scale: float | None = option(
+        None,
+        help="metres per stored depth unit (default 0.001 for integer PNG/npy, 1 for float)",
         commands=("eval",),
+        gt=0.0,
+        le=10.0,
+    )
+    label_format: Literal["nyu40", "scannet200", "index"] = option(
+        "nyu40",
         help="label PNG values: NYU40 ids, raw ScanNet ids, or index (k = class k-1)",
-    ),
-    OptionSpec(
-        name="modes",
-        default=None,
         commands=("eval",),
+    )
+    modes: str | None = option(
+        None,
         help="comma list of modes to compare side by side (default depth,rgb,both)",
-    ),
-    OptionSpec(
-        name="max_frames",
-        type="int",
-        default=0,
-        minimum=0,
         commands=("eval",),
+    )
+    max_frames: int = option(
+        0,
         help="evaluate at most this many frames (0: all)",
-    ),
-]
+        commands=("eval",),
+        ge=0,
+        le=1_000_000,
+    )
+
+    @field_validator("colormap")
+    @classmethod
+    def _known_colormap(cls, v: str) -> str:
+        from .render import get_colormap
+
+        get_colormap(v)  # one line naming close matches (matplotlib imported only here)
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _some_classes(cls, v: str | None) -> str | None:
+        if v is not None and not [c for c in v.replace("\n", ",").split(",") if c.strip()]:
+            raise ValueError('is empty; give names like --classes "chair,table,floor"')
+        return v
 
 
 def _variants() -> list[VariantSpec]:
@@ -265,15 +230,16 @@ def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name=FAMILY,
-            tasks=[Task.RGBD],
+            tasks=["rgbd"],
             loader="zoo_depthsam.model:DepthSamModel",
             card=str(CARD),
             default_tag="tiny",
             description="Segment Any RGBD: SAM 2.1 on colour-mapped depth, CLIP classes, 3D points",
             variants=_variants(),
+            # only for --render-only (no model); every other run is the rgbd task's
             runner="zoo_depthsam.cli:run",
             evaluator="zoo_depthsam.cli:evaluate",
-            options=OPTIONS,
+            options=DepthSamOptions,
             conformance={
                 "image_size": 256,
                 "points_per_side": 2,

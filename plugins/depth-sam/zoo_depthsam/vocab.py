@@ -17,6 +17,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import InputError
 
@@ -634,6 +635,36 @@ def resolve_vocabulary(spec: str | Sequence[str] | None = None) -> list[str]:
                 f'write --classes "{text},"; named: {", ".join(VOCABULARIES)})'
             )
     return _check(_split(text), repr(text))
+
+
+def parse_classes(spec: str | Sequence[str]) -> list[str]:
+    """Your own classes (``--classes``): ``"chair,table"``, a text file or a list. Unlike
+    :func:`resolve_vocabulary`, a single name is one class, never a vocabulary name."""
+    from .notes import setting
+
+    if not isinstance(spec, str):
+        return resolve_vocabulary(list(spec))
+    text = spec.strip()
+    if not text or not [c for c in text.replace("\n", ",").split(",") if c.strip()]:
+        flag = setting("classes")
+        raise InputError(f'{flag} is empty; give names like {flag} "chair,table,floor"')
+    if "," not in text and not Path(text).expanduser().is_file() and not text.endswith(".txt"):
+        return resolve_vocabulary([text])
+    return resolve_vocabulary(text)
+
+
+def choose_vocabulary(vocabulary: Any = None, classes: Any = None) -> list[str]:
+    """The class names of a call: ``classes`` (your own) or ``vocabulary`` (names, a
+    vocabulary name, a file; default ScanNet-20), not both."""
+    if classes is not None:
+        if vocabulary is not None:
+            from .notes import setting
+
+            raise InputError(
+                f"use either {setting('classes')} or {setting('vocabulary')}, not both"
+            )
+        return parse_classes(classes)
+    return resolve_vocabulary(vocabulary)
 
 
 def prompt_name(name: str) -> str:

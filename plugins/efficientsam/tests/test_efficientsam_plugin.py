@@ -16,9 +16,9 @@ import pytest
 import torch
 from zoo_efficientsam.loader import EfficientSamModel
 
-from zoo import load
 from zoo.errors import InputError, WeightsError
 from zoo.io.images import save_png
+from zoo.loading import load
 from zoo.registry import get_registry
 from zoo.testing import synthetic_boxes, synthetic_image
 from zoo.testing.cli import assert_user_error, run_cli
@@ -60,6 +60,14 @@ def test_registration_does_not_import_torch() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
+def test_no_deprecated_imports() -> None:
+    """Plugin API 3: nothing the plugin imports is a plugin-API-2 name."""
+    code = "import zoo_efficientsam.plugin, zoo_efficientsam.loader, zoo_efficientsam.graphs"
+    cmd = [sys.executable, "-W", "error::DeprecationWarning", "-c", code]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_registered_param_counts_match_architecture() -> None:
     from zoo_efficientsam.build import build_efficientsam
 
@@ -92,6 +100,17 @@ def test_batched_mixed_prompts_match_one_by_one(
         alone = model.segment(image, [obj])
         np.testing.assert_allclose(alone.low_res_logits[0], together.low_res_logits[i], atol=1e-5)
         np.testing.assert_allclose(alone.scores[0], together.scores[i], atol=1e-6)
+
+
+def test_box_crossing_the_edge_is_clipped(model: EfficientSamModel, image: np.ndarray) -> None:
+    """A box that only crosses the image edge is cut to the image (``Prompts.fit``); one
+    lying entirely outside stays an error."""
+    crossing = model.segment(image, {"boxes": [[-20, -10, W + 30, 100]]})
+    inside = model.segment(image, {"boxes": [[0, 0, W, 100]]})
+    np.testing.assert_array_equal(crossing.low_res_logits, inside.low_res_logits)
+    assert crossing.prompts is not None and crossing.prompts.objects[0].box == (0, 0, W, 100)
+    with pytest.raises(InputError, match="entirely outside"):
+        model.segment(image, {"boxes": [[W + 1, 0, W + 50, 40]]})
 
 
 def test_chunked_decoding_matches_single_pass(model: EfficientSamModel, image: np.ndarray) -> None:
@@ -149,12 +168,15 @@ def test_wrong_size_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
 
 
 def test_options_reach_the_loader() -> None:
-    """``image_size`` and ``max_batch`` are declared loader kwargs (``model=True``): the
-    core hands them to the loader for ``zoo run`` and ``zoo batch`` alike (``max_batch`` is
-    the core's own option, set on the model by ``zoo.load``)."""
+    """``image_size`` and ``max_batch`` are declared loader options (``loader=True``): the
+    core hands them to the loader for ``zoo run``, ``zoo batch`` and ``zoo serve`` alike
+    (``max_batch`` is the core's own option, set on the model by ``zoo.load``)."""
+    import zoo_efficientsam.plugin as plugin
+
     fam, _ = get_registry().resolve_name("efficientsam")
-    opts = {o.name: o for o in fam.options}
-    assert opts["image_size"].model and opts["max_batch"].model
+    assert plugin.ZOO_PLUGIN_API == 3 and fam.options is plugin.EfficientSamOptions
+    assert fam.options.loader_names() == ["image_size", "max_batch"]
+    assert fam.conformance == {"image_size": 256}
     m = load("efficientsam:vitt", weights="random", device="cpu", image_size=SMALL, max_batch=3)
     assert m.model.image_encoder.img_size == SMALL and m.max_batch == 3
     with pytest.raises(InputError, match="multiple of 16"):

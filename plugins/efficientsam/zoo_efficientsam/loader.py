@@ -4,7 +4,7 @@ The image is embedded once (:meth:`EfficientSamModel.set_image`); every later pr
 same image reuses that embedding. EfficientSAM's decoder always sees a fixed number of prompt
 points (padding fills the rest), so prompts of any mix (boxes, clicks, box plus clicks) fit
 into one tensor and go through the decoder together, in chunks of ``decoder_batch``
-(:mod:`zoo.batching`: per device, ``--max-batch`` overrides).
+(:mod:`zoo.decoder_chunks`: per device, ``--max-batch`` overrides).
 
 Both stages run through :mod:`zoo_efficientsam.graphs` (``run_graph``), the modules that
 ``zoo export`` exports, so ``backend="onnxruntime"`` swaps the compute and nothing else.
@@ -23,7 +23,9 @@ from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
 from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.tasks import ObjectPrompt, SegmentationResult, Task, as_prompts
+from zoo.prompts import ObjectPrompt, as_prompts
+from zoo.results import SegmentationResult
+from zoo.specs import Task
 
 from .build import IMG_SIZE, VARIANTS, build_efficientsam
 from .graphs import efficientsam_graphs
@@ -62,7 +64,7 @@ class EfficientSamNetworkModel(ZooModel):
     @property
     def decoder_prompt_bytes(self) -> int:
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
-        from zoo.batching import sam_decoder_prompt_bytes
+        from zoo.decoder_chunks import sam_decoder_prompt_bytes
 
         return sam_decoder_prompt_bytes(self.model.image_encoder.image_embedding_size)
 
@@ -225,13 +227,12 @@ class EfficientSamModel(EfficientSamNetworkModel):
             self.set_image(image)
         if self._embedding is None or self._orig_hw is None:
             raise InputError("no image is set; call set_image(image) or pass an image to segment")
-        p = as_prompts(prompts)
         h, w = self._orig_hw
-        p.check_inside(h, w)
+        p, _ = as_prompts(prompts).fit(h, w)  # boxes crossing the edge are clipped to it
         points, labels = self._encode_prompts(p.objects)
         low_res, scores = self._decode(points, labels)
         # Upsampling only the chosen mask per object (not all three), one at a time, keeps
-        # the float activation at H x W (larger ones cost page faults, zoo.batching);
+        # the float activation at H x W (larger ones cost page faults, zoo.decoder_chunks);
         # bicubic matches upstream's resize to the original size.
         masks = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for i in range(low_res.shape[0]):

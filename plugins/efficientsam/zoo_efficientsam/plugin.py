@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec, image_size_option
+from zoo.options import Options, image_size_option, max_batch_option
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: The plugin API this module is written for (:mod:`zoo.registry.api`).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -65,15 +68,22 @@ VARIANTS = [
     ),
 ]
 
-OPTIONS = [
-    image_size_option(
+
+class EfficientSamOptions(Options):
+    """Loader keywords of both variants (``zoo info efficientsam`` lists them).
+
+    The promptable task's own options (``--multimask``, ``--everything`` and its grid) are
+    the core's (:mod:`zoo.tasks.promptable`, :mod:`zoo.tasks.everything`).
+    """
+
+    #: ViT patches are 16 px: the input side must be a multiple of 16
+    image_size: int | None = image_size_option(
         16,
-        commands=("run", "batch"),
         note="default 1024, EfficientSAM's own; smaller is faster and coarser, the "
         "published weights still load",
-    ),
-    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
-]
+    )
+    #: the core's --max-batch (:mod:`zoo.decoder_chunks`): per-device default
+    max_batch: int | None = max_batch_option()
 
 
 @hookimpl
@@ -90,8 +100,10 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 "SAM's prompt encoder and decoder; boxes and clicks"
             ),
             variants=VARIANTS,
-            options=OPTIONS,
+            options=EfficientSamOptions,
             dtypes=["float32", "bfloat16", "float16"],
+            # the kit's CPU run (and the serve tests that load like it): a 256-px input
+            conformance={"image_size": 256},
             license="Apache-2.0",
         )
     )

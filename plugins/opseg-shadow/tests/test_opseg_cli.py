@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from zoo_opseg.runners import instances_from_options
 
 from zoo.cards import load_card
 from zoo.errors import InputError
@@ -151,6 +150,8 @@ def test_train_register_run_eval_resume(zoo_home: Path, tmp_path: Path, soba_set
     )
     assert code == 0, err
     report = json.loads(out)
+    assert report["protocol"] == "soba-soap"
+    assert json.loads((ev / "metrics.json").read_text())["protocol"] == "soba-soap"
     assert report["table"]["columns"] == ["metric", "sam2:tiny", "opseg-shadow:quick", "%Δ"]
     labels = [r[0] for r in report["table"]["rows"]]
     for needed in ("mIoU", "mDice", "W.IoU", "W.Dice", "SOAP", "SOAP50", "SOAP75"):
@@ -244,8 +245,8 @@ def _no_association(src: Path, dst: Path) -> Path:
 # ``-image``/``-data``/``-weights`` leave out the image, the data or --weights random.
 BAD_INPUTS = [
     ("run", ["--objects", "{o};{o}", "--shadows", "{s}"], ("2 --objects", "1 --shadows")),
-    ("run", ["--boxes", "{o}"], ("--objects/--shadows",)),
-    ("run", ["--shadows", "0,0,9999,10"], ("instance 0 shadow", "outside")),
+    ("run", ["--objects", "{o}", "--boxes", "{o}"], ("--objects/--shadows",)),
+    ("run", ["--shadows", "9000,0,9999,10"], ("instance 0 shadow", "outside")),
     ("run", ["--objects", "1,2,3"], ("--objects", "x1,y1,x2,y2")),
     ("run", [], ("no prompt",)),
     ("run", ["--objects", "{o}", "--pathways", "3"], ("unknown option --pathways",)),
@@ -261,6 +262,7 @@ BAD_INPUTS = [
     ("eval", ["--split", "val"], ("--split",)),
     ("eval", ["--compare", "nosuchmodel"], ("unknown model",)),
     ("eval", ["--iou-thresholds", "2"], ("--iou-thresholds",)),
+    ("eval", ["--iou-thresholds", "0.1:1:0.000001"], ("--iou-thresholds", "at most 100")),
     ("eval", ["--max-images", "0"], ("--max-images",)),
     ("eval-data", ["--annotations", "{noassoc}", "--images", "{images}"], ("association",)),
     ("eval-data", ["--annotations", "{tmp}/none.json", "--images", "{images}"], ("none.json",)),
@@ -348,11 +350,66 @@ def test_out_that_is_a_file_is_refused_untouched(tmp_path: Path, soba_set, cli, 
 
 
 def test_cli_pairing_rules() -> None:
-    both = instances_from_options([[0, 0, 5, 5]], [[1, 1, 6, 6]], None)
-    assert both == [{"object": {"box": [0, 0, 5, 5]}, "shadow": {"box": [1, 1, 6, 6]}}]
-    assert instances_from_options(None, [[1, 1, 6, 6]], None) == [{"shadow": {"box": [1, 1, 6, 6]}}]
+    """--objects/--shadows pair by order (the core's builder, zoo.prompts, which `zoo run`'s
+    shadow task, manifests and the server share); one side alone gives one-sided pairs."""
+    from zoo.prompts import shadow_prompts_from_boxes
+
+    (both,) = shadow_prompts_from_boxes([[0, 0, 5, 5]], [[1, 1, 6, 6]])
+    assert both.object is not None and both.object.box == (0, 0, 5, 5)
+    assert both.shadow is not None and both.shadow.box == (1, 1, 6, 6)
+    (alone,) = shadow_prompts_from_boxes(None, [[1, 1, 6, 6]])
+    assert alone.object is None and alone.shadow is not None
     with pytest.raises(InputError, match="pair by order"):
-        instances_from_options([[0, 0, 5, 5]], [], None)
+        shadow_prompts_from_boxes([[0, 0, 5, 5]], [])
+
+
+def test_run_picks_the_task_from_the_flags(tmp_path: Path, soba_set, cli) -> None:
+    """opseg-shadow does two tasks: --objects/--shadows or a --prompts file of object/shadow
+    entries run `shadow` (pairs); --boxes alone runs `promptable` (one mask per box, as
+    any SAM 2.1)."""
+    ann, images = soba_set
+    fname, obox, sbox = _pair_boxes(ann)
+    small = ["--weights", "random", "--device", "cpu", "--size", "tiny", "--image-size", "256"]
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(
+        json.dumps([{"object": {"box": _floats(obox)}}, {"shadow": {"box": _floats(sbox)}}])
+    )
+    for k, (args, task) in enumerate(
+        [
+            (["--prompts", pairs], "shadow"),
+            (["--objects", obox], "shadow"),
+            (["--boxes", obox], "promptable"),
+        ]
+    ):
+        out = tmp_path / f"out{k}"
+        code, stdout, err = cli(
+            "run", "opseg-shadow", "--image", images / fname, *args, "--out", out, *small, "--json"
+        )
+        assert code == 0, err
+        assert json.loads(stdout)["task"] == task, args
+        shadow_pngs = {p.name for p in out.glob("shadow_*.png")}
+        assert bool(shadow_pngs) == (k == 0), (args, shadow_pngs)
+
+
+def _floats(box: str) -> list[float]:
+    return [float(v) for v in box.split(",")]
+
+
+def test_boxes_crossing_the_edge_are_clipped(tmp_path: Path, soba_set, cli) -> None:
+    """`zoo run` clips a box that crosses the image edge (and says so once) instead of
+    refusing it; the pairs table shows the pair."""
+    ann, images = soba_set
+    fname, obox, _ = _pair_boxes(ann)
+    out = tmp_path / "out"
+    code, stdout, err = cli(
+        "run", "opseg-shadow", "--image", images / fname, "--objects", obox,
+        "--shadows", "200,100,400,300", "--out", out, "--weights", "random",
+        "--device", "cpu", "--size", "tiny", "--image-size", "256",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "1 box was clipped to the 256x192 image" in err
+    assert "predicted IoU per pair" in stdout
+    assert {p.name for p in out.iterdir()} >= {"object_001.png", "shadow_001.png"}
 
 
 @pytest.mark.slow
@@ -362,13 +419,14 @@ def test_training_improves_synthetic_shadow_miou(zoo_home: Path, soba_set) -> No
     decoder collapse to empty masks first, so this smoke test weights the terms 1:1:1 and
     uses a large learning rate; the defaults stay SAM's for real (pretrained) starts."""
     import torch
-    from zoo_opseg.train import TrainConfig, train
+    from zoo_opseg.config import OpSegTrainConfig
+    from zoo_opseg.train import train
 
     from zoo.loading import load
 
     torch.set_num_threads(1)
     ann, images = soba_set
-    cfg = TrainConfig(
+    cfg = OpSegTrainConfig(
         annotations=str(ann),
         images=str(images),
         name="improve",
@@ -378,14 +436,14 @@ def test_training_improves_synthetic_shadow_miou(zoo_home: Path, soba_set) -> No
         batch_size=4,
         max_prompts=4,
         lr=1e-3,
-        loss_weights=(1.0, 1.0, 1.0),
-        init="random",
+        loss_weights=[1.0, 1.0, 1.0],
+        weights="random",
         device="cpu",
         cache_embeddings=True,
         val_annotations=str(ann),
         seed=0,
     )
-    report = train(cfg, show_progress=False)
+    report = train(cfg, progress=False)
     before, after = report["val"]["before"], report["val"]["after"]
     assert after["shadows"]["mIoU"] > before["shadows"]["mIoU"] + 0.03, (before, after)
     assert after["objects"]["mIoU"] > before["objects"]["mIoU"] + 0.03, (before, after)
@@ -400,7 +458,7 @@ def test_training_improves_synthetic_shadow_miou(zoo_home: Path, soba_set) -> No
 
 
 def _tiny_config(ann: Path, images: Path, name: str, **kw: object) -> object:
-    from zoo_opseg.train import TrainConfig
+    from zoo_opseg.config import OpSegTrainConfig
 
     base: dict[str, object] = dict(
         annotations=str(ann),
@@ -413,14 +471,14 @@ def _tiny_config(ann: Path, images: Path, name: str, **kw: object) -> object:
         accum=2,
         max_prompts=3,
         lr=1e-3,
-        init="random",
+        weights="random",
         device="cpu",
         cache_embeddings=True,
         save_every=100,
         seed=3,
     )
     base.update(kw)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    return OpSegTrainConfig(**base)  # type: ignore[arg-type]
 
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(
@@ -437,7 +495,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(
 
     torch.set_num_threads(1)
     ann, images = soba_set
-    full = train_mod.train(_tiny_config(ann, images, "full"), show_progress=False)  # type: ignore[arg-type]
+    full = train_mod.train(_tiny_config(ann, images, "full"), progress=False)  # type: ignore[arg-type]
 
     real_step = train_mod._micro_step
     calls = {"n": 0}
@@ -451,13 +509,16 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(
     monkeypatch.setattr(train_mod, "_micro_step", interrupt_at_step_2_micro_1)
     cfg = _tiny_config(ann, images, "cut")
     with pytest.raises(KeyboardInterrupt):
-        train_mod.train(cfg, show_progress=False)  # type: ignore[arg-type]
+        train_mod.train(cfg, progress=False)  # type: ignore[arg-type]
     assert "interrupted: state saved to" in capsys.readouterr().err
     run_dir = zoo_home / "local" / "opseg-shadow" / "cut"
     assert load_state(run_dir / "train" / "state.pt")["step"] == 2
     assert not (run_dir / "variant.json").exists()  # an unfinished run is not registered
     monkeypatch.setattr(train_mod, "_micro_step", real_step)
-    cut = train_mod.train(cfg, resume=True, show_progress=False)  # type: ignore[arg-type]
+    cut = train_mod.train(
+        _tiny_config(ann, images, "cut", resume=True),  # type: ignore[arg-type]
+        progress=False,
+    )
 
     logs = [
         json.loads((zoo_home / "local" / "opseg-shadow" / n / "train" / "log.json").read_text())

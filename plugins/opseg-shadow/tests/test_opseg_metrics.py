@@ -16,7 +16,9 @@ from zoo import metrics as core
 from zoo.errors import InputError
 from zoo.io.images import save_png
 from zoo.io.masks import encode_rle
-from zoo.tasks import Provenance, ShadowInstance, ShadowResult, Task, as_shadow_prompts
+from zoo.prompts import as_shadow_prompts
+from zoo.results import Provenance, ShadowInstance, ShadowResult
+from zoo.specs import Task
 
 
 def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from zoo.errors import InputError, WeightsError
 from zoo.io.masks import mask_bbox
 from zoo.loading import load
 from zoo.registry import get_registry
-from zoo.tasks import Task
+from zoo.specs import Task
 
 H, W = 192, 256
 
@@ -55,38 +55,30 @@ def test_registered_family_and_variants() -> None:
 
 
 def test_options_are_typed_declared_once_and_read_by_the_trainer() -> None:
-    """Every option is an OptionSpec with its real type and default; loader kwargs are
-    ``model=True``; the trainer's config defaults are those declarations, not copies."""
+    """The family's options are one typed class (loader and eval options; the shadow and
+    promptable tasks declare --objects/--shadows/--multimask); the trainer's hyperparameters
+    are its typed config, which zoo info lists and zoo train validates."""
     from zoo_opseg import plugin
-    from zoo_opseg.train import TrainConfig
+    from zoo_opseg.config import OpSegTrainConfig
 
     fam = get_registry().families["opseg-shadow"]
-    opts = {o.name: o for o in fam.options}
-    # max_batch: the core's --max-batch (zoo.batching.MAX_BATCH), listed by every SAM decoder
-    assert {n for n, o in opts.items() if o.model} == {"image_size", "size", "max_batch"}
-    assert opts["image_size"].type == "int" and opts["size"].type == "choice"
-    assert opts["loss_weights"].type == "floats" and opts["resume"].type == "bool"
-    assert opts["split"].choices == ("test", "challenge")
-    cfg = TrainConfig(annotations="a.json", images="img", name="n")
-    for name in (
-        "freeze",
-        "base",
-        "image_size",
-        "steps",
-        "batch_size",
-        "accum",
-        "lr",
-        "weight_decay",
-        "warmup",
-        "max_prompts",
-        "box_noise",
-        "save_every",
-        "amp",
-        "cache_embeddings",
-        "workers",
-    ):
-        assert getattr(cfg, name) == opts[name].default, name
-    assert cfg.loss_weights == tuple(opts["loss_weights"].default) == (20.0, 1.0, 1.0)
+    opts = fam.options
+    assert opts is plugin.OpSegOptions and plugin.ZOO_PLUGIN_API == 3
+    # max_batch: the core's --max-batch (max_batch_option), listed by every SAM decoder
+    assert set(opts.loader_names()) == {"image_size", "size", "max_batch"}
+    rows = {r["name"]: r for r in opts.describe()}
+    assert rows["image_size"]["type"] == "int"
+    assert rows["size"]["type"] == "tiny|small|base-plus|large"
+    assert rows["split"]["type"] == "test|challenge" and rows["split"]["commands"] == ["eval"]
+    assert not {"objects", "shadows", "multimask"} & set(opts.model_fields)
+    assert fam.runner is None and fam.train_config == "zoo_opseg.config:OpSegTrainConfig"
+    train = {r["name"]: r for r in OpSegTrainConfig.describe("train")}
+    assert train["loss_weights"]["type"] == "floats" and train["resume"]["type"] == "bool"
+    assert train["freeze"]["type"] == "image-encoder|none" and train["steps"]["default"] == 2000
+    cfg = OpSegTrainConfig(annotations="a.json", images="img", name="n")
+    assert cfg.loss_weights == [20.0, 1.0, 1.0] and cfg.init == "pretrained"
+    assert cfg.learning_rate == 1e-4 and cfg.warmup_steps == 100
+    assert OpSegTrainConfig(weights="random").init == "random"
     # trained variants are registered by the core's scanner, not by this plugin
     assert not hasattr(plugin, "zoo_register_variants")
 
@@ -126,7 +118,7 @@ def test_pairs_share_one_embedding_and_one_decoder_call(tiny: OpSegModel, scene:
         for m in (inst.object_mask, inst.shadow_mask):
             assert m is not None and m.dtype == np.bool_ and m.shape == (H, W)
         assert np.isfinite([inst.object_score, inst.shadow_score]).all()
-    assert r.provenance.task is Task.SHADOW and r.provenance.is_random
+    assert r.provenance.task == Task.SHADOW and r.provenance.is_random
     tiny.segment_shadows(scene.image, instances[:2])  # same image: the embedding is reused
     assert len(enc) == 1
     # batching changes nothing: pair 2 alone gives the same masks as inside the batch
@@ -162,10 +154,13 @@ def test_bad_prompts_are_input_errors(tiny: OpSegModel, scene: Any) -> None:
             img,
             [
                 {"object": {"box": [1, 1, 9, 9]}},
-                {"object": {"box": [1, 1, 9, 9]}, "shadow": {"box": [0, 0, 999, 9]}},
+                {"object": {"box": [1, 1, 9, 9]}, "shadow": {"box": [900, 0, 999, 9]}},
             ],
         )
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "entirely outside" in str(info.value)
+    # a box crossing the image edge is clipped to it (the rule of every surface)
+    crossing = tiny.segment_shadows(img, [{"shadow": {"box": [-20, 5, W + 40, 60]}}])
+    assert crossing.instances[0].shadow_mask is not None
     for bad in ([], [{}], [{"shadow": {"box": [5, 5, 1, 1]}}], None):
         with pytest.raises(InputError):
             tiny.segment_shadows(img, bad)
@@ -182,7 +177,7 @@ def test_plain_sam2_runs_the_same_protocol(scene: Any) -> None:
         }
     ]
     r = predict_pairs(sam, scene.image, inst)
-    assert r.provenance.task is Task.PROMPTABLE and r.provenance.model == "sam2:tiny"
+    assert r.provenance.task == Task.PROMPTABLE and r.provenance.model == "sam2:tiny"
     assert r.instances[0].object_mask.shape == (H, W)  # type: ignore[union-attr]
 
 

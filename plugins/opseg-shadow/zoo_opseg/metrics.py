@@ -16,13 +16,19 @@ instance, predicted from that instance's ground-truth box):
 * An instance whose prediction and ground truth are both empty scores 1 (the
   :mod:`zoo.metrics` convention).
 
-SOAP (Wang et al., CVPR 2020) is COCO-style AP over object-shadow *pairs*: a predicted pair
-matches a ground-truth pair at IoU threshold ``t`` only if the association masks (union of
-object and shadow, or SOBA's ``association_anno``), the objects *and* the shadows each reach
-``t``. Matching is greedy by descending pair score, each ground truth used once, choosing
-the candidate with the highest association IoU; precision is interpolated at 101 recall
-points and averaged over ``t`` in 0.50:0.95:0.05 (SOAP), or read at 0.50/0.75 (SOAP50/75).
-At most ``max_dets`` pairs per image are scored (20, as SOBA's evaluator does).
+SOAP (Wang et al., CVPR 2020) is COCO-style AP over object-shadow *pairs*
+(``"protocol": "soba-soap"``), computed as pysobatools' ``SOAPeval.evaluate_asso`` does
+(stevewongv/InstanceShadowDetection, the code behind SOBA's published SOAP): a predicted
+pair matches a ground-truth pair at IoU threshold ``t`` only if the association masks (union
+of object and shadow, or SOBA's ``association_anno``), the objects *and* the shadows each
+reach the bar. Predictions go in descending score order; for each, the free ground-truth
+pairs are tried in order, the bar starting at ``t``; once a pair matches, its association
+IoU becomes the bar a later pair's association, object and shadow IoU must all reach to
+replace it (:func:`soap_matches`). So a prediction that fits two pairs keeps the first
+unless the second is at least as good on all three masks - not simply the higher
+association IoU. Precision is interpolated at 101 recall points and averaged over ``t`` in
+0.50:0.95:0.05 (SOAP; the thresholds are pycocotools' ``np.linspace``), or read at 0.50/0.75
+(SOAP50/75). At most ``max_dets`` pairs per image are scored (20, as SOBA's evaluator does).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
+#: pycocotools' / pysobatools' ``iouThrs`` exactly (0.9 is 0.8999999999999999 there).
+DEFAULT_THRESHOLDS = tuple(np.linspace(0.5, 0.95, 10, endpoint=True).tolist())
+#: ``zoo eval``'s name for the pair metric's protocol.
+SOBA_SOAP = "soba-soap"
 METRIC_KEYS = ("mIoU", "mDice", "wIoU", "wDice")
 METRIC_LABELS = {"mIoU": "mIoU", "mDice": "mDice", "wIoU": "W.IoU", "wDice": "W.Dice"}
 
@@ -99,6 +108,41 @@ def _iou_matrix(dets: list[Any], gts: list[Any]) -> np.ndarray:
     )
 
 
+def soap_matches(
+    assoc: np.ndarray,
+    objects: np.ndarray,
+    shadows: np.ndarray,
+    thresholds: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """Which predicted pairs are true positives, per IoU threshold (pysobatools' rule).
+
+    ``assoc``/``objects``/``shadows``: ``D x G`` IoU matrices of the association, object and
+    shadow masks, predictions in descending score order, ground-truth pairs in annotation
+    order. For each threshold, each prediction in turn tries every ground-truth pair not yet
+    taken: a pair is a candidate when its association IoU reaches the bar and so do its
+    object and shadow IoUs; a candidate replaces the previous one and its association IoU
+    becomes the new bar (which starts at the threshold). The last candidate is taken.
+    Returns ``D x T`` bools.
+    """
+    d_count, g_count = assoc.shape
+    tps = np.zeros((d_count, len(thresholds)), dtype=bool)
+    for t_i, t in enumerate(thresholds):
+        taken = np.zeros(g_count, dtype=bool)
+        for d in range(d_count):
+            bar = min(float(t), 1 - 1e-10)
+            match = -1
+            for g in range(g_count):
+                if taken[g] or assoc[d, g] < bar:
+                    continue
+                if objects[d, g] < bar or shadows[d, g] < bar:
+                    continue
+                bar, match = float(assoc[d, g]), g
+            if match >= 0:
+                taken[match] = True
+                tps[d, t_i] = True
+    return tps
+
+
 class SoapAccumulator:
     """SOAP over a dataset, one image at a time (no masks are kept between images)."""
 
@@ -130,16 +174,7 @@ class SoapAccumulator:
         a = _iou_matrix(d_asc, g_asc)
         o = _iou_matrix(d_obj, g_obj)
         s = _iou_matrix(d_sha, g_sha)
-        tps = np.zeros((len(dets), len(self.thresholds)), dtype=bool)
-        for t_i, t in enumerate(self.thresholds):
-            valid = (a >= t) & (o >= t) & (s >= t)
-            taken = np.zeros(len(gt_pairs), dtype=bool)
-            for d in range(len(dets)):
-                cand = valid[d] & ~taken
-                if cand.any():
-                    g = int(np.argmax(np.where(cand, a[d], -1.0)))
-                    taken[g] = True
-                    tps[d, t_i] = True
+        tps = soap_matches(a, o, s, self.thresholds)
         self.scores.extend(float(d[2]) for d in dets)
         self.tp.extend(tps)
 
@@ -172,13 +207,20 @@ class SoapAccumulator:
 
 
 def parse_thresholds(text: str) -> tuple[float, ...]:
-    """``"0.5"``, ``"0.5,0.75"`` or ``"0.5:0.95:0.05"`` -> thresholds in (0, 1]."""
+    """``"0.5"``, ``"0.5,0.75"`` or ``"0.5:0.95:0.05"`` -> thresholds in (0, 1].
+
+    A range is spaced as pycocotools spaces ``iouThrs`` (``np.linspace``, not rounded), so
+    the default ``0.5:0.95:0.05`` is exactly :data:`DEFAULT_THRESHOLDS`.
+    """
     from zoo.errors import InputError
 
     try:
         if ":" in text:
             lo, hi, step = (float(v) for v in text.split(":"))
-            vals = np.round(np.arange(lo, hi + step / 2, step), 4).tolist()
+            if step <= 0 or hi < lo:
+                raise ValueError(text)
+            count = int(np.round((hi - lo) / step)) + 1
+            vals = np.linspace(lo, hi, count, endpoint=True).tolist()
         else:
             vals = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:

@@ -20,15 +20,15 @@ from zoo_sam2.model import Sam2Model
 
 from zoo.errors import InputError
 from zoo.loading import LoadContext
-from zoo.tasks import (
+from zoo.prompts import (
     ObjectPrompt,
     Prompts,
-    ShadowInstance,
     ShadowPrompt,
-    ShadowResult,
-    Task,
     as_shadow_prompts,
+    fit_shadow_prompts,
 )
+from zoo.results import ShadowInstance, ShadowResult
+from zoo.specs import Task
 
 from .checkpoint import read_sam21_checkpoint
 
@@ -40,17 +40,19 @@ def flatten_instances(
 ) -> tuple[list[ObjectPrompt], list[tuple[int, str]]]:
     """All object and shadow prompts as one list, plus ``(instance index, role)`` per entry.
 
-    Prompts are checked against the image here so that an error names the instance and the
-    role ("instance 2 shadow: box ... lies outside ...") rather than a flattened index.
+    Prompts are fitted to the image here (:func:`zoo.prompts.fit_shadow_prompts`, the rule
+    of every surface: boxes crossing the edge are clipped, prompts outside the image are
+    refused) so that an error names the instance and the role ("instance 2 shadow: box ...
+    lies entirely outside ...") rather than a flattened index.
     """
+    fitted, _ = fit_shadow_prompts(instances, height, width)
     flat: list[ObjectPrompt] = []
     owners: list[tuple[int, str]] = []
-    for i, inst in enumerate(instances):
+    for i, inst in enumerate(fitted):
         for role in ROLES:
             p: ObjectPrompt | None = getattr(inst, role)
             if p is None:
                 continue
-            p.check_inside(height, width, where=f"instance {i} {role}:")
             if p.mask is not None and p.mask.shape != (height, width):
                 raise InputError(
                     f"instance {i} {role}: mask prompt is {p.mask.shape[1]}x{p.mask.shape[0]} "
@@ -137,8 +139,10 @@ class OpSegModel(Sam2Model):
         """Object and shadow masks for each instance, paired under one association id.
 
         ``instances``: ``[{"object": {"box": [...]}, "shadow": {"box": [...]}}, ...]`` or
-        :class:`~zoo.tasks.ShadowPrompt` objects; either side may be missing (its mask is
+        :class:`~zoo.prompts.ShadowPrompt` objects; either side may be missing (its mask is
         then ``None``). ``image=None`` reuses the image of the last call / ``set_image``.
+        A box crossing the image edge is clipped to it; a prompt entirely outside the image
+        is an ``InputError`` naming the instance and the side.
         """
         if instances is None:
             raise InputError("empty prompt: give at least one object or shadow prompt")

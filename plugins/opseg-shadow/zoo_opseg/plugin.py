@@ -14,31 +14,27 @@ rather than as a silent automatic fallback: with no published sha256, silently s
 sources could load a different file without anyone noticing.
 
 Fine-tuned checkpoints made by ``zoo train opseg-shadow`` are published with
-:func:`zoo.training.store.write_variant` and registered by the core's local-variant scanner,
+:func:`zoo.registry.local.write_variant` and registered by the core's local-variant scanner,
 like every family's.
 
-Every option is declared once here, with its type and real default; the runners and the
-trainer read them through ``ctx.opt(...)`` and :class:`zoo_opseg.train.TrainConfig` takes
-its defaults from :data:`OPTIONS` (:func:`option_default`), so nothing re-states them.
+``zoo run``, ``zoo batch`` and ``zoo serve`` are the core's ``shadow`` and ``promptable``
+tasks. Every option is declared once, typed: the family's (loader and eval options) in
+:class:`OpSegOptions`, the trainer's in :class:`zoo_opseg.config.OpSegTrainConfig`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from zoo.batching import MAX_BATCH
+from pydantic import field_validator
+
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import (
-    PRIMARY,
-    Command,
-    FamilySpec,
-    OptionSpec,
-    Task,
-    VariantSpec,
-    WeightsSpec,
-    image_size_option,
-)
+from zoo.options import Options, image_size_option, max_batch_option, option
+from zoo.specs import PRIMARY, FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: This module follows plugin API 3 (typed options, the core shadow task, a typed trainer).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -50,220 +46,68 @@ GDRIVE_FILE_ID = "1K7HwdSrK9O9kfKF0F7X_7-T_6McGjG4j"
 BASE_PLUS_PARAMS = 80_850_434
 #: SAM 2.1 sizes the sam2 plugin builds (``--size`` at run time, ``--base`` for training)
 SAM21_SIZES = ("tiny", "small", "base-plus", "large")
+Sam21Size = Literal["tiny", "small", "base-plus", "large"]
 #: the two recipes of the paper: frozen Hiera encoder ("Fz.") or everything ("Ft.")
 FREEZE_CHOICES = ("image-encoder", "none")
 #: tags a trained variant may not take (they would hide the published ones)
 RESERVED_TAGS = ("base-plus", "base-plus-gdrive")
 
-_RUN: tuple[Command, ...] = ("run", "batch")
-_TRAIN: tuple[Command, ...] = ("train",)
-_RUN_ONLY: tuple[Command, ...] = ("run",)
-_EVAL: tuple[Command, ...] = ("eval",)
-_LOADER: tuple[Command, ...] = ("run", "eval", "train", "batch")
-_SIZE: tuple[Command, ...] = ("run", "eval", "batch")
+_EVAL = ("eval",)
+#: ``--iou-thresholds`` takes at most this many (SOAP's own is 10: 0.5:0.95:0.05)
+MAX_THRESHOLDS = 100
 
-OPTIONS: list[OptionSpec] = [
-    # ---------------------------------------------------------------- run
-    OptionSpec(
-        name="objects",
-        commands=_RUN_ONLY,
-        help='object boxes "x1,y1,x2,y2;..." (pixels); pair with --shadows by order',
-    ),
-    OptionSpec(
-        name="shadows",
-        commands=_RUN_ONLY,
-        help='shadow boxes "x1,y1,x2,y2;..."; alone they give shadow-only instances',
-    ),
-    OptionSpec(
-        name="multimask",
-        type="bool",
-        default=False,
-        commands=_RUN,
-        help="three candidates per prompt, keep the best (for single clicks)",
-    ),
-    # ---------------------------------------------------------------- loader kwargs
-    image_size_option(64, commands=_LOADER, note="default: the variant's; 1024 for SAM 2.1"),
-    OptionSpec(
-        name="size",
-        type="choice",
-        choices=SAM21_SIZES,
-        default=None,
-        model=True,
-        commands=_SIZE,
+
+class OpSegOptions(Options):
+    """The family's options. ``zoo run/batch/serve`` take the tasks' own (``--objects``,
+    ``--shadows``, ``--multimask``: :mod:`zoo.tasks.shadow`; the promptable task's);
+    ``zoo train``'s are :class:`zoo_opseg.config.OpSegTrainConfig`'s."""
+
+    image_size: int | None = image_size_option(64, note="default: the variant's; 1024 for SAM 2.1")
+    size: Sam21Size | None = option(
+        None,
         help="SAM 2.1 size to build (default: the variant's, base-plus for the published model)",
-    ),
-    MAX_BATCH,  # the core's --max-batch (zoo.batching): object+shadow prompts per decoder call
+        loader=True,
+    )
+    max_batch: int | None = max_batch_option()  # object + shadow prompts per decoder call
     # ---------------------------------------------------------------- eval
-    OptionSpec(
-        name="split",
-        type="choice",
-        choices=("test", "challenge"),
-        default="test",
-        commands=_EVAL,
+    split: Literal["test", "challenge"] = option(
+        "test",
         help="SOBA split: labels the table; picks the JSON with --dataset",
-    ),
-    OptionSpec(
-        name="max_images",
-        type="int",
-        default=None,
-        minimum=1,
         commands=_EVAL,
+    )
+    max_images: int | None = option(
+        None,
         help="evaluate only the first N images (default: all)",
-    ),
-    OptionSpec(
-        name="iou_thresholds",
-        default="0.5:0.95:0.05",
+        ge=1,
+        le=10_000_000,
         commands=_EVAL,
-        help="SOAP IoU thresholds: one value (0.5), a list (0.5,0.75) or start:stop:step",
-    ),
-    # ---------------------------------------------------------------- train
-    OptionSpec(
-        name="freeze",
-        type="choice",
-        choices=FREEZE_CHOICES,
-        default="image-encoder",
-        commands=_TRAIN,
-        help="image-encoder (the paper's 'Fz.' recipe) or none (full fine-tune, 'Ft.')",
-    ),
-    OptionSpec(
-        name="base",
-        type="choice",
-        choices=SAM21_SIZES,
-        default="base-plus",
-        commands=_TRAIN,
-        help="SAM 2.1 size to start from (sam2:<base>); base-plus is OpSeg's",
-    ),
-    OptionSpec(
-        name="name",
-        default=None,
-        commands=_TRAIN,
-        help="name of the new variant, run as opseg-shadow:<name> (default <base>-<recipe>)",
-    ),
-    OptionSpec(
-        name="steps", type="int", default=2000, minimum=1, commands=_TRAIN, help="optimizer steps"
-    ),
-    OptionSpec(
-        name="batch_size",
-        type="int",
-        default=4,
-        minimum=1,
-        commands=_TRAIN,
-        help="images per micro-batch",
-    ),
-    OptionSpec(
-        name="accum",
-        type="int",
-        default=1,
-        minimum=1,
-        commands=_TRAIN,
-        help="gradient accumulation: micro-batches per optimizer step",
-    ),
-    OptionSpec(
-        name="lr",
-        type="float",
-        default=None,
-        commands=_TRAIN,
-        help="AdamW learning rate (default 1e-4 with a frozen encoder, 1e-5 full)",
-    ),
-    OptionSpec(
-        name="weight_decay",
-        type="float",
-        default=0.01,
-        minimum=0,
-        commands=_TRAIN,
-        help="AdamW weight decay",
-    ),
-    OptionSpec(
-        name="max_prompts",
-        type="int",
-        default=16,
-        minimum=1,
-        commands=_TRAIN,
-        help="object+shadow box prompts sampled per image and step",
-    ),
-    OptionSpec(
-        name="box_noise",
-        type="float",
-        default=0.1,
-        minimum=0,
-        commands=_TRAIN,
-        help="box jitter, a fraction of the box side (SAM's recipe)",
-    ),
-    OptionSpec(
-        name="loss_weights",
-        type="floats",
-        default=(20.0, 1.0, 1.0),
-        commands=_TRAIN,
-        help="focal,dice,iou loss factors (SAM's 20,1,1)",
-    ),
-    OptionSpec(
-        name="warmup",
-        type="int",
-        default=None,
-        minimum=0,
-        commands=_TRAIN,
-        help="linear warm-up steps (default min(100, steps/10))",
-    ),
-    OptionSpec(
-        name="val_annotations",
-        type="path",
-        default=None,
-        commands=_TRAIN,
-        help="SOBA JSON scored before and after training (into the card)",
-    ),
-    OptionSpec(
-        name="val_images",
-        type="path",
-        default=None,
-        commands=_TRAIN,
-        help="image folder of --val-annotations (default: --images)",
-    ),
-    OptionSpec(
-        name="save_every",
-        type="int",
-        default=100,
-        minimum=1,
-        commands=_TRAIN,
-        help="write the resumable state every N steps",
-    ),
-    OptionSpec(
-        name="resume",
-        type="bool",
-        default=False,
-        commands=_TRAIN,
-        help="continue the run --name from its last saved state (same options)",
-    ),
-    OptionSpec(
-        name="amp",
-        type="bool",
-        default=None,
-        commands=_TRAIN,
-        help="bf16 autocast on CUDA (default: on for cuda; --amp false turns it off)",
-    ),
-    OptionSpec(
-        name="cache_embeddings",
-        type="bool",
-        default=False,
-        commands=_TRAIN,
-        help="with --freeze image-encoder, embed each image once and reuse it",
-    ),
-    OptionSpec(
-        name="workers",
-        type="int",
-        default=0,
-        minimum=0,
-        commands=_TRAIN,
-        help="data-loading worker processes",
-    ),
-]
+    )
+    iou_thresholds: str = option(
+        "0.5:0.95:0.05",
+        help="SOAP IoU thresholds: one value (0.5), a list (0.5,0.75) or start:stop:step; "
+        f"at most {MAX_THRESHOLDS}",
+        commands=_EVAL,
+    )
 
-
-def option_default(name: str) -> Any:
-    """The declared default of option ``name`` (the trainer's config reads its defaults here)."""
-    for o in OPTIONS:
-        if o.name == name:
-            return o.default
-    raise KeyError(name)
+    @field_validator("iou_thresholds")
+    @classmethod
+    def _bounded(cls, v: str) -> str:
+        """SOAP scores every threshold: no unbounded work (the evaluator's parser checks
+        the rest: the spelling, each value in (0, 1])."""
+        parts = v.split(":")
+        if len(parts) == 3:
+            try:
+                lo, hi, step = (float(p) for p in parts)
+            except ValueError:
+                return v
+            if not step > 0 or (hi - lo) / step >= MAX_THRESHOLDS:
+                raise ValueError(
+                    f"a start:stop:step range needs a step above 0 and at most "
+                    f"{MAX_THRESHOLDS} thresholds"
+                )
+        elif len(v.split(",")) > MAX_THRESHOLDS:
+            raise ValueError(f"give at most {MAX_THRESHOLDS} thresholds")
+        return v
 
 
 VARIANTS = [
@@ -324,10 +168,10 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 "give paired object/shadow masks"
             ),
             variants=VARIANTS,
-            runner="zoo_opseg.runners:run_shadows",
             evaluator="zoo_opseg.runners:eval_shadows",
-            trainer="zoo_opseg.train:train_command",
-            options=OPTIONS,
+            trainer="zoo_opseg.train:train",
+            train_config="zoo_opseg.config:OpSegTrainConfig",
+            options=OpSegOptions,
             conformance={"image_size": 256},
             # half precision through ZooModel.autocast (inherited from Sam2Model)
             dtypes=["float32", "bfloat16", "float16"],

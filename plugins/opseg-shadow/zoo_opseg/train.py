@@ -33,151 +33,32 @@ Ctrl-C saves the state and says how to continue.
 Outputs: the run folder (``$ZOO_HOME/local/opseg-shadow/<name>/``, or ``--out DIR``) holds
 ``model.safetensors`` (the full SAM 2.1 state dict, loadable strictly) and ``train/``
 (``state.pt`` and ``log.json``; kept after the run so that ``--resume --steps N`` can
-extend it). The variant is published last with :func:`zoo.training.store.write_variant`
+extend it). The variant is published last with :func:`zoo.registry.local.write_variant`
 (``card.md``, then ``variant.json``), so an unfinished run is never registered; the core's
 scanner registers it. Nothing is created before every input has been validated.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo.errors import InputError, hint
-from zoo.runners import RunContext
 
-from .plugin import FAMILY, FREEZE_CHOICES, RESERVED_TAGS, SAM21_SIZES, option_default
+from .config import PRETRAINED_INIT, OpSegTrainConfig
+from .plugin import FAMILY, RESERVED_TAGS
 
-RANDOM_INIT = "random"
-PRETRAINED_INIT = "pretrained"
+if TYPE_CHECKING:
+    from zoo.specs import VariantSpec
+
 STATE_FILE = "state.pt"
 LOG_FILE = "log.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-def _opt(name: str) -> Any:
-    """A config default = the option's declared default (declared once, in ``plugin.py``)."""
-    value = option_default(name)
-    return tuple(value) if isinstance(value, list) else value
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; stored with it so ``--resume`` can refuse a mismatch.
-
-    Defaults are the declared option defaults. ``image_size=None`` trains at the base
-    model's own input size (1024 for SAM 2.1); ``lr=None`` and ``warmup=None`` pick the
-    recipe's value (:attr:`learning_rate`, :attr:`warmup_steps`). ``init`` is
-    ``"pretrained"`` (``sam2:<base>``), ``"random"`` (test mode) or a checkpoint path.
-    """
-
-    annotations: str
-    images: str
-    name: str
-    base: str = _opt("base")
-    freeze: str = _opt("freeze")
-    image_size: int | None = _opt("image_size")
-    steps: int = _opt("steps")
-    batch_size: int = _opt("batch_size")
-    accum: int = _opt("accum")
-    lr: float | None = _opt("lr")
-    weight_decay: float = _opt("weight_decay")
-    warmup: int | None = _opt("warmup")
-    max_prompts: int = _opt("max_prompts")
-    box_noise: float = _opt("box_noise")
-    loss_weights: tuple[float, ...] = _opt("loss_weights")  # focal, dice, IoU prediction
-    save_every: int = _opt("save_every")
-    seed: int = 0
-    amp: bool | None = _opt("amp")
-    cache_embeddings: bool = _opt("cache_embeddings")
-    workers: int = _opt("workers")
-    init: str = PRETRAINED_INIT
-    device: str = "auto"
-    out: str | None = None
-    val_annotations: str | None = None
-    val_images: str | None = None
-
-    def __post_init__(self) -> None:
-        self.loss_weights = tuple(float(w) for w in self.loss_weights)
-
-    @property
-    def frozen(self) -> bool:
-        return self.freeze == "image-encoder"
-
-    @property
-    def random_init(self) -> bool:
-        return self.init == RANDOM_INIT
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (1e-4 if self.frozen else 1e-5)
-
-    @property
-    def warmup_steps(self) -> int:
-        return self.warmup if self.warmup is not None else min(100, self.steps // 10)
-
-    # what must agree for --resume to continue a run
-    RESUME_KEYS = (
-        "annotations",
-        "base",
-        "freeze",
-        "image_size",
-        "batch_size",
-        "accum",
-        "seed",
-        "max_prompts",
-        "init",
-    )
-
-    def validate(self) -> None:
-        """One-line errors for every bad value (the CLI already cast the types; the Python
-        API gets the same checks)."""
-        from zoo.training.store import check_name
-
-        if self.freeze not in FREEZE_CHOICES:
-            raise InputError(f"--freeze must be image-encoder or none, got {self.freeze!r}")
-        if self.base not in SAM21_SIZES:
-            raise InputError(f"--base must be one of {', '.join(SAM21_SIZES)}, got {self.base!r}")
-        check_name(FAMILY, self.name, RESERVED_TAGS)
-        if self.image_size is not None and (self.image_size < 64 or self.image_size % 64):
-            raise InputError(
-                f"--image-size must be a positive multiple of 64, got {self.image_size}"
-            )
-        for key in ("steps", "batch_size", "accum", "max_prompts", "save_every"):
-            if getattr(self, key) < 1:
-                raise InputError(
-                    f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}"
-                )
-        if self.lr is not None and not (0 < self.lr < 1):
-            raise InputError(f"--lr must be in (0, 1), got {self.lr}")
-        if self.warmup is not None and self.warmup < 0:
-            raise InputError(f"--warmup must be >= 0, got {self.warmup}")
-        if not 0 <= self.box_noise < 1:
-            raise InputError(f"--box-noise must be in [0, 1), got {self.box_noise}")
-        if self.cache_embeddings and not self.frozen:
-            raise InputError(
-                "--cache-embeddings needs --freeze image-encoder (a trained encoder "
-                "changes its embeddings)"
-            )
-        if (
-            len(self.loss_weights) != 3
-            or any(w < 0 for w in self.loss_weights)
-            or not any(self.loss_weights)
-        ):
-            raise InputError(
-                "--loss-weights must be three non-negative numbers focal,dice,iou "
-                f"(not all 0), got {','.join(f'{w:g}' for w in self.loss_weights)}"
-            )
-        if self.workers < 0:
-            raise InputError(f"--workers must be >= 0, got {self.workers}")
-        if self.init not in (RANDOM_INIT, PRETRAINED_INIT) and not Path(self.init).is_file():
-            raise InputError(f"--checkpoint {self.init} does not exist; check the path")
 
 
 # --------------------------------------------------------------------------- data
@@ -291,7 +172,7 @@ def opseg_loss(
     logits: Any,
     target: Any,
     iou_pred: Any,
-    weights: tuple[float, ...] = (20.0, 1.0, 1.0),
+    weights: Sequence[float] = (20.0, 1.0, 1.0),
 ) -> tuple[Any, dict[str, float]]:
     """OpSeg's (SAM's) loss for N prompts: ``wf * focal + wd * dice + wi * IoU-head MSE``,
     each term per prompt then averaged; ``weights`` = (wf, wd, wi), SAM's 20:1:1 by default.
@@ -340,13 +221,14 @@ def jitter_boxes(
 # --------------------------------------------------------------------------- files
 
 
-def run_paths(cfg: TrainConfig) -> tuple[Path, Path]:
+def run_paths(cfg: OpSegTrainConfig) -> tuple[Path, Path]:
     """``(run folder, variant folder)``. Weights and ``train/`` go in the run folder (``--out``
     or the variant folder); ``card.md`` and ``variant.json`` go in the variant folder, where
     the core's scanner finds them (a weights file outside it is referenced by absolute path).
     """
-    from zoo.training.store import variant_dir
+    from zoo.registry.local import variant_dir
 
+    assert cfg.name is not None  # OpSegTrainConfig.check() names the run
     reg_dir = variant_dir(FAMILY, cfg.name)
     return (Path(cfg.out).expanduser().resolve() if cfg.out else reg_dir), reg_dir
 
@@ -374,7 +256,7 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=float))
 
 
-def _start_label(cfg: TrainConfig) -> str:
+def _start_label(cfg: OpSegTrainConfig) -> str:
     if cfg.random_init:
         return f"random init of SAM 2.1 {cfg.base} (test mode)"
     if cfg.init == PRETRAINED_INIT:
@@ -382,7 +264,7 @@ def _start_label(cfg: TrainConfig) -> str:
     return f"{cfg.init} (SAM 2.1 {cfg.base})"
 
 
-def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
+def card_text(cfg: OpSegTrainConfig, report: dict[str, Any]) -> str:
     """A card for the new variant: the family card's paper/upstream, none of the paper's
     numbers (they are not this model's), and what we measured (validation before -> after)."""
     from zoo.cards import load_card, render_card
@@ -435,7 +317,7 @@ def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
         )
     body += f"\n```bash\nzoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ...\n```\n"
     new = card.model_copy(update={"zoo": zoo_block, "body": body})
-    extra = {"training": {k: v for k, v in asdict(cfg).items() if k not in ("device", "out")}}
+    extra = {"training": {k: v for k, v in cfg.record().items() if k not in ("device", "out")}}
     return render_card(
         new,
         name=f"{FAMILY}:{cfg.name}",
@@ -448,7 +330,7 @@ def card_text(cfg: TrainConfig, report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def load_base(cfg: TrainConfig, *, progress: bool = True) -> Any:
+def load_base(cfg: OpSegTrainConfig, *, progress: bool = True) -> Any:
     """The zoo model a run starts from, loaded by :func:`zoo.load` (files resolved and
     verified by the core, the random init seeded with ``cfg.seed``).
 
@@ -493,20 +375,27 @@ def _validate_model(zoo_model: Any, data: Any) -> dict[str, Any]:
         sam.train(was_training)
 
 
-def _check_resume(cfg: TrainConfig, saved: dict[str, Any], keys: tuple[str, ...]) -> None:
-    diff = [k for k in keys if saved.get(k) != getattr(cfg, k)]
+def _check_resume(cfg: OpSegTrainConfig, saved: dict[str, Any], keys: tuple[str, ...]) -> None:
+    now = cfg.record()
+    diff = [k for k in keys if saved.get(k) != now.get(k)]
     if diff:
         k = diff[0]
         raise InputError(
             f"--resume: run {cfg.name} was started with {k}={saved.get(k)!r}, now "
-            f"{getattr(cfg, k)!r}; use the same options (or a new --name)"
+            f"{now.get(k)!r}; use the same options (or a new --name)"
         )
 
 
 def train(
-    cfg: TrainConfig, *, resume: bool = False, console: Any = None, show_progress: bool = True
+    cfg: OpSegTrainConfig,
+    *,
+    variant: VariantSpec | None = None,
+    progress: bool = True,
+    console: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a fine-tuning run; returns a report (see the module docstring).
+    """Run (or, with ``resume``, continue) a fine-tuning run; returns a report (see the
+    module docstring). ``zoo train opseg-shadow`` calls it with the command line validated
+    into ``cfg``; ``variant`` is the one named on it (only the family itself trains).
 
     Order matters for "a failed command leaves nothing behind": the config, the data files,
     the run folder and any saved state are checked, and the base model loaded, before the
@@ -514,10 +403,11 @@ def train(
     """
     import torch
 
+    from zoo.context import check_out_dir
+    from zoo.devices import resolve_device
     from zoo.io.masks import write_json
-    from zoo.model import resolve_device
     from zoo.progress import format_terms, progress_bar
-    from zoo.runners import check_out_dir
+    from zoo.registry.local import TRAIN_DIR, VARIANT_FILE, write_variant
     from zoo.specs import PRIMARY, VariantSpec, WeightsSpec
     from zoo.training.checkpoint import (
         capture_rng,
@@ -527,11 +417,14 @@ def train(
         save_state,
     )
     from zoo.training.schedules import warmup_cosine
-    from zoo.training.store import TRAIN_DIR, VARIANT_FILE, write_variant
 
     from .soba import load_soba
 
-    cfg.validate()
+    if variant is not None and variant.tag not in RESERVED_TAGS:
+        raise InputError(f"train the family (`zoo train {FAMILY}`); --base picks the SAM 2.1 size")
+    cfg = cfg.check()
+    resume = cfg.resume
+    assert cfg.annotations is not None and cfg.images is not None  # cfg.check() says so
     device = resolve_device(cfg.device)
     run_dir, reg_dir = run_paths(cfg)
     if cfg.out:
@@ -557,13 +450,13 @@ def train(
     state: dict[str, Any] | None = None
     if resume:
         state = load_state(state_path)
-        keys = tuple(k for k in TrainConfig.RESUME_KEYS if k != "image_size")
+        keys = tuple(k for k in OpSegTrainConfig.RESUME_KEYS if k != "image_size")
         _check_resume(cfg, state.get("config", {}), keys)
 
-    base = load_base(cfg, progress=show_progress)
+    base = load_base(cfg, progress=progress)
     model = base.model
     size = int(model.image_size)
-    cfg = dataclasses.replace(cfg, image_size=size)
+    cfg = cfg.model_copy(update={"image_size": size})
     if state is not None:
         _check_resume(cfg, state.get("config", {}), ("image_size",))
 
@@ -624,7 +517,7 @@ def train(
             state_path,
             {
                 "step": step_now,
-                "config": _jsonable(asdict(cfg)),
+                "config": _jsonable(cfg.record()),
                 "log": log,
                 # only what learns: the rest is rebuilt from the same start on --resume
                 "model": {n: p.detach().cpu().clone() for n, p in params},
@@ -642,12 +535,12 @@ def train(
     step = start
     micro = 0
     losses: list[float] = []
-    bar = progress_bar(unit="step", console=console, enabled=show_progress)
+    bar = progress_bar(unit="step", console=console, enabled=progress)
     # every loss term where the terminal has room for them, else the total (80 columns)
     shown = ("loss", "focal", "dice", "iou") if bar.console.width >= 120 else ("loss",)
     resume_hint = hint(
         f"zoo train {FAMILY} --name {cfg.name} --resume (and the same options)",
-        "train(cfg, resume=True) with the same cfg",
+        "train(cfg) with the same cfg and resume=True",
     )
     with (
         checkpoint_on_interrupt(lambda: save(step), resume_hint=resume_hint, console=console),
@@ -700,10 +593,11 @@ def train(
     else:
         report.pop("val_before", None)
     log_path = run_dir / TRAIN_DIR / LOG_FILE
-    write_json(log_path, {"config": asdict(cfg), "log": log, "report": report}, indent=1)
+    write_json(log_path, {"config": cfg.record(), "log": log, "report": report}, indent=1)
     config: dict[str, Any] = {"size": cfg.base, "image_size": cfg.image_size}
     if cfg.random_init:
         config["test_mode"] = True
+    assert cfg.name is not None and cfg.annotations is not None  # cfg.check() says so
     spec = VariantSpec(
         family=FAMILY,
         tag=cfg.name,
@@ -718,20 +612,23 @@ def train(
     extra = {
         "base": f"sam2:{cfg.base}" if not cfg.random_init else f"random sam2:{cfg.base}",
         "init": cfg.init,
-        "data": cfg.annotations,
+        "data": str(cfg.annotations),
         "steps": step,
         "final_loss": report["final_loss"],
         **({"val": report["val"]} if "val" in report else {}),
     }
     variant_file = write_variant(reg_dir, spec, card=card_text(cfg, report), extra=_jsonable(extra))
     report["files"] = [str(weights), str(reg_dir / "card.md"), str(variant_file), str(state_path)]
+    report["run"] = f"zoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ..."
+    if "val" in report:  # for people: a table (--json keeps the numbers under "val" too)
+        report["table"] = validation_table(report["val"], str(cfg.val_annotations))
     return report
 
 
 def _micro_step(
     model: Any,
     batch: list[dict[str, Any]],
-    cfg: TrainConfig,
+    cfg: OpSegTrainConfig,
     rng: np.random.Generator,
     device: str,
     use_amp: bool,
@@ -800,83 +697,6 @@ def _micro_step(
         logits = F.interpolate(low.float(), size=(s, s), mode="bilinear", align_corners=False)[:, 0]
     target = torch.cat(targets).to(device).float()
     return opseg_loss(logits, target, iou_pred, cfg.loss_weights)
-
-
-# --------------------------------------------------------------------------- CLI
-
-#: options of ``zoo train`` that map one to one onto :class:`TrainConfig` fields
-_CONFIG_OPTIONS = (
-    "freeze",
-    "base",
-    "image_size",
-    "steps",
-    "batch_size",
-    "accum",
-    "lr",
-    "weight_decay",
-    "warmup",
-    "max_prompts",
-    "box_noise",
-    "loss_weights",
-    "save_every",
-    "amp",
-    "cache_embeddings",
-    "workers",
-)
-
-
-def train_command(ctx: RunContext) -> dict[str, Any]:
-    """``zoo train opseg-shadow --annotations F --images DIR --freeze image-encoder|none``.
-
-    Options arrive cast and defaulted from their declarations (``ctx.opt``); the start is
-    ``--weights random`` (test mode), ``--checkpoint PATH`` or the pretrained ``sam2:<base>``.
-    """
-    from zoo.loading import RANDOM
-
-    annotations, images = ctx.get("annotations"), ctx.get("images")
-    if annotations is None or images is None:
-        raise InputError(f"`zoo train {FAMILY}` needs --annotations SOBA.json and --images DIR")
-    if ctx.variant is not None and ctx.name not in (FAMILY, f"{FAMILY}:base-plus"):
-        raise InputError(f"train the family (`zoo train {FAMILY}`); --base picks the SAM 2.1 size")
-    checkpoint = ctx.get("checkpoint")
-    if isinstance(checkpoint, dict):
-        raise InputError(
-            f"`zoo train {FAMILY}` starts from one SAM 2.1 file: --checkpoint PATH (no NAME=)"
-        )
-    weights = ctx.get("weights")
-    if weights == RANDOM and checkpoint is not None:
-        raise InputError("choose either --weights random or --checkpoint PATH, not both")
-    init = (
-        RANDOM_INIT if weights == RANDOM else (str(checkpoint) if checkpoint else PRETRAINED_INIT)
-    )
-    values = {k: ctx.opt(k) for k in _CONFIG_OPTIONS}
-    recipe = "frozen" if values["freeze"] == "image-encoder" else "full"
-    val_ann, val_images = ctx.opt("val_annotations"), ctx.opt("val_images")
-    cfg = TrainConfig(
-        annotations=str(Path(annotations).resolve()),
-        images=str(Path(images).resolve()),
-        name=ctx.opt("name") or f"{values['base']}-{recipe}",
-        init=init,
-        device=ctx.get("device", "auto"),
-        out=str(ctx.get("out")) if ctx.get("out") else None,
-        val_annotations=str(Path(val_ann).resolve()) if val_ann else None,
-        val_images=str(Path(val_images).resolve()) if val_images else None,
-        **({"seed": ctx.get("seed")} if ctx.get("seed") is not None else {}),
-        **values,
-    )
-    report = train(
-        cfg, resume=ctx.opt("resume"), console=ctx.console, show_progress=not ctx.as_json
-    )
-    report["run"] = f"zoo run {FAMILY}:{cfg.name} --image X --objects ... --shadows ..."
-    if ctx.as_json:
-        return report
-    # for people: rounded numbers, the validation as a table rather than a nested dict
-    for key, digits in (("final_loss", 4), ("steps_per_s", 3)):
-        report[key] = round(float(report[key]), digits)
-    val = report.pop("val", None)
-    if val:
-        report["table"] = validation_table(val, str(cfg.val_annotations))
-    return report
 
 
 def validation_table(val: dict[str, Any], annotations: str) -> dict[str, Any]:

@@ -126,3 +126,65 @@ def test_result_save_writes_pngs_coco_and_overlay(model, image, tmp_path: Path) 
 
     ov = np.asarray(Image.open(tmp_path / "out" / "overlay.png"))
     assert ov.shape == (H, W, 3)
+
+
+def test_box_crossing_the_edge_is_clipped(model, image) -> None:
+    """A box that only crosses the image edge is cut to the image (``Prompts.fit``), as SAM,
+    sam2 and the core tasks do; one lying entirely outside stays an error."""
+    from zoo.errors import InputError
+
+    crossing = model.segment(image, {"boxes": [[-20, -10, W + 30, 100]]})
+    inside = model.segment(image, {"boxes": [[0, 0, W, 100]]})
+    np.testing.assert_array_equal(crossing.low_res_logits, inside.low_res_logits)
+    assert crossing.prompts is not None and crossing.prompts.objects[0].box == (0, 0, W, 100)
+    with pytest.raises(InputError, match="entirely outside"):
+        model.segment(image, {"boxes": [[W + 1, 0, W + 50, 40]]})
+
+
+def test_plugin_api_3_registration() -> None:
+    """Typed options (plugin API 3), a small conformance size, no deprecated imports."""
+    import subprocess
+    import sys
+
+    import zoo_sam2.plugin as plugin
+
+    from zoo.registry import get_registry
+
+    fam = get_registry().families["sam2"]
+    assert plugin.ZOO_PLUGIN_API == 3 and fam.options is plugin.Sam2Options
+    assert fam.options.loader_names() == ["image_size", "max_batch"]
+    assert fam.conformance == {"image_size": 256}
+    code = (
+        "import sys, zoo_sam2.plugin; assert 'torch' not in sys.modules; "
+        "import zoo_sam2.model, zoo_sam2.everything, zoo_sam2.graphs"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_everything_takes_the_tasks_grid_settings(image, tmp_path: Path) -> None:
+    """``zoo run --everything``: the everything task's options (bounded: at most 128 points
+    per side) reach SAM 2's own generator; --image-size is a loader option of the family."""
+    from zoo.io.images import save_png
+    from zoo.testing.cli import assert_user_error, run_cli
+
+    img = tmp_path / "img.png"
+    save_png(img, image)
+    out = tmp_path / "out"
+    base = ("run", "sam2:tiny", "--image", str(img), "--everything", "--weights", "random",
+            "--device", "cpu", "--out", str(out))  # fmt: skip
+    assert_user_error(run_cli(*base, "--points-per-side", "129"), "maximum 128")
+    assert_user_error(run_cli(*base, "--image-size", "100"), "multiple of 64")
+    assert not out.exists()
+    small = ("--image-size", "256", "--points-per-side", "4")
+    proc = run_cli(*base, *small, "--format", "json", "--json")
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((out / "result.json").read_text())
+    record = saved["extra"]["everything"]
+    assert record["generator"] == "sam2.SAM2AutomaticMaskGenerator"
+    assert record["points_per_side"] == 4 and record["pred_iou_thresh"] == 0.0  # test mode

@@ -3,7 +3,7 @@
 The image is embedded once (:meth:`Sam2Model.set_image`) and every later prompt reuses the
 embedding. Object prompts of the same shape (all boxes, or the same number of clicks) go
 through the prompt encoder and mask decoder together, in chunks of ``decoder_batch``
-prompts (:mod:`zoo.batching`: per device, ``--max-batch`` overrides), so N prompts in one
+prompts (:mod:`zoo.decoder_chunks`: per device, ``--max-batch`` overrides), so N prompts in one
 call are never slower than N calls.
 
 Both stages run through :mod:`zoo_sam2.graphs` (``run_graph``), the modules ``zoo export``
@@ -23,7 +23,9 @@ from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
 from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.tasks import ObjectPrompt, Prompts, SegmentationResult, Task, as_prompts
+from zoo.prompts import ObjectPrompt, as_prompts
+from zoo.results import SegmentationResult
+from zoo.specs import Task
 
 from .build import build_sam2_model
 from .graphs import sam2_graphs
@@ -103,7 +105,7 @@ class Sam2Model(ZooModel):
     @property
     def decoder_prompt_bytes(self) -> int:
         """One prompt's largest decoder activation: CPU chunks are sized from it."""
-        from zoo.batching import sam_decoder_prompt_bytes
+        from zoo.decoder_chunks import sam_decoder_prompt_bytes
 
         return sam_decoder_prompt_bytes(self.model.image_size // 16)
 
@@ -179,7 +181,8 @@ class Sam2Model(ZooModel):
         )
         low_res, iou = self._select(low_res, iou, multimask)
         # upsampled one prompt at a time: an H x W float per prompt is 8.6 MB on an
-        # 1800x1200 photo, and larger tensors cost page faults on every call (zoo.batching)
+        # 1800x1200 photo, and larger tensors cost page faults on every call
+        # (zoo.decoder_chunks)
         masks = torch.cat(
             [
                 tf.postprocess_masks(low_res[i : i + 1], self._orig_hw) > self.mask_threshold
@@ -222,9 +225,8 @@ class Sam2Model(ZooModel):
             self.set_image(image)
         if self._features is None or self._orig_hw is None:
             raise InputError("no image is set; call set_image(image) or pass an image to segment")
-        p: Prompts = as_prompts(prompts)
         h, w = self._orig_hw
-        p.check_inside(h, w)
+        p, _ = as_prompts(prompts).fit(h, w)  # boxes crossing the edge are clipped to it
         for o in p.objects:
             if o.mask is not None and o.mask.shape != (h, w):
                 raise InputError(

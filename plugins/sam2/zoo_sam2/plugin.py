@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec, image_size_option
+from zoo.options import Options, image_size_option, max_batch_option
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: The plugin API this module is written for (:mod:`zoo.registry.api`).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -77,10 +80,18 @@ VARIANTS = [
     ),
 ]
 
-OPTIONS = [
-    image_size_option(64),
-    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
-]
+
+class Sam2Options(Options):
+    """Loader keywords of every ``sam2`` variant (``zoo info sam2`` lists them).
+
+    The task options (``--multimask``, ``--everything`` and its grid settings) are the core
+    tasks' own (:mod:`zoo.tasks.promptable`, :mod:`zoo.tasks.everything`).
+    """
+
+    #: Hiera's stride is 64; the input side must be a multiple of it
+    image_size: int | None = image_size_option(64)
+    #: the core's --max-batch (:mod:`zoo.decoder_chunks`): per-device default
+    max_batch: int | None = max_batch_option()
 
 
 @hookimpl
@@ -94,8 +105,10 @@ def zoo_register_families(register: RegisterFamily) -> None:
             default_tag="tiny",
             description="SAM 2.1 (Meta): promptable segmentation with boxes, points and masks",
             variants=VARIANTS,
-            options=OPTIONS,
+            options=Sam2Options,
             dtypes=["float32", "bfloat16", "float16"],
+            # the kit's CPU run (and the serve tests that load like it): a 256-px input
+            conformance={"image_size": 256},
             license="Apache-2.0",
         )
     )

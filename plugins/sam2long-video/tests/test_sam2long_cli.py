@@ -109,7 +109,9 @@ def full_run(
 def test_run_report_and_palette_pngs(full_run: dict[str, Any]) -> None:
     report, out = full_run["report"], full_run["out"]
     assert report["frames"] == T and report["objects"] == 2 and report["weights"] == "random"
-    assert report["formats"] == ["png", "coco", "json", "overlay"]
+    assert report["task"] == "video"  # the core video task's run (no family runner)
+    names = {Path(f).name for f in report["files"]}
+    assert {"results.json", "results.jsonl", "run.json", "00000.png"} <= names
     pngs = sorted(out.glob("*.png"))
     assert [p.stem for p in pngs] == [f"{t:05d}" for t in range(T)]
     for p in pngs:
@@ -135,9 +137,10 @@ def test_run_json_lists_images_files_and_test_mode(full_run: dict[str, Any]) -> 
         "frame_index": 0,
         "frame_name": "00000",
     }
+    assert run["prompt_frame"] == 0
     assert run["objects"] == [
-        {"object_id": 1, "frame": 0, "box": [10.0, 20.0, 40.0, 50.0]},
-        {"object_id": 2, "frame": 0, "points": [[100.0, 70.0], [90.0, 60.0]], "labels": [1, 0]},
+        {"object_id": 1, "box": [10.0, 20.0, 40.0, 50.0]},
+        {"object_id": 2, "points": [[100.0, 70.0], [90.0, 60.0]], "labels": [1, 0]},
     ]
     assert run["options"] == {
         "pathways": 2,
@@ -274,7 +277,7 @@ def test_empty_masks_are_explained_in_one_line(
 
 
 def test_empty_mask_note_with_real_weights_points_at_the_prompt() -> None:
-    from zoo_sam2long.runners import empty_mask_note
+    from zoo.tasks.video import empty_mask_note
 
     note = empty_mask_note(3, 10, 3, random=False, frame=4)
     assert note.startswith("3 of 10 tracked frames have an empty mask: the model judged")
@@ -286,7 +289,7 @@ def test_a_run_with_masks_says_nothing_about_empty_masks(full_run: dict[str, Any
     report = full_run["report"]
     assert report["empty_frames"] == run["empty_frames"]
     assert report["tracked_frames"] == run["tracked_frames"] == T
-    assert ("note" in run) == (run["empty_frames"] > 0) == ("note" in report)
+    assert ("note" in run) == (run["empty_frames"] > 0) == ("notes" in report)
 
 
 # --------------------------------------------------------------------------- the card
@@ -344,24 +347,62 @@ def test_card_example_verbatim(tmp_path: Path, home: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- eval
 
 
-def test_eval_reports_j_and_f_for_sam2long_and_sam2(tmp_path: Path, home: dict[str, str]) -> None:
+def test_eval_reports_the_davis_tables_for_sam2long_and_sam2(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
     data = make_davis(tmp_path / "davis", videos=2)
+    for sub in ("JPEGImages", "Annotations"):  # a two-frame video: nothing DAVIS can score
+        (data / sub / "short").mkdir()
+        for f in sorted((data / sub / "shapes0").iterdir())[:2]:
+            shutil.copy(f, data / sub / "short" / f.name)
     out = tmp_path / "metrics"
     args = ["--dataset", str(data), "--out", str(out), "--json", *FAST]
     proc = _zoo(home, "eval", "sam2long-video", *args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["mean"] == report["mean"] and saved["test_mode"] is True
-    assert set(report["videos"]) == {"shapes0", "shapes1"}
+    assert report["protocol"] == saved["protocol"] == "davis2017-semi-supervised"
+    assert saved["global"] == report["global"] and saved["test_mode"] is True
+    assert report["unscored"] == {"short": "too short"}
+    assert set(report["sequences"]) == {"shapes0", "shapes1", "short"}
+    assert report["sequences"]["short"] == {"frames": 2, "status": "too short"}
     for model in ("sam2long", "sam2"):
-        for m in ("J", "F", "J&F"):
-            v = report["mean"][model][m]
-            assert 0.0 <= v <= 1.0
-        jf = report["mean"][model]
-        assert abs(jf["J&F"] - (jf["J"] + jf["F"]) / 2) < 1e-9
+        g = report["global"][model]
+        assert g["objects"] == 4 and g["sequences"] == 2  # two objects in each scored video
+        for s in ("J-Mean", "J-Recall", "F-Mean", "F-Recall", "J&F-Mean"):
+            assert 0.0 <= g[s] <= 1.0
+        assert abs(g["J&F-Mean"] - (g["J-Mean"] + g["F-Mean"]) / 2) < 1e-9
+        # one object, one vote: the global mean is over the four objects
+        videos = [report["sequences"][v][model] for v in ("shapes0", "shapes1")]
+        objs = [o for v in videos for o in v["objects"].values()]
+        assert g["J-Mean"] == pytest.approx(np.mean([o["J-Mean"] for o in objs]))
+        assert all(len(o["J"]) == T - 2 for o in objs)  # first and last frames not scored
     table = report["table"]
-    assert table["rows"][-1][0] == "mean" and len(table["columns"]) == 7
+    assert table["columns"] == [
+        "model",
+        "sequence",
+        "J&F-Mean",
+        "J-Mean",
+        "J-Recall",
+        "J-Decay",
+        "F-Mean",
+        "F-Recall",
+        "F-Decay",
+    ]
+    assert [r[:2] for r in table["rows"][:2]] == [["sam2long", "global"], ["sam2", "global"]]
+    assert table["rows"][-1][:3] == ["", "short", "too short (2 frames)"]
+    assert {r[1] for r in table["rows"]} >= {"shapes0_1", "shapes0_2", "shapes1_1", "shapes1_2"}
+
+
+@pytest.mark.slow
+def test_eval_names_the_void_convention_it_used(tmp_path: Path, home: dict[str, str]) -> None:
+    data = make_davis(tmp_path / "davis", frames=3)
+    args = ["--dataset", str(data), "--no-baseline", "--exclude-void", "--json", *FAST]
+    proc = _zoo(home, "eval", "sam2long-video", *args)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["protocol"] == "davis2017-semi-supervised (void excluded)"
+    assert list(report["global"]) == ["sam2long"] and "void excluded" in report["table"]["title"]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -389,13 +430,12 @@ BAD_RUNS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("duplicate box id", ["--boxes", "1:10,20,40,50;1:30,30,60,60"], ("duplicate object id 1",)),
     ("bad box id", ["--boxes", "a:10,20,40,50"], ("bad object id 'a'",)),
     ("box id > 255", ["--boxes", "300:10,20,40,50"], ("between 1 and 255",)),
-    ("box outside", ["--boxes", "1:10,20,400,50"], ("outside the 128x96",)),
+    ("box outside", ["--boxes", "1:200,20,400,50"], ("entirely outside the 128x96",)),
     ("box x2<x1", ["--boxes", "1:40,20,10,50"], ("x2<=x1",)),
     ("malformed box", ["--boxes", "1:10,20,40"], ("3 numbers",)),
     ("frame past the end", [*BOX, "--frame", "99"], ("--frame 99 is outside the video",)),
     ("prompt-frame alias", [*BOX, "--prompt-frame", "4"], ("outside the video's 4 frames",)),
     ("negative frame", [*BOX, "--frame", "-1"], ("--frame", "minimum")),
-    ("points without labels", ["--points", "2:50,50"], ("without --labels",)),
     ("labels without points", [*BOX, "--labels", "1"], ("--labels given without --points",)),
     ("label count", ["--points", "2:50,50;2:60,60", "--labels", "1"], ("2 --points but 1",)),
     ("label value", ["--points", "2:50,50", "--labels", "7"], ("1 (foreground) or 0",)),
@@ -437,6 +477,24 @@ def test_bad_run_inputs_leave_no_out(
     proc = _zoo(home, "run", "sam2long-video", *args)
     assert_user_error(proc, *needles)
     assert not _leftovers(out)
+
+
+def test_prompt_flags_as_the_video_task_reads_them(frames: Path) -> None:
+    """The grammar is the core video task's (no model needed to read it): clicks without
+    --labels are foreground clicks, a box crossing the edge is clipped (with a note), ids
+    are numbered in order when left out."""
+    from zoo.options import validate
+    from zoo.registry import get_registry
+    from zoo.tasks.spec import RunInputs
+
+    task = get_registry().task("video")
+    opts = validate(task.options, {}, command="run", where="test")
+    run = RunInputs(video=str(frames), boxes="10,20,400,50", points="2:50,50")
+    inputs = task.from_cli(run, opts)
+    one, two = inputs.args[0].objects
+    assert (one.object_id, one.box) == (1, (10.0, 20.0, float(W), 50.0))
+    assert (two.object_id, two.points, two.labels) == (2, [(50.0, 50.0)], [1])
+    assert inputs.notes == [f"1 box was clipped to the {W}x{H} image"]
 
 
 def _bad_prompt_files(tmp: Path) -> Iterator[tuple[str, list[str], tuple[str, ...]]]:

@@ -29,7 +29,7 @@ def test_family_and_variants_borrow_sam2_weights() -> None:
     info = next(p for p in reg.plugins if p.name == "sam2long-video")
     assert info.error is None
     fam = reg.families["sam2long-video"]
-    assert [t.value for t in fam.tasks] == ["video"]
+    assert list(fam.tasks) == ["video"]
     for size in ("tiny", "small", "base-plus", "large"):
         v = reg.variants[f"sam2long-video:{size}"]
         base = reg.variants.get(f"sam2:{size}")
@@ -44,33 +44,34 @@ def test_family_and_variants_borrow_sam2_weights() -> None:
 
 
 def test_options_are_declared_once_with_the_tree_defaults() -> None:
+    from zoo_sam2long.plugin import ZOO_PLUGIN_API, Sam2LongOptions
     from zoo_sam2long.tracker import SAM2LongConfig
 
     fam = get_registry().families["sam2long-video"]
-    opts = {o.name: o for o in fam.options}
-    assert set(opts) == {
+    assert ZOO_PLUGIN_API == 3 and fam.options is Sam2LongOptions
+    opts = fam.options
+    # --frame and --mask are the video task's options: not re-declared here
+    assert opts.names() == [
         "pathways",
         "iou_threshold",
         "uncertainty",
         "image_size",
-        "frame",
-        "mask",
         "no_baseline",
-    }
+        "exclude_void",
+    ]
     # upstream names stay usable, each as an alias of one option
-    assert fam.option("iou_thre") is opts["iou_threshold"]
-    assert fam.option("prompt_frame") is opts["frame"]
-    assert {n for n, o in opts.items() if o.model} == {
-        "pathways",
-        "iou_threshold",
-        "uncertainty",
-        "image_size",
-    }
+    assert opts.lookup("iou_thre") == "iou_threshold"
+    assert get_registry().task("video").options.lookup("prompt_frame") == "frame"
+    assert set(opts.loader_names()) == {"pathways", "iou_threshold", "uncertainty", "image_size"}
+    # every option is bounded (no unbounded work from a typo)
+    for row in opts.describe():
+        if row["type"] in ("int", "float"):
+            assert {"ge", "le"} <= set(row.get("bounds", {})), row["name"]
     # the declared defaults are the tracker's own (one truth, shown by `zoo info`)
     tree = {f.name: f.default for f in dataclasses.fields(SAM2LongConfig)}
-    assert opts["pathways"].default == tree["num_pathways"]
-    assert opts["iou_threshold"].default == tree["iou_threshold"]
-    assert opts["uncertainty"].default == tree["uncertainty"]
+    assert opts.default_of("pathways") == tree["num_pathways"]
+    assert opts.default_of("iou_threshold") == tree["iou_threshold"]
+    assert opts.default_of("uncertainty") == tree["uncertainty"]
 
 
 def test_create_takes_the_load_context() -> None:
@@ -91,11 +92,13 @@ def test_loader_kwargs_map_to_the_tree_config() -> None:
         _tree_config({"pathways": 0})
 
 
-def test_misspelt_loader_kwarg_is_refused_before_building() -> None:
-    from zoo.model import load
+def test_misspelt_or_unbounded_loader_kwarg_is_refused_before_building() -> None:
+    from zoo.loading import load
 
-    with pytest.raises(InputError, match="unknown sam2long-video option 'pathway'"):
+    with pytest.raises(InputError, match=r"unknown option --pathway .*did you mean --pathways"):
         load("sam2long-video:tiny", weights="random", device="cpu", pathway=2)
+    with pytest.raises(InputError, match="--pathways: 99 is above the maximum 16"):
+        load("sam2long-video:tiny", weights="random", device="cpu", pathways=99)
 
 
 def test_card_validates() -> None:
@@ -112,7 +115,7 @@ def test_card_validates() -> None:
 def model():  # type: ignore[no-untyped-def]
     import torch
 
-    from zoo.model import load
+    from zoo.loading import load
 
     torch.manual_seed(0)
     return load("sam2long-video:tiny", weights="random", device="cpu", image_size=256, pathways=2)
@@ -173,7 +176,7 @@ def test_record_exposes_internals_and_round_trips(model) -> None:  # type: ignor
 
 
 def test_track_mask_prompt_on_later_frame(model) -> None:  # type: ignore[no-untyped-def]
-    from zoo.tasks import ObjectPrompt, Prompts
+    from zoo.prompts import ObjectPrompt, Prompts
 
     mask = np.zeros((H, W), bool)
     mask[30:80, 46:96] = True
@@ -193,7 +196,7 @@ def test_track_mask_prompt_on_later_frame(model) -> None:  # type: ignore[no-unt
     "call",
     [
         lambda m: list(m.track([], {"boxes": [[0, 0, 5, 5]]})),
-        lambda m: list(m.track(_frames(2), {"boxes": [[0, 0, W * 3, H * 3]]})),
+        lambda m: list(m.track(_frames(2), {"boxes": [[W * 2, H * 2, W * 3, H * 3]]})),
         lambda m: list(m.track(_frames(2), {"boxes": [[0, 0, 5, 5]]}, prompt_frame=2)),
         lambda m: list(m.track(_frames(2), [{"box": [0, 0, 5, 5], "mask": np.ones((H, W), bool)}])),
         lambda m: list(m.track(_frames(2), [{"mask": np.ones((H + 1, W), bool)}])),
@@ -224,8 +227,16 @@ def test_bad_inputs_are_input_errors(model, call) -> None:  # type: ignore[no-un
     assert "\n" not in str(info.value).strip()
 
 
+def test_a_box_crossing_the_edge_is_clipped(model) -> None:  # type: ignore[no-untyped-def]
+    """As on every task (zoo.prompts.Prompts.fit): the part inside the frame is tracked."""
+    inside = list(model.track(_frames(2), {"boxes": [[40, 30, W, H]]}))
+    crossing = list(model.track(_frames(2), {"boxes": [[40, 30, W * 3, H * 3]]}))
+    for a, b in zip(inside, crossing, strict=True):
+        np.testing.assert_array_equal(a.masks[1], b.masks[1])
+
+
 def test_half_precision_is_refused() -> None:
-    from zoo.model import load
+    from zoo.loading import load
 
     with pytest.raises(InputError):
         load("sam2long-video:tiny", weights="random", device="cpu", dtype="bfloat16")

@@ -47,8 +47,6 @@ _CONFIG_KEYS = {
     "lazy_memory": "lazy_memory",
     "cache_rope": "cache_rope",
 }
-#: Palette PNGs (DAVIS) store object ids as 8-bit indices; 0 is the background.
-MAX_OBJECT_ID = 255
 
 
 class SAM2LongVideoModel(ZooModel):
@@ -121,9 +119,11 @@ class SAM2LongVideoModel(ZooModel):
                 ``TxHxWx3`` array or a list of ``HxWx3`` frames; decoded lazily.
             prompts: boxes / clicks / masks of the objects on ``prompt_frame`` (anything
                 :func:`zoo.prompts.as_prompts` accepts). A box and clicks of one object go
-                together (box + refining clicks); a mask prompt is a boolean mask at frame
-                resolution and stands alone. ``object_id`` (1-255) names each track;
-                objects without one are numbered 1, 2, ... in order.
+                together (box + refining clicks); a box crossing the frame's edge is
+                clipped to it; a mask prompt is a boolean mask at frame resolution and
+                stands alone. ``object_id`` (1-255) names each track; objects without one
+                are numbered 1, 2, ... in order (the video task's rule,
+                :func:`zoo.tasks.video.check_object_ids`).
             prompt_frame: index of the frame the prompts refer to; earlier frames get
                 empty masks.
             pathways: override the number of memory pathways for this call.
@@ -142,9 +142,8 @@ class SAM2LongVideoModel(ZooModel):
         from zoo.io.frames import open_frames
 
         source = open_frames(frames)
-        parsed: Prompts = as_prompts(prompts)
         h, w = source.size
-        parsed.check_inside(h, w)
+        parsed, _ = as_prompts(prompts).fit(h, w)  # `zoo run` says what was clipped
         n = len(source)
         if not 0 <= prompt_frame < n:
             raise InputError(
@@ -299,20 +298,14 @@ def _tree_dict(rec: FrameRecord) -> dict[str, Any]:
 def to_object_prompts(
     prompts: Prompts, frame: int, video_hw: tuple[int, int]
 ) -> list[ObjectPrompt]:
-    """The tracker's per-object prompts, with the checks a user can fail: object ids
-    (1-255, unique) and mask prompts (alone, at frame size, not empty)."""
+    """The tracker's per-object prompts. Object ids follow the video task's one rule
+    (:func:`zoo.tasks.video.check_object_ids`: 1-255, unique, missing ones numbered in
+    order); the tracker adds its own checks of mask prompts (alone, at frame size, not
+    empty)."""
+    from zoo.tasks.video import check_object_ids
+
     out: list[ObjectPrompt] = []
-    used: set[int] = set()
-    for i, p in enumerate(prompts):
-        oid = p.object_id if p.object_id is not None else i + 1
-        if not 1 <= oid <= MAX_OBJECT_ID:
-            raise InputError(
-                f"object_id {oid} must be between 1 and {MAX_OBJECT_ID} "
-                "(DAVIS palette PNGs hold 8-bit ids, 0 is the background)"
-            )
-        if oid in used:
-            raise InputError(f"object_id {oid} is used twice; give each object its own id")
-        used.add(oid)
+    for i, (p, oid) in enumerate(zip(prompts, check_object_ids(prompts), strict=True)):
         mask = None
         if p.mask is not None:
             if p.box is not None or p.points is not None:

@@ -11,80 +11,60 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import (
-    PRIMARY,
-    Command,
-    FamilySpec,
-    OptionSpec,
-    Task,
-    VariantSpec,
-    WeightsSpec,
-    image_size_option,
-)
+from zoo.options import Options, image_size_option, option
+from zoo.specs import PRIMARY, FamilySpec, VariantSpec, WeightsSpec
+
+#: The plugin API this module is written to (``zoo plugins`` shows it).
+ZOO_PLUGIN_API = 3
 
 FAMILY = "sam2long-video"
 SIZES = ("tiny", "small", "base-plus", "large")
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
 
-#: Loader kwargs (``model=True``): the core passes them to ``zoo.load`` for every command,
-#: so ``zoo batch``/``zoo serve`` honour them without this family's runner.
-_MODEL_COMMANDS: tuple[Command, ...] = ("run", "eval", "batch")
+#: Loader options reach ``zoo.load`` from every command that builds the model (no
+#: ``export``: SAM2Long has no graphs of its own).
+_LOADER = ("run", "eval", "batch", "serve")
 
-OPTIONS = [
-    OptionSpec(
-        name="pathways",
-        type="int",
-        default=3,
-        minimum=1,
-        model=True,
-        commands=_MODEL_COMMANDS,
-        help="memory pathways per object (1 = no tree)",
-    ),
-    OptionSpec(
-        name="iou_threshold",
-        type="float",
-        default=0.1,
-        minimum=0.0,
-        model=True,
-        aliases=("iou_thre",),
-        commands=_MODEL_COMMANDS,
+
+class Sam2LongOptions(Options):
+    """The memory tree's options (loader keywords of ``create``; defaults are the
+    tracker's own, :class:`zoo_sam2long.tracker.SAM2LongConfig`). The prompt frame
+    (``--frame``) and mask prompt (``--mask``) are the video task's options."""
+
+    pathways: int = option(
+        3,
+        help="memory pathways per object (1 = no tree; time grows with it)",
+        loader=True,
+        commands=_LOADER,
+        ge=1,
+        le=16,
+    )
+    iou_threshold: float = option(
+        0.1,
         help="predicted IoU a frame needs to serve as memory",
-    ),
-    OptionSpec(
-        name="uncertainty",
-        type="float",
-        default=2.0,
-        minimum=0.0,
-        model=True,
-        commands=_MODEL_COMMANDS,
+        loader=True,
+        commands=_LOADER,
+        aliases=("iou_thre",),
+        ge=0.0,
+        le=1.0,
+    )
+    uncertainty: float = option(
+        2.0,
         help="up to this max |object score|, near-duplicate masks are dropped",
-    ),
-    image_size_option(64, commands=_MODEL_COMMANDS, note="default 1024"),
-    OptionSpec(
-        name="frame",
-        type="int",
-        default=0,
-        minimum=0,
-        aliases=("prompt_frame",),
-        commands=("run",),
-        help="index of the frame the prompts were drawn on",
-    ),
-    OptionSpec(
-        name="mask",
-        type="path",
-        default=None,
-        commands=("run",),
-        help="palette PNG of the prompt frame, pixel = object id",
-    ),
-    OptionSpec(
-        name="no_baseline",
-        type="bool",
-        default=False,
+        loader=True,
+        commands=_LOADER,
+        ge=0.0,
+        le=100.0,
+    )
+    image_size: int | None = image_size_option(64, commands=_LOADER, note="default 1024")
+    no_baseline: bool = option(False, help="skip the plain SAM 2 column", commands=("eval",))
+    exclude_void: bool = option(
+        False,
+        help="leave void pixels (255) out of J and F; DAVIS 2017 semi-supervised counts "
+        "them as background (the protocol name says which)",
         commands=("eval",),
-        help="skip the plain SAM 2 column",
-    ),
-]
+    )
 
 
 def _variants() -> list[VariantSpec]:
@@ -106,14 +86,13 @@ def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name=FAMILY,
-            tasks=[Task.VIDEO],
+            tasks=["video"],
             loader="zoo_sam2long.model:SAM2LongVideoModel",
             card=str(CARD),
             default_tag="tiny",
             description="SAM2Long: training-free memory tree over SAM 2.1, streaming video",
             variants=_variants(),
-            options=OPTIONS,
-            runner="zoo_sam2long.runners:run",
+            options=Sam2LongOptions,
             evaluator="zoo_sam2long.runners:evaluate",
             conformance={"image_size": 256, "pathways": 2},
             license="Apache-2.0",

@@ -201,6 +201,15 @@ def test_info_lists_the_options_and_no_weights(zoo_cli: Any) -> None:
     assert opts["--detections"]["type"] == "path"
     assert opts["--epochs"]["default"] == 10 and opts["--epochs"]["commands"] == ["train"]
     assert opts["--embed-cache"]["type"] == "auto|memory|disk|off"
+    # run's --score-thr is the amodal task's, eval's the family's: each listed where it applies
+    thr = {
+        tuple(o["commands"]): o["default"] for o in info["options"] if o["option"] == "--score-thr"
+    }
+    assert thr == {("run",): None, ("eval",): 0.05}
+    sizes = {
+        tuple(o["commands"]): o["default"] for o in info["options"] if o["option"] == "--image-size"
+    }
+    assert sizes[("train",)] == 1024  # the trainer's; run/eval use the checkpoint's own
     assert info["card"]["zoo"]["family"] == "sameo-amodal"
     assert info["weights"] is None and info["files"]["decoder"]["published"] is False
     assert info["files"]["base"]["optional"] and info["files"]["base"]["same_as"] == (
@@ -209,17 +218,34 @@ def test_info_lists_the_options_and_no_weights(zoo_cli: Any) -> None:
     assert info["size"] is None and info["cached"] is None
 
 
-def test_option_defaults_are_the_python_api_defaults() -> None:
-    """The CLI's training defaults come from TrainConfig, declared once."""
-    from dataclasses import fields
+def test_train_options_are_the_typed_config() -> None:
+    """`zoo train`'s options are SameoTrainConfig's fields, declared once: zoo info lists
+    them with the config's defaults and bounds, and the trainer takes that config."""
+    from zoo_sameo.config import SameoTrainConfig
 
-    from zoo_sameo.config import TrainConfig
-    from zoo_sameo.plugin import OPTIONS
+    from zoo.listing import options_rows
+    from zoo.registry import get_registry
 
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for o in OPTIONS:
-        if "train" in o.commands and o.name in defaults and o.name not in ("base", "image_size"):
-            assert o.default == defaults[o.name], o.name
+    reg = get_registry()
+    fam = reg.families["sameo-amodal"]
+    assert fam.train_config == "zoo_sameo.config:SameoTrainConfig"
+    rows = {r["name"]: r for r in options_rows(reg, fam) if r["commands"] == ["train"]}
+    for name in ("epochs", "batch_size", "lr", "embed_cache", "box_jitter", "resume", "base"):
+        assert rows[name]["default"] == SameoTrainConfig.default_of(name), name
+    assert rows["box_jitter"]["bounds"] == {"ge": 0, "lt": 1}
+
+
+def test_run_detections_are_the_amodal_tasks() -> None:
+    """`zoo run`'s --detections/--score-thr/--image-id are the core amodal task's (its 0.3
+    default); the family declares only eval's, with its own 0.05 default."""
+    from zoo_sameo.plugin import EVAL_SCORE_THR, SameoOptions
+
+    from zoo.tasks.amodal import RUN_SCORE_THR, AmodalOptions
+
+    assert SameoOptions.names("run") == ["image_size", "max_batch"]
+    assert SameoOptions.commands_of("score_thr") == ["eval"]
+    assert SameoOptions.default_of("score_thr") == EVAL_SCORE_THR == 0.05
+    assert AmodalOptions.applies("score_thr", "run") and RUN_SCORE_THR == 0.3
 
 
 # --------------------------------------------------------------------------- no --out left
@@ -242,7 +268,7 @@ def _bad_runs(image: Path, tmp: Path) -> dict[str, list[str]]:
     return {
         "missing image": [*run, missing, "--boxes", "1,1,9,9", *small],
         "not an image": [*run, str(_write(tmp / "x.png", [1])), "--boxes", "1,1,9,9", *small],
-        "box outside": [*run, str(image), "--boxes", "1,1,900,9", *small],
+        "box outside": [*run, str(image), "--boxes", "200,1,900,9", *small],
         "bad box": [*run, str(image), "--boxes", "1,1,a,9", *small],
         "no prompt": [*run, str(image), *small],
         "clicks": [*run, str(image), "--points", "5,5", "--labels", "1", *small],

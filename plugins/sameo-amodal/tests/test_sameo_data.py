@@ -1,4 +1,5 @@
-"""Reading amodal annotations (COCOA-cls / D2SA / KINS conventions) and detections."""
+"""Reading amodal annotations (COCOA-cls / D2SA / KINS conventions) and detections (the
+core's reader, :mod:`zoo.detections`, which SAMEO's evaluation uses like ``zoo run``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from zoo_sameo.data import clip_box, load_amodal_coco, load_detections
+from zoo_sameo.data import load_amodal_coco
+from zoo_sameo.evaluate import fit_boxes
 
+from zoo.detections import read_detections
 from zoo.errors import InputError
 from zoo.io.images import save_png
 from zoo.io.masks import encode_rle
@@ -120,25 +123,30 @@ def test_detections_parsing_and_bad_shapes(tmp_path: Path) -> None:
     ]  # zero area: skipped
     p = tmp_path / "d.json"
     p.write_text(json.dumps(good))
-    with pytest.warns(UserWarning, match="zero-area"):
-        dets, stats = load_detections(p, score_thr=0.3)
+    found = read_detections(p, 0.3)
+    dets = found.by_image
     assert list(dets) == [1] and dets[1][0].box == (1, 2, 11, 22)
     assert dets[1][0].category_id == 4 and dets[1][0].score == 0.9
-    assert stats == {"read": 3, "kept": 1, "below_threshold": 1, "zero_area": 1}
+    assert found.stats == {"read": 3, "kept": 1, "below_threshold": 1, "zero_area": 1}
+    assert any("zero-area" in n for n in found.notes())
     # zoo run's own results.json ({"annotations": [...]}) is accepted too
     p.write_text(json.dumps({"annotations": good[:1]}))
-    assert load_detections(p)[0][1][0].score == 0.9
+    assert read_detections(p).by_image[1][0].score == 0.9
     for bad, needle in [
         ({"x": 1}, "results list"),
-        ([1, 2], "not an object"),
+        ([1, 2], "image_id"),
         ([{"bbox": [1, 2, 3, 4]}], "image_id"),
         ([{"image_id": 1, "bbox": [1, 2, 3]}], "4 numbers"),
         ([{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "hi"}], "score"),
     ]:
         p.write_text(json.dumps(bad))
         with pytest.raises(InputError, match=needle):
-            load_detections(p)
+            read_detections(p)
 
 
-def test_clip_box() -> None:
-    assert clip_box((-3, -1, 70, 50), 40, 60) == (0, 0, 60, 40)
+def test_ground_truth_boxes_are_clipped_like_every_prompt() -> None:
+    """The evaluation's GT boxes follow the core rule: clipped where they cross the image
+    edge, left out (no prompt) when entirely outside it."""
+    keep, boxes = fit_boxes([(-3, -1, 70, 50), (60, 0, 80, 10), (5, 5, 10, 10)], 40, 60)
+    assert keep == [0, 2]
+    assert boxes.dtype == np.float32 and boxes.tolist() == [[0, 0, 60, 40], [5, 5, 10, 10]]

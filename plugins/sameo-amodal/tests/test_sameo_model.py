@@ -77,7 +77,7 @@ def test_max_batch_chunks_give_the_same_masks(model: Any) -> None:
         chunked = model.segment_amodal(img, boxes)
     finally:
         model.max_batch = None
-    from zoo.batching import default_max_batch
+    from zoo.decoder_chunks import default_max_batch
 
     # the core's per-device default, sized on CPU from the decoder's per-prompt activation
     assert model.decoder_batch == default_max_batch("cpu", model.decoder_prompt_bytes)
@@ -101,7 +101,7 @@ def test_bad_inputs(model: Any) -> None:
     img = synthetic_image(H, W)
     for bad, needle in [
         ([[10, 10, 10, 50]], "x2<=x1"),
-        ([[0, 0, W * 2, 10]], "outside"),
+        ([[W * 2, 0, W * 3, 10]], "outside"),
         ([[1, 2, 3]], "N x 4"),
         ([], "no boxes"),
         ([[0, 0, float("nan"), 5]], "non-finite"),
@@ -110,6 +110,9 @@ def test_bad_inputs(model: Any) -> None:
             model.segment_amodal(img, np.asarray(bad, dtype=float))
     with pytest.raises(InputError, match="scores"):
         model.segment_amodal(img, _boxes(2), scores=[0.5])
+    # a box crossing the image edge is clipped to it (as every surface does), not refused
+    crossing = model.segment_amodal(img, np.array([[-10.0, 5, W + 20, 50]]))
+    assert crossing.instances[0].box == (0.0, 5.0, float(W), 50.0)
     with pytest.raises(InputError, match="visible mask"):
         model.segment_amodal(img, _boxes(1), visible_masks=[np.ones((5, 5), bool)])
 

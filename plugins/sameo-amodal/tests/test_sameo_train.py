@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from zoo_sameo.config import SameoTrainConfig
 from zoo_sameo.data import load_amodal_coco, occlusion_rate
 from zoo_sameo.evaluate import amodal_miou, evaluate_sameo
-from zoo_sameo.train import TrainConfig, train_sameo
+from zoo_sameo.train import train_sameo
 
 from zoo.errors import InputError
 
@@ -27,7 +28,7 @@ SIZE = 128
 STEPS = 100
 
 
-def _config(data: dict[str, Path], **kw: Any) -> TrainConfig:
+def _config(data: dict[str, Path], **kw: Any) -> SameoTrainConfig:
     base: dict[str, Any] = dict(
         annotations=str(data["train"]),
         images=str(data["train_images"]),
@@ -41,7 +42,7 @@ def _config(data: dict[str, Path], **kw: Any) -> TrainConfig:
         seed=0,
     )
     base.update(kw)
-    return TrainConfig(**base)
+    return SameoTrainConfig(**base)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +168,7 @@ def test_eval_reports_ap_on_a_tiny_amodal_set(
     )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
+    assert rep["protocol"] == "coco-segm"
     assert rep["counts"]["occluded"] > 0 and rep["counts"]["unoccluded"] > 0
     for sub in ("all", "occluded", "unoccluded"):
         m = rep["metrics"][sub]
@@ -254,7 +256,7 @@ def test_occluded_split_ignores_the_other_subset(
 ) -> None:
     """Perfect masks score AP 1 on every subset, with GT boxes and with detections: the
     other subset's instances are ignored, neither misses nor false positives."""
-    from zoo_sameo.data import Detection
+    from zoo.detections import Detection
 
     ds = load_amodal_coco(shapes_data["val"], shapes_data["val_images"])
     oracle = _Oracle(ds)

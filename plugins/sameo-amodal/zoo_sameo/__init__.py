@@ -9,5 +9,5 @@ directly for the real work.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 FAMILY = "sameo-amodal"

@@ -7,11 +7,13 @@ Two settings, as in the paper:
 * ``gt_boxes``: the ground-truth boxes (amodal or modal) as prompts, isolating the mask
   decoder from the detector; here the mean amodal IoU per instance is reported as well.
 
-AP, AP50 and AP75 come from pycocotools (:func:`zoo.metrics.coco_segm_ap`), class-aware
-and class-agnostic. For the occluded / unoccluded split, instances of the other subset are
-marked ``iscrowd`` so that detections of them are ignored rather than counted as false
-positives (pycocotools overwrites an ``ignore`` flag with ``iscrowd``, so that is the one
-switch it honours); instances whose visible part is not annotated belong to neither subset.
+AP, AP50 and AP75 come from pycocotools (:func:`zoo.metrics.coco_segm_ap`; protocol
+``coco-segm``, the annotations' crowd regions kept as its ignore regions), class-aware and,
+under their own names, class-agnostic. For the occluded / unoccluded split, instances of
+the other subset are marked ``iscrowd`` so that detections of them are ignored rather than
+counted as false positives (pycocotools overwrites an ``ignore`` flag with ``iscrowd``, so
+that is the one switch it honours); instances whose visible part is not annotated belong to
+neither subset.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.detections import Detection
 from zoo.errors import InputError
 
-from .data import AmodalDataset, Detection, clip_box, occlusion_rate
+from .data import AmodalDataset, occlusion_rate
 
 SUBSETS = ("all", "occluded", "unoccluded")
 
@@ -82,15 +85,22 @@ def check_detection_images(ds: AmodalDataset, detections: Mapping[Any, list[Dete
         )
 
 
-def visible_from_detection(d: Detection, h: int, w: int) -> np.ndarray | None:
-    if d.segmentation is None:
-        return None
-    from zoo.io.masks import decode_segmentation
+def fit_boxes(boxes: list[Any], h: int, w: int) -> tuple[list[int], np.ndarray]:
+    """Ground-truth boxes as prompts, by the rule of every surface (:meth:`Prompts.fit
+    <zoo.prompts.Prompts.fit>`): a box crossing the image edge is clipped to it, a box
+    entirely outside it has nothing to prompt and is left out. Returns the indices kept and
+    their boxes (N x 4 float32)."""
+    from zoo.prompts import Prompts
 
-    try:
-        return decode_segmentation(d.segmentation, h, w)
-    except InputError:
-        return None  # a malformed modal mask only loses the overlay's visible part
+    keep, fitted = [], []
+    for i, b in enumerate(boxes):
+        try:
+            prompts, _ = Prompts.build(boxes=[b]).fit(h, w)
+        except InputError:
+            continue
+        keep.append(i)
+        fitted.append(prompts.objects[0].box)
+    return keep, np.array(fitted, dtype=np.float32).reshape(-1, 4)
 
 
 def evaluate_sameo(
@@ -109,6 +119,8 @@ def evaluate_sameo(
     """Predict amodal masks for the whole dataset and score them (see module docstring)."""
     from zoo.io.images import load_image
     from zoo.metrics import coco_segm_ap, iou
+    from zoo.tasks.amodal import AmodalTask
+    from zoo.tasks.common import image_inputs
 
     if (detections is None) == (not gt_boxes):
         raise InputError("evaluate with either --detections FILE or --gt-boxes (one of them)")
@@ -155,11 +167,10 @@ def evaluate_sameo(
             if gt_boxes:
                 anns = im.annotations
                 boxes = [a.amodal_box if box_kind == "amodal" else a.modal_box for a in anns]
-                boxes = [clip_box(b, h, w) for b in boxes]
-                keep = [i for i, b in enumerate(boxes) if b[2] > b[0] and b[3] > b[1]]
+                keep, fitted = fit_boxes(boxes, h, w)
                 result = model.segment_amodal(
                     image,
-                    np.array([boxes[i] for i in keep], dtype=np.float32),
+                    fitted,
                     category_ids=[anns[i].category_id for i in keep],
                     visible_masks=[anns[i].visible_mask(h, w) for i in keep],
                 )
@@ -174,21 +185,15 @@ def evaluate_sameo(
                 for e, i in zip(entries, keep, strict=True):
                     e["gt_id"] = anns[i].id
             else:
-                dets = [d for d in (detections or {}).get(im.id, [])]
-                boxes = [clip_box(d.box, h, w) for d in dets]
-                keep = [i for i, b in enumerate(boxes) if b[2] > b[0] and b[3] > b[1]]
-                if not keep:
+                # the detections as `zoo run --detections` prompts them (clipped to the
+                # image, those outside it left out; scores, classes, modal masks carried)
+                inputs = AmodalTask().from_detections(
+                    image_inputs(image), (detections or {}).get(im.id, [])
+                )
+                if inputs.empty:
                     prog.advance(task)
                     continue
-                result = model.segment_amodal(
-                    image,
-                    np.array([boxes[i] for i in keep], dtype=np.float32),
-                    scores=[dets[i].score for i in keep],
-                    category_ids=[
-                        dets[i].category_id if dets[i].category_id is not None else 1 for i in keep
-                    ],
-                    visible_masks=[visible_from_detection(dets[i], h, w) for i in keep],
-                )
+                result = model.segment_amodal(image, *inputs.args, **inputs.kwargs)
                 entries = result.to_coco(image_id=im.id)
             for e in entries:  # keep the results file small: the overlay-only extras go
                 e.pop("visible_segmentation", None)

@@ -6,7 +6,7 @@ decoder together; of the three masks per box the one with the highest predicted 
 kept; the instance score is the detector's score times that predicted IoU (an amodal mask
 the decoder is unsure of should rank below a confident one from an equally good box).
 
-Boxes go through the decoder in chunks of ``decoder_batch`` (:mod:`zoo.batching`, per
+Boxes go through the decoder in chunks of ``decoder_batch`` (:mod:`zoo.decoder_chunks`, per
 device; ``--max-batch`` overrides). Inference runs EfficientSAM's stage modules
 (:mod:`zoo_efficientsam.graphs`) through ``run_graph``, so ``zoo export`` and
 ``backend="onnxruntime"`` cover SAMEO's decoder as they cover EfficientSAM's.
@@ -26,8 +26,9 @@ from zoo_efficientsam.model import EfficientSam
 
 from zoo.errors import InputError, hint
 from zoo.loading import LoadContext
+from zoo.prompts import ObjectPrompt, Prompts
 from zoo.results import AmodalInstance, AmodalResult
-from zoo.tasks import ObjectPrompt, Prompts, Task
+from zoo.specs import Task
 
 from .build import (
     DEFAULT_IMAGE_SIZE,
@@ -196,8 +197,11 @@ class SameoModel(EfficientSamNetworkModel):
         arr = arr.reshape(-1, 4) if arr.ndim == 1 and arr.size == 4 else arr
         if arr.ndim != 2 or arr.shape[1] != 4:
             raise InputError(f"boxes must be N x 4 (x1,y1,x2,y2), got shape {arr.shape}")
-        Prompts.build(boxes=arr).check_inside(h, w)  # finite, x2>x1, y2>y1, inside the image
-        return arr.astype(np.float32)
+        # finite, x2>x1, y2>y1, not entirely outside the image; clipped where it crosses the edge
+        fitted, _ = Prompts.build(boxes=arr).fit(h, w)
+        out = fitted.boxes
+        assert out is not None  # every prompt is a box
+        return out
 
     @torch.inference_mode()
     def segment_amodal(
@@ -210,6 +214,9 @@ class SameoModel(EfficientSamNetworkModel):
         visible_masks: Sequence[np.ndarray | None] | None = None,
     ) -> AmodalResult:
         """Amodal masks for ``boxes`` (N x 4 xyxy pixels) on ``image``.
+
+        A box crossing the image edge is clipped to it (as SAM does; the instance's ``box``
+        is the clipped one); a box entirely outside the image is an ``InputError``.
 
         ``scores``: detector scores (the result's score is score x predicted IoU; without
         them it is the predicted IoU). ``category_ids`` are carried through. ``visible_masks``
@@ -271,7 +278,7 @@ class SameoModel(EfficientSamNetworkModel):
     def _upsample(self, low_res: torch.Tensor, h: int, w: int, chunk: int = 1) -> np.ndarray:
         """Low-res logits -> ``H x W`` bool masks, bicubic like EfficientSAM, one mask at a
         time: 100 masks of a 4K image never need gigabytes, and an H x W float per call stays
-        small enough to be reused instead of faulted in (zoo.batching)."""
+        small enough to be reused instead of faulted in (zoo.decoder_chunks)."""
         out = np.zeros((low_res.shape[0], h, w), dtype=bool)
         for lo in range(0, low_res.shape[0], chunk):
             up = F.interpolate(

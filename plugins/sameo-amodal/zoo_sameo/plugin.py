@@ -1,6 +1,9 @@
 """Registration of the ``sameo-amodal`` family: its architectures and its options.
 
-Imports nothing heavy (specs, strings and the torch-free :mod:`zoo_sameo.config`). Models
+Imports nothing heavy (specs, typed options and strings; the trainer's config is
+:mod:`zoo_sameo.config`, named by reference). ``zoo run``, ``zoo batch`` and ``zoo serve``
+are the core's amodal task (:mod:`zoo.tasks.amodal`); the family adds its evaluation
+protocol (:func:`zoo_sameo.cli.evaluate`) and its trainer. Models
 trained with ``zoo train sameo-amodal`` are found by the core's local-variant scanner
 (``$ZOO_HOME/local/sameo-amodal/<name>/variant.json``), not here.
 
@@ -14,13 +17,16 @@ lacks the encoder). SAMEO's authors published no decoder, so the registered vari
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
+from zoo.options import Options, image_size_option, max_batch_option, option
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
 
 from . import FAMILY
-from .config import BASES, EMBED_CACHE_MODES, TrainConfig
+
+#: This module follows plugin API 3 (typed options, the core amodal task, a typed trainer).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -28,155 +34,54 @@ CARD = Path(__file__).with_name("card.md")
 #: Tags of the registered architectures; a trained variant may not take these names.
 RESERVED_TAGS = ("vitt", "vits")
 
-#: ``--score-thr`` when not given, per command: a picture wants confident detections, AP
-#: wants the low-scoring ones too (they only add recall at the tail of the curve).
-SCORE_THR_DEFAULT = {"run": 0.3, "eval": 0.05}
+#: ``zoo eval``'s ``--score-thr`` default: AP wants the low-scoring detections too (they only
+#: add recall at the tail of the curve). ``zoo run``'s (0.3) is the amodal task's.
+EVAL_SCORE_THR = 0.05
 
-_D = TrainConfig  # the training defaults, declared once in zoo_sameo.config
+_EVAL = ("eval",)
 
-OPTIONS = [
-    # ------------------------------------------------------------------ run / eval
-    OptionSpec(
-        name="detections",
-        type="path",
-        commands=("run", "eval"),
-        help="COCO results JSON from any detector (image_id, bbox as x,y,w,h, score, "
-        "category_id; an optional modal 'segmentation' becomes the visible mask)",
-    ),
-    OptionSpec(
-        name="score_thr",
-        type="float",
-        minimum=0.0,
-        commands=("run", "eval"),
-        help=f"keep detections scoring at least this, 0..1 (default {SCORE_THR_DEFAULT['run']} "
-        f"for run, {SCORE_THR_DEFAULT['eval']} for eval)",
-    ),
-    OptionSpec(
-        name="image_id",
-        type="str",
-        commands=("run",),
-        help="which image of a multi-image --detections file --image is",
-    ),
-    MAX_BATCH,  # the core's --max-batch (zoo.batching): per-device default
-    image_size_option(
-        16,
-        commands=("run", "eval", "train", "batch"),
-        note=f"run/eval: the checkpoint's own; train: {_D.image_size}, EfficientSAM's; "
-        "smaller is faster and coarser",
-    ),
+
+class SameoOptions(Options):
+    """``zoo run/batch/serve`` take the amodal task's options (``--detections``,
+    ``--score-thr``, ``--image-id``: :mod:`zoo.tasks.amodal`); these are the family's own:
+    two loader options and the options of its evaluation protocol."""
+
+    image_size: int | None = image_size_option(
+        16, note="default: the checkpoint's own, else EfficientSAM's 1024; smaller is faster "
+        "and coarser",
+    )  # fmt: skip
+    max_batch: int | None = max_batch_option()
     # ------------------------------------------------------------------ eval
-    OptionSpec(
-        name="gt_boxes",
-        type="bool",
-        default=False,
-        commands=("eval",),
+    detections: Path | None = option(
+        None,
+        help="COCO results JSON from any detector (image_id, bbox as x,y,w,h, score, "
+        "category_id), read like `zoo run --detections`",
+        commands=_EVAL,
+    )
+    score_thr: float = option(
+        EVAL_SCORE_THR,
+        help="keep detections scoring at least this, 0..1 (AP wants the low-scoring ones too)",
+        ge=0.0,
+        le=1.0,
+        commands=_EVAL,
+    )
+    gt_boxes: bool = option(
+        False,
         help="prompt with the ground-truth boxes instead of --detections (reports mIoU too)",
-    ),
-    OptionSpec(
-        name="box_kind",
-        type="choice",
-        choices=("amodal", "modal"),
-        default="amodal",
-        commands=("eval",),
+        commands=_EVAL,
+    )
+    box_kind: Literal["amodal", "modal"] = option(
+        "amodal",
         help="with --gt-boxes: the amodal (whole) or modal (visible) ground-truth boxes",
-    ),
-    OptionSpec(
-        name="occluded_thr",
-        type="float",
-        default=0.01,
-        minimum=0.0,
-        commands=("eval",),
+        commands=_EVAL,
+    )
+    occluded_thr: float = option(
+        0.01,
         help="an instance counts as occluded above this hidden fraction (0..1)",
-    ),
-    # ------------------------------------------------------------------ train
-    OptionSpec(
-        name="base",
-        type="choice",
-        choices=BASES,
-        model=True,
-        commands=("train",),
-        help="EfficientSAM base, vitt or vits (default: the variant's, vitt for sameo-amodal)",
-    ),
-    OptionSpec(
-        name="name",
-        type="str",
-        commands=("train",),
-        help="name of the trained variant, then `zoo run sameo-amodal:NAME` "
-        "(default: base and annotation file name)",
-    ),
-    OptionSpec(
-        name="epochs",
-        type="int",
-        default=_D.epochs,
-        minimum=1,
-        commands=("train",),
-        help="passes over all instances",
-    ),
-    OptionSpec(
-        name="batch_size",
-        type="int",
-        default=_D.batch_size,
-        minimum=1,
-        commands=("train",),
-        help="instances per step",
-    ),
-    OptionSpec(
-        name="lr",
-        type="float",
-        default=_D.lr,
-        minimum=0.0,
-        commands=("train",),
-        help=f"AdamW learning rate (cosine schedule, {_D.warmup_frac:.0%} warm-up)",
-    ),
-    OptionSpec(
-        name="weight_decay",
-        type="float",
-        default=_D.weight_decay,
-        minimum=0.0,
-        commands=("train",),
-        help="AdamW weight decay",
-    ),
-    OptionSpec(
-        name="max_steps",
-        type="int",
-        default=_D.max_steps,
-        minimum=1,
-        commands=("train",),
-        help="stop after this many steps (default: epochs x instances / batch size)",
-    ),
-    OptionSpec(
-        name="embed_cache",
-        type="choice",
-        choices=EMBED_CACHE_MODES,
-        default=_D.embed_cache,
-        commands=("train",),
-        help="reuse each image's frozen-encoder embedding: auto (memory up to 4 GB, else "
-        "disk), memory, disk or off",
-    ),
-    OptionSpec(
-        name="box_jitter",
-        type="float",
-        default=_D.box_jitter,
-        minimum=0.0,
-        commands=("train",),
-        help="random box noise as a fraction of the box size, below 1",
-    ),
-    OptionSpec(
-        name="save_every",
-        type="int",
-        default=_D.save_every,
-        minimum=1,
-        commands=("train",),
-        help="write a resumable state every N steps (Ctrl-C also writes one)",
-    ),
-    OptionSpec(
-        name="resume",
-        type="bool",
-        default=_D.resume,
-        commands=("train",),
-        help="continue the unfinished run of --name where it stopped",
-    ),
-]
+        ge=0.0,
+        le=1.0,
+        commands=_EVAL,
+    )
 
 
 def _variant(tag: str, params: int, description: str) -> VariantSpec:
@@ -208,10 +113,10 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 _variant("vitt", 10_223_204, "SAMEO on EfficientSAM ViT-T"),
                 _variant("vits", 26_413_028, "SAMEO on EfficientSAM ViT-S"),
             ],
-            runner="zoo_sameo.cli:run",
             evaluator="zoo_sameo.cli:evaluate",
-            trainer="zoo_sameo.cli:train",
-            options=OPTIONS,
+            trainer="zoo_sameo.train:train_sameo",
+            train_config="zoo_sameo.config:SameoTrainConfig",
+            options=SameoOptions,
             dtypes=["float32", "bfloat16", "float16"],
             conformance={"image_size": 256},
             weights_note=(

@@ -37,7 +37,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from zoo.errors import InputError
+from zoo.registry.local import TRAIN_DIR, VARIANT_FILE, check_name, variant_dir, write_variant
 from zoo.training.checkpoint import (
     capture_rng,
     checkpoint_on_interrupt,
@@ -54,7 +55,6 @@ from zoo.training.checkpoint import (
     save_state,
 )
 from zoo.training.schedules import warmup_cosine, warmup_steps
-from zoo.training.store import TRAIN_DIR, VARIANT_FILE, check_name, variant_dir, write_variant
 
 from . import FAMILY
 from .build import (
@@ -64,12 +64,14 @@ from .build import (
     read_checkpoint,
     save_checkpoint,
 )
-from .config import TrainConfig
+from .config import SameoTrainConfig
 from .data import AmodalDataset, load_amodal_coco
 from .losses import sameo_loss
 
 if TYPE_CHECKING:
     from zoo_efficientsam.model import EfficientSam
+
+    from zoo.specs import VariantSpec
 
 STATE_FILE = "state.pt"
 CKPT_FILE = "decoder.safetensors"
@@ -78,7 +80,7 @@ EMBED_MODES = ("memory", "disk", "off")
 #: ``embed_cache="auto"`` keeps embeddings in memory up to this many bytes, else on disk.
 AUTO_MEMORY_BYTES = 4 * 1024**3
 
-__all__ = ["TrainConfig", "TrainResult", "train_sameo"]
+__all__ = ["SameoTrainConfig", "TrainResult", "train_sameo"]
 
 
 @dataclass
@@ -185,11 +187,16 @@ class EmbeddingCache:
 # --------------------------------------------------------------------------- helpers
 
 
-def _default_name(cfg: TrainConfig) -> str:
+def _default_name(cfg: SameoTrainConfig) -> str:
     """``<base>-<annotation file stem>``, lower case: a valid local-variant name."""
-    stem = Path(cfg.annotations).stem.lower()
+    stem = Path(str(cfg.annotations)).stem.lower()
     stem = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-._") or "data"
     return f"{cfg.base}-{stem}"[:64]
+
+
+def _record(cfg: SameoTrainConfig) -> dict[str, Any]:
+    """The config as plain JSON values (paths as text): what the run stores and compares."""
+    return cfg.model_dump(mode="json")
 
 
 def _image_rgb(path: Path) -> np.ndarray:
@@ -228,13 +235,13 @@ class RunPaths:
         return self.train / STATE_FILE
 
 
-def run_paths(cfg: TrainConfig, name: str) -> RunPaths:
+def run_paths(cfg: SameoTrainConfig, name: str) -> RunPaths:
     folder = variant_dir(FAMILY, name)
     out = Path(cfg.out).expanduser().resolve() if cfg.out else folder
     return RunPaths(variant=folder, out=out)
 
 
-def check_start(cfg: TrainConfig, paths: RunPaths, name: str) -> None:
+def check_start(cfg: SameoTrainConfig, paths: RunPaths, name: str) -> None:
     """A new run must not overwrite a model or an unfinished run; ``--resume`` needs one."""
     if not cfg.resume:
         if (paths.variant / VARIANT_FILE).exists():
@@ -250,12 +257,12 @@ def check_start(cfg: TrainConfig, paths: RunPaths, name: str) -> None:
     elif not paths.state.exists():
         raise InputError(f"nothing to resume: {paths.state} does not exist; drop --resume")
     if cfg.out:
-        from zoo.runners import check_out_dir
+        from zoo.context import check_out_dir
 
         check_out_dir(paths.out)
 
 
-def load_start(cfg: TrainConfig, *, progress: bool = True) -> tuple[EfficientSam, str, bool]:
+def load_start(cfg: SameoTrainConfig, *, progress: bool = True) -> tuple[EfficientSam, str, bool]:
     """The network to train, where its weights came from, and whether its encoder is the
     registered EfficientSAM file (then the checkpoint is saved without it).
 
@@ -290,9 +297,9 @@ def load_start(cfg: TrainConfig, *, progress: bool = True) -> tuple[EfficientSam
         state = load_state_dict(path, key="model")
         load_efficientsam_into(net, state, base=cfg.base, path=path)
         return net, f"EfficientSAM checkpoint {path}", False
-    import zoo
+    from zoo.loading import load
 
-    esam = zoo.load(
+    esam = load(
         f"efficientsam:{cfg.base}",
         weights="random" if cfg.test_mode else None,
         seed=cfg.seed if cfg.test_mode else None,
@@ -329,23 +336,40 @@ def _hold_interrupt() -> Iterator[None]:
 # --------------------------------------------------------------------------- main loop
 
 
-def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None) -> TrainResult:
+def train_sameo(
+    cfg: SameoTrainConfig,
+    *,
+    variant: VariantSpec | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> TrainResult:
     """Train SAMEO's decoder on a COCO-amodal dataset and publish it as a local variant.
 
+    ``zoo train sameo-amodal[:vitt|:vits]`` calls it with the command line validated into
+    ``cfg`` and the variant named (``variant``: its base, unless ``--base`` says otherwise).
     Everything the user gave is checked (options, name, data, base weights, device)
     before any file is written, so a bad command leaves nothing behind.
     """
-    from zoo.model import resolve_device
+    from zoo.devices import resolve_device
     from zoo.progress import format_terms, progress_bar
 
     from .plugin import RESERVED_TAGS
 
-    cfg.validate()
+    if variant is not None and variant.tag not in RESERVED_TAGS:
+        raise InputError(
+            f"train the family (`zoo train {FAMILY} --base ...`), not the trained variant "
+            f"{variant.name}; to continue an unfinished run use --name {variant.tag} --resume"
+        )
+    cfg = cfg.check()
+    if variant is not None and "base" not in cfg.model_fields_set:
+        # `zoo train sameo-amodal:vits` means --base vits
+        cfg = cfg.model_copy(update={"base": variant.config.get("base", cfg.base)})
     name = check_name(FAMILY, cfg.name or _default_name(cfg), RESERVED_TAGS)
-    cfg.name = name
+    cfg = cfg.model_copy(update={"name": name})
     paths = run_paths(cfg, name)
     check_start(cfg, paths, name)
     device = resolve_device(cfg.device)
+    assert cfg.annotations is not None and cfg.images is not None  # cfg.check() says so
     ds = load_amodal_coco(cfg.annotations, cfg.images)
     ds = AmodalDataset(
         images=[im for im in ds.images if im.annotations],
@@ -357,7 +381,7 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
     if cfg.resume:
         saved = load_state(paths.state, what="SAMEO training state")
         old = json.loads(saved["config"])
-        for k in TrainConfig.FIXED:
+        for k in SameoTrainConfig.FIXED:
             if str(old.get(k)) != str(getattr(cfg, k)):
                 raise InputError(
                     f"--resume with a different {k} ({getattr(cfg, k)!r}, the run used "
@@ -390,7 +414,7 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
     runner = SameoModel(net, base=cfg.base, image_size=cfg.image_size)
     # ---- from here on files are written: every input has been checked
     paths.train.mkdir(parents=True, exist_ok=True)
-    (paths.train / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    (paths.train / "config.json").write_text(json.dumps(_record(cfg), indent=2))
 
     # ---- embeddings: once per image (the encoder is frozen)
     fp = encoder_fingerprint(net)
@@ -453,7 +477,7 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
                 "optimizer": opt.state_dict(),
                 "step": done,
                 "rng": capture_rng(),
-                "config": json.dumps(asdict(cfg)),
+                "config": json.dumps(_record(cfg)),
                 "history": json.dumps(history[-2000:]),
             },
         )
@@ -546,7 +570,7 @@ def train_sameo(cfg: TrainConfig, *, progress: bool = True, console: Any = None)
 
 
 def _publish(
-    cfg: TrainConfig,
+    cfg: SameoTrainConfig,
     paths: RunPaths,
     net: torch.nn.Module,
     ds: AmodalDataset,
@@ -607,14 +631,18 @@ def _publish(
         checkpoints=checkpoints,
         params=sum(p.numel() for p in net.parameters()),
         config=config,
-        description=f"SAMEO decoder trained locally on {Path(cfg.annotations).name} "
+        description=f"SAMEO decoder trained locally on {Path(str(cfg.annotations)).name} "
         f"(base {cfg.base}{', TEST MODE: random encoder' if cfg.test_mode else ''})",
     )
     final_loss = float(last.get("loss", float("nan")))
     card = _card(cfg, ds, total, final_loss, base_weights)
     extra = {
         "base": base_weights,
-        "data": {"annotations": cfg.annotations, "images": len(ds.images), "instances": n_items},
+        "data": {
+            "annotations": str(cfg.annotations),
+            "images": len(ds.images),
+            "instances": n_items,
+        },
         "steps": total,
         "metrics": {"final_loss": final_loss},
         "test_mode": cfg.test_mode,
@@ -644,7 +672,7 @@ def _publish(
 
 
 def _card(
-    cfg: TrainConfig, ds: AmodalDataset, steps: int, final_loss: float, base_weights: str
+    cfg: SameoTrainConfig, ds: AmodalDataset, steps: int, final_loss: float, base_weights: str
 ) -> str:
     """A model card for the trained variant: the family card's facts, this run's recipe,
     and no borrowed numbers (the paper's metrics belong to the authors' weights)."""
@@ -689,5 +717,5 @@ def _card(
         card,
         name=f"{FAMILY}:{cfg.name}",
         tags=["trained-locally"],
-        extra={"training": {k: v for k, v in asdict(cfg).items() if k != "resume"}},
+        extra={"training": {k: v for k, v in _record(cfg).items() if k != "resume"}},
     )

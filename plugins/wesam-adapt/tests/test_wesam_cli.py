@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from zoo_wesam.adapter import save_adapter
 
+from zoo.registry.local import variant_dir, write_variant
 from zoo.specs import VariantSpec, WeightsSpec
-from zoo.training.store import variant_dir, write_variant
 
 FAMILY = "wesam-adapt"
 
@@ -195,6 +195,26 @@ def test_local_variant_listed_with_its_files(cli: Any, domain: dict[str, Any]) -
     assert info["card"]["zoo"]["family"] == FAMILY
     options = {o["option"]: o for o in info["options"]}
     assert options["--prompt"]["default"] == "box" and options["--steps"]["default"] == 2000
+    # the trainer's typed config: old spellings as aliases; --prompt and --image-size are
+    # declared for train by the config and for eval/run by the family's options
+    assert options["--batch-size"]["aliases"] == ["--batch"] and "--batch" not in options
+    commands: dict[str, set[str]] = {}
+    for o in info["options"]:
+        commands.setdefault(o["option"], set()).update(o["commands"])
+    assert {"train", "eval"} <= commands["--prompt"]
+    assert {"run", "train", "eval"} <= commands["--image-size"]
+    assert "--progress" not in options and commands["--max-images"] == {"eval"}
+
+
+def test_corrupt_command_on_every_app() -> None:
+    """Each app the core builds gets ``zoo corrupt`` once (plugin commands are added per app,
+    not once per process, so the command no longer depends on which test ran first)."""
+    from zoo.cli import create_app
+
+    for _ in range(2):
+        app = create_app()
+        names = [c.name for c in app.registered_commands]
+        assert names.count("corrupt") == 1, names
 
 
 def test_corrupt_command(cli: Any, user_error: Any, domain: dict[str, Any], tmp_path: Path) -> None:
@@ -235,7 +255,7 @@ def test_variant_of_real_weights_follows_its_base(
     same one-line error offline); --weights random randomises the base, keeps the adapter."""
     from zoo_wesam.lora import inject_lora, lora_state_dict
 
-    from zoo.model import load
+    from zoo.loading import load
 
     source = load("wesam-adapt:tiny", weights="random", device="cpu", image_size=128)
     inject_lora(source.model, rank=4)
@@ -357,9 +377,9 @@ def _bad_inputs(domain: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str],
             [*run, "--weights", "random", "--image", str(tmp / "no.png"), "--boxes", "1,1,9,9"],
             ("no.png",),
         ),
-        "run: box outside the image": (
-            [*run, "--weights", "random", "--image", img, "--boxes", "0,0,900,900"],
-            ("outside",),
+        "run: box outside the image": (  # one only crossing the edge is clipped to it
+            [*run, "--weights", "random", "--image", img, "--boxes", "900,900,990,990"],
+            ("entirely outside",),
         ),
         "run: no prompt": ([*run, "--weights", "random", "--image", img], ("no prompt",)),
         "run: malicious checkpoint": (
@@ -462,10 +482,15 @@ def test_trained_variant_shows_files_runs_and_evaluates(
     with Image.open(next(out.glob("*.png"))) as png:
         assert png.text["zoo:weights"].startswith("random")
 
-    ev = _eval_json(cli, "wesam-adapt:t1", domain, "--max-images", "1")
+    ev = _eval_json(cli, "wesam-adapt:t1", domain, "--max-images", "1", "--per-instance")
     assert ev["model"] == "wesam-adapt:t1" and ev["weights"].startswith("random")
-    # the numbers training measured on that image after adapting
+    # the numbers training measured on that image after adapting, by WeSAM's protocol
+    assert ev["protocol"] == trained["eval_protocol"] == "wesam-validate"
+    assert ev["results"][0]["masks"] == "logit >= 0.5"
     assert ev["results"][0]["miou"] == pytest.approx(trained["miou_after"], abs=1e-9)
+    # the pooled means are an extra with their own names (one image: the same numbers)
+    assert ev["table"]["columns"][-2:] == ["mIoU/inst", "F1/inst"]
+    assert ev["results"][0]["miou_per_instance"] == pytest.approx(ev["results"][0]["miou"])
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from zoo_wesam.config import WesamTrainConfig
 from zoo_wesam.lora import (
     LoRAQKV,
     inject_lora,
@@ -21,7 +22,7 @@ from zoo_wesam.lora import (
     merge_injected,
 )
 from zoo_wesam.losses import contrastive_loss, pooled_embeddings, wesam_losses
-from zoo_wesam.train import AdaptConfig, lr_schedule
+from zoo_wesam.train import lr_schedule
 
 from zoo.errors import WeightsError
 from zoo.training.losses import dice_loss as core_dice
@@ -213,9 +214,35 @@ def test_adapter_of_other_size_is_refused() -> None:
 
 
 def test_schedule_warmup_and_step_decay() -> None:
-    cfg = AdaptConfig(steps=1200, warmup_steps=250, lr=1e-4)
+    cfg = WesamTrainConfig(steps=1200, warmup_steps=250, lr=1e-4)
     lrs = lr_schedule(cfg)
     assert lrs[0] == pytest.approx(1e-4 / 250) and lrs[249] == pytest.approx(1e-4)
     assert lrs[500] == pytest.approx(1e-4)
     assert lrs[800] == pytest.approx(1e-5) and lrs[1100] == pytest.approx(1e-6)
-    assert AdaptConfig(steps=8).warmup() == 2  # capped at a quarter of the run
+    assert WesamTrainConfig(steps=8).warmup() == 2  # capped at a quarter of the run
+
+
+def test_train_config_is_the_one_declaration() -> None:
+    """``zoo train``'s flags and the Python API are one typed config (plugin API 3): the
+    old flag spellings are aliases, every knob is bounded, defaults are the paper's."""
+    from zoo.errors import InputError
+    from zoo.options import validate
+    from zoo.training.config import TrainConfig
+
+    assert issubclass(WesamTrainConfig, TrainConfig)
+    cfg = validate(
+        WesamTrainConfig,
+        {"batch": "2", "warmup": "0", "ema": True, "decay_at": "0.5,0.75", "steps": "10"},
+        command="train",
+        where="zoo train wesam-adapt",
+    )
+    assert (cfg.batch_size, cfg.warmup_steps, cfg.ema_teacher) == (2, 0, True)
+    assert cfg.decay_at == (0.5, 0.75) and cfg.lr == 1e-4 and cfg.rank == 4 and cfg.seed == 0
+    for bad in ({"steps": "0"}, {"rank": "1000"}, {"decay_at": "1.5"}, {"ema_rate": "1"}):
+        with pytest.raises(InputError, match="bad value for --"):
+            validate(WesamTrainConfig, bad, command="train", where="zoo train wesam-adapt")
+    for name, info in WesamTrainConfig.model_fields.items():
+        if name in TrainConfig.model_fields or info.annotation in (bool, str | None):
+            continue
+        bounds = {k for m in info.metadata for k in ("le", "lt") if getattr(m, k, None) is not None}
+        assert bounds or name in ("prompt", "decay_at"), f"--{name} has no upper bound"

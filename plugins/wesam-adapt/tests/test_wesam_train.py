@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 from zoo_wesam.adapter import read_adapter, save_adapter
+from zoo_wesam.config import WesamTrainConfig
 from zoo_wesam.lora import base_fingerprint, lora_disabled
 from zoo_wesam.train import (
-    AdaptConfig,
     WesamTrainer,
     adapter_metadata,
     base_record,
@@ -28,7 +28,7 @@ from zoo_wesam.train import (
 
 from zoo.data.coco import CocoDataset
 from zoo.errors import InputError, WeightsError
-from zoo.model import load
+from zoo.loading import load
 from zoo.registry import reset_registry
 
 SIZE = 256
@@ -47,7 +47,7 @@ def run(domain: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dic
         reset_registry()
         model = _load(base_seed=0)
         ds = CocoDataset(domain["annotations"], domain["images"], require_masks=True)
-        cfg = AdaptConfig(steps=100, warmup_steps=0, lr=1e-3, seed=0, max_instances=3)
+        cfg = WesamTrainConfig(steps=100, warmup_steps=0, lr=1e-3, seed=0, max_instances=3)
         base_params = {k: v.detach().clone() for k, v in model.model.state_dict().items()}
         fingerprint = base_fingerprint(model.model)
         trainer = WesamTrainer(model, "box", cfg, ds)
@@ -165,13 +165,22 @@ def test_adapting_an_adapted_model_is_refused(run: dict[str, Any]) -> None:
         run["model"].adapt(run["ds"], "box", {"steps": 1})
 
 
+def test_adapt_refuses_what_only_zoo_train_loads(run: dict[str, Any]) -> None:
+    """The config's loading fields choose the model ``zoo train`` builds; adapt() has one."""
+    with pytest.raises(InputError, match="'image_size'"):
+        run["model"].adapt(run["ds"], "box", {"steps": 1, "image_size": 512})
+    with pytest.raises(InputError, match="differs from the config's prompt"):
+        run["model"].adapt(run["ds"], "point", {"steps": 1, "prompt": "box"})
+
+
 def test_adapt_end_to_end_registers_variant(domain: dict[str, Any], tmp_path: Path) -> None:
     """The public path: model.adapt(..., name) -> files -> wesam-adapt:<name> loads the same."""
     model = _load(base_seed=3)
     res = model.adapt(
         (domain["annotations"], domain["images"]),
         "point",
-        {"name": "unit", "steps": 1, "evaluate": False, "progress": False, "max_instances": 2},
+        {"name": "unit", "steps": 1, "evaluate": False, "max_instances": 2},
+        progress=False,
     )
     assert res.variant == "wesam-adapt:unit" and res.steps == 1
     assert res.adapter_bytes and res.adapter_bytes < 1_000_000
@@ -183,7 +192,7 @@ def test_adapt_end_to_end_registers_variant(domain: dict[str, Any], tmp_path: Pa
     ]
     from zoo.cards import load_card
     from zoo.registry import get_registry
-    from zoo.training.store import extra_of
+    from zoo.registry.local import extra_of
 
     card = load_card(folder / "card.md")
     assert card.zoo.family == "wesam-adapt" and card.zoo.adaptation["prompt"] == "point"
@@ -218,7 +227,6 @@ def test_interrupted_run_resumes_where_it_stopped(
         "steps": 3,
         "save_every": 1,
         "evaluate": False,
-        "progress": False,
         "max_instances": 2,
         "warmup_steps": 0,
         "lr": 1e-3,
@@ -234,16 +242,16 @@ def test_interrupted_run_resumes_where_it_stopped(
 
     monkeypatch.setattr(WesamTrainer, "step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"})
+        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"}, progress=False)
     from zoo.weights import cache_dir
 
     assert (cache_dir() / "local" / "wesam-adapt" / "res" / "train" / "checkpoint.pt").exists()
     with pytest.raises(InputError, match="other settings"):
-        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res", "lr": 5e-4})
-    resumed = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"})
+        _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res", "lr": 5e-4}, progress=False)
+    resumed = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "res"}, progress=False)
     assert resumed.resumed_from == 2 and resumed.steps == 3
     assert not (cache_dir() / "local" / "wesam-adapt" / "res" / "train").exists()
-    straight = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "ref"})
+    straight = _load(base_seed=0).adapt(data, "box", {**cfg, "name": "ref"}, progress=False)
     a, _ = read_adapter(Path(resumed.path or "") / "adapter.safetensors")
     b, _ = read_adapter(Path(straight.path or "") / "adapter.safetensors")
     for k in b:  # an interruption changes nothing: same augmentations, same updates
@@ -254,7 +262,7 @@ def test_interrupted_run_resumes_where_it_stopped(
 def test_ema_teacher_option(domain: dict[str, Any]) -> None:
     model = _load(base_seed=0)
     ds = CocoDataset(domain["annotations"], domain["images"], require_masks=True)
-    cfg = AdaptConfig(
+    cfg = WesamTrainConfig(
         steps=10, warmup_steps=0, lr=1e-3, ema_teacher=True, ema_rate=0.5, max_instances=2
     )
     trainer = WesamTrainer(model, "coarse", cfg, ds)

@@ -5,4 +5,4 @@ Registration lives in :mod:`zoo_wesam.plugin` (cheap); the model in
 :mod:`zoo_wesam.lora`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -43,6 +43,7 @@ def metrics_record(result: Any) -> dict[str, Any]:
         "f1_after": result.f1_after,
         "eval_on": result.eval_on,
         "eval_images": result.eval_images,
+        "eval_protocol": result.eval_protocol,
     }
 
 
@@ -58,7 +59,8 @@ def card_text(
             f"mIoU {_fmt(result.miou_before)} -> {_fmt(result.miou_after)}, "
             f"F1 {_fmt(result.f1_before)} -> {_fmt(result.f1_after)} "
             f"on {result.eval_images} {result.eval_on} ({result.eval_instances} instances, "
-            f"{result.prompt} prompts)"
+            f"{result.prompt} prompts; {result.eval_protocol}: per-image means, "
+            "logits >= 0.5)"
         )
     body = "\n".join(
         [

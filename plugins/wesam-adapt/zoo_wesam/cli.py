@@ -1,9 +1,11 @@
-"""``zoo corrupt``: a COCO-C style corrupted copy of an image folder (no torch involved)."""
+"""``zoo corrupt``: a COCO-C style corrupted copy of an image folder (no torch involved).
+
+Added to every ``zoo`` app the core builds (``zoo_register_commands``); it prints through the
+core's consoles (:mod:`zoo.cli.console`): the report on stdout, progress on stderr.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -41,17 +43,17 @@ def corrupt_cmd(
 
       zoo train wesam-adapt --images val2017-fog/ --annotations instances_val2017.json --name fog
     """
+    from zoo.cli.console import console, print_json
+
     from .corruptions import corrupt_folder
 
     report = corrupt_folder(src, dst, corruption, severity, seed=seed, progress=not as_json)
     files = report.pop("files")
     report["written"] = len(files)
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        print_json(report)
     else:
-        from rich.console import Console
-
-        Console().print(
+        console.print(
             f"[green]ok[/] {report['written']} images written to {dst} "
             f"({', '.join(report['corruptions'])}, severity {severity})"
         )

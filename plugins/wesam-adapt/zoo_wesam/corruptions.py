@@ -481,7 +481,9 @@ def corrupt_folder(
     if progress:
         from rich.progress import Progress
 
-        bar = Progress(transient=True)
+        from zoo.cli.console import err_console
+
+        bar = Progress(transient=True, console=err_console)  # stdout stays the report's
         bar.start()
         task = bar.add_task("corrupting", total=total)
     try:

@@ -23,7 +23,7 @@ from zoo_sam2.model import Sam2Model
 
 from zoo.errors import InputError, WeightsError
 from zoo.results import Provenance
-from zoo.tasks import Task
+from zoo.specs import Task
 
 from .adapter import describe_base, read_adapter
 from .lora import base_fingerprint, merge_adapter
@@ -227,15 +227,33 @@ class WesamModel(Sam2Model):
         return self.adapter_meta is not None
 
     # ------------------------------------------------------------------ adapt task
-    def adapt(self, dataset: Any, prompt_kind: str = "box", config: Any = None) -> Any:
+    def adapt(
+        self,
+        dataset: Any,
+        prompt_kind: str | None = None,
+        config: Any = None,
+        *,
+        progress: bool = True,
+    ) -> Any:
         """Self-train LoRA adapters on ``dataset`` with weak ``prompt_kind`` labels (WeSAM).
 
         ``dataset``: a :class:`zoo.data.coco.CocoDataset`, or ``(annotations, images_dir)``,
-        or ``{"annotations": ..., "images": ...}``. ``config``: an :class:`AdaptConfig`
-        or a dict of its fields (``name=`` saves the local variant ``wesam-adapt:<name>``).
-        Afterwards this model *is* the adapted model (adapter merged). Returns an
+        or ``{"annotations": ..., "images": ...}``. ``prompt_kind``: box (default), point or
+        coarse. ``config``: a :class:`~zoo_wesam.config.WesamTrainConfig` or a dict of its
+        fields, the ones ``zoo train`` takes (``name=`` saves the local variant
+        ``wesam-adapt:<name>``); the fields that choose the model and the data (``base``,
+        ``image_size``, ``images``...) belong to ``zoo train``: this model is already
+        loaded. Afterwards this model *is* the adapted model (adapter merged). Returns an
         :class:`~zoo_wesam.train.AdaptResult`.
         """
+        from .config import LOADING_FIELDS, WesamTrainConfig
         from .train import adapt
 
-        return adapt(self, dataset, prompt_kind, config)
+        cfg = WesamTrainConfig.parse(config)
+        loading = [f for f in LOADING_FIELDS if f in cfg.model_fields_set]
+        if loading:
+            raise InputError(
+                f"adapt() got config {loading[0]!r}, which chooses what `zoo train` loads; "
+                "this model is already loaded (load it with the size and weights you want)"
+            )
+        return adapt(self, dataset, prompt_kind, cfg, progress=progress)

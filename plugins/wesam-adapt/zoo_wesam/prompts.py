@@ -16,13 +16,16 @@ adds the half-pixel itself); boxes are continuous ``x1, y1, x2, y2`` clipped to 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 
 from zoo.errors import InputError
-from zoo.tasks import ObjectPrompt, Prompts
+from zoo.prompts import ObjectPrompt, Prompts
 
-KINDS = ("box", "point", "coarse")
+from .config import PromptKind
+
+KINDS: tuple[str, ...] = get_args(PromptKind)
 
 
 def check_kind(kind: str) -> str:

@@ -1,11 +1,10 @@
-"""``zoo train wesam-adapt`` and ``zoo eval wesam-adapt:...`` handlers.
+"""``zoo eval wesam-adapt:...``: WeSAM's evaluator (its protocol: mean per-instance IoU/F1).
 
 Everything a user can get wrong (options, the images folder, the annotation file, masks
-missing for point/coarse prompts, a taken name, ``--out``) is checked *before* the model is
-built and before anything is written, so a typo costs a second, not a model load, and a
-failed command leaves no ``--out`` and no adaptation folder behind. Option types and
-defaults come from the declarations in :mod:`zoo_wesam.plugin` (``ctx.opt``).
-``zoo run`` is the core's promptable runner: an adapted variant is a SAM 2.1 model.
+missing, ``--out``) is checked *before* the model is built and before anything is written.
+Option types and defaults come from the declarations in :mod:`zoo_wesam.plugin`
+(``ctx.opt``). ``zoo train`` is :func:`zoo_wesam.train.train` (typed config); ``zoo run`` is
+the core's promptable task: an adapted variant is a SAM 2.1 model.
 """
 
 from __future__ import annotations
@@ -13,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo.context import RunContext, check_out_dir
 from zoo.errors import InputError
-from zoo.runners import RunContext, check_out_dir
 
 from .prompts import needs_masks
-from .store import FAMILY, SIZES, adapter_dir, check_name, parse_base
+from .store import FAMILY
 
 
 def _dataset(ctx: RunContext, kind: str, *, purpose: str) -> Any:
@@ -65,87 +64,6 @@ def _check_out(ctx: RunContext) -> Path | None:
     return path
 
 
-def train(ctx: RunContext) -> dict[str, Any]:
-    """``zoo train wesam-adapt --base sam2:tiny --images D --annotations J --name N``."""
-    from zoo.loading import load
-
-    from .train import AdaptConfig, adapt
-
-    default_size = (ctx.variant.config.get("size") if ctx.variant else None) or "tiny"
-    if ctx.variant is not None and ctx.variant.tag not in SIZES:
-        raise InputError(
-            f"{ctx.name} is already adapted; train from the source model, e.g. "
-            f"`zoo train {FAMILY} --base sam2:{default_size} ...`"
-        )
-    size = parse_base(ctx.opt("base"), default_size)
-    kind = ctx.opt("prompt")
-    name = check_name(ctx.opt("name"))
-    image_size = ctx.opt("image_size")
-    _check_image_size(image_size)
-    seed = ctx.get("seed", 0)
-    cfg = AdaptConfig.parse(
-        {
-            "steps": ctx.opt("steps"),
-            "batch_size": ctx.opt("batch"),
-            "lr": ctx.opt("lr"),
-            "warmup_steps": ctx.opt("warmup"),
-            "max_instances": ctx.opt("max_instances"),
-            "rank": ctx.opt("rank"),
-            "ema_teacher": ctx.opt("ema"),
-            "save_every": ctx.opt("save_every"),
-            "holdout": ctx.opt("holdout"),
-            "eval_images": ctx.opt("eval_images"),
-            "overwrite": ctx.opt("overwrite"),
-            "seed": seed,
-            "name": name,
-            "progress": not ctx.as_json,
-        }
-    )
-    folder = adapter_dir(name)
-    if (folder / "variant.json").exists() and not cfg.overwrite:
-        raise InputError(
-            f"{FAMILY}:{name} already exists ({folder}); choose another --name or pass --overwrite"
-        )
-    out = _check_out(ctx)
-    dataset = _dataset(ctx, kind, purpose="train")
-    config: dict[str, Any] = {"image_size": image_size} if image_size is not None else {}
-    source = f"{FAMILY}:{size}"
-    if source == ctx.name:
-        model = ctx.load_model(**config)
-    else:  # `--base sam2:small` on `zoo train wesam-adapt`: --checkpoint is that base's file
-        model = load(
-            source,
-            device=ctx.get("device", "auto"),
-            weights=ctx.get("weights"),
-            checkpoint=ctx.get("checkpoint"),
-            seed=ctx.get("seed"),
-            progress=not ctx.as_json,
-            **config,
-        )
-    result = adapt(model, dataset, kind, cfg, console=ctx.console)
-    report = result.model_dump(mode="json")
-    if out is not None:
-        import shutil
-
-        from zoo.io.atomic import atomic_output_dir
-
-        with atomic_output_dir(out) as tmp:
-            for f in ("adapter.safetensors", "card.md", "variant.json"):
-                shutil.copy2(folder / f, tmp / f)
-        report["exported_to"] = str(out)
-    before, after = result.miou_before, result.miou_after
-    if before is not None and after is not None:
-        report["table"] = {
-            "title": f"{result.variant}: before/after on {result.eval_images} {result.eval_on}",
-            "columns": ["model", "prompt", "mIoU", "F1"],
-            "rows": [
-                [f"source sam2:{size}", kind, before, result.f1_before],
-                [result.variant, kind, after, result.f1_after],
-            ],
-        }
-    return report
-
-
 def _source_of(ctx: RunContext, model: Any) -> Any:
     """The un-adapted model on exactly the base weights ``model`` runs on (same input size)."""
     from zoo.loading import load
@@ -173,6 +91,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     from zoo.progress import progress_bar
 
     from .train import evaluate_model
+    from .validate import WESAM_VALIDATE
 
     kind = ctx.opt("prompt")
     _check_image_size(ctx.opt("image_size"))
@@ -200,17 +119,36 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
             )
             for label, m in models
         ]
-    rows = [[label, kind, r["images"], r["instances"], r["miou"], r["f1"]] for label, r in results]
+    per_instance = bool(ctx.opt("per_instance"))
+    columns = ["model", "prompt", "images", "instances", "mIoU", "F1"]
+    if per_instance:
+        columns += ["mIoU/inst", "F1/inst"]
+    rows = []
+    for label, r in results:
+        row = [label, kind, r["images"], r["instances"], r["miou"], r["f1"]]
+        rows.append(row + ([r["miou_per_instance"], r["f1_per_instance"]] if per_instance else []))
+    masks = sorted({r["masks"] for _, r in results})
     report: dict[str, Any] = {
         "model": model.name,
         "weights": model.weights,
         "prompt": kind,
+        "protocol": WESAM_VALIDATE,
         "annotations": str(ctx.get("annotations")),
-        "results": [{"model": label, **r} for label, r in results],
+        "results": [
+            {
+                "model": label,
+                **{
+                    k: v
+                    for k, v in r.items()
+                    if per_instance or k not in ("miou_per_instance", "f1_per_instance")
+                },
+            }
+            for label, r in results
+        ],
         "table": {
-            "title": f"mean per-instance IoU / F1, {kind} prompts "
-            f"({Path(str(ctx.get('annotations'))).name})",
-            "columns": ["model", "prompt", "images", "instances", "mIoU", "F1"],
+            "title": f"{WESAM_VALIDATE}: IoU / F1 averaged per image ({'; '.join(masks)}), "
+            f"{kind} prompts ({Path(str(ctx.get('annotations'))).name})",
+            "columns": columns,
             "rows": rows,
         },
     }

@@ -1,7 +1,7 @@
 """Names and the published form of an adaptation (a core local variant).
 
 An adaptation named ``my-domain`` is the folder ``$ZOO_HOME/local/wesam-adapt/my-domain/``
-of :mod:`zoo.training.store` (the one layout every family shares):
+of :mod:`zoo.registry.local` (the one layout every family shares):
 
 * ``adapter.safetensors``: the LoRA matrices only (a few MB), with the adapter's metadata
   (base size, rank, base fingerprint...) in the safetensors header;
@@ -28,7 +28,6 @@ from zoo.errors import InputError
 FAMILY = "wesam-adapt"
 #: The sizes of SAM 2.1 that can be adapted; also the family's built-in (un-adapted) tags.
 SIZES = ("tiny", "small", "base-plus", "large")
-PROMPT_KINDS = ("box", "point", "coarse")
 #: Names of a variant's files: the SAM 2.1 base checkpoint and the LoRA adapter.
 BASE_FILE = "sam2"
 ADAPTER_FILE_KEY = "adapter"
@@ -37,14 +36,14 @@ ADAPTER_FILE = "adapter.safetensors"
 
 def check_name(name: str | None) -> str:
     """A valid adaptation name (a folder, and the tag of ``wesam-adapt:<name>``)."""
-    from zoo.training.store import check_name as core_check
+    from zoo.registry.local import check_name as core_check
 
     return core_check(FAMILY, name, SIZES)
 
 
 def adapter_dir(name: str) -> Path:
     """``$ZOO_HOME/local/wesam-adapt/<name>`` (read at call time: tests move ZOO_HOME)."""
-    from zoo.training.store import variant_dir
+    from zoo.registry.local import variant_dir
 
     return variant_dir(FAMILY, check_name(name))
 

@@ -16,13 +16,16 @@ One step, for a batch of target-domain images with weak labels:
    between teacher and anchor image embeddings; Adam on the adapters only.
 
 :func:`adapt` wraps this into the user-facing run: data checks, a held-out split,
-before/after mIoU, a progress bar, resumable checkpoints, and at the end a merged adapter
-published as the local variant ``wesam-adapt:<name>`` with a generated card.
+before/after mIoU (WeSAM's validation protocol, :mod:`zoo_wesam.validate`), a progress bar,
+resumable checkpoints, and at the end a merged adapter published as the local variant
+``wesam-adapt:<name>`` with a generated card. :func:`train` is ``zoo train wesam-adapt``: it
+checks the command's data, name and ``--out``, loads the source model and calls
+:func:`adapt`. Both read one typed config, :class:`~zoo_wesam.config.WesamTrainConfig`.
 
 The generic parts come from :mod:`zoo.training` (loss terms, the warm-up + step-decay
 schedule as a pure function of the step, resumable state with RNG capture, Ctrl-C
-checkpoints, the local-variant store) and :mod:`zoo.progress`; what is WeSAM's own - the
-three views, the loss formula, the LoRA bookkeeping - stays here.
+checkpoints), the local-variant store (:mod:`zoo.registry.local`) and :mod:`zoo.progress`;
+what is WeSAM's own - the three views, the loss formula, the LoRA bookkeeping - stays here.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from pydantic import BaseModel, ConfigDict
 
 from zoo.data.coco import CocoDataset, CocoImage
 from zoo.errors import InputError, hint
+from zoo.registry.local import TRAIN_DIR, VARIANT_FILE, write_variant
+from zoo.specs import VariantSpec
 from zoo.training.checkpoint import (
     capture_rng,
     checkpoint_on_interrupt,
@@ -52,10 +57,9 @@ from zoo.training.checkpoint import (
     restore_rng,
     save_state,
 )
-from zoo.training.store import TRAIN_DIR, VARIANT_FILE, write_variant
 
 from .augment import strong_augment, weak_augment
-from .config import AdaptConfig
+from .config import LOADING_FIELDS, WesamTrainConfig
 from .lora import (
     base_fingerprint,
     inject_lora,
@@ -69,7 +73,7 @@ from .lora import (
 )
 from .losses import wesam_losses
 from .prompts import check_kind, make_prompts, needs_masks
-from .store import ADAPTER_FILE, FAMILY, adapter_dir, variant_spec
+from .store import ADAPTER_FILE, FAMILY, SIZES, adapter_dir, check_name, parse_base, variant_spec
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Layout of the resumable state (a run saved by another layout is not resumed).
@@ -85,7 +89,7 @@ BAR_TERMS = {
 }
 
 
-# --------------------------------------------------------------------------- config
+# --------------------------------------------------------------------------- result
 
 
 class AdaptResult(BaseModel):
@@ -111,6 +115,8 @@ class AdaptResult(BaseModel):
     eval_on: str | None = None
     eval_images: int = 0
     eval_instances: int = 0
+    #: how mIoU/F1 were measured (:mod:`zoo_wesam.validate`)
+    eval_protocol: str | None = None
 
 
 # --------------------------------------------------------------------------- data
@@ -177,7 +183,7 @@ def split(ds: CocoDataset, holdout: int) -> tuple[CocoDataset, CocoDataset, str]
 
 
 def prepare_sample(
-    item: CocoImage, kind: str, cfg: AdaptConfig, rng: np.random.Generator
+    item: CocoImage, kind: str, cfg: WesamTrainConfig, rng: np.random.Generator
 ) -> Sample | None:
     """Weak labels -> prompts -> weak and strong views (``None`` if nothing is promptable)."""
     img = item.load()
@@ -282,7 +288,7 @@ class WesamTrainer:
     """Owns the adapters, optimiser and schedule of one run; one :meth:`step` per batch."""
 
     def __init__(
-        self, model: Any, kind: str, cfg: AdaptConfig, train_set: CocoDataset | None = None
+        self, model: Any, kind: str, cfg: WesamTrainConfig, train_set: CocoDataset | None = None
     ) -> None:
         self.model = model
         self.sam = model.model
@@ -464,12 +470,14 @@ def evaluate_model(
     tolerance: float = 0.05,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """Mean per-instance IoU and F1 (Dice) of ``model.segment`` with weak-label prompts.
+    """WeSAM's validation numbers (:mod:`zoo_wesam.validate`) of ``model.segment`` with
+    weak-label prompts: mIoU and F1 averaged per image, masks = decoder logits >= 0.5
+    (``protocol`` ``wesam-validate``), plus the per-instance means under their own names.
 
     Prompts are drawn with a per-image seed, so two models compared on the same data see
     exactly the same clicks.
     """
-    from zoo.metrics import dice, iou
+    from .validate import WESAM_VALIDATE, image_scores, logit_threshold, summarize
 
     kind = check_kind(kind)
     if not dataset.has_masks:
@@ -477,8 +485,7 @@ def evaluate_model(
             "evaluation measures IoU against ground-truth masks, but the "
             "annotations have boxes only; give annotations with segmentations"
         )
-    ious: list[float] = []
-    f1s: list[float] = []
+    per_image: list[tuple[list[float], list[float]]] = []
     images = [im for im in dataset if im.instances][: max_images or None]
     task = (
         progress.add_task(f"evaluating ({kind})", total=len(images), info="", unit="image")
@@ -487,35 +494,34 @@ def evaluate_model(
     )
     if hasattr(model, "reset_cache"):
         model.reset_cache()
-    for item in images:
-        img = item.load()
-        h, w = img.shape[:2]
-        gt = item.masks()
-        rng = np.random.default_rng([int(seed), int(item.id)])
-        prompts, keep = make_prompts(
-            kind,
-            h,
-            w,
-            rng,
-            boxes=item.boxes(),
-            masks=gt,
-            num_points=num_points,
-            tolerance=tolerance,
-        )
-        if len(prompts):
-            res = model.segment(img, prompts.to_prompts())
-            for pm, gi in zip(res.masks, keep, strict=True):
-                ious.append(iou(pm, gt[gi]))
-                f1s.append(dice(pm, gt[gi]))
-        if task is not None:
-            progress.update(task, advance=1)
+    with logit_threshold(model) as masks_are:
+        for item in images:
+            img = item.load()
+            h, w = img.shape[:2]
+            gt = item.masks()
+            rng = np.random.default_rng([int(seed), int(item.id)])
+            prompts, keep = make_prompts(
+                kind,
+                h,
+                w,
+                rng,
+                boxes=item.boxes(),
+                masks=gt,
+                num_points=num_points,
+                tolerance=tolerance,
+            )
+            if len(prompts):
+                res = model.segment(img, prompts.to_prompts())
+                per_image.append(image_scores(res.masks, gt[list(keep)]))
+            if task is not None:
+                progress.update(task, advance=1)
     if hasattr(model, "reset_cache"):
         model.reset_cache()
     return {
-        "miou": float(np.mean(ious)) if ious else float("nan"),
-        "f1": float(np.mean(f1s)) if f1s else float("nan"),
-        "instances": len(ious),
+        **summarize(per_image),
         "images": len(images),
+        "protocol": WESAM_VALIDATE,
+        "masks": masks_are,
     }
 
 
@@ -542,14 +548,20 @@ def base_record(model: Any) -> dict[str, Any]:
     return dict(base)
 
 
+#: Config fields a resumed run may change: what to call and where to put the result, how
+#: much to measure, how often to save; and what the signature records on its own (the data,
+#: the base, the prompt) or checks when the model loads (the weights).
+_NOT_IN_SIGNATURE = {
+    *LOADING_FIELDS,
+    *("name", "prompt", "overwrite", "evaluate", "eval_images", "save_every"),
+}
+
+
 def _signature(
-    model: Any, kind: str, cfg: AdaptConfig, ds: CocoDataset, fingerprint: str
+    model: Any, kind: str, cfg: WesamTrainConfig, ds: CocoDataset, fingerprint: str
 ) -> dict[str, Any]:
     """What must not change for a checkpoint to be resumed (JSON-normalised: tuples -> lists)."""
-    keep = cfg.model_dump(
-        mode="json",
-        exclude={"name", "progress", "overwrite", "evaluate", "eval_images", "save_every"},
-    )
+    keep = cfg.model_dump(mode="json", exclude=_NOT_IN_SIGNATURE)
     sig = {
         "size": model.size,
         "fingerprint": fingerprint,
@@ -564,7 +576,7 @@ def _signature(
 
 
 def _resume_state(
-    ckpt_path: Path | None, cfg: AdaptConfig, signature: dict[str, Any]
+    ckpt_path: Path | None, cfg: WesamTrainConfig, signature: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The saved state of an unfinished run of this name with these settings (or ``None``).
 
@@ -589,20 +601,32 @@ def _resume_state(
 
 
 def adapt(
-    model: Any, dataset: Any, prompt_kind: str = "box", config: Any = None, console: Any = None
+    model: Any,
+    dataset: Any,
+    prompt_kind: str | None = None,
+    config: Any = None,
+    console: Any = None,
+    *,
+    progress: bool = True,
 ) -> AdaptResult:
     """Run WeSAM on ``model`` (a :class:`~zoo_wesam.model.WesamModel`) and return the result.
 
-    See :class:`AdaptConfig` for the options. With ``config.name`` the adapter, a card and
-    ``variant.json`` are written to ``$ZOO_HOME/local/wesam-adapt/<name>/`` (the core's
-    local-variant store), which makes ``wesam-adapt:<name>`` a model like any other;
+    ``config``: a :class:`WesamTrainConfig` or a dict of its fields (its loading fields,
+    ``base``, ``image_size``..., are :func:`train`'s; here the model is already loaded).
+    ``prompt_kind`` defaults to ``config.prompt`` (box). With ``config.name`` the adapter, a
+    card and ``variant.json`` are written to ``$ZOO_HOME/local/wesam-adapt/<name>/`` (the
+    core's local-variant store), which makes ``wesam-adapt:<name>`` a model like any other;
     checkpoints every ``save_every`` steps (and on Ctrl-C) let an interrupted run with the
-    same settings resume where it stopped, bit for bit.
+    same settings resume where it stopped, bit for bit. ``progress``: show a progress bar.
     """
     from zoo.progress import format_terms, progress_bar
 
-    cfg = AdaptConfig.parse(config)
-    kind = check_kind(prompt_kind)
+    cfg = WesamTrainConfig.parse(config)
+    kind = check_kind(cfg.prompt if prompt_kind is None else prompt_kind)
+    if "prompt" in cfg.model_fields_set and kind != cfg.prompt:
+        raise InputError(
+            f"prompt kind {kind!r} differs from the config's prompt {cfg.prompt!r}; give one"
+        )
     if getattr(model, "adapter_meta", None) is not None:
         raise InputError(
             f"{getattr(model, 'name', 'this model')} is already adapted; adapt the "
@@ -623,7 +647,7 @@ def adapt(
     signature = _signature(model, kind, cfg, ds, fingerprint)
     resume = _resume_state(ckpt_path, cfg, signature)
 
-    with progress_bar(unit="step", console=console, enabled=cfg.progress) as bar:
+    with progress_bar(unit="step", console=console, enabled=progress) as bar:
 
         def measure() -> dict[str, Any]:
             """mIoU/F1 on the held-out images, the same prompts before and after."""
@@ -696,10 +720,83 @@ def adapt(
         eval_on=eval_on if can_eval else None,
         eval_images=after["images"] if after else 0,
         eval_instances=after["instances"] if after else 0,
+        eval_protocol=after["protocol"] if after else None,
     )
     if folder is not None:
         _publish(folder, model, state, result, cfg=cfg, ds=ds, val_size=len(val_set))
     return result
+
+
+def train(
+    config: WesamTrainConfig,
+    *,
+    variant: VariantSpec | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> dict[str, Any]:
+    """``zoo train wesam-adapt --base sam2:tiny --images D --annotations J --name N``.
+
+    Everything a user can get wrong (the variant, ``--base``, the name, ``--out``, the images
+    folder, the annotations, masks missing for point/coarse prompts) is checked *before* the
+    model is built and before anything is written, so a typo costs a second, not a model
+    load, and a failed command leaves no ``--out`` and no adaptation folder behind. Option
+    types, bounds and defaults were checked by :class:`WesamTrainConfig`. Returns the report
+    ``zoo train`` prints (the :class:`AdaptResult`, where it was copied, a before/after table).
+    """
+    from zoo.context import check_out_dir
+    from zoo.loading import load
+    from zoo.options import checkpoint_arg
+
+    default_size = (variant.config.get("size") if variant else None) or "tiny"
+    label = variant.name if variant else FAMILY
+    if variant is not None and variant.tag not in SIZES:
+        raise InputError(
+            f"{label} is already adapted; train from the source model, e.g. "
+            f"`zoo train {FAMILY} --base sam2:{default_size} ...`"
+        )
+    size = parse_base(config.base, default_size)
+    name = check_name(config.name)
+    folder = adapter_dir(name)
+    if (folder / VARIANT_FILE).exists() and not config.overwrite:
+        raise InputError(
+            f"{FAMILY}:{name} already exists ({folder}); choose another --name or pass --overwrite"
+        )
+    out = config.out
+    if out is not None:
+        check_out_dir(out)  # creates nothing: outputs appear atomically at the very end
+    if config.images is None or config.annotations is None:
+        raise InputError(f"`zoo train {label}` needs --images DIR and --annotations COCO.json")
+    dataset = as_dataset((config.annotations, config.images), config.prompt)
+    sized: dict[str, Any] = {} if config.image_size is None else {"image_size": config.image_size}
+    model = load(
+        f"{FAMILY}:{size}",
+        device=config.device,
+        weights=config.weights,
+        checkpoint=checkpoint_arg(config.checkpoint),
+        seed=config.seed if "seed" in config.model_fields_set else None,
+        progress=progress,
+        **sized,
+    )
+    result = adapt(model, dataset, config.prompt, config, console, progress=progress)
+    report = result.model_dump(mode="json")
+    if out is not None:
+        from zoo.io.atomic import atomic_output_dir
+
+        with atomic_output_dir(out) as tmp:
+            for f in (ADAPTER_FILE, "card.md", VARIANT_FILE):
+                shutil.copy2(folder / f, tmp / f)
+        report["exported_to"] = str(out)
+    before, after = result.miou_before, result.miou_after
+    if before is not None and after is not None:
+        report["table"] = {
+            "title": f"{result.variant}: before/after on {result.eval_images} {result.eval_on}",
+            "columns": ["model", "prompt", "mIoU", "F1"],
+            "rows": [
+                [f"source sam2:{size}", result.prompt, before, result.f1_before],
+                [result.variant, result.prompt, after, result.f1_after],
+            ],
+        }
+    return report
 
 
 def _publish(
@@ -708,7 +805,7 @@ def _publish(
     state: dict[str, torch.Tensor],
     result: AdaptResult,
     *,
-    cfg: AdaptConfig,
+    cfg: WesamTrainConfig,
     ds: CocoDataset,
     val_size: int,
 ) -> None:
@@ -767,7 +864,12 @@ def _sha256(path: Path) -> str:
 
 
 def adapter_metadata(
-    model: Any, kind: str, cfg: AdaptConfig, fingerprint: str, base: dict[str, Any], ds: CocoDataset
+    model: Any,
+    kind: str,
+    cfg: WesamTrainConfig,
+    fingerprint: str,
+    base: dict[str, Any],
+    ds: CocoDataset,
 ) -> dict[str, Any]:
     """The header of ``adapter.safetensors`` (what loading needs to check and rebuild)."""
     return {
@@ -785,6 +887,6 @@ def adapter_metadata(
     }
 
 
-def lr_schedule(cfg: AdaptConfig) -> list[float]:
+def lr_schedule(cfg: WesamTrainConfig) -> list[float]:
     """The learning rate of every step (for docs and tests)."""
     return [cfg.lr * cfg.lr_factor(s) for s in range(cfg.steps)]

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.batching import (
+from zoo.decoder_chunks import (
     CPU_CHUNK_BYTES,
     CPU_UNKNOWN_MAX_BATCH,
     DEVICE_MAX_BATCH,
-    MAX_BATCH,
     check_max_batch,
     chunks,
     default_max_batch,
@@ -58,10 +57,15 @@ def test_max_batch_is_validated() -> None:
 
 @pytest.mark.parametrize("family", ["sam2", "efficientsam", "sameo-amodal", "opseg-shadow"])
 def test_every_batched_family_shares_the_core_option(family: str) -> None:
+    from zoo.options import max_batch_option
     from zoo.registry import get_registry
 
     fam, _ = get_registry().resolve_name(family)
-    assert fam.option("max_batch") is MAX_BATCH  # declared once, in core
+    declared = fam.options.model_fields["max_batch"]
+    core = max_batch_option()  # declared once, in core: the same help, bounds and commands
+    assert declared.description == core.description
+    assert declared.metadata == core.metadata
+    assert fam.options.is_loader("max_batch")
 
 
 def test_cli_refuses_a_bad_max_batch(tmp_path) -> None:  # type: ignore[no-untyped-def]
