@@ -21,17 +21,9 @@ from zoo.errors import InputError
 from zoo.io.images import image_fingerprint
 from zoo.loading import LoadContext
 from zoo.model import ZooModel
-from zoo.tasks import (
-    ConceptFrameResult,
-    ConceptPrompts,
-    ConceptResult,
-    ObjectPrompt,
-    Prompts,
-    SegmentationResult,
-    Task,
-    as_concept_prompts,
-    as_prompts,
-)
+from zoo.prompts import ConceptPrompts, ObjectPrompt, Prompts, as_concept_prompts, as_prompts
+from zoo.results import ConceptFrameResult, ConceptResult, SegmentationResult
+from zoo.specs import Task
 
 from .build import Sam3Network, build_network
 from .configs import check_arch, grid
@@ -44,7 +36,7 @@ MASK_THRESHOLD = 0.5
 
 
 class Sam3ZooModel(ZooModel):
-    tasks: ClassVar[tuple[Task, ...]] = (Task.PROMPTABLE, Task.CONCEPT)
+    tasks: ClassVar[tuple[Task, ...]] = (Task.CONCEPT, Task.PROMPTABLE, Task.CONCEPT_VIDEO)
     image_state_attrs = ("_vision", "_tracker_maps", "_orig_hw", "_fingerprint")
 
     def __init__(self, net: Sam3Network) -> None:
@@ -201,7 +193,7 @@ class Sam3ZooModel(ZooModel):
         for c in prompts.concepts:
             self.text_tokens(c)  # too long: refused before any image work
         h, w = self._need_image(image)
-        prompts.check_inside(h, w)
+        prompts, notes = prompts.fit(h, w)  # exemplars crossing the edge are clipped to it
         masks, boxes, scores, ids, presence = [], [], [], [], []
         scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=self._device)
         for k, concept in enumerate(prompts.concepts):
@@ -246,6 +238,7 @@ class Sam3ZooModel(ZooModel):
             threshold=float(threshold),
             image_size=(h, w),
             provenance=self.provenance(Task.CONCEPT),
+            extra={"notes": notes} if notes else {},
         )
 
     # ------------------------------------------------------------------ promptable
@@ -277,7 +270,7 @@ class Sam3ZooModel(ZooModel):
 
     @property
     def decoder_prompt_bytes(self) -> int:
-        from zoo.batching import sam_decoder_prompt_bytes
+        from zoo.decoder_chunks import sam_decoder_prompt_bytes
 
         return sam_decoder_prompt_bytes(grid(self.net.config))
 
@@ -349,9 +342,9 @@ class Sam3ZooModel(ZooModel):
         """
         if prompts is None:
             raise InputError("empty prompt: give boxes, points with labels, or a mask")
-        p: Prompts = as_prompts(prompts)
         h, w = self._need_image(image)
-        p.check_inside(h, w)
+        p: Prompts
+        p, _ = as_prompts(prompts).fit(h, w)  # boxes crossing the edge are clipped to it
         for o in p.objects:
             if o.mask is not None and o.mask.shape != (h, w):
                 raise InputError(

@@ -20,10 +20,14 @@ hash of the first download so it can be recorded and pinned.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from zoo.batching import MAX_BATCH
 from zoo.hookspecs import RegisterFamily, hookimpl
-from zoo.specs import FamilySpec, OptionSpec, Task, VariantSpec, WeightsSpec, image_size_option
+from zoo.options import Options, image_size_option, max_batch_option, option
+from zoo.specs import FamilySpec, Task, VariantSpec, WeightsSpec
+
+#: The plugin API this module is written for (:mod:`zoo.registry.api`).
+ZOO_PLUGIN_API = 3
 
 #: The model card ships inside this distribution (uninstalling it removes the card).
 CARD = Path(__file__).with_name("card.md")
@@ -69,25 +73,30 @@ VARIANTS = [
     )
 ]
 
-OPTIONS = [
-    OptionSpec(
-        name="arch",
-        type="choice",
-        choices=ARCHS,
-        default="base",
-        model=True,
-        commands=("run", "eval", "batch", "serve"),
+
+class Sam3Options(Options):
+    """Loader keywords of ``sam3`` (``zoo info sam3`` lists them).
+
+    The tasks' own options (``--text``, ``--exemplar-boxes``, ``--threshold`` of the concept
+    tasks, ``--multimask`` of the promptable one) are the core tasks' (:mod:`zoo.tasks`).
+    """
+
+    arch: Literal["base", "tiny"] = option(
+        "base",
         help="base: the published architecture; tiny: the same layout at test size (random "
         "weights only, seconds on a CPU)",
-    ),
-    image_size_option(
+        loader=True,
+        commands=("run", "eval", "batch", "serve"),
+    )
+    #: ViT patches are 14 px: the input side must be a multiple of 14
+    image_size: int | None = image_size_option(
         14,
         commands=("run", "eval", "batch", "serve"),
         note="default 1008, 112 with --arch tiny; smaller is faster and coarser, the "
         "published weights still load",
-    ),
-    MAX_BATCH,  # the core's --max-batch (zoo.batching): clicks/boxes per decoder call
-]
+    )
+    #: the core's --max-batch (:mod:`zoo.decoder_chunks`): clicks/boxes per decoder call
+    max_batch: int | None = max_batch_option()
 
 
 @hookimpl
@@ -95,7 +104,7 @@ def zoo_register_families(register: RegisterFamily) -> None:
     register(
         FamilySpec(
             name=FAMILY,
-            tasks=[Task.PROMPTABLE, Task.CONCEPT],
+            tasks=[Task.CONCEPT, Task.PROMPTABLE, Task.CONCEPT_VIDEO],
             loader="zoo_sam3.model:Sam3ZooModel",
             card=str(CARD),
             default_tag="base",
@@ -104,9 +113,10 @@ def zoo_register_families(register: RegisterFamily) -> None:
                 "boxes, in images and videos; SAM-style clicks and boxes"
             ),
             variants=VARIANTS,
-            options=OPTIONS,
+            options=Sam3Options,
             dtypes=["float32"],
             license=LICENSE,
+            # the kit's CPU run: the test-size architecture (same layout, 112 px)
             conformance={"arch": "tiny"},
         )
     )

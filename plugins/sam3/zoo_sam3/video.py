@@ -33,7 +33,9 @@ import torch
 
 from zoo.errors import InputError
 from zoo.io.frames import open_frames
-from zoo.tasks import ConceptFrameResult, ConceptPrompts, Task, as_concept_prompts
+from zoo.prompts import ConceptPrompts, as_concept_prompts
+from zoo.results import ConceptFrameResult
+from zoo.specs import Task
 
 if TYPE_CHECKING:
     from .model import Sam3ZooModel
@@ -246,7 +248,7 @@ def track_concepts(
             f"prompt_frame {prompt_frame} is outside the video's {total} frames (0..{total - 1})"
         )
     hw = source.size
-    prompts.check_inside(*hw)
+    prompts, _ = prompts.fit(*hw)  # exemplars crossing the edge are clipped to it
     return _track(model, source, prompts, int(prompt_frame), total, hw)
 
 
@@ -261,8 +263,7 @@ def _track(
     net = model.net
     video = net.video
     names = source.names
-    provenance = model.provenance(Task.CONCEPT)
-    provenance = provenance.model_copy(update={"task": Task.VIDEO})
+    provenance = model.provenance(Task.CONCEPT_VIDEO)
     device = model._device
     session = _session_class()(
         total,
