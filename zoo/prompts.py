@@ -435,6 +435,11 @@ def fit_shadow_prompts(
 
 #: The text SAM 3 pairs with exemplar boxes when no noun phrase is given (upstream's choice).
 VISUAL_CONCEPT = "visual"
+#: Bounds of one concept call: each concept is a detector pass, each exemplar a box token.
+MAX_CONCEPTS = 32
+MAX_EXEMPLARS = 64
+#: Characters in one concept text (SAM 3 reads at most 30 tokens of it anyway).
+MAX_CONCEPT_CHARS = 200
 
 
 class Exemplar(BaseModel):
@@ -555,6 +560,10 @@ def _concept_list(concepts: Any) -> list[str]:
             f"concepts must be a text or a list of texts, got {type(concepts).__name__}; "
             'e.g. concepts=["dog", "red car"] or "dog;red car"'
         )
+    if len(items) > MAX_CONCEPTS:
+        raise InputError(
+            f"{len(items)} concepts in one call; at most {MAX_CONCEPTS} (split the work)"
+        )
     out: list[str] = []
     for i, c in enumerate(items):
         if not isinstance(c, str):
@@ -562,6 +571,11 @@ def _concept_list(concepts: Any) -> list[str]:
         text = " ".join(c.split())
         if not text:
             raise InputError(f'concept {i} is empty; give noun phrases such as "dog;red car"')
+        if len(text) > MAX_CONCEPT_CHARS:
+            raise InputError(
+                f"concept {i} is {len(text)} characters long; at most {MAX_CONCEPT_CHARS} "
+                "(a short noun phrase)"
+            )
         if text in out:
             raise InputError(f"concept {text!r} is given twice; give each concept once")
         out.append(text)
@@ -577,6 +591,11 @@ def _exemplar_list(exemplars: Any) -> list[Exemplar]:
         raise InputError(
             'exemplars must be a list like [{"box": [x1, y1, x2, y2], "label": 1}], got '
             f"{type(exemplars).__name__}"
+        )
+    if len(exemplars) > MAX_EXEMPLARS:
+        raise InputError(
+            f"{len(exemplars)} exemplars in one call; at most {MAX_EXEMPLARS} (a few examples "
+            "of each concept are enough)"
         )
     out = []
     for i, e in enumerate(exemplars):

@@ -43,6 +43,7 @@ class Task(str, Enum):
     VIDEO = "video"
     ADAPT = "adapt"
     CONCEPT = "concept"
+    CONCEPT_VIDEO = "concept-video"
 
     def __str__(self) -> str:
         return self.value

@@ -187,6 +187,8 @@ class ConceptFrameResult(VideoFrameResult):
     """One frame of concept tracking: ``{object id: mask}`` plus each track's box, concept
     and score (``scores``). COCO ``category_id`` is the track's concept index + 1."""
 
+    task: ClassVar[str] = "concept-video"
+
     concepts: list[str]
     boxes: dict[int, tuple[float, float, float, float]] = Field(default_factory=dict)
     concept_ids: dict[int, int] = Field(default_factory=dict)

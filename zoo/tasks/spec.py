@@ -319,6 +319,11 @@ class TaskSpec:
         )
         return [result], files
 
+    def categories(self, options: Options) -> list[dict[str, Any]] | None:
+        """COCO categories of a batch run with these options (``zoo batch``'s images.json),
+        when the task knows them (concept names); ``None``: the input's, else "object"."""
+        return None
+
     def report(self, results: list[Any], inputs: TaskInputs) -> dict[str, Any]:
         """The lines ``zoo run`` prints (``--json``: all of it)."""
         (r,) = results
