@@ -17,7 +17,7 @@ from zoo.errors import InputError
 from zoo.io.overlay import distinct_colors, draw_boxes
 from zoo.results import ConceptFrameResult, ConceptResult, Provenance, TaskResult
 from zoo.specs import Task
-from zoo.tasks import TASK_METHODS, ConceptPrompts, as_concept_prompts
+from zoo.prompts import ConceptPrompts, as_concept_prompts
 
 H, W = 40, 60
 
@@ -102,16 +102,33 @@ def test_bad_concept_prompts_are_one_line_input_errors(
     assert "\n" not in str(info.value)
 
 
-def test_exemplar_inside_the_image() -> None:
+def test_exemplar_crossing_the_edge_is_clipped_and_one_outside_refused() -> None:
     p = as_concept_prompts("dog", [{"box": [0, 0, 60, 40]}])
-    p.check_inside(H, W)
-    with pytest.raises(InputError, match="outside the 50x40 image"):
-        p.check_inside(H, 50)
+    same, notes = p.fit(H, W)
+    assert same is p and notes == []
+    clipped, notes = p.fit(H, 50)
+    assert clipped.exemplars[0].box == (0.0, 0.0, 50.0, 40.0)
+    assert notes == ["1 exemplar box was clipped to the 50x40 image"]
+    far = as_concept_prompts("dog", [{"box": [60, 0, 90, 20]}])
+    with pytest.raises(InputError, match="entirely outside the 50x40 image"):
+        far.fit(H, 50)
+
+
+def test_concept_lists_are_bounded() -> None:
+    with pytest.raises(InputError, match="33 concepts in one call; at most 32"):
+        as_concept_prompts([f"thing {i}" for i in range(33)])
+    with pytest.raises(InputError, match="65 exemplars in one call; at most 64"):
+        as_concept_prompts("dog", [{"box": [0, 0, 5, 5]}] * 65)
+    with pytest.raises(InputError, match="201 characters long; at most 200"):
+        as_concept_prompts("a" * 201)
 
 
 def test_concept_is_a_task_with_find() -> None:
+    from zoo.tasks import get_task
+
     assert Task("concept") is Task.CONCEPT
-    assert TASK_METHODS[Task.CONCEPT] == "find"
+    assert get_task("concept").method == "find"
+    assert get_task("concept-video").method == "track_concepts"
 
 
 # --------------------------------------------------------------------------- ConceptResult

@@ -89,7 +89,7 @@ def test_find_returns_every_candidate_at_threshold_zero(tiny, groceries) -> None
     h, w = r.image_size
     assert (r.boxes[:, [0, 2]] >= -1e-3).all() and (r.boxes[:, [0, 2]] <= w + 1e-3).all()
     assert (r.boxes[:, [1, 3]] >= -1e-3).all() and (r.boxes[:, [1, 3]] <= h + 1e-3).all()
-    assert r.provenance.is_random and r.provenance.task.value == "concept"
+    assert r.provenance.is_random and r.provenance.task == "concept"
     assert sorted({c["category_id"] for c in r.to_coco()}) == [1, 2]
 
 
@@ -164,13 +164,23 @@ def test_an_exemplar_changes_only_its_own_concept(tiny, groceries) -> None:  # t
     assert only.concepts == ["visual"] and len(only) > 0
 
 
+def test_exemplars_and_boxes_crossing_the_edge_are_clipped(tiny, groceries) -> None:  # type: ignore[no-untyped-def]
+    r = tiny.find(groceries, "dog", [{"box": [300, -5, 5000, 10]}], threshold=0.0)
+    assert r.prompts is not None and r.prompts.exemplars[0].box == (300.0, 0.0, 400.0, 10.0)
+    assert r.extra["notes"] == ["1 exemplar box was clipped to the 400x267 image"]
+    same = tiny.find(None, "dog", [{"box": [300, 0, 400, 10]}], threshold=0.0)
+    np.testing.assert_array_equal(r.masks, same.masks)
+    s = tiny.segment(None, {"boxes": [[300, 100, 900, 200]]})
+    assert s.prompts is not None and s.prompts.objects[0].box == (300.0, 100.0, 400.0, 200.0)
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "needle"),
     [
         ((None, None), {}, "nothing to find"),
         (("dog;dog",), {}, "given twice"),
         ((" ".join(["word"] * 40),), {}, "tokens long"),
-        (("dog", [{"box": [0, 0, 5000, 10]}]), {}, "outside the 400x267 image"),
+        (("dog", [{"box": [4000, 0, 5000, 10]}]), {}, "entirely outside the 400x267 image"),
         (("dog",), {"threshold": -0.1}, "threshold must lie in"),
     ],
 )

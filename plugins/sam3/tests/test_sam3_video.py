@@ -138,7 +138,7 @@ def test_bad_video_input_is_one_line(video_model) -> None:  # type: ignore[no-un
         (lambda: video_model.track_concepts([], "a bed"), "empty"),
         (lambda: video_model.track_concepts(clip, "a bed", prompt_frame=5), "outside the video"),
         (lambda: video_model.track_concepts(clip, None), "nothing to find"),
-        (lambda: video_model.track_concepts(clip, "x", [{"box": [0, 0, 999, 5]}]), "outside"),
+        (lambda: video_model.track_concepts(clip, "x", [{"box": [1000, 0, 1100, 5]}]), "outside"),
     ):
         with pytest.raises(InputError, match=needle) as info:
             list(call())
