@@ -29,7 +29,8 @@ def make_coco(
     items = []
     for k in range(images):
         img = rng.integers(50, 120, (height, width, 3), dtype=np.uint8)
-        masks, cats = [], []
+        masks: list[np.ndarray] = []
+        cats: list[int] = []
         for s in range(int(rng.integers(2, 5))):
             m = np.zeros((height, width), np.uint8)
             cx = int(rng.integers(width // 8, width - width // 8))
