@@ -35,7 +35,9 @@ DEFAULT_THRESHOLD = 0.5
 EXEMPLAR_EXAMPLE = '"x1,y1,x2,y2;..." (or "CONCEPT:x1,y1,x2,y2" with several concepts)'
 
 
-class ConceptOptions(Options):
+class ConceptPromptOptions(Options):
+    """The concept flags both concept tasks read (``--text``, ``--exemplar-boxes``...)."""
+
     text: str | None = option(
         None,
         help='concepts to find, ";" between them: "dog;red car" (each a category)',
@@ -52,6 +54,9 @@ class ConceptOptions(Options):
         help='one per exemplar box: 1 an instance (default), 0 not one ("1,0")',
         commands=("run", "batch"),
     )
+
+
+class ConceptOptions(ConceptPromptOptions):
     threshold: float = option(
         DEFAULT_THRESHOLD,
         help="keep instances scoring above this (instance score x presence), 0..1",

@@ -21,7 +21,7 @@ from zoo.options import Options, option
 from zoo.prompts import MAX_EXEMPLARS
 
 from .concept import (
-    ConceptOptions,
+    ConceptPromptOptions,
     ConceptText,
     ExemplarJSON,
     concept_categories,
@@ -37,10 +37,7 @@ from .video import VideoTask
 MAX_FRAME = 1_000_000
 
 
-class ConceptVideoOptions(Options):
-    text: str | None = ConceptOptions.model_fields["text"]
-    exemplar_boxes: str | None = ConceptOptions.model_fields["exemplar_boxes"]
-    exemplar_labels: str | None = ConceptOptions.model_fields["exemplar_labels"]
+class ConceptVideoOptions(ConceptPromptOptions):
     frame: int = option(
         0,
         help="index of the frame the exemplar boxes are drawn on; concepts are searched "

@@ -278,11 +278,11 @@ class VideoTask(TaskSpec):
     method = "track"
     summary = "track prompted objects through a video, frame by frame"
     result = "zoo.results:VideoFrameResult"
-    options = VideoOptions
+    options: ClassVar[type[Options]] = VideoOptions
     media = "video"
     route = "videos/{video_id}/track"
-    request = TrackRequest
-    signals = ("video",)
+    request: ClassVar[type[BaseModel]] = TrackRequest
+    signals: ClassVar[tuple[str, ...]] = ("video",)
     columns: ClassVar[dict[str, str]] = {
         "prompt_frame": "index of the frame the prompts are drawn on (default 0)"
     }
