@@ -338,6 +338,76 @@ def test_python_batch_encodes_each_text_once(toy: Path, tmp_path: Path) -> None:
     assert toy_module.ENCODED == ["sun", "band"]
 
 
+# --------------------------------------------------------------------------- as a detector
+
+
+def test_detector_boxes_take_the_detections_path(toy: Path, tmp_path: Path) -> None:
+    """``--detector FAMILY --text`` gives what the same boxes in a detections file give."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        _photo(photos / f"{i}.png", value=90 + i)
+    # what the toy finds for "sun;band": the 250 square (0.9), then square + band (0.8)
+    dets = [
+        {"image_id": k, "bbox": b, "score": s, "category_id": c}
+        for k in (1, 2)
+        for b, s, c in (([10, 10, 30, 20], 0.9, 1), ([5, 10, 55, 35], 0.8, 2))
+    ]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    outs = {}
+    for how, args in {
+        "file": ["--detections", str(tmp_path / "dets.json")],
+        "model": ["--detector", "toy-concept", "--text", "sun;band"],
+    }.items():
+        out = tmp_path / how
+        proc = run_zoo(
+            "batch", "toy-concept", "--task", "promptable", "--input", str(photos),
+            "--out", str(out), "--json", *args,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        outs[how] = json.loads((out / "results.json").read_text())
+    assert outs["model"] == outs["file"]
+    assert [(c["image_id"], c["category_id"], c["area"]) for c in outs["model"]] == [
+        (1, 1, 600),
+        (1, 2, 1925),
+        (2, 1, 600),
+        (2, 2, 1925),
+    ]
+    # zoo run: --detector picks the box task and reports what it kept
+    out = tmp_path / "run"
+    proc = run_zoo(
+        "run", "toy-concept", "--image", str(photos / "0.png"), "--detector", "toy-concept",
+        "--text", "sun", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["task"] == "promptable" and report["masks"] == 1
+    assert json.loads((out / "results.json").read_text())[0]["bbox"] == [10.0, 10.0, 30.0, 20.0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--detector", "toy-concept"], 'needs --text "person;car"'),
+        (["--boxes", "1,1,5,5", "--text", "sun"], "needs a detector here"),
+        (["--detector", "nope", "--text", "sun"], "unknown model 'nope'"),
+        (["--detector", "toy-concept", "--text", "x", "--boxes", "1,1,5,5"], "not both"),
+        (["--detector", "toy-concept", "--text", "x", "--detector-threshold", "3"], "threshold"),
+        (["--detector", "toy-concept", "--text", "x", "--detector-options", "arch"], "KEY=VALUE"),
+    ],
+)
+def test_bad_detector_flags_are_one_line(
+    toy: Path, tmp_path: Path, args: list[str], needle: str
+) -> None:
+    photo = _photo(tmp_path / "p.png")
+    proc = run_zoo(
+        "run", "toy-concept", "--task", "promptable", "--image", str(photo),
+        "--out", str(tmp_path / "o"), *args,
+    )  # fmt: skip
+    assert_user_error(proc, needle)
+    assert not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- HTTP
 
 

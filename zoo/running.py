@@ -76,6 +76,7 @@ def choose_task(
         # flag), then the one the most given flags point at; the family's order breaks ties
         def score(t: TaskSpec) -> tuple[bool, bool, int]:
             given = sum(getattr(run, s, None) is not None or s in raw for s in t.signals)
+            given += sum(t.options.lookup(k) is not None for k in raw if k not in t.signals)
             own = any(k in raw for k in t.signals)
             return (media is None or t.media == media, own, given)
 
@@ -183,7 +184,15 @@ def run_model(
     fmts = check_formats(formats)
     out_path = Path(out) if out is not None else default_out(label, run)
     check_out_dir(out_path)
-    inputs = spec.from_cli(run, task_opts)
+    from zoo.concept_detector import ConceptDetector
+
+    detector = ConceptDetector.from_options(task_opts, load)
+    if detector is not None:  # its boxes take the path of a detections file
+        from zoo.tasks.common import detector_inputs
+
+        inputs = detector_inputs(spec, run, task_opts, detector)
+    else:
+        inputs = spec.from_cli(run, task_opts)
     loader, call = split_family_options(fam, fam_opts)
     from zoo.loading import load_resolved
 

@@ -313,3 +313,25 @@ def test_image_size_changes_the_input_side() -> None:
     assert r.low_res_logits is not None and r.low_res_logits.shape[1:] == (48, 48)
     with pytest.raises(InputError, match="multiple of 14"):
         zoo.load("sam3", weights="random", arch="tiny", image_size=120)
+
+
+def test_sam3_detects_for_sameo_amodal_from_the_command_line(tmp_path: Path) -> None:
+    """Item 5: amodal masks of every instance of a concept, with no detections file."""
+    from sam3_fixtures import PHOTOS
+
+    from zoo.registry import get_registry
+
+    if "sameo-amodal" not in get_registry().families:
+        pytest.skip("zoo-sameo-amodal is not installed")
+    out = tmp_path / "amodal"
+    proc = run_cli(
+        "run", "sameo-amodal", "--image", str(PHOTOS / "dogs.jpg"), "--detector", "sam3",
+        "--text", "dog", "--detector-options", "arch=tiny", "--detector-threshold", "0",
+        "--weights", "random", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["task"] == "amodal"
+    assert report["detections_kept"] == report["instances"] > 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["arguments"]["detector"] == "sam3" and run["arguments"]["text"] == "dog"
