@@ -408,6 +408,47 @@ def test_bad_detector_flags_are_one_line(
     assert not (tmp_path / "o").exists()
 
 
+# --------------------------------------------------------------------------- zoo eval
+
+
+def test_eval_prompts_each_category_name(toy: Path, tmp_path: Path) -> None:
+    """Category 7 "sun" is the bright square the toy finds for any one text, category 9
+    "band" is elsewhere: class-aware AP is exactly (1 + 0) / 2."""
+    from zoo.io.masks import encode_rle
+
+    (tmp_path / "images").mkdir()
+    photo = _photo(tmp_path / "images" / "a.png")
+    square = np.zeros((48, 64), bool)
+    square[10:30, 10:40] = True
+    band = np.zeros((48, 64), bool)
+    band[35:45, 5:60] = True
+    coco = {
+        "images": [{"id": 3, "file_name": photo.name, "height": 48, "width": 64}],
+        "categories": [{"id": 7, "name": "sun"}, {"id": 9, "name": "band"}],
+        "annotations": [
+            {"id": i + 1, "image_id": 3, "category_id": c, "iscrowd": 0,
+             "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": b}
+            for i, (c, m, b) in enumerate(
+                ((7, square, [10, 10, 30, 20]), (9, band, [5, 35, 55, 10]))
+            )
+        ],
+    }  # fmt: skip
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    out = tmp_path / "ev"
+    proc = run_zoo(
+        "eval", "toy-concept", "--annotations", str(tmp_path / "ann.json"),
+        "--images", str(tmp_path / "images"), "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == "coco-segm" and metrics["categories"] == ["sun", "band"]
+    m = metrics["metrics"]["toy-concept:v1"]
+    assert m["AP"] == pytest.approx(0.5) and m["AP50"] == pytest.approx(0.5)
+    results = json.loads((out / "toy-concept_v1.results.json").read_text())
+    assert sorted((r["image_id"], r["category_id"]) for r in results) == [(3, 7), (3, 9)]
+    assert sys.modules["toy_concept"].ENCODED == ["sun", "band"]
+
+
 # --------------------------------------------------------------------------- HTTP
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from zoo.errors import InputError
+from zoo.evaluation_concept import ConceptEvalOptions
 from zoo.options import Options, option
 from zoo.prompts import MAX_CONCEPT_CHARS, MAX_CONCEPTS, MAX_EXEMPLARS
 
@@ -218,6 +219,8 @@ class ConceptTask(TaskSpec):
     request = ConceptRequest
     response_model = ConceptResponse
     uses_embedding = True
+    evaluator = "zoo.evaluation_concept:evaluate_concept"
+    eval_options = ConceptEvalOptions
     signals = ("text", "exemplar_boxes")
     columns: ClassVar[dict[str, str]] = {
         "text": 'concepts of this item: "dog;red car" or ["dog", "red car"]',
