@@ -375,9 +375,7 @@ def adjust_zoo_argv(argv: list[str], cwd: Path) -> tuple[list[str], list[str]]:
         notes.append("+ --weights random")
     declared = _declared(family, command)
     for flag, value in SIZES.items():
-        if not _takes(declared.get(flag), value) and not (
-            flag in TEXT_SIZES and flag in declared
-        ):
+        if not _takes(declared.get(flag), value) and not (flag in TEXT_SIZES and flag in declared):
             continue
         before = _option_value(out, flag)
         needs = ONLY_WITH.get(flag)

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from zoo.errors import InputError
 from zoo.io.overlay import distinct_colors, draw_boxes
+from zoo.prompts import ConceptPrompts, as_concept_prompts
 from zoo.results import ConceptFrameResult, ConceptResult, Provenance, TaskResult
 from zoo.specs import Task
-from zoo.prompts import ConceptPrompts, as_concept_prompts
 
 H, W = 40, 60
 
