@@ -328,6 +328,27 @@ def test_batch_text_for_every_item_and_per_row(toy: Path, tmp_path: Path) -> Non
     assert "the concept task takes text and exemplars" in errors
 
 
+def test_batch_tracks_concepts_in_each_video(toy: Path, tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    for v in range(2):
+        (videos / f"v{v}").mkdir(parents=True)
+        for i in range(3):
+            _photo(videos / f"v{v}" / f"{i:05d}.png", value=100 + i)
+    out = tmp_path / "out"
+    proc = run_zoo(
+        "batch", "toy-concept", "--task", "concept-video", "--input", str(videos),
+        "--text", "sun;bright thing", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    report = json.loads(proc.stdout)
+    assert report["done"] == 2 and report["failed"] == 0
+    coco = json.loads((out / "results.json").read_text())
+    assert len(coco) == 2 * 3 * 2  # 2 videos x 3 frames x 2 tracks
+    assert {c["category_id"] for c in coco} == {1, 2}
+    images = json.loads((out / "images.json").read_text())
+    assert [c["name"] for c in images["categories"]] == ["sun", "bright thing"]
+
+
 def test_python_batch_encodes_each_text_once(toy: Path, tmp_path: Path) -> None:
     import zoo
 
