@@ -261,11 +261,16 @@ SIZES: dict[str, str] = {
     "--eval-images": "2",  # wesam-adapt's before/after check
     "--base": "tiny",  # opseg-shadow trains from SAM 2.1 tiny (not base-plus)...
     "--size": "tiny",  # ...and builds tiny when it runs or evaluates
+    "--arch": "tiny",  # sam3's test-size architecture (same layout, 112 px)
     "--embed-cache": "off",  # sameo-amodal: 2 steps need 4 embeddings, not all 400 images'
+    # a concept detector (--detector sam3) at its test size: 112 px instead of 860 M at 1008
+    "--detector-options": "arch=tiny",
 }
+# Size options that are text, not numbers or choices: set as they are.
+TEXT_SIZES = ("--detector-options",)
 # Size options that matter only with another flag, where the family declares that flag: they
 # are not added to a command without it.
-ONLY_WITH = {"--points-per-side": "--everything"}
+ONLY_WITH = {"--points-per-side": "--everything", "--detector-options": "--detector"}
 # Commands that load weights: each gets `--weights random` unless it names weights the
 # sandbox holds (a `--checkpoint` file that exists, a variant trained earlier in the file).
 WEIGHTED_COMMANDS = ("run", "eval", "train", "batch", "export")
@@ -294,6 +299,9 @@ def _takes(row: dict[str, Any] | None, value: str) -> bool:
         return False
     if "|" in row["type"]:
         return value in row["type"].split("|")
+    step = (row.get("bounds") or {}).get("multiple_of")
+    if row["type"] == "int" and step and int(value) % step:
+        return False  # e.g. sam3's 14 px patches: its --arch tiny keeps it small instead
     return row["type"] in ("int", "float")
 
 
@@ -368,7 +376,7 @@ def adjust_zoo_argv(argv: list[str], cwd: Path) -> tuple[list[str], list[str]]:
         notes.append("+ --weights random")
     declared = _declared(family, command)
     for flag, value in SIZES.items():
-        if not _takes(declared.get(flag), value):
+        if not _takes(declared.get(flag), value) and not (flag in TEXT_SIZES and flag in declared):
             continue
         before = _option_value(out, flag)
         needs = ONLY_WITH.get(flag)

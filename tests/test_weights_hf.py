@@ -203,3 +203,103 @@ def test_reachable_hub_downloads_after_one_announcement(
     err = capsys.readouterr().err
     host = hf_server.base.split("://", 1)[1]
     assert err.count("note:") == 1 and f"note: connecting to {host} for org/repo/w.pt" in err
+
+
+# ------------------------------------------------------------------ gated repositories
+
+
+def _auth(seen: loopback.Seen) -> str | None:
+    return next((v for k, v in seen.headers.items() if k.lower() == "authorization"), None)
+
+
+def _gated(hf_server: FakeServer, repo: str = "org/gated") -> tuple[str, bytes]:
+    data = b"licensed weights" * 200
+    hf_server.add_hf(repo, "main", "model.safetensors", data)
+    hf_server.gated[repo] = "hf_granted"
+    return f"hf://{repo}/model.safetensors", data
+
+
+def test_gated_repo_without_token_is_one_line_with_licence_page_and_alternative(
+    hf_server: FakeServer,
+) -> None:
+    uri, _ = _gated(hf_server)
+    with pytest.raises(WeightsError) as in_python:
+        resolve(uri, progress=False, name="acme:base")
+    with cli_surface(), pytest.raises(WeightsError) as on_cli:
+        resolve(uri, progress=False, name="acme:base")
+    for info, fix in ((in_python, "checkpoint=PATH"), (on_cli, "--checkpoint PATH")):
+        message = str(info.value)
+        assert "\n" not in message
+        assert "org/gated" in message and "HTTP 401, no token sent" in message
+        assert "https://huggingface.co/org/gated" in message  # the form is on the Hub
+        assert "HF_TOKEN" in message and fix in message
+    # the probe is refused; nothing was downloaded and no GET was tried
+    assert hf_server.requests("HEAD", "/org/gated/resolve/")
+    assert not hf_server.requests("GET", "/org/gated/resolve/")
+
+
+def test_gated_repo_with_a_token_not_granted_says_so(
+    hf_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri, _ = _gated(hf_server)
+    monkeypatch.setenv("HF_TOKEN", "hf_someone_else")
+    with pytest.raises(WeightsError) as info:
+        resolve(uri, progress=False)
+    message = str(info.value)
+    assert "HTTP 403 with your token: it has not been granted access" in message
+    assert "https://huggingface.co/org/gated" in message and "\n" not in message
+    seen = hf_server.requests("HEAD", "/org/gated/resolve/")
+    assert seen and _auth(seen[0]) == "Bearer hf_someone_else"
+
+
+def test_gated_repo_downloads_with_hf_token(
+    hf_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri, data = _gated(hf_server)
+    monkeypatch.setenv("HF_TOKEN", "hf_granted")
+    path = resolve(uri, sha(data), len(data), progress=False)
+    assert path.read_bytes() == data
+    gets = hf_server.requests("GET", "/org/gated/resolve/")
+    assert gets and all(_auth(g) == "Bearer hf_granted" for g in gets)
+
+
+def test_gated_repo_downloads_with_the_stored_login(
+    hf_server: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`hf auth login` stores the token in a file; the resolver sends it like HF_TOKEN."""
+    from huggingface_hub import constants
+
+    token_file = tmp_path / "hf-login" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text("hf_granted\n")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_file))
+    uri, data = _gated(hf_server)
+    assert resolve(uri, sha(data), progress=False).read_bytes() == data
+    assert _auth(hf_server.requests("GET", "/org/gated/resolve/")[0]) == "Bearer hf_granted"
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 401), ("hf_wrong", 403)])
+def test_bare_401_403_without_error_codes_read_the_same(
+    hf_server: FakeServer, monkeypatch: pytest.MonkeyPatch, token: str | None, status: int
+) -> None:
+    """A proxy or mirror may answer a plain 401/403: still one line with the way out."""
+    uri, _ = _gated(hf_server)
+    hf_server.gated_codes = False
+    if token:
+        monkeypatch.setenv("HF_TOKEN", token)
+    with pytest.raises(WeightsError) as info:
+        resolve(uri, progress=False)
+    message = str(info.value)
+    assert f"HTTP {status}" in message and "may be gated or private" in message
+    assert "https://huggingface.co/org/gated" in message and "\n" not in message
+
+
+def test_gated_message_from_zoo_pull_offers_no_checkpoint(hf_server: FakeServer) -> None:
+    """`zoo pull` has no --checkpoint option, so the message does not suggest one."""
+    from zoo.weights.messages import without_checkpoint_option
+
+    uri, _ = _gated(hf_server)
+    with without_checkpoint_option(), pytest.raises(WeightsError) as info:
+        resolve(uri, progress=False)
+    assert "checkpoint" not in str(info.value).lower().replace("hf://", "")
+    assert "https://huggingface.co/org/gated" in str(info.value)

@@ -66,6 +66,10 @@ class FakeServer:
     ms_models: set[str] = field(default_factory=set)
     #: HTTP status every ModelScope request gets instead (503: a busy site)
     ms_status: int | None = None
+    # repo -> the one token the Hub accepts for it (a gated repository: 401 without a token,
+    # 403 with another); ``gated_codes`` False drops the X-Error-Code headers (a bare 401/403)
+    gated: dict[str, str] = field(default_factory=dict)
+    gated_codes: bool = True
     seen: list[Seen] = field(default_factory=list)
     # path -> per-response byte limits, consumed in order (connection dropped after that many)
     drops: dict[str, list[int]] = field(default_factory=dict)
@@ -136,6 +140,10 @@ def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                 content_type = "application/json"
             elif match := hf_route.fullmatch(split.path):
                 repo = match["repo"]
+                if repo in state.gated:
+                    refused = self._gate(repo, state.gated[repo])
+                    if refused:
+                        return
                 rev = urllib.parse.unquote(match["rev"])
                 name = urllib.parse.unquote(match["file"])
                 entry = state.hf.get((repo, rev, name))
@@ -205,6 +213,24 @@ def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 pass
 
+        def _gate(self, repo: str, token: str) -> bool:
+            """Answer as the Hub does for a gated repo; True when the request was refused."""
+            auth = self.headers.get("Authorization")
+            if auth == f"Bearer {token}":
+                return False
+            if auth is None:
+                code, text = 401, f"Access to model {repo} is restricted. Please log in."
+            else:
+                code = 403
+                text = (
+                    f"Access to model {repo} is restricted and you are not in the authorized list."
+                )
+            headers = {"X-Error-Message": text}
+            if state.gated_codes:
+                headers["X-Error-Code"] = "GatedRepo"
+            self._error(code, headers)
+            return True
+
         def _error(self, code: int, headers: dict[str, str] | None = None) -> None:
             self.send_response(code)
             for k, v in (headers or {}).items():
@@ -258,6 +284,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(zoo.weights.hf, "HUB_RETRY_PAUSE_S", 0.0)
     monkeypatch.setattr(zoo.weights.ms, "MS_RETRY_PAUSE_S", 0.0)
     monkeypatch.setattr(zoo.weights.schemes, "_TABLE", {})  # plugin schemes do not leak
+    # huggingface_hub fixed its login file's path at import: a developer's stored token
+    # must not reach the loopback hub (gated-repo tests count on "no token sent")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
     return tmp_path
 
 

@@ -73,6 +73,16 @@ class ModelCard(BaseModel):
     #: ``/v1/models/NAME`` show the card, not the server's file layout)
     path: str | None = Field(default=None, exclude=True)
 
+    @property
+    def license_label(self) -> str:
+        """The licence as people read it: Hugging Face writes ``license: other`` plus a
+        ``license_name`` (and ``license_link``) for licences outside its list."""
+        extra = self.model_extra or {}
+        name, link = extra.get("license_name"), extra.get("license_link")
+        if self.license == "other" and name:
+            return f"{name} ({link})" if link else str(name)
+        return self.license
+
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not text.startswith("---"):

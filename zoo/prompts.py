@@ -430,6 +430,245 @@ def fit_shadow_prompts(
     return out, notes if cut else []
 
 
+# --------------------------------------------------------------------------- concepts
+
+
+#: The text SAM 3 pairs with exemplar boxes when no noun phrase is given (upstream's choice).
+VISUAL_CONCEPT = "visual"
+#: Bounds of one concept call: each concept is a detector pass, each exemplar a box token.
+MAX_CONCEPTS = 32
+MAX_EXEMPLARS = 64
+#: Characters in one concept text (SAM 3 reads at most 30 tokens of it anyway).
+MAX_CONCEPT_CHARS = 200
+
+
+class Exemplar(BaseModel):
+    """A visual example of a concept: a box around one instance (``label`` 1) or around
+    something that is *not* an instance (``label`` 0, a negative exemplar).
+
+    ``concept`` says which concept it illustrates (its index or its text); it may be left out
+    when the call has a single concept (or none: the exemplars then are the concept).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    box: tuple[float, float, float, float]
+    label: int = 1
+    concept: int | str | None = None
+
+    @field_validator("box")
+    @classmethod
+    def _box_ok(cls, box: tuple[float, float, float, float]) -> Any:
+        _finite(box, "box")
+        x1, y1, x2, y2 = box
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(
+                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; "
+                "write boxes as x1,y1,x2,y2"
+            )
+        return box
+
+    @field_validator("label")
+    @classmethod
+    def _label_ok(cls, label: int) -> int:
+        if label not in (0, 1):
+            raise ValueError(f"label must be 1 (an instance) or 0 (not an instance), got {label}")
+        return label
+
+
+class ConceptPrompts(BaseModel):
+    """What to find in an image: ``concepts`` (noun phrases, one category each, in order)
+    and ``exemplars`` (boxes, each tied to one concept by its index).
+
+    Built by :func:`as_concept_prompts`, which resolves each exemplar's ``concept`` to an
+    index; a call with exemplars and no text gets the single concept ``"visual"``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    concepts: list[str]
+    exemplars: list[Exemplar] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _resolved(self) -> ConceptPrompts:
+        if not self.concepts:
+            raise ValueError("give at least one concept (a noun phrase) or an exemplar box")
+        for i, ex in enumerate(self.exemplars):
+            if not isinstance(ex.concept, int) or not 0 <= ex.concept < len(self.concepts):
+                raise ValueError(
+                    f"exemplar {i} is not tied to one of the {len(self.concepts)} concepts"
+                )
+        return self
+
+    def exemplars_of(self, index: int) -> list[Exemplar]:
+        """The exemplars of concept ``index``, in the order given."""
+        return [e for e in self.exemplars if e.concept == index]
+
+    def check_inside(self, height: int, width: int) -> None:
+        """Reject exemplar boxes entirely outside the image (swapped x/y or the wrong image);
+        one that only crosses the edge is fine here (:meth:`fit` clips it)."""
+        for i, ex in enumerate(self.exemplars):
+            x1, y1, x2, y2 = ex.box
+            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+                raise InputError(
+                    f"exemplar {i} box ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the "
+                    f"{width}x{height} image; boxes are x1,y1,x2,y2 in pixels of this image"
+                )
+
+    def fit(self, height: int, width: int) -> tuple[ConceptPrompts, list[str]]:
+        """:meth:`Prompts.fit` for exemplars: check against the image, clip boxes crossing
+        its edge (the one rule of every task); returns the prompts and the note to show."""
+        self.check_inside(height, width)
+        out = []
+        cut = 0
+        for ex in self.exemplars:
+            x1, y1, x2, y2 = ex.box
+            box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+            changed = box != tuple(ex.box)
+            cut += changed
+            out.append(ex.model_copy(update={"box": box}) if changed else ex)
+        if not cut:
+            return self, []
+        note = (
+            f"{cut} exemplar box{'es were' if cut > 1 else ' was'} clipped to the "
+            f"{width}x{height} image"
+        )
+        return self.model_copy(update={"exemplars": out}), [note]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form that :func:`as_concept_prompts` reads back exactly."""
+        return {
+            "concepts": list(self.concepts),
+            "exemplars": [
+                {"box": [float(v) for v in e.box], "label": int(e.label), "concept": e.concept}
+                for e in self.exemplars
+            ],
+        }
+
+
+def _concept_list(concepts: Any) -> list[str]:
+    if concepts is None:
+        return []
+    if isinstance(concepts, str):
+        items: list[Any] = concepts.split(";")
+        if not concepts.strip():
+            raise InputError('the concept text is empty; give a noun phrase such as "dog"')
+    elif isinstance(concepts, (list, tuple)):
+        items = list(concepts)
+    else:
+        raise InputError(
+            f"concepts must be a text or a list of texts, got {type(concepts).__name__}; "
+            'e.g. concepts=["dog", "red car"] or "dog;red car"'
+        )
+    if len(items) > MAX_CONCEPTS:
+        raise InputError(
+            f"{len(items)} concepts in one call; at most {MAX_CONCEPTS} (split the work)"
+        )
+    out: list[str] = []
+    for i, c in enumerate(items):
+        if not isinstance(c, str):
+            raise InputError(f"concept {i} is a {type(c).__name__}, not a text; give noun phrases")
+        text = " ".join(c.split())
+        if not text:
+            raise InputError(f'concept {i} is empty; give noun phrases such as "dog;red car"')
+        if len(text) > MAX_CONCEPT_CHARS:
+            raise InputError(
+                f"concept {i} is {len(text)} characters long; at most {MAX_CONCEPT_CHARS} "
+                "(a short noun phrase)"
+            )
+        if text in out:
+            raise InputError(f"concept {text!r} is given twice; give each concept once")
+        out.append(text)
+    return out
+
+
+def _exemplar_list(exemplars: Any) -> list[Exemplar]:
+    if exemplars is None:
+        return []
+    if isinstance(exemplars, (dict, Exemplar)):
+        exemplars = [exemplars]
+    if not isinstance(exemplars, (list, tuple)):
+        raise InputError(
+            'exemplars must be a list like [{"box": [x1, y1, x2, y2], "label": 1}], got '
+            f"{type(exemplars).__name__}"
+        )
+    if len(exemplars) > MAX_EXEMPLARS:
+        raise InputError(
+            f"{len(exemplars)} exemplars in one call; at most {MAX_EXEMPLARS} (a few examples "
+            "of each concept are enough)"
+        )
+    out = []
+    for i, e in enumerate(exemplars):
+        if isinstance(e, Exemplar):
+            out.append(e)
+            continue
+        if not isinstance(e, dict):
+            raise InputError(f'exemplar {i} must be an object like {{"box": [x1, y1, x2, y2]}}')
+        try:
+            out.append(Exemplar(**e))
+        except ValidationError as exc:
+            _raise_input_error(exc, f"exemplar {i}")
+    return out
+
+
+def as_concept_prompts(concepts: Any = None, exemplars: Any = None) -> ConceptPrompts:
+    """Normalise what users write: ``"dog;red car"`` or ``["dog", "red car"]``, plus
+    ``[{"box": [x1, y1, x2, y2], "label": 1, "concept": "dog"}]``.
+
+    A :class:`ConceptPrompts` passes through unchanged. Every problem is an
+    :class:`~zoo.errors.InputError` naming the concept or exemplar at fault.
+    """
+    if isinstance(concepts, ConceptPrompts):
+        if exemplars is not None:
+            raise InputError("give exemplars inside the ConceptPrompts, not beside it")
+        return concepts
+    if isinstance(concepts, dict) and exemplars is None and "concepts" in concepts:
+        exemplars = concepts.get("exemplars")
+        concepts = concepts["concepts"]
+    names = _concept_list(concepts)
+    exs = _exemplar_list(exemplars)
+    if not names and not exs:
+        raise InputError(
+            'nothing to find: give a concept (e.g. "dog") or an exemplar box '
+            '([{"box": [x1, y1, x2, y2]}])'
+        )
+    if not names:
+        named = [e.concept for e in exs if e.concept not in (None, 0, VISUAL_CONCEPT)]
+        if named:
+            raise InputError(
+                f"an exemplar names concept {named[0]!r}, but no concepts were given; add it "
+                "to the concepts or drop the exemplar's concept"
+            )
+        names = [VISUAL_CONCEPT]
+    resolved = []
+    for i, e in enumerate(exs):
+        c = e.concept
+        if c is None:
+            if len(names) > 1:
+                raise InputError(
+                    f"exemplar {i} does not say which of the {len(names)} concepts it shows; "
+                    f'add "concept": {names[0]!r} (a concept text or its index)'
+                )
+            index = 0
+        elif isinstance(c, str):
+            text = " ".join(c.split())
+            if text not in names:
+                raise InputError(
+                    f"exemplar {i} names concept {c!r}, which is not among the concepts "
+                    f"({', '.join(names)})"
+                )
+            index = names.index(text)
+        else:
+            if not 0 <= c < len(names):
+                raise InputError(
+                    f"exemplar {i} names concept index {c}, but there are {len(names)} concepts "
+                    f"(0..{len(names) - 1})"
+                )
+            index = int(c)
+        resolved.append(e.model_copy(update={"concept": index}))
+    return ConceptPrompts(concepts=names, exemplars=resolved)
+
+
 # --------------------------------------------------------------------------- wire schemas
 
 

@@ -53,7 +53,8 @@ def choose_task(
     task: str | None = None,
 ) -> TaskSpec:
     """``--task`` when given; else the family's task that the flags point at (``--video``
-    -> video, ``--objects`` -> shadow, ``--everything`` -> everything); else its first."""
+    -> video, ``--objects`` -> shadow, ``--everything`` -> everything, ``--text`` ->
+    concept, ``--video --text`` -> concept-video); else its first for the medium given."""
     tasks = [t for t in registry.tasks_of(family) if t.route is not None or t.media]
     runnable = [t for t in tasks if t.name != "adapt"]
     names = ", ".join(t.name for t in runnable) or "none"
@@ -68,11 +69,22 @@ def choose_task(
             f"{', '.join(family.tasks)}); see `zoo info {family.name}`"
         )
     wanted = [t for t in runnable if t.wants(run, raw)]
+    media = "video" if run.video is not None else "image" if run.image is not None else None
     if wanted:
-        # the most specific first: a task whose own options were given beats one that only
-        # matched a shared prompt flag
-        own = [t for t in wanted if any(k in raw for k in t.signals)]
-        return (own or wanted)[0]
+        # the task whose inputs the user gave: one for the medium given (--image or --video),
+        # then one whose own options were given (beats one that only matched a shared prompt
+        # flag), then the one the most given flags point at; the family's order breaks ties
+        def score(t: TaskSpec) -> tuple[bool, bool, int]:
+            given = sum(getattr(run, s, None) is not None or s in raw for s in t.signals)
+            given += sum(t.options.lookup(k) is not None for k in raw if k not in t.signals)
+            own = any(k in raw for k in t.signals)
+            return (media is None or t.media == media, own, given)
+
+        return max(wanted, key=score)  # max keeps the first of equals
+    if media is not None:
+        same = [t for t in runnable if t.media == media]
+        if same:
+            return same[0]
     return runnable[0]
 
 
@@ -172,7 +184,15 @@ def run_model(
     fmts = check_formats(formats)
     out_path = Path(out) if out is not None else default_out(label, run)
     check_out_dir(out_path)
-    inputs = spec.from_cli(run, task_opts)
+    from zoo.concept_detector import ConceptDetector
+
+    detector = ConceptDetector.from_options(task_opts, load)
+    if detector is not None:  # its boxes take the path of a detections file
+        from zoo.tasks.common import detector_inputs
+
+        inputs = detector_inputs(spec, run, task_opts, detector)
+    else:
+        inputs = spec.from_cli(run, task_opts)
     loader, call = split_family_options(fam, fam_opts)
     from zoo.loading import load_resolved
 

@@ -42,6 +42,8 @@ class Task(str, Enum):
     RGBD = "rgbd"
     VIDEO = "video"
     ADAPT = "adapt"
+    CONCEPT = "concept"
+    CONCEPT_VIDEO = "concept-video"
 
     def __str__(self) -> str:
         return self.value

@@ -181,6 +181,13 @@ def prepare(
             "--everything takes no prompts; drop --boxes/--points/--prompts/--detections"
         )
     given_task = task_opts.given()
+    if "detector" in type(task_opts).model_fields:
+        from zoo.concept_detector import check_detector_options
+
+        if check_detector_options(task_opts) is not None and (
+            source.detections is not None or fixed
+        ):
+            raise InputError("use either --detector or --detections/--boxes/--prompts, not both")
     fmts = check_batch_formats(formats)
     if "parquet" in fmts:
         try:

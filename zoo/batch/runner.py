@@ -211,7 +211,10 @@ class BatchRun:
             from .finalize import merge_outputs
 
             t0 = time.perf_counter()
-            merged = merge_outputs(self.layout, self.plan.formats, self.source.categories)
+            categories = self.source.categories or self.plan.task_spec().categories(
+                self.plan.task_options_instance()
+            )
+            merged = merge_outputs(self.layout, self.plan.formats, categories)
             totals = merged["counts"]
             report["failed_total"] = totals["failed"]
             report["done_total"] = totals["done"]

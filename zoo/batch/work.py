@@ -51,13 +51,27 @@ class ItemRunner:
         self.task: TaskSpec = plan.task_spec()
         self.options = plan.task_options_instance()
         self._detections = plan.load_detections()
+        from zoo.concept_detector import ConceptDetector
+
+        # a concept model as the detector: its detections take the detections file's path
+        self._detector = (
+            ConceptDetector(
+                self.options, device=model_device(model, plan), weights=plan.weights, seed=plan.seed
+            )
+            if getattr(self.options, "detector", None)
+            else None
+        )
         self._call = {**plan.call, **self.task.call_options(self.options)}
 
     # ------------------------------------------------------------------ prepare
     def _row(self, item: Item) -> dict[str, Any]:
         row = dict(item.row)
-        if self._detections is not None:
-            dets = self._detections.for_item(item.key, item.uri)
+        if self._detections is not None or self._detector is not None:
+            if self._detector is not None:
+                image = decode_image(item.uri, self.plan.max_pixels)
+                dets = self._detector.detect(image, item.key).for_key(item.key)
+            else:
+                dets = self._detections.for_item(item.key, item.uri)
             for k in _PROMPT_COLUMNS:
                 row.pop(k, None)
             row.update(
@@ -102,3 +116,9 @@ class ItemRunner:
                 res = res.model_copy(update={"low_res_logits": None})
             out.append(res)
         return out
+
+
+def model_device(model: Any, plan: Plan) -> str:
+    """Where the detector runs: beside the task's model (a worker's GPU), else the plan's."""
+    device = getattr(model, "device", None)
+    return str(device) if device else plan.device

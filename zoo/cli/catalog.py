@@ -241,7 +241,7 @@ def info_cmd(
             lines.append(f"trained here: {variant.source}")
     if card:
         z = card.zoo
-        lines += _wrapped("licence", str(card.license), width)
+        lines += _wrapped("licence", str(card.license_label), width)
         if z.paper:
             paper = (
                 f"{z.paper.title}"

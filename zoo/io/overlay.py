@@ -36,6 +36,7 @@ from zoo.io.images import ImageInput, load_image
 
 __all__ = [
     "distinct_colors",
+    "draw_boxes",
     "draw_label_text",
     "overlay_amodal",
     "overlay_masks",
@@ -198,6 +199,72 @@ def draw_label_text(image: np.ndarray, text: str) -> np.ndarray:
     draw.rectangle((x0, y0, max(x0, right), max(y0, min(h - 1, y))), fill=(0, 0, 0))
     for line, ly in boxes:
         draw.text((margin * 2, ly), line, fill=(255, 255, 255), font=font)
+    return np.array(im)
+
+
+def draw_boxes(
+    image: np.ndarray,
+    boxes: Any,
+    colors: Any = None,
+    labels: Sequence[str] | None = None,
+    dashed: bool = False,
+) -> np.ndarray:
+    """Outline ``x1, y1, x2, y2`` boxes, each with an optional caption tag above its corner.
+
+    ``colors``: one RGB per box (default :func:`distinct_colors`); ``labels``: one text per
+    box (``None`` or ``""`` for no tag). A tag sits on a filled strip of the box's colour,
+    inside the image even for boxes at its top edge; ``dashed`` draws dashed outlines (used
+    for prompts, as opposed to predictions). Returns a new ``HxWx3 uint8`` image.
+    """
+    out = np.ascontiguousarray(load_image(image))
+    box_arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    n = box_arr.shape[0]
+    if labels is not None and len(labels) != n:
+        raise InputError(f"got {n} boxes but {len(labels)} labels; pass one label per box")
+    if n == 0:
+        return out.copy()
+    palette = _as_colors(colors, n)
+    h, w = out.shape[:2]
+    t = max(2, _thickness(h, w))
+    im = Image.fromarray(out)
+    draw = ImageDraw.Draw(im)
+    font = _load_font(max(10, min(h, w) // 40))
+    for k, (x1, y1, x2, y2) in enumerate(box_arr):
+        color = tuple(int(c) for c in palette[k])
+        x1, x2 = min(x1, x2), max(x1, x2)
+        y1, y2 = min(y1, y2), max(y1, y2)
+        if dashed:
+            dash = max(4, 3 * t)
+            for a, b, c, d in (
+                (x1, y1, x2, y1),
+                (x2, y1, x2, y2),
+                (x1, y2, x2, y2),
+                (x1, y1, x1, y2),
+            ):
+                length = max(abs(c - a), abs(d - b))
+                steps = max(1, int(length // dash))
+                for i in range(0, steps, 2):
+                    f0, f1 = i / steps, min(1.0, (i + 1) / steps)
+                    draw.line(
+                        (a + (c - a) * f0, b + (d - b) * f0, a + (c - a) * f1, b + (d - b) * f1),
+                        fill=color,
+                        width=t,
+                    )
+        else:
+            draw.rectangle((x1, y1, x2, y2), outline=color, width=t)
+        text = labels[k] if labels is not None else None
+        if text:
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            tw, th = right - left, bottom - top
+            pad = max(1, t // 2)
+            tx = min(max(0.0, x1), max(0.0, w - tw - 2 * pad))
+            ty = y1 - th - 2 * pad
+            if ty < 0:  # no room above the box: put the tag just inside it
+                ty = min(max(0.0, y1), max(0.0, h - th - 2 * pad))
+            draw.rectangle((tx, ty, tx + tw + 2 * pad, ty + th + 2 * pad), fill=color)
+            luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+            ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
+            draw.text((tx + pad - left, ty + pad - top), text, fill=ink, font=font)
     return np.array(im)
 
 

@@ -38,6 +38,7 @@ BUILTIN_PLUGINS = (
     "opseg-shadow",
     "depth-sam",
     "wesam-adapt",
+    "sam3",
 )
 
 

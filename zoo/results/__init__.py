@@ -18,6 +18,7 @@ from .base import (
     check_formats,
     result_from_dict,
 )
+from .concept import ConceptFrameResult, ConceptInstance, ConceptResult
 from .promptable import SegmentationResult
 from .rgbd import RGBDResult
 from .shadow import SOBA_CATEGORIES, ShadowInstance, ShadowResult
@@ -30,6 +31,7 @@ RESULT_TYPES = {
     ShadowResult.task: ShadowResult,
     RGBDResult.task: RGBDResult,
     VideoFrameResult.task: VideoFrameResult,
+    ConceptResult.task: ConceptResult,
 }
 
 __all__ = [
@@ -41,6 +43,9 @@ __all__ = [
     "AmodalInstance",
     "AmodalResult",
     "CocoInstance",
+    "ConceptFrameResult",
+    "ConceptInstance",
+    "ConceptResult",
     "Provenance",
     "RGBDResult",
     "SegmentationResult",

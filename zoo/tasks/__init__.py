@@ -1,7 +1,8 @@
 """Tasks: the unit of behaviour (see :mod:`zoo.tasks.spec`).
 
 Each built-in task lives in its own module (``promptable``, ``everything``, ``amodal``,
-``shadow``, ``rgbd``, ``video``, ``adapt``) and is registered by :mod:`zoo.tasks.builtin`
+``shadow``, ``rgbd``, ``video``, ``adapt``, ``concept``, ``concept_video``) and is
+registered by :mod:`zoo.tasks.builtin`
 through the ``zoo_register_tasks`` hook; :func:`get_task` finds any registered one.
 
 Plugin API 2 imported results and prompts from here; those names still resolve, with a

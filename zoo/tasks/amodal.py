@@ -18,7 +18,7 @@ from pydantic import Field
 from zoo.errors import InputError
 from zoo.options import Options, option
 
-from .common import cli_image, image_inputs, refuse, row_extras, stored_image
+from .common import DetectorOptions, cli_image, image_inputs, refuse, row_extras, stored_image
 from .promptable import MAX_OBJECTS
 from .spec import ImageRequest, RunInputs, TaskInputs, TaskSpec
 
@@ -26,7 +26,7 @@ from .spec import ImageRequest, RunInputs, TaskInputs, TaskSpec
 RUN_SCORE_THR = 0.3
 
 
-class AmodalOptions(Options):
+class AmodalOptions(DetectorOptions):
     detections: Path | None = option(
         None,
         help="COCO results JSON from any detector (image_id, bbox as x,y,w,h, score, "
@@ -75,7 +75,7 @@ class AmodalTask(TaskSpec):
     route = "amodal"
     request = AmodalRequest
     uses_embedding = False
-    signals = ("detections",)
+    signals = ("detections", "detector")
 
     def from_cli(self, run: RunInputs, options: Options) -> TaskInputs:
         from zoo.detections import read_detections, select_for_image
@@ -134,6 +134,11 @@ class AmodalTask(TaskSpec):
         )
         inputs.meta["category_ids"] = [d.category_id for d in kept]
         return inputs
+
+    def detections_inputs(
+        self, inputs: TaskInputs, chosen: list[Any], options: Options
+    ) -> TaskInputs:
+        return self.from_detections(inputs, chosen)
 
     def from_row(
         self, row: Mapping[str, Any], image: Any, location: str, options: Options

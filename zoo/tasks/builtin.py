@@ -7,6 +7,8 @@ from zoo.hookspecs import RegisterTask, hookimpl
 
 from .adapt import AdaptTask
 from .amodal import AmodalTask
+from .concept import ConceptTask
+from .concept_video import ConceptVideoTask
 from .everything import EverythingTask
 from .promptable import PromptableTask
 from .rgbd import RGBDTask
@@ -24,6 +26,8 @@ BUILTIN_TASKS = (
     RGBDTask,
     VideoTask,
     AdaptTask,
+    ConceptTask,
+    ConceptVideoTask,
 )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InputError
+from zoo.options import Options, option
 
 from .spec import RunInputs, TaskInputs
 
@@ -79,3 +80,51 @@ def stored_image(store: Any, image_id: str) -> TaskInputs:
     return TaskInputs(
         image=stored.pixels, size=(stored.height, stored.width), meta={"image_id_text": image_id}
     )
+
+
+class DetectorOptions(Options):
+    """A concept model as the detector of a box-prompted task (:mod:`zoo.concept_detector`):
+    ``--detector sam3 --text "person;car"``; its boxes take the detections-file path."""
+
+    detector: str | None = option(
+        None,
+        help="a family with the concept task (e.g. sam3) that finds the boxes from --text",
+        commands=("run", "batch"),
+    )
+    text: str | None = option(
+        None,
+        help='with --detector: what to detect, ";" between concepts ("person;car")',
+        commands=("run", "batch"),
+    )
+    detector_threshold: float = option(
+        0.5,
+        help="with --detector: keep detections scoring above this, 0..1",
+        ge=0.0,
+        le=1.0,
+        commands=("run", "batch"),
+    )
+    detector_options: str | None = option(
+        None,
+        help='with --detector: its loader options "KEY=VALUE,..." (e.g. "arch=tiny")',
+        commands=("run", "batch"),
+    )
+
+
+def detector_inputs(spec: Any, run: RunInputs, options: Options, detector: Any) -> TaskInputs:
+    """``zoo run --image --detector``: the concept model's detections of the image, through
+    the path a detections file takes (:func:`zoo.detections.select_for_image`, then the
+    task's :meth:`~zoo.tasks.TaskSpec.detections_inputs`)."""
+    from zoo.detections import select_for_image
+
+    for flag in ("boxes", "points", "labels", "prompts"):
+        if getattr(run, flag, None) is not None:
+            raise InputError(f"use either --{flag} or --detector, not both")
+    for opt in ("detections", "objects", "shadows"):
+        if getattr(options, opt, None) is not None:
+            raise InputError(f"use either --{opt} or --detector, not both")
+    inputs = cli_image(run, spec.name)
+    dets = detector.detect(inputs.image, Path(str(run.image)).name)
+    _, chosen = select_for_image(dets, str(run.image), None)
+    inputs.notes += dets.notes()
+    inputs.meta["detections_kept"] = len(chosen)
+    return spec.detections_inputs(inputs, chosen, options)

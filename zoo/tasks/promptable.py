@@ -11,14 +11,22 @@ from zoo.errors import InputError
 from zoo.options import Options, option
 from zoo.prompts import BoxesPromptJSON, ObjectPromptJSON
 
-from .common import cli_image, image_inputs, refuse, row_extras, row_prompts, stored_image
+from .common import (
+    DetectorOptions,
+    cli_image,
+    image_inputs,
+    refuse,
+    row_extras,
+    row_prompts,
+    stored_image,
+)
 from .spec import ImageRequest, RunInputs, TaskInputs, TaskResponse, TaskSpec
 
 #: More objects than this in one request is more likely a mistake (or abuse) than a use.
 MAX_OBJECTS = 256
 
 
-class PromptableOptions(Options):
+class PromptableOptions(DetectorOptions):
     multimask: bool = option(
         False,
         help="ask for three candidates per prompt and keep the best (single clicks)",
@@ -66,7 +74,7 @@ class PromptableTask(TaskSpec):
     uses_embedding = True
     evaluator = "zoo.evaluation:evaluate_promptable"
     eval_options = PromptableEvalOptions
-    signals = ("boxes", "points", "prompts")
+    signals = ("boxes", "points", "prompts", "detector")
 
     def _fit(self, inputs: TaskInputs, prompts: Any) -> TaskInputs:
         from zoo.prompts import as_prompts

@@ -17,12 +17,12 @@ from zoo.errors import InputError
 from zoo.options import Options, option
 from zoo.prompts import ShadowPromptJSON
 
-from .common import cli_image, image_inputs, refuse, stored_image
+from .common import DetectorOptions, cli_image, image_inputs, refuse, stored_image
 from .promptable import MAX_OBJECTS
 from .spec import ImageRequest, RunInputs, TaskInputs, TaskSpec
 
 
-class ShadowOptions(Options):
+class ShadowOptions(DetectorOptions):
     objects: str | None = option(
         None,
         help='object boxes "x1,y1,x2,y2;..." (paired with --shadows by order)',
@@ -80,7 +80,7 @@ class ShadowTask(TaskSpec):
     route = "shadows"
     request = ShadowRequest
     uses_embedding = True
-    signals = ("objects", "shadows")
+    signals = ("objects", "shadows", "detector")
     columns: ClassVar[dict[str, str]] = {
         "objects": "object boxes [[x1,y1,x2,y2], ...], paired with shadows by order",
         "shadows": "shadow boxes [[x1,y1,x2,y2], ...]",

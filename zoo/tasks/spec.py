@@ -257,6 +257,22 @@ class TaskSpec:
         the route's path parameters (``video_id``)."""
         raise InputError(f"the server does not run the {self.name} task")
 
+    def detections_inputs(
+        self, inputs: TaskInputs, chosen: list[Any], options: Options
+    ) -> TaskInputs:
+        """Detector boxes (:class:`zoo.detections.Detection`) for ``inputs``' image as this
+        task's call: the ``boxes``/``scores``/``category_ids`` columns a batch item with
+        ``--detections`` gets, through :meth:`from_row` (one path for files and models)."""
+        row = {
+            "boxes": [list(d.box) for d in chosen],
+            "scores": [d.score for d in chosen],
+            "category_ids": [d.category_id for d in chosen],
+        }
+        built = self.from_row(row, inputs.image, str(inputs.meta.get("file_name", "")), options)
+        built.meta = {**inputs.meta, **built.meta}
+        built.notes = [*inputs.notes, *built.notes]
+        return built
+
     def wants(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:
         """Whether the given flags point at this task (see :attr:`signals`)."""
         return any(getattr(run, s, None) is not None or s in raw for s in self.signals)
@@ -318,6 +334,11 @@ class TaskSpec:
             run=run_record,
         )
         return [result], files
+
+    def categories(self, options: Options) -> list[dict[str, Any]] | None:
+        """COCO categories of a batch run with these options (``zoo batch``'s images.json),
+        when the task knows them (concept names); ``None``: the input's, else "object"."""
+        return None
 
     def report(self, results: list[Any], inputs: TaskInputs) -> dict[str, Any]:
         """The lines ``zoo run`` prints (``--json``: all of it)."""

@@ -278,11 +278,11 @@ class VideoTask(TaskSpec):
     method = "track"
     summary = "track prompted objects through a video, frame by frame"
     result = "zoo.results:VideoFrameResult"
-    options = VideoOptions
+    options: ClassVar[type[Options]] = VideoOptions
     media = "video"
     route = "videos/{video_id}/track"
-    request = TrackRequest
-    signals = ("video",)
+    request: ClassVar[type[BaseModel]] = TrackRequest
+    signals: ClassVar[tuple[str, ...]] = ("video",)
     columns: ClassVar[dict[str, str]] = {
         "prompt_frame": "index of the frame the prompts are drawn on (default 0)"
     }
@@ -382,6 +382,8 @@ class VideoTask(TaskSpec):
         written: list[str] = []
         empty = absent = tracked = 0
         provenance = None
+        categories: list[dict[str, Any]] | None = None
+        seen: set[int] = set()
         t0 = time.perf_counter()
         with atomic_output_dir(out) as tmp_dir:
             tmp = Path(tmp_dir)
@@ -391,6 +393,9 @@ class VideoTask(TaskSpec):
             try:
                 for fr in results:
                     provenance = fr.provenance
+                    if categories is None:
+                        categories = fr.run_record().get("categories")
+                    seen.update(int(k) for k in fr.masks)
                     image_id = fr.frame_index + 1
                     images.append(
                         {
@@ -439,10 +444,10 @@ class VideoTask(TaskSpec):
                 "test_mode": random,
                 "video": inputs.meta.get("video"),
                 "prompt_frame": frame,
-                "objects": [_describe(o) for o in inputs.args[0]],
+                **self.prompt_record(inputs),
                 **(run_record or {}),
                 "images": images,
-                "categories": [{"id": 1, "name": "object"}],
+                "categories": categories or [{"id": 1, "name": "object"}],
                 "empty_frames": empty,
                 "tracked_frames": tracked,
                 **({"note": note} if note else {}),
@@ -452,6 +457,7 @@ class VideoTask(TaskSpec):
         elapsed = time.perf_counter() - t0
         inputs.meta.update(
             frames=len(images),
+            tracks=len(seen),
             empty_frames=empty,
             tracked_frames=tracked,
             frames_per_s=round(len(images) / elapsed, 3) if elapsed else None,
@@ -460,6 +466,10 @@ class VideoTask(TaskSpec):
             inputs.notes.append(note)
         files = [out / f for f in written] + [out / "run.json"]
         return [], files
+
+    def prompt_record(self, inputs: TaskInputs) -> dict[str, Any]:
+        """What run.json records of the prompts (each object's, masks by their area)."""
+        return {"objects": [_describe(o) for o in inputs.args[0]]}
 
     def report(self, results: list[Any], inputs: TaskInputs) -> dict[str, Any]:
         m = inputs.meta

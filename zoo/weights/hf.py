@@ -137,12 +137,11 @@ def hf_error(exc: BaseException, request: ResolveRequest, ref: HfRef) -> Weights
         return None
     uri = request.uri
     where = f"{ref.repo_id}@{ref.revision}"
-    if isinstance(exc, GatedRepoError):
-        fix = checkpoint_fix()
-        return WeightsError(
-            f"{uri}: the repository {ref.repo_id} is gated; accept its terms on the Hub and "
-            "set HF_TOKEN" + (f", or {fix}" if fix else "")
-        )
+    status = _status(exc)
+    if isinstance(exc, GatedRepoError) or (
+        isinstance(exc, HfHubHTTPError) and status in _ACCESS_STATUS
+    ):
+        return WeightsError(_access_denied(uri, ref, status, exc, isinstance(exc, GatedRepoError)))
     if isinstance(exc, RepositoryNotFoundError):
         return WeightsError(
             f"{uri}: repository {ref.repo_id} not found on {hf_endpoint() or 'the Hub'} "
@@ -165,6 +164,56 @@ def hf_error(exc: BaseException, request: ResolveRequest, ref: HfRef) -> Weights
     if isinstance(exc, ValueError):
         return WeightsError(f"cannot download {uri}: {type(exc).__name__}: {exc}")
     return None
+
+
+#: What the Hub answers for a gated or private repository without a (granted) token.
+_ACCESS_STATUS = {401, 403}
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _token_sent(exc: BaseException) -> bool:
+    """Whether the refused request carried a token (``HF_TOKEN`` or the stored login)."""
+    request = getattr(getattr(exc, "response", None), "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        try:
+            return bool(headers.get("authorization"))
+        except Exception:  # pragma: no cover - an unusual response object
+            pass
+    try:
+        from huggingface_hub import get_token
+    except ImportError:  # pragma: no cover
+        return False
+    return get_token() is not None
+
+
+def _access_denied(
+    uri: str, ref: HfRef, status: int | None, exc: BaseException, gated: bool
+) -> str:
+    """One line for a 401/403: which repository, where to accept its licence, what else works.
+
+    The licence form lives on huggingface.co whatever mirror ``HF_ENDPOINT`` names: access
+    is granted to the account, and the token carries it to any endpoint.
+    """
+    page = f"{HF_DEFAULT_ENDPOINT}/{ref.repo_id}"
+    code = f"HTTP {status}" if status else "access denied"
+    if _token_sent(exc):
+        why = f"{code} with your token: it has not been granted access"
+        then = "then retry with the same token (HF_TOKEN or `hf auth login`)"
+    else:
+        why = f"{code}, no token sent"
+        then = "then set HF_TOKEN or run `hf auth login`"
+    kind = "is gated" if gated else "may be gated or private"
+    fix = checkpoint_fix()
+    alternative = f", or {fix} (a copy you already have)" if fix else ""
+    return (
+        f"{uri}: the Hugging Face Hub refused access to {ref.repo_id} ({why}); the repository "
+        f"{kind}: accept its licence at {page} while logged in, {then}{alternative}"
+    )
 
 
 def _no_answer(exc: BaseException) -> bool:

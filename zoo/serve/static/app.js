@@ -121,6 +121,11 @@
     every.disabled = !ok || !state.image;
     every.title = ok ? "automatic masks for the whole image"
       : "this model has no automatic mask generation (segment_everything)";
+    const concepts = !!row && row.serve.endpoints.indexOf("/v1/concepts") >= 0;
+    $("find").disabled = !concepts || !state.image;
+    $("concept-text").disabled = !concepts;
+    $("concept-text").title = concepts ? "every instance of each concept (';' between them)"
+      : "this model does not find concepts from text (the concept task)";
   }
 
   function showWeights(weights, testMode, loaded) {
@@ -312,6 +317,48 @@
     }
   }
 
+  // Every instance of each concept typed in the text box (POST /v1/concepts): one object
+  // per instance, named by its concept.
+  async function findConcepts(e) {
+    if (e) e.preventDefault();
+    if (!state.image || $("find").disabled) return;
+    const concepts = $("concept-text").value.split(";").map((t) => t.trim()).filter((t) => t);
+    if (!concepts.length) {
+      status("type a concept to find, e.g. dog; red car", "error");
+      return;
+    }
+    busy(1);
+    status("finding " + concepts.join(", ") + " …");
+    try {
+      const res = await api("/v1/concepts", {
+        method: "POST", json: { model: state.model, image_id: state.image.id, concepts },
+      });
+      snapshot();
+      state.objects = state.objects.filter((o) => o.mask);
+      for (const ann of res.annotations) {
+        const decoded = window.zooRLE.decode(ann.segmentation);
+        const color = COLORS[state.nextColor % COLORS.length];
+        state.nextColor += 1;
+        state.objects.push({
+          n: state.nextColor, color, points: [], labels: [], box: null, mask: decoded.mask,
+          area: decoded.area, annotation: ann, score: ann.score, concept: ann.concept,
+          layer: maskLayer(decoded.mask, color),
+        });
+      }
+      newObject(false);
+      showWeights(res.weights, res.test_mode, true);
+      markLoaded(res.model);
+      const found = res.concepts.map((c, k) => `${c} (presence ${res.presence[k].toFixed(2)})`);
+      status(`${res.annotations.length} instances · ${found.join(", ")}`);
+      render();
+      renderList();
+    } catch (err) {
+      status(err.message, "error");
+    } finally {
+      busy(-1);
+    }
+  }
+
   // ------------------------------------------------------------------ drawing
   // A mask as its own canvas: translucent fill, opaque outline. Built once per answer, so
   // redraws (a drag, a new point) only composite.
@@ -449,7 +496,8 @@
       const name = document.createElement("span");
       name.textContent = `object ${o.n}`;
       const sub = document.createElement("small");
-      sub.textContent = what || clicks ? what + clicks : o.annotation ? "automatic" : "no prompt yet";
+      sub.textContent = what || clicks ? what + clicks : o.concept ? o.concept
+        : o.annotation ? "automatic" : "no prompt yet";
       label.append(name, sub);
       const score = document.createElement("span");
       score.className = "score";
@@ -650,11 +698,12 @@
     $("undo").addEventListener("click", undo);
     $("clear").addEventListener("click", clearAll);
     $("everything").addEventListener("click", everything);
+    $("concept-form").addEventListener("submit", findConcepts);
     $("dl-coco").addEventListener("click", downloadCoco);
     $("dl-masks").addEventListener("click", downloadMasks);
     $("dl-overlay").addEventListener("click", downloadOverlay);
     window.addEventListener("keydown", (e) => {
-      if (e.target && e.target.tagName === "SELECT") return;
+      if (e.target && (e.target.tagName === "SELECT" || e.target.tagName === "INPUT")) return;
       if (e.key === "n" || e.key === "N") newObject();
       else if (e.key === "z" || e.key === "Z") undo();
     });
