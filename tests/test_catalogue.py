@@ -247,12 +247,17 @@ def test_third_party_ships_its_catalogue_and_cards_through_the_core_hook(
 
 
 def _check_acme(pkg: Path) -> None:
+    from zoo.cards import family_card
+    from zoo.registry import reset_registry
 
     rows = {r["name"]: r for r in json.loads(run_zoo("list", "acme-*", "--json").stdout)}
     assert rows["acme-sam:v1"]["origin"] == "acme-zoo" and rows["acme-sam:v1"]["default"]
     assert rows["acme-sam:py"]["origin"] == "acme-zoo"
     info = json.loads(run_zoo("info", "acme-sam", "--json").stdout)
-    assert info["card"]["path"] == str(pkg / "cards" / "acme-sam.md")
+    assert info["card"]["zoo"]["family"] == "acme-sam" and "path" not in info["card"]
+    reset_registry()
+    card = family_card("acme-sam")
+    assert card.path == str(pkg / "cards" / "acme-sam.md")
     assert info["results"] == [
         {
             "variant": "v1",

@@ -330,7 +330,7 @@ def test_name_lookup_default_tag_alias_and_suggestion() -> None:
     assert var is not None and var.name == "sam2:tiny"
     assert reg.resolve_name("sam2.1-hiera-large")[1].name == "sam2:large"  # type: ignore[union-attr]
     with pytest.raises(UnknownModelError, match="did you mean sam2"):
-        reg.resolve_name("sam3:tiny")
+        reg.resolve_name("sma2:tiny")
     with pytest.raises(UnknownModelError, match="sam2 has base-plus, large, small, tiny"):
         reg.resolve_name("sam2:huge")
 

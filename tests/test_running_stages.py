@@ -99,7 +99,7 @@ def test_rgbd_no_pose_depth_scale_and_one_line_errors(frame: Path) -> None:
         _inputs(frame, pose=str(frame / "pose.txt"), no_pose=True)
     with pytest.raises(InputError, match=r"pose file .* does not exist"):
         _inputs(frame, pose=str(frame / "missing.txt"))
-    with pytest.raises(InputError, match="--depth-scale"):
+    with pytest.raises(InputError, match="bad value for depth_scale"):
         _inputs(frame, depth_scale="0")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from zoo.cards import load_card, parse_card
 from zoo.errors import InputError
-from zoo.tasks import ObjectPrompt, Prompts, ShadowPrompt, as_prompts, as_shadow_prompts
+from zoo.prompts import ObjectPrompt, Prompts, ShadowPrompt, as_prompts, as_shadow_prompts
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -482,21 +482,19 @@ def check_config(
     return out
 
 
-_WARNED: set[str] = set()
-
-
 def _check_plugin_api(cls: Any, family: FamilySpec) -> None:
     """API 1 model classes get one line instead of a ``TypeError``; API 2 plugins one
-    deprecation warning per process, naming the plugin and what to change."""
+    deprecation warning per registry (per process), naming the plugin and what to change."""
     import warnings
 
     from zoo.errors import ZooDeprecationWarning
     from zoo.registry import api, get_registry
 
     api.check_create(cls, family.name, family.source or "?")
-    info = get_registry().plugin_of(family.source)
-    if info is not None and info.deprecations and info.name not in _WARNED:
-        _WARNED.add(info.name)
+    registry = get_registry()
+    info = registry.plugin_of(family.source)
+    if info is not None and info.deprecations and info.name not in registry.deprecation_noted:
+        registry.deprecation_noted.add(info.name)
         warnings.warn(
             f"plugin {info.name} ({info.distribution or '?'}) uses the deprecated plugin API "
             f"{info.api}: {'; '.join(info.deprecations)} (works until sam-zoo 0.3; see the "

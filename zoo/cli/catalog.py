@@ -359,6 +359,7 @@ def cache_ls(
             "path": str(i.path),
             "size": i.size,
             "sha256": i.sha256,
+            "uri": i.uri,
             "present": i.present,
         }
         for i in items

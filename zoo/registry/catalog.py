@@ -60,6 +60,9 @@ class Registry:
     catalogues: list[Any] = field(default_factory=list)
     #: ``zoo data make`` kinds: kind -> (``"module:function"``, help, who registered it)
     datasets: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: plugins whose deprecation warning was given (once per registry: once per process in
+    #: normal use, again after ``reset_registry``, as a fresh CLI invocation would)
+    deprecation_noted: set[str] = field(default_factory=set)
 
     # ------------------------------------------------------------ registration
     def warn(self, msg: str) -> None:

@@ -29,6 +29,9 @@ class CacheItem:
     size: int
     present: bool = True
     sha256: str | None = None
+    #: where a checkpoint came from (None for exports and trained models, and for a blob
+    #: the index does not know)
+    uri: str | None = None
 
 
 def _folder_size(path: Path) -> int:
@@ -45,7 +48,9 @@ def cache_items(kinds: tuple[str, ...] = KINDS) -> list[CacheItem]:
         for e in list_cache():
             size = e.path.stat().st_size if e.present else 0
             out.append(
-                CacheItem("checkpoint", e.uri or e.path.name, e.path, size, e.present, e.sha256)
+                CacheItem(
+                    "checkpoint", e.uri or e.path.name, e.path, size, e.present, e.sha256, e.uri
+                )
             )
     root = cache_dir()
     if "onnx" in kinds and (root / "onnx").is_dir():

@@ -74,7 +74,7 @@ class SameoModel(EfficientSamNetworkModel):
         The image size defaults to the checkpoint's own (what its decoder was trained at),
         else EfficientSAM's 1024.
         """
-        base = check_base(base or ctx.family.default_tag)
+        base = check_base(base or ctx.family.default_tag or "vitt")
         path = ctx.path()  # the decoder (an unpublished one is a one-line error in the core)
         ckpt = read_checkpoint(path) if path is not None else None
         trained_at = ckpt.image_size if ckpt is not None else None
