@@ -118,7 +118,8 @@ class ObjectPrompt(BaseModel):
 
     def check_inside(self, height: int, width: int, *, where: str = "") -> None:
         """Reject what cannot be meant for this image: a box entirely outside it, a point
-        outside it (almost always swapped x/y or the wrong image), a mask that is not 2-D.
+        outside it (almost always swapped x/y or the wrong image), a mask that is not the
+        image's size.
 
         A box that only crosses the edge is fine here; :meth:`clipped` cuts it to the image.
         """
@@ -138,6 +139,11 @@ class ObjectPrompt(BaseModel):
                 )
         if self.mask is not None and self.mask.ndim != 2:
             raise InputError(f"{tag}mask prompt must be a 2-D HxW array, got {self.mask.shape}")
+        if self.mask is not None and self.mask.shape != (height, width):
+            raise InputError(
+                f"{tag}mask prompt is {self.mask.shape[1]}x{self.mask.shape[0]} but the image "
+                f"is {width}x{height}; give a mask the size of the image"
+            )
 
     def clipped(self, height: int, width: int) -> tuple[ObjectPrompt, bool]:
         """This prompt with its box cut to the image (as SAM, sam2 and ultralytics do), and
@@ -298,6 +304,15 @@ class Prompts(BaseModel):
             return self, []
         note = f"{cut} box{'es were' if cut > 1 else ' was'} clipped to the {width}x{height} image"
         return Prompts(objects=out), [note]
+
+    def shape_groups(self) -> dict[tuple[bool, int, bool], list[int]]:
+        """Indices of the objects that can share one decoder call: same kinds of prompt
+        (box or not, number of points, mask or not), in order of first appearance."""
+        groups: dict[tuple[bool, int, bool], list[int]] = {}
+        for i, o in enumerate(self.objects):
+            key = (o.box is not None, len(o.points or []), o.mask is not None)
+            groups.setdefault(key, []).append(i)
+        return groups
 
     @property
     def boxes(self) -> np.ndarray | None:

@@ -53,11 +53,6 @@ def flatten_instances(
             p: ObjectPrompt | None = getattr(inst, role)
             if p is None:
                 continue
-            if p.mask is not None and p.mask.shape != (height, width):
-                raise InputError(
-                    f"instance {i} {role}: mask prompt is {p.mask.shape[1]}x{p.mask.shape[0]} "
-                    f"but the image is {width}x{height}; give a mask the size of the image"
-                )
             flat.append(p)
             owners.append((i, role))
     return flat, owners

@@ -12,7 +12,6 @@ exports, so ``backend="onnxruntime"`` swaps the compute and keeps everything els
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, ClassVar
 
 import numpy as np
@@ -227,15 +226,7 @@ class Sam2Model(ZooModel):
             raise InputError("no image is set; call set_image(image) or pass an image to segment")
         h, w = self._orig_hw
         p, _ = as_prompts(prompts).fit(h, w)  # boxes crossing the edge are clipped to it
-        for o in p.objects:
-            if o.mask is not None and o.mask.shape != (h, w):
-                raise InputError(
-                    f"mask prompt is {o.mask.shape[1]}x{o.mask.shape[0]} but the image is "
-                    f"{w}x{h}; give a mask the size of the image"
-                )
-        groups: dict[tuple[bool, int, bool], list[int]] = defaultdict(list)
-        for i, o in enumerate(p.objects):
-            groups[(o.box is not None, len(o.points or []), o.mask is not None)].append(i)
+        groups = p.shape_groups()  # prompts of one shape share a decoder call
         n = len(p.objects)
         masks = np.zeros((n, h, w), dtype=bool)
         scores = np.zeros(n, dtype=np.float32)

@@ -345,15 +345,7 @@ class Sam3ZooModel(ZooModel):
         h, w = self._need_image(image)
         p: Prompts
         p, _ = as_prompts(prompts).fit(h, w)  # boxes crossing the edge are clipped to it
-        for o in p.objects:
-            if o.mask is not None and o.mask.shape != (h, w):
-                raise InputError(
-                    f"mask prompt is {o.mask.shape[1]}x{o.mask.shape[0]} but the image is "
-                    f"{w}x{h}; give a mask the size of the image"
-                )
-        groups: dict[tuple[bool, int, bool], list[int]] = defaultdict(list)
-        for i, o in enumerate(p.objects):
-            groups[(o.box is not None, len(o.points or []), o.mask is not None)].append(i)
+        groups = p.shape_groups()  # prompts of one shape share a decoder call
         n = len(p.objects)
         side = int(self.net.tracker.prompt_encoder.mask_input_size[0])
         masks = np.zeros((n, h, w), dtype=bool)
