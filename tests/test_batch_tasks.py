@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import run_zoo
+from tests.conftest import assert_user_error, run_zoo
 from tests.test_registry import make_distribution
 from zoo.registry import reset_registry
 
@@ -150,7 +150,7 @@ class ToyVideo(Toy):
         for i in range(0, len(src), stride):
             img = src[i]
             h, w = img.shape[:2]
-            masks = {k + 1: _box_mask(h, w, o.box) for k, o in enumerate(p.objects)}
+            masks = {o.object_id or k + 1: _box_mask(h, w, o.box) for k, o in enumerate(p.objects)}
             yield VideoFrameResult(frame_index=i, frame_name=src.names[i], masks=masks,
                                    scores={k: 1.0 for k in masks}, image_size=(h, w),
                                    provenance=self.provenance(Task.VIDEO))
@@ -310,6 +310,28 @@ def test_video_one_row_per_video(toys, tmp_path: Path) -> None:
         (2, 2, 2),
     ]
     assert (tmp_path / "out" / "masks" / "000000002" / "00002.png").is_file()
+
+
+def test_video_batch_takes_the_run_id_grammar(toys, tmp_path: Path) -> None:
+    """`zoo batch --boxes "ID:x1,y1,x2,y2;..."` over videos reads ids as `zoo run --video`
+    does (they were refused as a malformed box)."""
+    (tmp_path / "v1").mkdir()
+    for i in range(2):
+        _img(tmp_path / "v1" / f"{i:05d}.jpg")
+    manifest = _rows(tmp_path / "m.jsonl", [{"video": "v1"}])
+    anns = _batch(manifest, tmp_path / "out", "toy-video", "--boxes", "3:5,5,20,20;7:30,10,50,30")
+    assert sorted({x["object_id"] for x in anns}) == [3, 7]
+    proc = run_zoo(
+        "batch",
+        "toy-video",
+        "--input",
+        str(manifest),
+        "--out",
+        str(tmp_path / "o2"),
+        "--boxes",
+        "3:5,5,20,20;3:30,10,50,30",
+    )
+    assert_user_error(proc, "duplicate object id 3")
 
 
 def test_promptable_core_everything_and_loader_option(toys, tmp_path: Path) -> None:
@@ -472,8 +494,6 @@ def test_https_input_through_fsspec_and_missing_extra(toys, tmp_path: Path) -> N
 
 
 def test_everything_options_need_everything(toys, tmp_path: Path) -> None:
-    from tests.conftest import assert_user_error
-
     a = _img(tmp_path / "a.png")
     proc = run_zoo(
         "batch",

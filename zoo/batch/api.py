@@ -87,14 +87,7 @@ def fixed_prompts(
 ) -> dict[str, Any]:
     """The prompt columns every item without its own gets, from flags (the one text
     grammar), a ``--prompts`` file or a Python value (any prompt form), checked now."""
-    from zoo.prompts import (
-        Prompts,
-        as_prompts,
-        as_shadow_prompts,
-        parse_boxes,
-        parse_labels,
-        parse_points,
-    )
+    from zoo.prompts import as_prompts, as_shadow_prompts
 
     given = [x is not None for x in (boxes or points or labels, prompts_file, prompts)]
     if sum(given) > 1:
@@ -104,17 +97,7 @@ def fixed_prompts(
 
         prompts = read_json(prompts_file, "prompts file", "--prompts")
     if boxes or points or labels:
-        row: dict[str, Any] = {}
-        if boxes:
-            row["boxes"] = parse_boxes(boxes) if isinstance(boxes, str) else boxes
-        if points:
-            row["points"] = parse_points(points) if isinstance(points, str) else points
-        if labels:
-            row["labels"] = parse_labels(labels) if isinstance(labels, str) else labels
-        if row.get("labels") is not None and row.get("points") is None:
-            raise InputError('--labels given without --points; add --points "x,y;..."')
-        Prompts.build(**row)  # check now: one line, before any work
-        return row
+        return spec.flag_prompts(boxes, points, labels)  # the task's grammar (video: ID:...)
     if prompts is None:
         return {}
     if spec.name == "shadow":

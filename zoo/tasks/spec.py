@@ -239,6 +239,23 @@ class TaskSpec:
         return callable(getattr(model_class, self.method, None))
 
     # ------------------------------------------------------------------ building inputs
+    def flag_prompts(self, boxes: Any, points: Any, labels: Any) -> dict[str, Any]:
+        """The prompt columns ``zoo batch --boxes/--points/--labels`` give every item without
+        its own (the text grammar of ``zoo run``, or Python values), checked now."""
+        from zoo.prompts import Prompts, parse_boxes, parse_labels, parse_points
+
+        row: dict[str, Any] = {}
+        if boxes:
+            row["boxes"] = parse_boxes(boxes) if isinstance(boxes, str) else boxes
+        if points:
+            row["points"] = parse_points(points) if isinstance(points, str) else points
+        if labels:
+            row["labels"] = parse_labels(labels) if isinstance(labels, str) else labels
+        if row.get("labels") is not None and row.get("points") is None:
+            raise InputError('--labels given without --points; add --points "x,y;..."')
+        Prompts.build(**row)  # check now: one line, before any work
+        return row
+
     def from_cli(self, run: RunInputs, options: Options) -> TaskInputs:
         """The call that ``zoo run`` was asked for; checked before the model loads."""
         raise InputError(f"`zoo run` does not run the {self.name} task")
@@ -276,6 +293,12 @@ class TaskSpec:
     def wants(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:
         """Whether the given flags point at this task (see :attr:`signals`)."""
         return any(getattr(run, s, None) is not None or s in raw for s in self.signals)
+
+    def claims(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:
+        """Whether the inputs name this task unmistakably: one of its own options was given,
+        not only an input several tasks share (``--prompts``). ``zoo run`` ranks such a task
+        before the others that :meth:`wants` the inputs."""
+        return any(k in raw for k in self.signals)
 
     # ------------------------------------------------------------------ running
     def call_options(self, options: Options) -> dict[str, Any]:

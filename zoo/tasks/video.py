@@ -162,10 +162,8 @@ def mask_prompts(path: Path, hw: tuple[int, int]) -> Any:
 def prompts_from_flags(run: RunInputs, mask: Path | None, hw: tuple[int, int]) -> Any:
     """The objects to track from ``--boxes``/``--points``/``--labels``, ``--mask`` or
     ``--prompts FILE``; one line naming the flag for anything malformed."""
-    from pydantic import ValidationError
-
     from zoo.io.jsonfiles import read_json
-    from zoo.prompts import ObjectPrompt, Prompts, as_prompts
+    from zoo.prompts import as_prompts
 
     kinds = [
         k
@@ -186,10 +184,20 @@ def prompts_from_flags(run: RunInputs, mask: Path | None, hw: tuple[int, int]) -
         return mask_prompts(Path(mask), hw)
     if run.prompts is not None:
         return as_prompts(read_json(run.prompts, "prompts file", "--prompts"))
-    if run.labels and not run.points:
+    return id_prompts(run.boxes, run.points, run.labels)
+
+
+def id_prompts(boxes_text: str | None, points: str | None, labels: str | None) -> Any:
+    """``--boxes "ID:x1,y1,x2,y2;..."``, ``--points "ID:x,y;..."`` and ``--labels`` ->
+    :class:`~zoo.prompts.Prompts` with object ids (``zoo run --video`` and ``zoo batch``)."""
+    from pydantic import ValidationError
+
+    from zoo.prompts import ObjectPrompt, Prompts
+
+    if labels and not points:
         raise InputError('--labels given without --points; add --points "ID:x,y;..."')
-    boxes = dict(parse_id_boxes(run.boxes)) if run.boxes else {}
-    clicks = parse_id_points(run.points, run.labels, list(boxes)) if run.points else {}
+    boxes = dict(parse_id_boxes(boxes_text)) if boxes_text else {}
+    clicks = parse_id_points(points, labels, list(boxes)) if points else {}
     objects = []
     for oid in [*boxes, *(o for o in clicks if o not in boxes)]:
         pts, labs = clicks.get(oid, (None, None))
@@ -286,6 +294,13 @@ class VideoTask(TaskSpec):
     columns: ClassVar[dict[str, str]] = {
         "prompt_frame": "index of the frame the prompts are drawn on (default 0)"
     }
+
+    def flag_prompts(self, boxes: Any, points: Any, labels: Any) -> dict[str, Any]:
+        """``zoo batch`` over videos takes ``zoo run --video``'s id grammar
+        (``--boxes "1:x1,y1,x2,y2;2:..."``)."""
+        if not all(v is None or isinstance(v, str) for v in (boxes, points, labels)):
+            return super().flag_prompts(boxes, points, labels)  # Python values
+        return {"prompts": id_prompts(boxes, points, labels).to_json()}
 
     def _fit(self, inputs: TaskInputs, prompts: Any, frame: int) -> TaskInputs:
         from zoo.prompts import as_prompts
