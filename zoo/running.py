@@ -77,7 +77,7 @@ def choose_task(
         def score(t: TaskSpec) -> tuple[bool, bool, int]:
             given = sum(getattr(run, s, None) is not None or s in raw for s in t.signals)
             given += sum(t.options.lookup(k) is not None for k in raw if k not in t.signals)
-            own = any(k in raw for k in t.signals)
+            own = t.claims(run, raw)
             return (media is None or t.media == media, own, given)
 
         return max(wanted, key=score)  # max keeps the first of equals

@@ -102,6 +102,12 @@ class ShadowTask(TaskSpec):
             run.prompts is not None and _holds_shadow_prompts(run.prompts)
         )
 
+    def claims(self, run: RunInputs, raw: Mapping[str, Any]) -> bool:
+        """A ``--prompts`` file of object/shadow entries is this task's alone."""
+        return super().claims(run, raw) or (
+            run.prompts is not None and _holds_shadow_prompts(run.prompts)
+        )
+
     def from_cli(self, run: RunInputs, options: Options) -> TaskInputs:
         from zoo.io.jsonfiles import read_json
         from zoo.prompts import as_shadow_prompts, shadow_prompts_from_boxes
