@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from zoo.progress import StageBars
+
 #: ``advance(n)``: ``n`` more units of the current stage are done.
 Advance = Callable[[int], None]
 
@@ -52,35 +54,12 @@ class Forward:
         yield self.advance if unit in self.units else _ignore
 
 
-class RichStages:
-    """One bar per stage with count, rate, elapsed time and ETA, kept when it finishes.
-
-    The core's bar (:func:`zoo.progress.progress_bar`): on a terminal it redraws; in a log
-    (``nohup``, SLURM, CI) it prints a plain line every ``ZOO_PROGRESS_INTERVAL``. Its rate
-    and ETA fall back to the average since the stage began, so a stage whose steps take a
-    minute each (a 64-point decoder batch at SAM's 1024 input on a CPU) still shows them.
+class RichStages(StageBars):
+    """One bar per stage with count, rate, elapsed time and ETA, kept when it finishes: the
+    core's :class:`zoo.progress.StageBars` (on a terminal it redraws; in a log it prints a
+    plain line every ``ZOO_PROGRESS_INTERVAL``, with rates averaged since the stage began so
+    minute-long steps still show), plus a spinner for the model build.
     """
-
-    def __init__(self, console: Any, *, enabled: bool = True) -> None:
-        self.console = console
-        self.enabled = enabled
-
-    @contextmanager
-    def stage(self, description: str, total: int | None, unit: str) -> Iterator[Advance]:
-        if not self.enabled:
-            yield _ignore
-            return
-        from zoo.progress import progress_bar
-
-        with progress_bar(unit=unit, console=self.console, info=False) as bar:
-            task = bar.add_task(description, total=total, unit=unit)
-
-            def advance(n: int = 1) -> None:
-                bar.advance(task, n)
-
-            yield advance
-            if total is not None:
-                bar.update(task, completed=total)
 
     @contextmanager
     def spinner(self, description: str) -> Iterator[None]:
