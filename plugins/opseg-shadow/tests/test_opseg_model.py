@@ -212,6 +212,11 @@ def _fake_modelscope(monkeypatch: pytest.MonkeyPatch, snapshot: Path) -> list[di
         ("modelscope.hub.file_download", fdl),
     ):
         monkeypatch.setitem(sys.modules, name, mod)
+    # the fake client stands in for the site too: zoo's own reachability probe (one bounded
+    # request before the client runs, zoo.weights.ms) is not asked
+    import zoo.weights.ms
+
+    monkeypatch.setattr(zoo.weights.ms, "_probe", lambda model_id, request: None)
     return calls
 
 
