@@ -382,9 +382,9 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     if not (args.only_video or args.only_batch):
         rows += bench_find(arch, args.device, args.repeat)
+    size = 112 if args.quick else args.batch_image_size
+    n = 4 if args.quick else args.batch_images
     if not (args.only_video or args.skip_batch):
-        size = 112 if args.quick else args.batch_image_size
-        n = 4 if args.quick else args.batch_images
         rows += bench_batch(args.batch_arch, size, n, args.batch_concepts, args.device)
     video_rows = []
     if not (args.skip_video or args.only_batch):
@@ -400,7 +400,7 @@ def main() -> None:
         "device": args.device,
         "find_arch": arch,
         "repeat": args.repeat,
-        "batch": {"arch": args.batch_arch, "image_size": args.batch_image_size},
+        "batch": {"arch": args.batch_arch, "image_size": size, "images": n},
         "video": {
             "arch": args.video_arch,
             "image_size": args.video_image_size,
