@@ -324,6 +324,8 @@ def test_sam3_detects_for_sameo_amodal_from_the_command_line(tmp_path: Path) -> 
 
     if "sameo-amodal" not in get_registry().families:
         pytest.skip("zoo-sameo-amodal is not installed")
+    if not (PHOTOS / "dogs.jpg").is_file():
+        pytest.skip("the shared fixture photos are absent")
     out = tmp_path / "amodal"
     proc = run_cli(
         "run", "sameo-amodal", "--image", str(PHOTOS / "dogs.jpg"), "--detector", "sam3",
