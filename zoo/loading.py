@@ -66,6 +66,9 @@ class LoadContext:
     family: FamilySpec
     variant: VariantSpec | None
     device: str
+    #: what outputs credit: the name, plus the architecture options given that differ from
+    #: the variant's own (``sam3:base (arch tiny)``; :func:`architecture_label`)
+    label: str = ""
     dtype: torch.dtype | None = None
     random: bool = False
     seed: int | None = None
@@ -394,6 +397,7 @@ def load_resolved(
         family=family,
         variant=variant,
         device=dev,
+        label=architecture_label(name, family, variant, config),
         dtype=resolve_dtype(dtype),
         random=random,
         seed=(DEFAULT_TEST_SEED if seed is None else seed) if random else seed,
@@ -423,6 +427,21 @@ def load_resolved(
 
         attach_runtime(model, backend, dtype=graph_dtype or "float32", config=merged)
     return model
+
+
+def architecture_label(
+    name: str, family: FamilySpec, variant: VariantSpec | None, config: dict[str, Any]
+) -> str:
+    """``name``, or ``name (arch tiny)`` when a given architecture option differs from the
+    variant's config (the network built is then not the variant's)."""
+    own = variant.config if variant else {}
+    changed = [
+        f"{key.replace('_', '-')} {config[key]}"
+        for key in family.options.architecture_names()
+        if config.get(key) is not None
+        and config[key] != own.get(key, family.options.default_of(key))
+    ]
+    return f"{name} ({', '.join(changed)})" if changed else name
 
 
 def check_backend(backend: str | None, family: FamilySpec) -> str:

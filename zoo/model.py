@@ -81,12 +81,19 @@ class ZooModel:
     def name(self) -> str:
         return self.variant.name if self.variant else self.family.name
 
+    @property
+    def label(self) -> str:
+        """What outputs credit: :attr:`name`, plus any architecture option that built another
+        network than the variant's (``sam3:base (arch tiny)``)."""
+        ctx = self.context
+        return (ctx.label if ctx is not None and ctx.label else None) or self.name
+
     def provenance(self, task: str) -> Provenance:
         from zoo import __version__
 
         files = self.context.files() if self.context is not None else {}
         return Provenance(
-            model=self.name,
+            model=self.label,
             weights=self.weights,
             task=str(task),
             zoo_version=__version__,

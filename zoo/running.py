@@ -237,7 +237,7 @@ def run_model(
             later += [str(n) for n in (getattr(r, "extra", None) or {}).get("notes") or []]
         notes += [n for n in dict.fromkeys(later) if n not in notes and n not in shown]
     return {
-        "model": model.name,
+        "model": model.label,
         "weights": model.weights,
         "task": spec.name,
         **spec.report(kept, inputs),

@@ -41,6 +41,7 @@ def option(
     commands: tuple[str, ...] | None = None,
     aliases: tuple[str, ...] = (),
     loader: bool = False,
+    architecture: bool = False,
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
@@ -53,12 +54,22 @@ def option(
     so ``zoo batch`` and ``zoo serve`` honour it too); other options go to the task method
     (run, batch, serve) or to the family's evaluator or trainer. ``commands`` defaults to
     every command that builds the model for loader options, else run/batch/serve.
+
+    ``architecture=True`` (a loader option) marks one that picks the network itself
+    (``--arch tiny``, ``--size large``), not a setting of it: when the value a user gives
+    differs from the variant's own, the model's label says so in every output
+    (``sam3:base (arch tiny)``), so a result is never credited to the variant's network.
     """
     bad = [c for c in commands or () if c not in COMMANDS]
     if bad:
         raise ValueError(f"unknown command {bad[0]!r}; commands are {', '.join(COMMANDS)}")
     cmds = tuple(commands) if commands else (LOADER_COMMANDS if loader else CALL_COMMANDS)
-    meta: dict[str, Any] = {"commands": list(cmds), "aliases": list(aliases), "loader": loader}
+    meta: dict[str, Any] = {
+        "commands": list(cmds),
+        "aliases": list(aliases),
+        "loader": loader,
+        "architecture": architecture and loader,
+    }
     bounds: dict[str, Any] = {
         k: v
         for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt, "multiple_of": multiple_of}.items()
@@ -149,6 +160,11 @@ class Options(BaseModel):
     @classmethod
     def loader_names(cls) -> list[str]:
         return [n for n in cls.model_fields if cls.is_loader(n)]
+
+    @classmethod
+    def architecture_names(cls) -> list[str]:
+        """Loader options that pick the network built (``option(architecture=True)``)."""
+        return [n for n, info in cls.model_fields.items() if _meta(info).get("architecture", False)]
 
     @classmethod
     def lookup(cls, key: str) -> str | None:

@@ -50,6 +50,7 @@ class OpSegOptions(Options):
         None,
         help="SAM 2.1 size to build (default: the variant's, base-plus for the published model)",
         loader=True,
+        architecture=True,
     )
     max_batch: int | None = max_batch_option()  # object + shadow prompts per decoder call
     # ---------------------------------------------------------------- eval

@@ -58,7 +58,7 @@ def eval_shadows(ctx: RunContext) -> EvalReport:
         # only the input size carries over: --size is this family's, not the baseline's
         size = ctx.opt("image_size")
         models[compare] = ctx.load_model(compare, **({"image_size": size} if size else {}))
-    main_name = main.name + (f" (size {ctx.opt('size')})" if ctx.given("size") else "")
+    main_name = main.label  # "opseg-shadow:base-plus (size tiny)" when --size built another
     if main_name in models:
         main_name = f"{main_name} (evaluated)"
     models[main_name] = main

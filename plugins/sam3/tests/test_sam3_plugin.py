@@ -338,3 +338,11 @@ def test_sam3_detects_for_sameo_amodal_from_the_command_line(tmp_path: Path) -> 
     assert report["detections_kept"] == report["instances"] > 0
     run = json.loads((out / "run.json").read_text())
     assert run["arguments"]["detector"] == "sam3" and run["arguments"]["text"] == "dog"
+
+
+def test_outputs_credit_the_network_built_not_the_variants() -> None:
+    """`--arch tiny` builds another network than sam3:base's: every output says so."""
+    m = zoo.load("sam3", weights="random", arch="tiny", device="cpu")
+    assert m.name == "sam3:base" and m.label == "sam3:base (arch tiny)"
+    r = m.segment(np.zeros((50, 70, 3), np.uint8), {"boxes": [[5, 5, 40, 30]]})
+    assert r.provenance.model == "sam3:base (arch tiny)"

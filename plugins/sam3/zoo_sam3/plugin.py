@@ -35,6 +35,7 @@ class Sam3Options(Options):
         help="base: the published architecture; tiny: the same layout at test size (random "
         "weights only, seconds on a CPU)",
         loader=True,
+        architecture=True,
         commands=("run", "eval", "batch", "serve"),
     )
     #: ViT patches are 14 px: the input side must be a multiple of 14
