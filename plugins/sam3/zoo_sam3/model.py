@@ -5,6 +5,10 @@ The image is embedded once (:meth:`Sam3ZooModel.set_image`: the ViT and the dete
 feature pyramid) and every later call on it reuses the embedding: another concept runs only
 the text encoder (once per distinct text, cached) and the detector heads; a click runs the
 tracker's neck once and then only its prompt encoder and mask decoder.
+
+Every stage runs through :mod:`zoo_sam3.graphs` (``run_graph``), the modules ``zoo export``
+exports, so ``backend="onnxruntime"`` swaps the compute of ``find`` and ``segment`` and keeps
+everything else (``track_concepts`` runs transformers' video model either way).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from zoo.specs import Task
 
 from .build import Sam3Network, build_network
 from .configs import check_arch, grid
+from .graphs import sam3_graphs
 from .tokenizer import CONTEXT_LENGTH
 
 #: Distinct concept texts whose encodings are kept (an LRU; an entry is a few KB).
@@ -38,11 +43,14 @@ MASK_THRESHOLD = 0.5
 class Sam3ZooModel(ZooModel):
     tasks: ClassVar[tuple[Task, ...]] = (Task.CONCEPT, Task.PROMPTABLE, Task.CONCEPT_VIDEO)
     image_state_attrs = ("_vision", "_tracker_maps", "_orig_hw", "_fingerprint")
+    export_formats = ("onnx",)
 
     def __init__(self, net: Sam3Network) -> None:
         self.net = net
-        self._vision: Any = None
-        self._tracker_maps: list[torch.Tensor] | None = None
+        #: the image encoder's outputs: ``fpn_0``, ``fpn_1``, ``fpn_2``, ``vit``
+        self._vision: tuple[torch.Tensor, ...] | None = None
+        #: the tracker neck's outputs: ``image_embed``, ``feat_s0``, ``feat_s1``
+        self._tracker_maps: tuple[torch.Tensor, ...] | None = None
         self._orig_hw: tuple[int, int] | None = None
         self._fingerprint: str | None = None
         self._texts: OrderedDict[str, tuple[Any, torch.Tensor]] = OrderedDict()
@@ -96,6 +104,39 @@ class Sam3ZooModel(ZooModel):
         self._texts.clear()
         return self
 
+    # ------------------------------------------------------------------ stages
+    def graphs(self) -> list[Any]:
+        """Image and text encoders, the detector (text; text and exemplars), the tracker's
+        neck and prompt decoder (:mod:`zoo_sam3.graphs`), for torch and export alike."""
+        return sam3_graphs(self.net)
+
+    def export_info(self) -> dict[str, Any]:
+        s = int(self.net.side)
+        proc = self.net.image_processor
+        return {
+            "preprocess": f"RGB resized to {s}x{s} (bilinear, aspect not kept), scaled to "
+            "[0, 1], normalised with mean/std (Sam3ImageProcessor) -> image_encoder",
+            "mean": [float(v) for v in proc.image_mean],
+            "std": [float(v) for v in proc.image_std],
+            "text": f"CLIP BPE tokens of one concept, start and end tokens included, padded "
+            f"to {CONTEXT_LENGTH} (attention_mask 0 on the padding) -> text_encoder; "
+            "text_features and attention_mask -> detector as text_features, text_mask",
+            "concepts": "detector: image_encoder's fpn_0..2 and the text's features; "
+            "detector_exemplars also takes exemplar boxes (cx, cy, w, h divided by the "
+            "image's width/height) and labels (1 positive, 0 negative); score = "
+            "sigmoid(pred_logits) * sigmoid(presence_logits), pred_boxes x1, y1, x2, y2 in "
+            "[0, 1]; instance masks: sigmoid(bilinear resize of pred_masks) > 0.5",
+            "prompts": f"tracker_neck on image_encoder's vit output, then prompt_decoder: "
+            f"pixel (x, y) scaled to the {s}x{s} input; clicks, then a box as two points "
+            "labelled 2 and 3 and one padding point (0, 0) labelled -1, or clicks and one "
+            "padding point; mask_input are 4x-downsampled logits (+-20) with "
+            "has_mask_input 1",
+            "postprocess": "masks[:, 0] unless unstable (dynamic_multimask_via_stability), "
+            "else the best of masks[:, 1:] by iou_predictions; bilinear resize to the "
+            "image, > 0",
+            "mask_threshold": MASK_THRESHOLD,
+        }
+
     @property
     def _device(self) -> torch.device:
         return next(self.net.video.parameters()).device
@@ -111,8 +152,7 @@ class Sam3ZooModel(ZooModel):
         if fp == self._fingerprint and self._vision is not None:
             return
         pixels = self.net.image_processor(images=img, return_tensors="pt").pixel_values
-        with self.autocast():
-            vision = self.net.detector.get_vision_features(pixel_values=pixels.to(self._device))
+        vision = self.run_graph("image_encoder", pixels.to(self._device))
         self.stats["vision"] += 1
         self._vision = vision
         self._tracker_maps = None  # the tracker's pyramid is derived on the first click
@@ -140,16 +180,20 @@ class Sam3ZooModel(ZooModel):
 
     @torch.inference_mode()
     def encode_text(self, text: str) -> tuple[Any, torch.Tensor]:
-        """The text encoder's output for ``text`` (cached per distinct text) and its mask."""
+        """The text encoder's output for ``text`` (cached per distinct text) and its mask.
+
+        The output is what transformers' ``Sam3Model`` takes as ``text_embeds``: an object
+        whose ``pooler_output`` holds the projected text features (1 x 32 x C).
+        """
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
         hit = self._texts.get(text)
         if hit is not None:
             self._texts.move_to_end(text)
             return hit
         ids, mask = self.text_tokens(text)
-        with self.autocast():
-            out = self.net.detector.get_text_features(
-                input_ids=ids, attention_mask=mask, return_dict=True
-            )
+        (features,) = self.run_graph("text_encoder", ids, mask)
+        out = BaseModelOutputWithPooling(pooler_output=features)
         self.stats["text"] += 1
         self._texts[text] = (out, mask)
         while len(self._texts) > TEXT_CACHE_SIZE:
@@ -199,22 +243,23 @@ class Sam3ZooModel(ZooModel):
         for k, concept in enumerate(prompts.concepts):
             text, mask = self.encode_text(concept)
             input_boxes, box_labels = self._exemplar_tensors(prompts, k, (h, w))
-            with self.autocast():
-                out = self.net.detector(
-                    vision_embeds=self._vision,
-                    text_embeds=text,
-                    attention_mask=mask,
-                    input_boxes=input_boxes,
-                    input_boxes_labels=box_labels,
+            assert self._vision is not None
+            fpn = self._vision[:3]
+            if input_boxes is None or box_labels is None:
+                found = self.run_graph("detector", *fpn, text.pooler_output, mask)
+            else:
+                found = self.run_graph(
+                    "detector_exemplars", *fpn, text.pooler_output, mask, input_boxes, box_labels
                 )
-            present = out.presence_logits[0].float().sigmoid()
-            s = out.pred_logits[0].float().sigmoid() * present
+            pred_logits, pred_boxes, pred_masks, presence_logits = found
+            present = presence_logits[0].float().sigmoid()
+            s = pred_logits[0].float().sigmoid() * present
             keep = s > threshold
             presence.append(float(present.reshape(-1)[0]))
             scores.append(s[keep].cpu().numpy())
-            boxes.append((out.pred_boxes[0][keep].float() * scale).cpu().numpy())
+            boxes.append((pred_boxes[0][keep].float() * scale).cpu().numpy())
             ids.append(np.full(int(keep.sum()), k, dtype=np.int64))
-            low = out.pred_masks[0][keep].float().sigmoid()
+            low = pred_masks[0][keep].float().sigmoid()
             # one instance at a time: an HxW float per instance is large on big photos
             masks += [
                 (
@@ -242,8 +287,9 @@ class Sam3ZooModel(ZooModel):
         )
 
     # ------------------------------------------------------------------ promptable
-    def _maps(self) -> list[torch.Tensor]:
-        """The tracker's three feature maps for the current image (B x C x H x W).
+    def _maps(self) -> tuple[torch.Tensor, ...]:
+        """The tracker's feature maps for the current image: ``image_embed``, ``feat_s0``,
+        ``feat_s1`` (the ``tracker_neck`` graph, :class:`~zoo_sam3.graphs.Sam3TrackerNeck`).
 
         From the ViT output already computed by :meth:`set_image`, through the tracker's
         neck, as upstream SAM 3 does: the 0.5x level is dropped, levels 0 and 1 are
@@ -255,17 +301,8 @@ class Sam3ZooModel(ZooModel):
         same only while the embedding is zero (as at random initialisation).
         """
         if self._tracker_maps is None:
-            tracker = self.net.tracker
-            hidden = self._vision.last_hidden_state
-            n = grid(self.net.config)
-            spatial = hidden.view(hidden.shape[0], n, n, -1).permute(0, 3, 1, 2)
-            with torch.inference_mode(), self.autocast():
-                fpn, _ = tracker.vision_encoder.neck(spatial)
-                maps = list(fpn[:3])
-                maps[0] = tracker.mask_decoder.conv_s0(maps[0])
-                maps[1] = tracker.mask_decoder.conv_s1(maps[1])
-                maps[2] = maps[2] + tracker.no_memory_embedding.reshape(1, -1, 1, 1)
-            self._tracker_maps = maps
+            assert self._vision is not None
+            self._tracker_maps = self.run_graph("tracker_neck", self._vision[3])
         return self._tracker_maps
 
     @property
@@ -293,33 +330,38 @@ class Sam3ZooModel(ZooModel):
         # with the size an integer tensor, i.e. float32 ``side * (1 / size)`` (a float64
         # quotient, or a float32 division, differs in the last bit and moves mask edges)
         scale = int(self.net.side) / torch.tensor([w, h])
-        dev = self._device
-        points = labels = boxes = masks = None
+        n = len(objs)
+        # transformers' token order: the clicks, then the box's corners (labels 2, 3) and
+        # a padding point (-1); clicks alone end with a padding point, a mask alone is two
+        coords = [torch.zeros(n, 0, 2)]
+        labels = [torch.zeros(n, 0, dtype=torch.int64)]
         if objs[0].points is not None:
-            pts = torch.tensor([o.points for o in objs], dtype=torch.float32) * scale
-            points = pts[None].to(dev)  # 1 x N x K x 2
-            labels = torch.tensor([o.labels for o in objs], dtype=torch.int64)[None].to(dev)
+            coords.append(torch.tensor([o.points for o in objs], dtype=torch.float32) * scale)
+            labels.append(torch.tensor([o.labels for o in objs], dtype=torch.int64))
         if objs[0].box is not None:
             bx = torch.tensor([o.box for o in objs], dtype=torch.float32)
-            boxes = (bx * scale.repeat(2))[None].to(dev)  # 1 x N x 4
+            coords.append((bx * scale.repeat(2)).reshape(n, 2, 2))
+            labels.append(torch.tensor([[2, 3]], dtype=torch.int64).repeat(n, 1))
+        pads = 2 if objs[0].points is None and objs[0].box is None else 1
+        coords.append(torch.zeros(n, pads, 2))
+        labels.append(torch.full((n, pads), -1, dtype=torch.int64))
+        side = tuple(self.net.tracker.prompt_encoder.mask_input_size)
         if objs[0].mask is not None:
-            masks = self._mask_input([o.mask for o in objs])  # type: ignore[misc]
-        with self.autocast():
-            out = self.net.tracker(
-                image_embeddings=self._maps(),
-                input_points=points,
-                input_labels=labels,
-                input_boxes=boxes,
-                input_masks=masks,
-                multimask_output=multimask,
-            )
-        low, iou = out.pred_masks[0].float(), out.iou_scores[0].float()  # N x M x s x s, N x M
-        if multimask:
-            best = iou.argmax(dim=1)
-            idx = torch.arange(low.shape[0], device=low.device)
-            low, iou = low[idx, best], iou[idx, best]
+            mask_input = self._mask_input([o.mask for o in objs])  # type: ignore[misc]
+            has_mask = torch.ones(n)
         else:
-            low, iou = low[:, 0], iou[:, 0]
+            mask_input = torch.zeros(n, 1, *side)
+            has_mask = torch.zeros(n)
+        dev = self._device
+        low, iou = self.run_graph(
+            "prompt_decoder",
+            *self._maps(),
+            torch.cat(coords, dim=1).to(dev),
+            torch.cat(labels, dim=1).to(dev),
+            mask_input.to(dev),
+            has_mask.to(dev),
+        )
+        low, iou = self._select(low.float(), iou.float(), multimask)
         full = torch.cat(
             [
                 F.interpolate(
@@ -331,11 +373,30 @@ class Sam3ZooModel(ZooModel):
         )
         return full, iou, low
 
+    def _select(
+        self, low: torch.Tensor, iou: torch.Tensor, multimask: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One mask per prompt from the four mask tokens (N x 4 x s x s, N x 4), as
+        transformers' tracker chooses: with ``multimask`` the best of the three candidates
+        by predicted IoU, else the single-mask token or, when it is unstable, that best
+        candidate (``dynamic_multimask_via_stability``, on in SAM 3)."""
+        dec = self.net.tracker.mask_decoder
+        if multimask:
+            low, iou = low[:, 1:], iou[:, 1:]
+            best = iou.argmax(dim=1)
+            idx = torch.arange(low.shape[0], device=low.device)
+            return low[idx, best], iou[idx, best]
+        if dec.dynamic_multimask_via_stability:
+            low, iou = dec._dynamic_multimask_via_stability(low[None], iou[None])
+            return low[0, :, 0], iou[0, :, 0]
+        return low[:, 0], iou[:, 0]
+
     def segment(
         self, image: Any = None, prompts: Any = None, *, multimask: bool = False
     ) -> SegmentationResult:
         """One mask per object prompt (boxes, clicks, a box with clicks, or a mask), through
-        transformers' ``Sam3TrackerModel``. ``image=None`` reuses the image of ``set_image``.
+        the modules of transformers' ``Sam3TrackerModel`` (the ``prompt_decoder`` graph).
+        ``image=None`` reuses the image of ``set_image``.
 
         ``multimask=True`` asks for three candidates per prompt and keeps the one with the
         highest predicted IoU (better for a single ambiguous click).
@@ -351,15 +412,10 @@ class Sam3ZooModel(ZooModel):
         masks = np.zeros((n, h, w), dtype=bool)
         scores = np.zeros(n, dtype=np.float32)
         logits = np.zeros((n, side, side), dtype=np.float32)
-        for (_, _, has_mask), group in groups.items():
-            # a mask prompt is a dense prompt of the whole image in transformers' decoder
-            # (added before the prompts are batched): one mask-prompted object per call
-            parts = (
-                [slice(i, i + 1) for i in range(len(group))]
-                if has_mask
-                else self.decoder_chunks(len(group))
-            )
-            for part in parts:
+        for group in groups.values():
+            # each prompt is its own batch element in the decoder graph, so mask prompts
+            # batch too (transformers' tracker adds one dense prompt to the whole image)
+            for part in self.decoder_chunks(len(group)):
                 idxs = group[part]
                 m, s, lr = self._decode([p.objects[i] for i in idxs], multimask, (h, w))
                 masks[idxs] = m.cpu().numpy()
