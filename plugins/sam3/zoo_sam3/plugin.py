@@ -36,12 +36,12 @@ class Sam3Options(Options):
         "weights only, seconds on a CPU)",
         loader=True,
         architecture=True,
-        commands=("run", "eval", "batch", "serve"),
+        commands=("run", "eval", "batch", "serve", "export"),
     )
     #: ViT patches are 14 px: the input side must be a multiple of 14
     image_size: int | None = image_size_option(
         14,
-        commands=("run", "eval", "batch", "serve"),
+        commands=("run", "eval", "batch", "serve", "export"),
         note="default 1008, 112 with --arch tiny; smaller is faster and coarser, the "
         "published weights still load",
     )
