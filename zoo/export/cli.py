@@ -31,9 +31,10 @@ def export_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     **kwargs: Any,
 ) -> None:
-    """Export a model's image encoder and prompt decoder (dynamic number of prompts).
+    """Export a model's stages, e.g. image encoder and prompt decoder (dynamic number of prompts).
 
-    Writes DIR/encoder.onnx, DIR/decoder.onnx and DIR/zoo-export.json (inputs, sizes,
+    Writes DIR/<stage>.onnx for each stage the family declares (encoder.onnx and
+    decoder.onnx for most) and DIR/zoo-export.json (inputs, sizes,
     pre/post-processing, weights sha256). Loader options (e.g. --image-size) apply as in
     `zoo run`. Needs the onnx extra: pip install 'sam-zoo\\[onnx]'.
 
