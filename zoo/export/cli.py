@@ -80,7 +80,7 @@ def export_cmd(
     with showing_progress(err_console, enabled=not as_json):
         desc = export_onnx(model, out, opset=opset_n, dtype=dtype_name, config=config)
     report = {
-        "model": model.name,
+        "model": model.label,
         "weights": model.weights,
         "format": "onnx",
         "opset": opset_n,

@@ -165,6 +165,7 @@ def write_export(
         "key": key,
         "family": model.family.name,
         "variant": model.name,
+        "model": model.label,  # the network exported ("sam3:base (arch tiny)")
         "weights": model.weights,
         "weights_sha256": sha,
         "test_mode": bool(model.context and model.context.random),
