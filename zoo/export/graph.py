@@ -85,3 +85,20 @@ class Graph:
             "doc": self.doc,
             "sizes": dict(self.sizes),
         }
+
+
+def sam_prompt_io(image_size: int, embed_size: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The prompts a SAM-style prompt decoder takes after its image features, and what it
+    gives: the one contract SAM 2 and SAM 3's tracker (and their ONNX Runtime backends)
+    share. Points are in input pixels; label -1 pads, 2/3 are box corners; ``mask_input``
+    is a low-res logit mask used where ``has_mask_input`` is 1; ``masks[:, 0]`` is the
+    single-mask output, ``masks[:, 1:]`` the three multimask candidates."""
+    n, p, low = "num_prompts", "num_points", 4 * embed_size
+    inputs = [
+        TensorSpec("point_coords", (n, p, 2), high=float(image_size)),
+        TensorSpec("point_labels", (n, p), dtype="int64", low=-1, high=4),
+        TensorSpec("mask_input", (n, 1, low, low), low=-20.0, high=20.0),
+        TensorSpec("has_mask_input", (n,), high=1.0),
+    ]
+    outputs = [TensorSpec("masks", (n, 4, low, low)), TensorSpec("iou_predictions", (n, 4))]
+    return inputs, outputs

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from zoo.errors import PluginError
-from zoo.export.graph import Graph, TensorSpec
+from zoo.export.graph import Graph, TensorSpec, sam_prompt_io
 
 
 class Sam2ImageEncoder(nn.Module):
@@ -108,7 +108,7 @@ def sam2_graphs(sam: Any) -> list[Graph]:
         TensorSpec("feat_s0", (1, c0, 4 * g, 4 * g), low=-1.0),
         TensorSpec("feat_s1", (1, c1, 2 * g, 2 * g), low=-1.0),
     ]
-    n, p = "num_prompts", "num_points"
+    prompts, answers = sam_prompt_io(s, g)
     encoder = Graph(
         name="encoder",
         module=Sam2ImageEncoder(sam),
@@ -120,17 +120,8 @@ def sam2_graphs(sam: Any) -> list[Graph]:
     decoder = Graph(
         name="decoder",
         module=Sam2PromptDecoder(sam),
-        inputs=[
-            *feats,
-            TensorSpec("point_coords", (n, p, 2), high=float(s)),
-            TensorSpec("point_labels", (n, p), dtype="int64", low=-1, high=4),
-            TensorSpec("mask_input", (n, 1, 4 * g, 4 * g), low=-20.0, high=20.0),
-            TensorSpec("has_mask_input", (n,), high=1.0),
-        ],
-        outputs=[
-            TensorSpec("masks", (n, 4, 4 * g, 4 * g)),
-            TensorSpec("iou_predictions", (n, 4)),
-        ],
+        inputs=[*feats, *prompts],
+        outputs=answers,
         doc="prompt encoder + mask decoder; masks[:, 0] is the single-mask output, "
         "masks[:, 1:] the three multimask candidates",
         sizes={"image_size": s, "embed_size": g, "low_res_size": 4 * g},

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.export.graph import Graph, TensorSpec
+from zoo.export.graph import Graph, TensorSpec, sam_prompt_io
 
 from .configs import grid, image_side
 from .tokenizer import CONTEXT_LENGTH
@@ -278,7 +278,7 @@ def sam3_graphs(net: Any) -> list[Graph]:
         TensorSpec("feat_s0", (1, tc // 8, 4 * g, 4 * g), low=-1.0),
         TensorSpec("feat_s1", (1, tc // 4, 2 * g, 2 * g), low=-1.0),
     ]
-    n, p = "num_prompts", "num_points"
+    prompts, answers = sam_prompt_io(s, g)
     sizes = {"image_size": s, "embed_size": g, "low_res_size": 4 * g}
     return [
         Graph(
@@ -331,17 +331,8 @@ def sam3_graphs(net: Any) -> list[Graph]:
         Graph(
             name="prompt_decoder",
             module=Sam3PromptDecoder(tracker),
-            inputs=[
-                *maps,
-                TensorSpec("point_coords", (n, p, 2), high=float(s)),
-                TensorSpec("point_labels", (n, p), dtype="int64", low=-1, high=4),
-                TensorSpec("mask_input", (n, 1, 4 * g, 4 * g), low=-20.0, high=20.0),
-                TensorSpec("has_mask_input", (n,), high=1.0),
-            ],
-            outputs=[
-                TensorSpec("masks", (n, 4, 4 * g, 4 * g)),
-                TensorSpec("iou_predictions", (n, 4)),
-            ],
+            inputs=[*maps, *prompts],
+            outputs=answers,
             doc="the tracker's prompt encoder + mask decoder; masks[:, 0] is the single-mask "
             "output, masks[:, 1:] the three multimask candidates",
             sizes=sizes,
