@@ -32,6 +32,34 @@ def _finite(values: Sequence[float], what: str) -> None:
             raise ValueError(f"{what} contains a non-finite value ({v}); use plain numbers")
 
 
+def _valid_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """The one box rule of every prompt kind (objects, exemplars): finite, x2>x1, y2>y1."""
+    _finite(box, "box")
+    x1, y1, x2, y2 = box
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(
+            f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; write boxes as x1,y1,x2,y2"
+        )
+    return box
+
+
+def _check_box_touches(box: Sequence[float], height: int, width: int, what: str) -> None:
+    """Refuse a box entirely outside the image (swapped x/y, the wrong image); one that only
+    crosses the edge is clipped by :func:`_clip_box`."""
+    x1, y1, x2, y2 = box
+    if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+        raise InputError(
+            f"{what} ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the {width}x{height} "
+            "image; boxes are x1,y1,x2,y2 in pixels of this image"
+        )
+
+
+def _clip_box(box: Sequence[float], height: int, width: int) -> tuple[float, float, float, float]:
+    """A box cut to the image, as SAM, sam2 and ultralytics do."""
+    x1, y1, x2, y2 = box
+    return (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+
+
 class ObjectPrompt(BaseModel):
     """The prompt for one object: any mix of a box, clicks and a low-res mask.
 
@@ -51,16 +79,7 @@ class ObjectPrompt(BaseModel):
     @field_validator("box")
     @classmethod
     def _box_ok(cls, box: tuple[float, float, float, float] | None) -> Any:
-        if box is None:
-            return box
-        _finite(box, "box")
-        x1, y1, x2, y2 = box
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(
-                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; "
-                "write boxes as x1,y1,x2,y2"
-            )
-        return box
+        return box if box is None else _valid_box(box)
 
     @field_validator("points")
     @classmethod
@@ -125,12 +144,7 @@ class ObjectPrompt(BaseModel):
         """
         tag = f"{where} " if where else ""
         if self.box is not None:
-            x1, y1, x2, y2 = self.box
-            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-                raise InputError(
-                    f"{tag}box ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the "
-                    f"{width}x{height} image; boxes are x1,y1,x2,y2 in pixels of this image"
-                )
+            _check_box_touches(self.box, height, width, f"{tag}box")
         for x, y in self.points or []:
             if not (0 <= x <= width and 0 <= y <= height):
                 raise InputError(
@@ -150,8 +164,7 @@ class ObjectPrompt(BaseModel):
         whether anything was cut. Call :meth:`check_inside` first."""
         if self.box is None:
             return self, False
-        x1, y1, x2, y2 = self.box
-        box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+        box = _clip_box(self.box, height, width)
         if box == tuple(self.box):
             return self, False
         return self.model_copy(update={"box": box}), True
@@ -474,14 +487,7 @@ class Exemplar(BaseModel):
     @field_validator("box")
     @classmethod
     def _box_ok(cls, box: tuple[float, float, float, float]) -> Any:
-        _finite(box, "box")
-        x1, y1, x2, y2 = box
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(
-                f"box ({x1:g},{y1:g},{x2:g},{y2:g}) has x2<=x1 or y2<=y1; "
-                "write boxes as x1,y1,x2,y2"
-            )
-        return box
+        return _valid_box(box)
 
     @field_validator("label")
     @classmethod
@@ -523,12 +529,7 @@ class ConceptPrompts(BaseModel):
         """Reject exemplar boxes entirely outside the image (swapped x/y or the wrong image);
         one that only crosses the edge is fine here (:meth:`fit` clips it)."""
         for i, ex in enumerate(self.exemplars):
-            x1, y1, x2, y2 = ex.box
-            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-                raise InputError(
-                    f"exemplar {i} box ({x1:g},{y1:g},{x2:g},{y2:g}) lies entirely outside the "
-                    f"{width}x{height} image; boxes are x1,y1,x2,y2 in pixels of this image"
-                )
+            _check_box_touches(ex.box, height, width, f"exemplar {i} box")
 
     def fit(self, height: int, width: int) -> tuple[ConceptPrompts, list[str]]:
         """:meth:`Prompts.fit` for exemplars: check against the image, clip boxes crossing
@@ -537,8 +538,7 @@ class ConceptPrompts(BaseModel):
         out = []
         cut = 0
         for ex in self.exemplars:
-            x1, y1, x2, y2 = ex.box
-            box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+            box = _clip_box(ex.box, height, width)
             changed = box != tuple(ex.box)
             cut += changed
             out.append(ex.model_copy(update={"box": box}) if changed else ex)
