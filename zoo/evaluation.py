@@ -50,6 +50,17 @@ def _dataset(ctx: Any) -> Any:
     )
 
 
+def eval_images(ctx: Any) -> tuple[Any, list[Any]]:
+    """The COCO set ``zoo eval`` was given and its first ``--max-images`` images with
+    instances (every core evaluator: promptable, concept)."""
+    ds = _dataset(ctx)
+    limit = ctx.opt("max_images")
+    images = list(ds)[:limit] if limit else list(ds)
+    if not images:
+        raise InputError("the annotations hold no image with instances; nothing to evaluate")
+    return ds, images
+
+
 def score_model(
     model: Any, images: list[Any], *, progress: Any = None, label: str = ""
 ) -> dict[str, Any]:
@@ -120,11 +131,7 @@ def evaluate_promptable(ctx: Any) -> Any:
     from zoo.metrics import coco_segm_ap
     from zoo.progress import progress_bar
 
-    ds = _dataset(ctx)
-    limit = ctx.opt("max_images")
-    images = list(ds)[:limit] if limit else list(ds)
-    if not images:
-        raise InputError("the annotations hold no image with instances; nothing to evaluate")
+    ds, images = eval_images(ctx)
     gt = coco_ground_truth(images, ds.categories)
     agnostic = bool(ctx.opt("class_agnostic"))
     names = [ctx.name] + ([ctx.get("compare")] if ctx.get("compare") else [])

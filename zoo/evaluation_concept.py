@@ -56,16 +56,12 @@ def find_categories(
 
 def evaluate_concept(ctx: Any) -> Any:
     """The core ``zoo eval`` for concept families (see the module docstring)."""
-    from zoo.evaluation import _dataset, coco_ground_truth
+    from zoo.evaluation import coco_ground_truth, eval_images
     from zoo.metrics import COCO_SEGM, coco_segm_ap
     from zoo.progress import progress_bar
     from zoo.reports import EvalReport, Table
 
-    ds = _dataset(ctx)
-    limit = ctx.opt("max_images")
-    images = list(ds)[:limit] if limit else list(ds)
-    if not images:
-        raise InputError("the annotations hold no image with instances; nothing to evaluate")
+    ds, images = eval_images(ctx)
     if not ds.categories:
         raise InputError("the annotations name no categories; concept prompts need their names")
     cat_ids = sorted(ds.categories)
